@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js'
+import { isGridgateError } from './core/errors.js'
+import { startGateway } from './main.js'
+import { createLogger } from './observability/logger.js'
+
+const USAGE = `Usage: gridgate <command> [options]
+
+Commands:
+  start [--config FILE]   start the gateway (default config: config/default.yaml)
+  version                 print the version
+  help                    show this text
+
+Environment overrides (see README): GRIDGATE_DATA_DIR, GRIDGATE_HTTP_PORT, GRIDGATE_MQTT_PORT,
+GRIDGATE_MQTT_WS_PORT, GRIDGATE_MQTTS_PORT, GRIDGATE_MQTT_WSS_PORT, GRIDGATE_HTTP_KEYS,
+GRIDGATE_MQTT_ALLOW_ANONYMOUS, GRIDGATE_WEBHOOK_ALLOW_LOOPBACK, GRIDGATE_LOG_LEVEL
+`
+
+function version (): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+async function start (configFile: string): Promise<void> {
+  const config = await loadConfig(configFile)
+  const logger = createLogger(config.log.level)
+  const gateway = await startGateway(config, { logger })
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    logger.info({ signal }, 'stopping')
+    gateway.stop().then(() => {
+      logger.info('stopped')
+      process.exit(0)
+    }, (err: unknown) => {
+      logger.error({ err }, 'stop failed')
+      process.exit(1)
+    })
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
+async function main (argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }
+  })
+  const command = positionals[0] ?? 'help'
+  if (values.help === true || command === 'help') {
+    process.stdout.write(USAGE)
+    return 0
+  }
+  if (command === 'version') {
+    process.stdout.write(version() + '\n')
+    return 0
+  }
+  if (command === 'start') {
+    await start(values.config ?? DEFAULT_CONFIG_PATH)
+    return -1 // keep running
+  }
+  process.stderr.write(`gridgate: unknown command '${command}'\n\n${USAGE}`)
+  return 2
+}
+
+main(process.argv.slice(2)).then((code) => {
+  if (code >= 0) process.exit(code)
+}, (err: unknown) => {
+  if (isGridgateError(err) && err.code === 'CONFIG_INVALID') {
+    process.stderr.write(`gridgate: ${err.message}\n`)
+    process.exit(2)
+  }
+  process.stderr.write(`gridgate: failed to start: ${isGridgateError(err) ? err.message : (err as Error).stack ?? String(err)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,65 @@
+import { Ajv, type ErrorObject } from 'ajv'
+import { GridgateError } from '../core/errors.js'
+import { configSchema, type Config } from './schema.js'
+
+function describe (e: ErrorObject): string {
+  const at = e.instancePath === '' ? '/' : e.instancePath
+  if (e.keyword === 'additionalProperties') {
+    return `${at}: unknown field '${String(e.params.additionalProperty)}'`
+  }
+  if (e.keyword === 'enum') {
+    return `${at}: must be one of ${(e.params.allowedValues as unknown[]).map(String).join(', ')}`
+  }
+  return `${at}: ${e.message ?? 'is invalid'}`
+}
+
+function deepFreeze<T> (value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
+}
+
+// Rules one field's schema cannot say.
+function crossFieldProblems (c: Config): string[] {
+  const problems: string[] = []
+  if (c.http.maxEventBytes > c.http.maxBatchBytes) {
+    problems.push('/http/maxEventBytes: must not exceed /http/maxBatchBytes')
+  }
+  const seen = new Map<string, string>()
+  for (const [i, t] of c.topics.entries()) {
+    const prior = seen.get(t.name)
+    if (prior !== undefined) problems.push(`/topics/${i}/name: '${t.name}' is already defined at ${prior}`)
+    seen.set(t.name, `/topics/${i}`)
+  }
+  const ports: Array<[string, number]> = [
+    ['/http/port', c.http.port], ['/mqtt/port', c.mqtt.port], ['/mqtt/wsPort', c.mqtt.wsPort],
+    ['/mqtt/tlsPort', c.mqtt.tlsPort], ['/mqtt/wssPort', c.mqtt.wssPort]
+  ]
+  const byPort = new Map<number, string>()
+  for (const [field, p] of ports) {
+    if (p === 0) continue
+    const other = byPort.get(p)
+    if (other !== undefined) problems.push(`${field}: port ${p} is already used by ${other}`)
+    byPort.set(p, field)
+  }
+  return problems
+}
+
+/** Validates a raw config object (YAML plus env overrides), fills defaults, and freezes it. */
+export function validateConfig (raw: unknown): Config {
+  const ajv = new Ajv({ useDefaults: true, allErrors: true, strict: true })
+  const check = ajv.compile(configSchema)
+  const candidate = structuredClone(raw ?? {})
+  if (!check(candidate)) {
+    const problems = (check.errors ?? []).map(describe)
+    throw new GridgateError('CONFIG_INVALID', `invalid config:\n  ${problems.join('\n  ')}`, { details: { problems } })
+  }
+  const config = candidate as unknown as Config
+  const problems = crossFieldProblems(config)
+  if (problems.length > 0) {
+    throw new GridgateError('CONFIG_INVALID', `invalid config:\n  ${problems.join('\n  ')}`, { details: { problems } })
+  }
+  return deepFreeze(config)
+}

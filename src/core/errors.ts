@@ -1,0 +1,52 @@
+// The one catalogue of gridgate's errors. Every throw site names a code from here;
+// http/reply.ts is the only place that turns one into `{"error":{"code","message"}}`.
+// Codes are stable: clients and dashboards branch on them. The README lists them all
+// (test/core/errors.test.ts keeps the two in sync).
+
+export const ERRORS = {
+  CONFIG_INVALID: { status: 500, message: 'The configuration is invalid' },
+  UNAUTHORIZED: { status: 401, message: 'A valid access key is required' },
+  NOT_FOUND: { status: 404, message: 'No such resource' },
+  TOPIC_NOT_FOUND: { status: 404, message: 'The topic does not exist' },
+  TOPIC_NAME_INVALID: { status: 400, message: 'The topic name is invalid' },
+  BODY_INVALID: { status: 400, message: 'The request body is invalid' },
+  MALFORMED_JSON: { status: 400, message: 'The request body is not valid JSON' },
+  CLOUDEVENT_MISSING_ATTRIBUTE: { status: 400, message: 'A required CloudEvent attribute is missing' },
+  CLOUDEVENT_INVALID_ATTRIBUTE: { status: 400, message: 'A CloudEvent attribute is invalid' },
+  CLOUDEVENT_INVALID: { status: 400, message: 'The CloudEvent is invalid' },
+  QUERY_PARAM_INVALID: { status: 400, message: 'A query parameter is invalid' },
+  EVENT_TOO_LARGE: { status: 413, message: 'An event is larger than the limit' },
+  BATCH_TOO_LARGE: { status: 413, message: 'The batch is larger than the limit' },
+  BATCH_TOO_MANY_EVENTS: { status: 413, message: 'The batch has more events than the limit' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The content type is not supported' },
+  STORAGE_WRITE_FAILED: { status: 503, message: 'The event log could not be written; retry later' },
+  SHUTTING_DOWN: { status: 503, message: 'The gateway is shutting down' },
+  NOT_READY: { status: 503, message: 'The gateway is not ready' },
+  INTERNAL: { status: 500, message: 'Internal error' }
+} as const satisfies Record<string, { status: number, message: string }>
+
+export type ErrorCode = keyof typeof ERRORS
+
+export interface ErrorOptions {
+  /** Extra, machine-readable facts (a field name, an index in a batch). */
+  details?: Record<string, unknown>
+  cause?: unknown
+}
+
+export class GridgateError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+  readonly details: Record<string, unknown> | undefined
+
+  constructor (code: ErrorCode, message?: string, options: ErrorOptions = {}) {
+    super(message ?? ERRORS[code].message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'GridgateError'
+    this.code = code
+    this.status = ERRORS[code].status
+    this.details = options.details
+  }
+}
+
+export function isGridgateError (err: unknown): err is GridgateError {
+  return err instanceof GridgateError
+}

@@ -1,0 +1,26 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+
+// Access keys are kept only as SHA-256 digests and compared in constant time.
+// Accepted forms: `SharedAccessKey <key>` (what Event Grid clients send) and `Bearer <key>`.
+
+export interface Authenticator {
+  /** True when the Authorization header carries a configured key. */
+  check: (authorization: string | undefined) => boolean
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest()
+
+export function createAuthenticator (keys: readonly string[]): Authenticator {
+  const digests = keys.map(digest)
+  return {
+    check (authorization) {
+      if (authorization === undefined) return false
+      const m = /^(SharedAccessKey|Bearer)\s+(\S+)\s*$/i.exec(authorization)
+      if (m === null) return false
+      const given = digest(m[2] as string)
+      let ok = false
+      for (const d of digests) ok = timingSafeEqual(d, given) || ok
+      return ok
+    }
+  }
+}

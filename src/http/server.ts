@@ -1,0 +1,58 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { GridgateError } from '../core/errors.js'
+import type { Logger } from '../observability/logger.js'
+import { createAuthenticator } from './auth.js'
+import type { HttpDeps } from './deps.js'
+import { sendError, toGridgateError } from './reply.js'
+import { healthRoutes } from './routes/health.js'
+import { publishRoutes } from './routes/publish.js'
+import { topicRoutes } from './routes/topics.js'
+
+// Probes stay open so orchestrators need no key; everything else needs one.
+const OPEN_PATHS = new Set(['/healthz', '/readyz'])
+
+export function createHttpServer (deps: HttpDeps, logger: Logger): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
+    // Per-request lines would dominate the log at publish rates; metrics count requests instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.config.maxBatchBytes,
+    // Percent-encoded names (Event Grid clients encode them) are decoded by the router.
+    routerOptions: { maxParamLength: 200 },
+    return503OnClosing: true
+  })
+  const auth = createAuthenticator(deps.config.keys)
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (deps.config.allowUnauthenticated || OPEN_PATHS.has(req.url.split('?')[0] ?? '')) return
+    if (!auth.check(req.headers.authorization)) {
+      deps.metrics.rejections.inc({ code: 'UNAUTHORIZED', source: 'http' })
+      return sendError(reply, new GridgateError('UNAUTHORIZED',
+        'a valid access key is required: Authorization: SharedAccessKey <key> or Authorization: Bearer <key>'))
+    }
+  })
+
+  app.addHook('onResponse', async (req, reply) => {
+    deps.metrics.httpRequestSeconds.observe(
+      { route: req.routeOptions.url ?? 'unmatched', method: req.method, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000)
+  })
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = toGridgateError(err, req.headers['content-type'])
+    if (e.code === 'INTERNAL') req.log.error({ err }, 'request failed')
+    else if (e.status >= 500) req.log.warn({ code: e.code, cause: (e.cause as Error | undefined)?.message }, e.message)
+    deps.metrics.rejections.inc({ code: e.code, source: 'http' })
+    return sendError(reply, e)
+  })
+
+  app.setNotFoundHandler((req, reply) => {
+    deps.metrics.rejections.inc({ code: 'NOT_FOUND', source: 'http' })
+    return sendError(reply, new GridgateError('NOT_FOUND', `no such resource: ${req.method} ${req.url.split('?')[0] ?? ''}`))
+  })
+
+  void app.register(healthRoutes, deps)
+  void app.register(topicRoutes, deps)
+  void app.register(publishRoutes, deps)
+  return app
+}

@@ -1,0 +1,337 @@
+import type { Clock } from '../core/clock.js'
+import { GridgateError } from '../core/errors.js'
+import { assertTopicName } from '../core/topic-name.js'
+import type { Storage } from '../storage/db.js'
+import { createGroupCommit, type BatchPlan } from '../storage/group-commit.js'
+import { decodeNumber, encodeOffset, encodeTime, RANGE_END } from '../storage/keys.js'
+import { segmentsToRemove, type RetentionPolicy, type SegmentEntry } from './retention.js'
+import { decodeSegment, encodeSegment, type LogRecord } from './segment.js'
+import type { AppendResult, LogObserver, ReadFrom, ReadResult, TopicInfo, TopicLog } from './types.js'
+
+// Namespace topics on LevelDB.
+//   segments sublevel  `{topic}!{offset}`              one record per group-commit batch
+//   index sublevel     `x!{topic}!{time}!{offset}`     [count, bytes, cumulativeBytes] per segment
+//                      `m!{topic}`                     { retention, createdAt }
+//                      `w!{topic}`                     { firstOffset, cumBytes } left by retention
+// The time index sorts like the offsets because append times never decrease along a topic.
+
+interface TopicState {
+  name: string
+  retention: Partial<RetentionPolicy>
+  createdAt: number
+  firstOffset: number
+  nextOffset: number
+  /** Bytes of the segments still retained. */
+  bytes: number
+  /** Bytes ever appended, so a restart can derive `bytes` from two index entries. */
+  cumBytes: number
+  lastTime: number
+  deleted: boolean
+}
+
+type IndexValue = [count: number, bytes: number, cumBytes: number]
+
+interface AppendItem {
+  topic: string
+  events: readonly Buffer[]
+}
+
+export interface TopicLogOptions {
+  storage: Storage
+  clock: Clock
+  /** fsync each batch before acknowledging it. */
+  sync: boolean
+  maxBatchEvents: number
+  maxBatchBytes: number
+  /** Applied where a topic sets no retention of its own. */
+  defaultRetention: RetentionPolicy
+  observer?: LogObserver
+}
+
+const indexPrefix = (topic: string): string => `x!${topic}!`
+const segmentPrefix = (topic: string): string => `${topic}!`
+
+function parseIndexKey (key: string): { time: number, firstOffset: number } {
+  const parts = key.split('!')
+  return { time: decodeNumber(parts[2] ?? ''), firstOffset: decodeNumber(parts[3] ?? '') }
+}
+
+export async function openTopicLog (opts: TopicLogOptions): Promise<TopicLog> {
+  const { storage, clock, observer } = opts
+  const segments = storage.binary('seg')
+  const index = storage.json('topics')
+  const topics = new Map<string, TopicState>()
+  const appendListeners = new Set<(topic: string, nextOffset: number) => void>()
+  // Topic creation and deletion are rare; one at a time keeps them simple.
+  let adminChain: Promise<unknown> = Promise.resolve()
+  const serially = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = adminChain.then(fn, fn)
+    adminChain = run.catch(() => undefined)
+    return run
+  }
+
+  async function indexEntry (topic: string, reverse: boolean): Promise<{ key: string, value: IndexValue } | undefined> {
+    const entries = await index.iterator({ gte: indexPrefix(topic), lt: indexPrefix(topic) + RANGE_END, reverse, limit: 1 }).all()
+    const first = entries[0]
+    return first === undefined ? undefined : { key: first[0], value: first[1] as IndexValue }
+  }
+
+  async function loadTopic (name: string, meta: { retention?: Partial<RetentionPolicy>, createdAt: number }): Promise<TopicState> {
+    const mark = await index.get(`w!${name}`) as { firstOffset: number, cumBytes: number } | undefined
+    const oldest = await indexEntry(name, false)
+    const newest = await indexEntry(name, true)
+    const state: TopicState = {
+      name,
+      retention: meta.retention ?? {},
+      createdAt: meta.createdAt,
+      firstOffset: mark?.firstOffset ?? 0,
+      nextOffset: mark?.firstOffset ?? 0,
+      bytes: 0,
+      cumBytes: mark?.cumBytes ?? 0,
+      lastTime: 0,
+      deleted: false
+    }
+    if (oldest !== undefined && newest !== undefined) {
+      const o = parseIndexKey(oldest.key)
+      const n = parseIndexKey(newest.key)
+      state.firstOffset = o.firstOffset
+      state.nextOffset = n.firstOffset + newest.value[0]
+      state.cumBytes = newest.value[2]
+      state.bytes = newest.value[2] - (oldest.value[2] - oldest.value[1])
+      state.lastTime = n.time
+    }
+    return state
+  }
+
+  for await (const [key, value] of index.iterator({ gte: 'm!', lt: 'm!' + RANGE_END })) {
+    const name = key.slice(2)
+    topics.set(name, await loadTopic(name, value as { retention?: Partial<RetentionPolicy>, createdAt: number }))
+  }
+
+  function requireTopic (name: string): TopicState {
+    const t = topics.get(name)
+    if (t === undefined || t.deleted) {
+      throw new GridgateError('TOPIC_NOT_FOUND', `topic '${name}' does not exist`, { details: { topic: name } })
+    }
+    return t
+  }
+
+  function plan (items: AppendItem[]): BatchPlan<AppendResult> {
+    // All items of one topic in this batch become one segment, in queue order.
+    const byTopic = new Map<string, { state: TopicState, events: Buffer[], bytes: number }>()
+    const outcomes: BatchPlan<AppendResult>['outcomes'] = []
+    const time = clock.now()
+    for (const item of items) {
+      const state = topics.get(item.topic)
+      if (state === undefined || state.deleted) {
+        outcomes.push({ ok: false, error: new GridgateError('TOPIC_NOT_FOUND', `topic '${item.topic}' does not exist`, { details: { topic: item.topic } }) })
+        continue
+      }
+      let group = byTopic.get(item.topic)
+      if (group === undefined) {
+        group = { state, events: [], bytes: 0 }
+        byTopic.set(item.topic, group)
+      }
+      const firstOffset = state.nextOffset + group.events.length
+      for (const e of item.events) group.events.push(e)
+      outcomes.push({ ok: true, value: { firstOffset, nextOffset: firstOffset + item.events.length, time: Math.max(time, state.lastTime) } })
+    }
+    const ops: unknown[] = []
+    const commits: Array<() => void> = []
+    for (const { state, events } of byTopic.values()) {
+      if (events.length === 0) continue
+      const segTime = Math.max(time, state.lastTime)
+      const segment = encodeSegment(events, segTime)
+      const first = state.nextOffset
+      const cum = state.cumBytes + segment.length
+      ops.push({ type: 'put', sublevel: segments, key: segmentPrefix(state.name) + encodeOffset(first), value: segment })
+      ops.push({ type: 'put', sublevel: index, key: `${indexPrefix(state.name)}${encodeTime(segTime)}!${encodeOffset(first)}`, value: [events.length, segment.length, cum] satisfies IndexValue })
+      commits.push(() => {
+        state.nextOffset = first + events.length
+        state.cumBytes = cum
+        state.bytes += segment.length
+        state.lastTime = segTime
+        observer?.appended?.(state.name, events.length)
+      })
+    }
+    return {
+      ops,
+      outcomes,
+      commit: () => {
+        for (const c of commits) c()
+        for (const { state } of byTopic.values()) {
+          for (const l of appendListeners) l(state.name, state.nextOffset)
+        }
+      }
+    }
+  }
+
+  const writer = createGroupCommit<AppendItem, AppendResult>({
+    plan,
+    write: (ops) => storage.batch(ops, { sync: opts.sync }),
+    sizeOf: (item) => item.events.reduce((s, e) => s + 4 + e.length, 0),
+    maxItems: opts.maxBatchEvents,
+    maxBytes: opts.maxBatchBytes,
+    onBatch: observer?.batch
+  })
+
+  function policyOf (state: TopicState): RetentionPolicy {
+    return { ...opts.defaultRetention, ...state.retention }
+  }
+
+  function info (state: TopicState): TopicInfo {
+    return {
+      name: state.name,
+      retention: policyOf(state),
+      createdAt: new Date(state.createdAt).toISOString(),
+      firstOffset: state.firstOffset,
+      nextOffset: state.nextOffset,
+      events: state.nextOffset - state.firstOffset,
+      bytes: state.bytes
+    }
+  }
+
+  async function readFromOffset (state: TopicState, from: number, limit: number): Promise<ReadResult> {
+    const start = Math.max(from, state.firstOffset)
+    const end = state.nextOffset
+    if (start >= end || limit <= 0) return { records: [], nextOffset: Math.max(start, Math.min(from, end)) }
+    const prefix = segmentPrefix(state.name)
+    // The segment holding `start` is the last one whose first offset is <= start.
+    const [holder] = await segments.keys({ lte: prefix + encodeOffset(start), gte: prefix, reverse: true, limit: 1 }).all()
+    const records: LogRecord[] = []
+    for await (const [key, value] of segments.iterator({ gte: holder ?? prefix, lt: prefix + RANGE_END })) {
+      const first = decodeNumber(key.slice(prefix.length))
+      if (first >= end) break // written after this read began
+      for (const r of decodeSegment(value, first, start, limit - records.length)) {
+        if (r.offset < end) records.push(r)
+      }
+      if (records.length >= limit) break
+    }
+    const last = records[records.length - 1]
+    return { records, nextOffset: last === undefined ? start : last.offset + 1 }
+  }
+
+  async function offsetAtTime (state: TopicState, time: number): Promise<number> {
+    const prefix = indexPrefix(state.name)
+    const [key] = await index.keys({ gte: prefix + encodeTime(time), lt: prefix + RANGE_END, limit: 1 }).all()
+    return key === undefined ? state.nextOffset : parseIndexKey(key).firstOffset
+  }
+
+  async function trimTopic (state: TopicState, now: number): Promise<number> {
+    const policy = policyOf(state)
+    if (policy.maxAgeSeconds === 0 && policy.maxBytes === 0) return 0
+    let removed = 0
+    const prefix = indexPrefix(state.name)
+    for (;;) {
+      const chunk = await index.iterator({ gte: prefix, lt: prefix + RANGE_END, limit: 256 }).all()
+      const entries: Array<SegmentEntry & { key: string, cum: number }> = chunk.map(([key, v]) => {
+        const [count, bytes, cum] = v as IndexValue
+        return { key, count, bytes, cum, ...parseIndexKey(key) }
+      })
+      const n = segmentsToRemove(entries, state.bytes, policy, now)
+      if (n === 0 || state.deleted) break
+      const gone = entries.slice(0, n)
+      const lastGone = gone[gone.length - 1] as (typeof entries)[number]
+      const firstOffset = lastGone.firstOffset + lastGone.count
+      const ops: unknown[] = []
+      for (const e of gone) {
+        ops.push({ type: 'del', sublevel: segments, key: segmentPrefix(state.name) + encodeOffset(e.firstOffset) })
+        ops.push({ type: 'del', sublevel: index, key: e.key })
+      }
+      ops.push({ type: 'put', sublevel: index, key: `w!${state.name}`, value: { firstOffset, cumBytes: lastGone.cum } })
+      await storage.batch(ops)
+      const bytes = gone.reduce((s, e) => s + e.bytes, 0)
+      state.bytes -= bytes
+      state.firstOffset = firstOffset
+      removed += firstOffset - (gone[0] as SegmentEntry).firstOffset
+      observer?.removed?.(state.name, firstOffset - (gone[0] as SegmentEntry).firstOffset, bytes)
+      if (n < entries.length) break
+    }
+    return removed
+  }
+
+  return {
+    createTopic: (name, retention) => serially(async () => {
+      assertTopicName(name)
+      const existing = topics.get(name)
+      const createdAt = existing?.createdAt ?? clock.now()
+      const r = retention ?? existing?.retention ?? {}
+      await index.put(`m!${name}`, { retention: r, createdAt })
+      if (existing !== undefined) {
+        existing.retention = r
+        return { topic: info(existing), created: false }
+      }
+      const state = await loadTopic(name, { retention: r, createdAt })
+      topics.set(name, state)
+      return { topic: info(state), created: true }
+    }),
+
+    deleteTopic: (name) => serially(async () => {
+      const state = topics.get(name)
+      if (state === undefined) return false
+      state.deleted = true
+      topics.delete(name)
+      await writer.drain() // batches already planned for it finish first
+      await segments.clear({ gte: segmentPrefix(name), lt: segmentPrefix(name) + RANGE_END })
+      await index.clear({ gte: indexPrefix(name), lt: indexPrefix(name) + RANGE_END })
+      await index.batch([{ type: 'del', key: `m!${name}` }, { type: 'del', key: `w!${name}` }])
+      return true
+    }),
+
+    getTopic: (name) => {
+      const t = topics.get(name)
+      return t === undefined ? undefined : info(t)
+    },
+
+    listTopics: () => [...topics.values()].map(info).sort((a, b) => a.name.localeCompare(b.name)),
+
+    append: (topic, events) => {
+      requireTopic(topic)
+      if (events.length === 0) {
+        const t = requireTopic(topic)
+        return Promise.resolve({ firstOffset: t.nextOffset, nextOffset: t.nextOffset, time: clock.now() })
+      }
+      return writer.submit({ topic, events })
+    },
+
+    read: async (topic, from: ReadFrom, limit) => {
+      const state = requireTopic(topic)
+      const offset = 'time' in from ? await offsetAtTime(state, from.time) : from.offset
+      return await readFromOffset(state, offset, limit)
+    },
+
+    waitForAppend: (topic, afterOffset, timeoutMs) => {
+      const state = requireTopic(topic)
+      if (state.nextOffset > afterOffset) return Promise.resolve(true)
+      return new Promise<boolean>((resolve) => {
+        const listener = (name: string, next: number): void => {
+          if (name === topic && next > afterOffset) done(true)
+        }
+        const timer = clock.setTimer(timeoutMs, () => done(false))
+        function done (v: boolean): void {
+          appendListeners.delete(listener)
+          timer.cancel()
+          resolve(v)
+        }
+        appendListeners.add(listener)
+      })
+    },
+
+    onAppend: (listener) => {
+      appendListeners.add(listener)
+      return () => { appendListeners.delete(listener) }
+    },
+
+    enforceRetention: async () => {
+      const now = clock.now()
+      let removed = 0
+      for (const state of [...topics.values()]) removed += await trimTopic(state, now)
+      return removed
+    },
+
+    close: async () => {
+      await writer.close()
+      appendListeners.clear()
+    }
+  }
+}

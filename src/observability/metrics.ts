@@ -1,0 +1,32 @@
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+
+// One registry per gateway (never prom-client's global one), so two gateways can run in one
+// test process. Modules get hooks wired to these in main.ts.
+
+export interface Metrics {
+  registry: Registry
+  /** Every refused input, by stable error code and where it came from. */
+  rejections: Counter<'code' | 'source'>
+  eventsAppended: Counter<'topic'>
+  eventsRemoved: Counter<'topic'>
+  logBatchEvents: Histogram
+  logBatchSeconds: Histogram
+  logWriteFailures: Counter
+  httpRequestSeconds: Histogram<'route' | 'method' | 'status'>
+}
+
+export function createMetrics (): Metrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'gridgate_' })
+  const registers = [registry]
+  return {
+    registry,
+    rejections: new Counter({ name: 'gridgate_rejections_total', help: 'Refused inputs by error code and source', labelNames: ['code', 'source'], registers }),
+    eventsAppended: new Counter({ name: 'gridgate_log_events_appended_total', help: 'Events durably appended, by topic', labelNames: ['topic'], registers }),
+    eventsRemoved: new Counter({ name: 'gridgate_log_events_removed_total', help: 'Events removed by retention, by topic', labelNames: ['topic'], registers }),
+    logBatchEvents: new Histogram({ name: 'gridgate_log_batch_items', help: 'Appends per group-commit write', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096], registers }),
+    logBatchSeconds: new Histogram({ name: 'gridgate_log_batch_write_seconds', help: 'Duration of one group-commit write', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1], registers }),
+    logWriteFailures: new Counter({ name: 'gridgate_log_write_failures_total', help: 'Group-commit writes that failed (their callers got 503)', registers }),
+    httpRequestSeconds: new Histogram({ name: 'gridgate_http_request_seconds', help: 'HTTP request duration', labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers })
+  }
+}

@@ -1,0 +1,140 @@
+import { GridgateError } from '../core/errors.js'
+
+// Group commit: concurrent callers queue their items; one write at a time takes everything
+// queued (up to the limits) and turns it into a single LevelDB batch. Each caller's promise
+// settles only after that batch is written, so an acknowledgement is never earlier than the
+// data. While one batch is being written the next one fills up, which is what makes batches
+// large under load and small (low latency) when idle.
+
+export interface BatchPlan<R> {
+  /** The operations for the items that can be written (opaque to this module). */
+  ops: unknown[]
+  /** One entry per item, in order: its result once written, or why it was refused. */
+  outcomes: Array<{ ok: true, value: R } | { ok: false, error: Error }>
+  /** Called after the write succeeded, before callers are resolved. */
+  commit?: () => void
+}
+
+export interface GroupCommitOptions<T, R> {
+  /** Turns the queued items into one batch; runs when the batch is about to be written. */
+  plan: (items: T[]) => BatchPlan<R>
+  /** Writes the ops durably. */
+  write: (ops: unknown[]) => Promise<void>
+  /** Size of one item in bytes, for the batch limit. */
+  sizeOf: (item: T) => number
+  maxItems: number
+  maxBytes: number
+  /** Observes each written batch (metrics). */
+  onBatch?: (items: number, bytes: number, ms: number, ok: boolean) => void
+  now?: () => number
+}
+
+export interface GroupCommit<T, R> {
+  submit: (item: T) => Promise<R>
+  /** Resolves when everything submitted so far has been written or refused. */
+  drain: () => Promise<void>
+  /** Refuses new items; waits for queued ones. */
+  close: () => Promise<void>
+  readonly queued: number
+}
+
+interface Pending<T, R> {
+  item: T
+  size: number
+  resolve: (r: R) => void
+  reject: (e: Error) => void
+}
+
+export function createGroupCommit<T, R> (opts: GroupCommitOptions<T, R>): GroupCommit<T, R> {
+  const now = opts.now ?? (() => performance.now())
+  let queue: Array<Pending<T, R>> = []
+  let writing = false
+  let scheduled = false
+  let closed = false
+  let idleWaiters: Array<() => void> = []
+
+  function take (): Array<Pending<T, R>> {
+    let bytes = 0
+    let n = 0
+    while (n < queue.length && n < opts.maxItems) {
+      const size = (queue[n] as Pending<T, R>).size
+      // An item larger than the limit still goes, alone.
+      if (n > 0 && bytes + size > opts.maxBytes) break
+      bytes += size
+      n++
+    }
+    const batch = queue.slice(0, n)
+    queue = queue.slice(n)
+    return batch
+  }
+
+  async function writeOne (batch: Array<Pending<T, R>>): Promise<void> {
+    let plan: BatchPlan<R>
+    try {
+      plan = opts.plan(batch.map((p) => p.item))
+    } catch (err) {
+      for (const p of batch) p.reject(err as Error)
+      return
+    }
+    const bytes = batch.reduce((s, p) => s + p.size, 0)
+    const started = now()
+    if (plan.ops.length > 0) {
+      try {
+        await opts.write(plan.ops)
+      } catch (cause) {
+        opts.onBatch?.(batch.length, bytes, now() - started, false)
+        const error = new GridgateError('STORAGE_WRITE_FAILED', undefined, { cause })
+        for (const p of batch) p.reject(error)
+        return
+      }
+      plan.commit?.()
+      opts.onBatch?.(batch.length, bytes, now() - started, true)
+    }
+    batch.forEach((p, i) => {
+      const outcome = plan.outcomes[i]
+      if (outcome === undefined) p.reject(new GridgateError('INTERNAL', 'group commit plan lost an item'))
+      else if (outcome.ok) p.resolve(outcome.value)
+      else p.reject(outcome.error)
+    })
+  }
+
+  async function run (): Promise<void> {
+    scheduled = false
+    if (writing) return
+    writing = true
+    try {
+      while (queue.length > 0) await writeOne(take())
+    } finally {
+      writing = false
+      const waiters = idleWaiters
+      idleWaiters = []
+      for (const w of waiters) w()
+    }
+  }
+
+  function schedule (): void {
+    if (scheduled || writing) return
+    scheduled = true
+    // setImmediate, not a microtask: requests parsed in the same I/O phase join one batch.
+    setImmediate(() => { void run() })
+  }
+
+  return {
+    submit (item) {
+      if (closed) return Promise.reject(new GridgateError('SHUTTING_DOWN'))
+      return new Promise<R>((resolve, reject) => {
+        queue.push({ item, size: opts.sizeOf(item), resolve, reject })
+        schedule()
+      })
+    },
+    drain () {
+      if (!writing && !scheduled && queue.length === 0) return Promise.resolve()
+      return new Promise<void>((resolve) => { idleWaiters.push(resolve) })
+    },
+    async close () {
+      closed = true
+      await this.drain()
+    },
+    get queued () { return queue.length }
+  }
+}

@@ -1,0 +1,26 @@
+import { defineConfig } from 'vitest/config'
+
+// Two projects so the fast half can run alone: `unit` is pure logic and single modules,
+// `flows` starts whole gateways (in-process or as child processes) on port 0.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/flows/**'],
+          testTimeout: 20_000
+        }
+      },
+      {
+        test: {
+          name: 'flows',
+          include: ['test/flows/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000
+        }
+      }
+    ]
+  }
+})
