@@ -1,0 +1,39 @@
+import type { Writable } from 'node:stream'
+import { validateConfig } from '../../src/config/validate.js'
+import type { Clock } from '../../src/core/clock.js'
+import { startGateway, type Gateway } from '../../src/main.js'
+import { createLogger } from '../../src/observability/logger.js'
+import { client, type Client } from './http.js'
+import { tempDir } from './tmp.js'
+
+export const TEST_KEY = 'test-key-0123456789abcdef'
+
+export interface TestGateway extends Client {
+  gateway: Gateway
+  dataDir: string
+  stop: () => Promise<void>
+}
+
+/** A whole gateway in this process on port 0 with a temp dataDir. Register `stop` as teardown. */
+export async function startTestGateway (overrides: Record<string, any> = {}, opts: { clock?: Clock, dataDir?: string, logTo?: Writable } = {}): Promise<TestGateway> {
+  const dir = opts.dataDir === undefined ? await tempDir() : undefined
+  const dataDir = opts.dataDir ?? (dir as { path: string }).path
+  const config = validateConfig({
+    ...overrides,
+    dataDir,
+    log: { level: 'silent', ...overrides.log },
+    http: { port: 0, keys: [TEST_KEY], ...overrides.http },
+    mqtt: { port: 0, wsPort: 0, tlsPort: 0, wssPort: 0, ...overrides.mqtt }
+  })
+  const logger = createLogger(config.log.level, opts.logTo)
+  const gateway = await startGateway(config, { clock: opts.clock, logger, announce: () => {} })
+  return {
+    ...client(gateway.listeners.http, TEST_KEY),
+    gateway,
+    dataDir,
+    stop: async () => {
+      await gateway.stop()
+      await dir?.remove()
+    }
+  }
+}
