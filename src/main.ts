@@ -96,8 +96,6 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     stops.push(() => http.close())
 
     const listeners: Listeners = { http: urlOf('http', http.server.address()) }
-    health.setReady(true)
-    logger.info({ listeners, dataDir }, 'listening')
     if (generated !== undefined) {
       const announce = options.announce ?? ((text: string) => process.stderr.write(text))
       announce([
@@ -110,6 +108,9 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
         ''
       ].join('\n'))
     }
+
+    health.setReady(true)
+    logger.info({ listeners, dataDir }, 'listening')
 
     return {
       config: effective,

@@ -49,6 +49,8 @@ describe('the gateway as a process', () => {
     expect((await first.request('PUT', '/topics/crash')).status).toBe(201)
     const acked = new Set<string>()
     let killed = false
+    let reached: () => void = () => {}
+    const enough = new Promise<void>((resolve) => { reached = resolve })
     // Eight publishers keep publishing; the process is killed while requests are in flight.
     const publishers = Array.from({ length: 8 }, async (_, p) => {
       for (let i = 0; i < 10_000 && !killed; i++) {
@@ -56,10 +58,11 @@ describe('the gateway as a process', () => {
         try {
           const res = await first.publish('crash', batch)
           if (res.status === 200) for (const e of batch) acked.add(e.id as string)
+          if (acked.size >= 400) reached()
         } catch { return } // connection reset by the kill
       }
     })
-    for (let guard = 0; guard < 2000 && acked.size < 400; guard++) await new Promise((resolve) => setImmediate(resolve))
+    await Promise.race([enough, new Promise((resolve) => setTimeout(resolve, 20_000))])
     killed = true
     expect(await first.kill('SIGKILL')).toBe('SIGKILL')
     await Promise.all(publishers)
@@ -81,6 +84,7 @@ describe('the gateway as a process', () => {
     const dir = await dataDir()
     const first = await spawnGateway({ env: { GRIDGATE_DATA_DIR: dir } })
     teardown(() => first.kill('SIGKILL'))
+    for (let i = 0; i < 200 && !first.stderr().includes('Use it as'); i++) await new Promise((resolve) => setTimeout(resolve, 25))
     const key = /\n {4}(\S+)\n/.exec(first.stderr())?.[1]
     expect(key).toBeDefined()
     expect(first.stderr()).toContain('Authorization: SharedAccessKey')
@@ -106,7 +110,7 @@ describe('the gateway as a process', () => {
 
 describe('a bad config stops the start with the field named', () => {
   const cases = [
-    { name: 'a port out of range', yaml: 'http:\n  port: 99999\n', expect: '/http/port' },
+    { name: 'a port out of range', yaml: 'http:\n  port: 99999\n', env: { GRIDGATE_HTTP_PORT: '' }, expect: '/http/port' },
     { name: 'an unknown field', yaml: 'http:\n  prot: 8080\n', expect: "unknown field 'prot'" },
     { name: 'a wrong type', yaml: 'storage:\n  sync: maybe\n', expect: '/storage/sync' },
     { name: 'invalid YAML', yaml: 'http: [\n', expect: 'CONFIG_INVALID' },

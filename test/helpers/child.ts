@@ -24,9 +24,11 @@ export interface SpawnOptions {
   timeoutMs?: number
 }
 
+const FREE_PORTS = { GRIDGATE_HTTP_PORT: '0', GRIDGATE_MQTT_PORT: '0', GRIDGATE_MQTT_WS_PORT: '0', GRIDGATE_MQTTS_PORT: '0', GRIDGATE_MQTT_WSS_PORT: '0' }
+
 function launch (opts: SpawnOptions): ChildProcess {
   const node = [process.execPath, '--import', 'tsx', 'src/cli.ts', ...(opts.args ?? ['start'])]
-  const env = { ...process.env, GRIDGATE_HTTP_PORT: '0', GRIDGATE_MQTT_PORT: '0', GRIDGATE_MQTT_WS_PORT: '0', GRIDGATE_MQTTS_PORT: '0', GRIDGATE_MQTT_WSS_PORT: '0', ...opts.env }
+  const env = { ...process.env, ...opts.env }
   if (opts.shellPrefix !== undefined) {
     const quoted = node.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')
     return spawn('bash', ['-c', `${opts.shellPrefix} exec ${quoted}`], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -34,9 +36,9 @@ function launch (opts: SpawnOptions): ChildProcess {
   return spawn(node[0] as string, node.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
-/** Runs the CLI to its end (for commands and failed starts). */
+/** Runs the CLI to its end (for commands and failed starts); listeners get free ports. */
 export async function runCli (opts: SpawnOptions): Promise<{ code: number | string, stdout: string, stderr: string }> {
-  const proc = launch(opts)
+  const proc = launch({ ...opts, env: { ...FREE_PORTS, ...opts.env } })
   let stdout = ''
   let stderr = ''
   proc.stdout?.on('data', (d: Buffer) => { stdout += d.toString() })
@@ -49,7 +51,7 @@ export async function runCli (opts: SpawnOptions): Promise<{ code: number | stri
 
 /** Starts `gridgate start` as a child process and waits for its `listening` line. */
 export async function spawnGateway (opts: SpawnOptions = {}): Promise<ChildGateway> {
-  const proc = launch(opts)
+  const proc = launch({ ...opts, env: { ...FREE_PORTS, ...opts.env } })
   let out = ''
   let err = ''
   const exited = new Promise<number | string>((resolve) => {
