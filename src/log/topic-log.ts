@@ -285,13 +285,10 @@ export async function openTopicLog (opts: TopicLogOptions): Promise<TopicLog> {
 
     listTopics: () => [...topics.values()].map(info).sort((a, b) => a.name.localeCompare(b.name)),
 
-    append: (topic, events) => {
-      requireTopic(topic)
-      if (events.length === 0) {
-        const t = requireTopic(topic)
-        return Promise.resolve({ firstOffset: t.nextOffset, nextOffset: t.nextOffset, time: clock.now() })
-      }
-      return writer.submit({ topic, events })
+    append: async (topic, events) => {
+      const state = requireTopic(topic)
+      if (events.length === 0) return { firstOffset: state.nextOffset, nextOffset: state.nextOffset, time: clock.now() }
+      return await writer.submit({ topic, events })
     },
 
     read: async (topic, from: ReadFrom, limit) => {
@@ -300,10 +297,10 @@ export async function openTopicLog (opts: TopicLogOptions): Promise<TopicLog> {
       return await readFromOffset(state, offset, limit)
     },
 
-    waitForAppend: (topic, afterOffset, timeoutMs) => {
+    waitForAppend: async (topic, afterOffset, timeoutMs) => {
       const state = requireTopic(topic)
-      if (state.nextOffset > afterOffset) return Promise.resolve(true)
-      return new Promise<boolean>((resolve) => {
+      if (state.nextOffset > afterOffset) return true
+      return await new Promise<boolean>((resolve) => {
         const listener = (name: string, next: number): void => {
           if (name === topic && next > afterOffset) done(true)
         }

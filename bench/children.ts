@@ -1,0 +1,83 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+// Child processes (the servers under test): started with `node --import tsx`, ready when
+// they print a JSON line with "msg":"listening" on stdout, always killed in the end.
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url))
+
+export interface Child {
+  name: string
+  proc: ChildProcess
+  pid: number
+  listeners: Record<string, string>
+  /** The last part of what the child wrote on stderr (for error messages). */
+  stderr: () => string
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
+  stop: (graceMs?: number) => Promise<void>
+}
+
+const running = new Set<ChildProcess>()
+
+/** Kills every child still running, synchronously (exit and signal paths). */
+export function killAllChildrenSync (): void {
+  for (const proc of running) {
+    try { proc.kill('SIGKILL') } catch { /* already gone */ }
+  }
+  running.clear()
+}
+
+/** The environment without GRIDGATE_* overrides, so only the bench config applies. */
+function cleanEnv (): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith('GRIDGATE_')) env[k] = v
+  }
+  return env
+}
+
+export async function startChild (name: string, args: string[], timeoutMs = 30_000): Promise<Child> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+  running.add(proc)
+  let err = ''
+  let out = ''
+  let ready = false
+  const exited = new Promise<void>((resolve) => {
+    proc.once('exit', () => { running.delete(proc); resolve() })
+  })
+  proc.stderr?.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-8192) })
+  const stop = async (graceMs = 5000): Promise<void> => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return
+    proc.kill('SIGTERM')
+    const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs)
+    await exited
+    clearTimeout(timer)
+  }
+  try {
+    const listeners = await new Promise<Record<string, string>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${name}: no "listening" line within ${timeoutMs} ms; stderr: ${err}`)), timeoutMs)
+      proc.stdout?.on('data', (d: Buffer) => {
+        // Keep reading stdout for the child's whole life so its pipe never fills up.
+        if (ready) return
+        out += d.toString()
+        const lines = out.split('\n')
+        out = lines.pop() ?? ''
+        for (const line of lines) {
+          if (!line.includes('"msg":"listening"')) continue
+          ready = true
+          clearTimeout(timer)
+          resolve((JSON.parse(line) as { listeners: Record<string, string> }).listeners)
+          return
+        }
+      })
+      void exited.then(() => {
+        clearTimeout(timer)
+        reject(new Error(`${name} exited (${String(proc.exitCode ?? proc.signalCode)}) before listening; stderr: ${err}`))
+      })
+    })
+    return { name, proc, pid: proc.pid ?? -1, listeners, stderr: () => err, stop }
+  } catch (e) {
+    await stop(1000)
+    throw e
+  }
+}

@@ -1,0 +1,220 @@
+import { join } from 'node:path'
+import { Level } from 'level'
+import { validateConfig } from '../src/config/validate.js'
+import { systemClock } from '../src/core/clock.js'
+import { encodeSegment } from '../src/log/segment.js'
+import { openTopicLog } from '../src/log/topic-log.js'
+import { openStorage } from '../src/storage/db.js'
+import { encodeOffset } from '../src/storage/keys.js'
+import {
+  average, combine, latencyHistogram, makeTempDir, ownCpuSeconds, progress, removeTempDir, serialisedEvents,
+  summarise, timed, type LatencySummary, type Round
+} from './common.js'
+
+// Log append: gridgate's TopicLog (group commit over LevelDB) against raw classic-level
+// batches of the same records, both in this process, each on a fresh database.
+
+export interface LogAppendOptions {
+  baseDir: string
+  warmupSeconds: number
+  seconds: number
+  rounds: number
+  /** Concurrent gridgate callers, each appending one event at a time. */
+  callers: number
+  /** Events per raw baseline batch (one segment record per batch). */
+  batchEvents: number
+}
+
+export interface BatchStats {
+  batches: number
+  events: number
+  avgEventsPerBatch: number
+  avgWriteMs: number
+}
+
+export interface SystemResult {
+  name: string
+  description: string
+  events: number
+  seconds: number
+  eventsPerSecond: number
+  opsPerSecond: number
+  errors: number
+  latency: LatencySummary
+  latencyOf: string
+  rounds: Round[]
+  cpuPercent?: Record<string, number>
+  batches?: BatchStats
+}
+
+export interface CaseResult {
+  id: string
+  title: string
+  baseline: SystemResult
+  gridgate: SystemResult
+  ratio: number
+  roundRatios: number[]
+  goal?: number
+}
+
+const POOL_SIZE = 4096
+const TOPIC = 'bench'
+
+function cpuAverage (rounds: readonly Round[]): Record<string, number> {
+  const names = new Set(rounds.flatMap((r) => Object.keys(r.cpuPercent)))
+  const out: Record<string, number> = {}
+  for (const name of names) {
+    const avg = average(rounds.flatMap((r) => r.cpuPercent[name] ?? []))
+    if (avg !== undefined) out[name] = Math.round(avg * 10) / 10
+  }
+  return out
+}
+
+async function rawRound (opts: LogAppendOptions, sync: boolean, pool: readonly Buffer[], histogram: ReturnType<typeof latencyHistogram>, batches: { n: number, ms: number }): Promise<Round> {
+  const dir = await makeTempDir(opts.baseDir, 'gridgate-bench-raw-')
+  const db = new Level<string, Buffer>(join(dir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'buffer' })
+  try {
+    await db.open()
+    let window = false
+    return await timed({
+      label: `raw level sync=${String(sync)}`,
+      warmupSeconds: opts.warmupSeconds,
+      seconds: opts.seconds,
+      histogram,
+      cpu: [{ name: 'process', read: ownCpuSeconds }],
+      onWindow: (open) => { window = open }
+    }, async (ctl) => {
+      let offset = 0
+      while (!ctl.stopped) {
+        const events: Buffer[] = []
+        for (let i = 0; i < opts.batchEvents; i++) events.push(pool[(offset + i) % pool.length] as Buffer)
+        const started = performance.now()
+        await db.batch([{ type: 'put', key: `${TOPIC}!${encodeOffset(offset)}`, value: encodeSegment(events, Date.now()) }], { sync })
+        const ms = performance.now() - started
+        offset += events.length
+        if (window) { batches.n++; batches.ms += ms }
+        ctl.done(events.length, ms)
+      }
+    })
+  } finally {
+    await db.close()
+    await removeTempDir(dir)
+  }
+}
+
+async function gridgateRound (opts: LogAppendOptions, sync: boolean, pool: readonly Buffer[], histogram: ReturnType<typeof latencyHistogram>, batches: { n: number, events: number, ms: number }): Promise<Round> {
+  const dir = await makeTempDir(opts.baseDir, 'gridgate-bench-log-')
+  const defaults = validateConfig({})
+  const storage = await openStorage(dir)
+  let window = false
+  try {
+    const log = await openTopicLog({
+      storage,
+      clock: systemClock,
+      sync,
+      maxBatchEvents: defaults.storage.maxBatchEvents,
+      maxBatchBytes: defaults.storage.maxBatchBytes,
+      defaultRetention: { maxAgeSeconds: defaults.retention.maxAgeSeconds, maxBytes: defaults.retention.maxBytes },
+      observer: {
+        batch: (items, _bytes, ms, ok) => {
+          if (!window || !ok) return
+          batches.n++
+          batches.events += items
+          batches.ms += ms
+        }
+      }
+    })
+    try {
+      await log.createTopic(TOPIC)
+      return await timed({
+        label: `gridgate sync=${String(sync)}`,
+        warmupSeconds: opts.warmupSeconds,
+        seconds: opts.seconds,
+        histogram,
+        cpu: [{ name: 'process', read: ownCpuSeconds }],
+        onWindow: (open) => { window = open }
+      }, async (ctl) => {
+        const caller = async (id: number): Promise<void> => {
+          for (let n = id; !ctl.stopped; n += opts.callers) {
+            const started = performance.now()
+            await log.append(TOPIC, [pool[n % pool.length] as Buffer])
+            ctl.done(1, performance.now() - started)
+          }
+        }
+        await Promise.all(Array.from({ length: opts.callers }, (_, id) => caller(id)))
+      })
+    } finally {
+      await log.close()
+    }
+  } finally {
+    await storage.close()
+    await removeTempDir(dir)
+  }
+}
+
+async function runCase (opts: LogAppendOptions, sync: boolean, pool: readonly Buffer[]): Promise<CaseResult> {
+  const title = `log append, sync=${String(sync)}`
+  progress.line(`\n[${title}] ${opts.callers} callers × 1 event vs raw batches of ${opts.batchEvents}, ${opts.rounds} round(s) of ${opts.seconds}s`)
+  const rawHist = latencyHistogram()
+  const ggHist = latencyHistogram()
+  const rawBatches = { n: 0, ms: 0 }
+  const ggBatches = { n: 0, events: 0, ms: 0 }
+  const rawRounds: Round[] = []
+  const ggRounds: Round[] = []
+  for (let r = 0; r < opts.rounds; r++) {
+    progress.line(` round ${r + 1}/${opts.rounds}`)
+    // Alternate the order (ABBA...) so drift on a noisy machine hits both sides alike.
+    if (r % 2 === 0) {
+      rawRounds.push(await rawRound(opts, sync, pool, rawHist, rawBatches))
+      ggRounds.push(await gridgateRound(opts, sync, pool, ggHist, ggBatches))
+    } else {
+      ggRounds.push(await gridgateRound(opts, sync, pool, ggHist, ggBatches))
+      rawRounds.push(await rawRound(opts, sync, pool, rawHist, rawBatches))
+    }
+  }
+  const raw = combine(rawRounds)
+  const gg = combine(ggRounds)
+  const baseline: SystemResult = {
+    name: 'raw classic-level',
+    description: `sequential db.batch([put segment of ${opts.batchEvents} events], { sync: ${String(sync)} })`,
+    ...raw,
+    latency: summarise(rawHist),
+    latencyOf: `one batch write (${opts.batchEvents} events)`,
+    rounds: rawRounds,
+    cpuPercent: cpuAverage(rawRounds),
+    batches: { batches: rawBatches.n, events: rawBatches.n * opts.batchEvents, avgEventsPerBatch: opts.batchEvents, avgWriteMs: rawBatches.n === 0 ? 0 : rawBatches.ms / rawBatches.n }
+  }
+  const gridgate: SystemResult = {
+    name: 'gridgate TopicLog',
+    description: `${opts.callers} concurrent callers looping await log.append('${TOPIC}', [event])`,
+    ...gg,
+    latency: summarise(ggHist),
+    latencyOf: 'one append call (1 event), queueing included',
+    rounds: ggRounds,
+    cpuPercent: cpuAverage(ggRounds),
+    batches: {
+      batches: ggBatches.n,
+      events: ggBatches.events,
+      avgEventsPerBatch: ggBatches.n === 0 ? 0 : ggBatches.events / ggBatches.n,
+      avgWriteMs: ggBatches.n === 0 ? 0 : ggBatches.ms / ggBatches.n
+    }
+  }
+  rawHist.destroy()
+  ggHist.destroy()
+  return {
+    id: `log-append-sync-${String(sync)}`,
+    title,
+    baseline,
+    gridgate,
+    ratio: gridgate.eventsPerSecond / baseline.eventsPerSecond,
+    roundRatios: ggRounds.map((g, i) => g.eventsPerSecond / (rawRounds[i]?.eventsPerSecond ?? Number.NaN)),
+    goal: 0.7
+  }
+}
+
+export async function benchLogAppend (opts: LogAppendOptions): Promise<CaseResult[]> {
+  const pool = serialisedEvents(POOL_SIZE)
+  const results: CaseResult[] = []
+  for (const sync of [true, false]) results.push(await runCase(opts, sync, pool))
+  return results
+}

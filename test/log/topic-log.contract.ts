@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest'
+import { ManualClock } from '../../src/core/clock.js'
+import type { RetentionPolicy, TopicLog } from '../../src/log/types.js'
+
+// The behaviour every log engine must have. An engine's test calls runTopicLogContract with
+// a factory that opens the log on a given (reusable) location with a given clock.
+
+export interface LogFactory {
+  /** Opens a log on a fresh location; `reopen` opens the same location again (a restart). */
+  open: (clock: ManualClock, defaults?: Partial<RetentionPolicy>) => Promise<{ log: TopicLog, reopen: () => Promise<TopicLog>, cleanup: () => Promise<void> }>
+}
+
+const ev = (i: number | string, size = 0): Buffer => Buffer.from(JSON.stringify({ specversion: '1.0', id: String(i), source: '/c', type: 't', data: 'x'.repeat(size) }))
+const ids = (records: Array<{ bytes: Buffer }>): string[] => records.map((r) => (JSON.parse(r.bytes.toString()) as { id: string }).id)
+
+export function runTopicLogContract (name: string, factory: LogFactory): void {
+  describe(`TopicLog contract: ${name}`, () => {
+    async function setup (defaults?: Partial<RetentionPolicy>) {
+      const clock = new ManualClock()
+      const h = await factory.open(clock, defaults)
+      return { clock, ...h }
+    }
+
+    it('gives concurrent appends gap-free, strictly increasing offsets and loses none', async () => {
+      const { log, cleanup } = await setup()
+      try {
+        await log.createTopic('t')
+        const results = await Promise.all(Array.from({ length: 200 }, (_, i) => log.append('t', [ev(`${i}a`), ev(`${i}b`)])))
+        const firsts = results.map((r) => r.firstOffset).sort((a, b) => a - b)
+        expect(firsts).toEqual(Array.from({ length: 200 }, (_, i) => i * 2))
+        for (const r of results) expect(r.nextOffset).toBe(r.firstOffset + 2)
+        const { records, nextOffset } = await log.read('t', { offset: 0 }, 1000)
+        expect(records.map((r) => r.offset)).toEqual(Array.from({ length: 400 }, (_, i) => i))
+        expect(nextOffset).toBe(400)
+        // Each append's two events are adjacent and in order.
+        for (const r of results) {
+          const pair = records.slice(r.firstOffset, r.firstOffset + 2)
+          expect(ids(pair)[0]?.endsWith('a')).toBe(true)
+          expect(ids(pair)[1]?.endsWith('b')).toBe(true)
+        }
+      } finally { await log.close(); await cleanup() }
+    })
+
+    it('reads from an offset inside a batch, with a limit', async () => {
+      const { log, cleanup } = await setup()
+      try {
+        await log.createTopic('t')
+        await log.append('t', [ev(0), ev(1), ev(2), ev(3)])
+        await log.append('t', [ev(4), ev(5)])
+        const page = await log.read('t', { offset: 2 }, 3)
+        expect(ids(page.records)).toEqual(['2', '3', '4'])
+        expect(page.nextOffset).toBe(5)
+        expect((await log.read('t', { offset: 6 }, 10)).records).toEqual([])
+      } finally { await log.close(); await cleanup() }
+    })
+
+    it('reads from the first event appended at or after a time', async () => {
+      const { log, clock, cleanup } = await setup()
+      try {
+        await log.createTopic('t')
+        await log.append('t', [ev(0)])
+        clock.advance(1000)
+        const t1 = clock.now()
+        await log.append('t', [ev(1), ev(2)])
+        clock.advance(1000)
+        await log.append('t', [ev(3)])
+        expect(ids((await log.read('t', { time: t1 }, 10)).records)).toEqual(['1', '2', '3'])
+        expect(ids((await log.read('t', { time: t1 + 1 }, 10)).records)).toEqual(['3'])
+        expect((await log.read('t', { time: t1 + 5000 }, 10))).toEqual({ records: [], nextOffset: 4 })
+        const [first] = (await log.read('t', { time: 0 }, 1)).records
+        expect(first?.time).toBe(t1 - 1000)
+      } finally { await log.close(); await cleanup() }
+    })
+
+    it('keeps topics, offsets and events across a close and reopen', async () => {
+      const { log, reopen, cleanup } = await setup()
+      await log.createTopic('a', { maxAgeSeconds: 10 })
+      await log.createTopic('b')
+      await log.append('a', [ev(0), ev(1)])
+      await log.append('b', [ev('b0')])
+      await log.close()
+      const again = await reopen()
+      try {
+        expect(again.listTopics().map((t) => [t.name, t.firstOffset, t.nextOffset])).toEqual([['a', 0, 2], ['b', 0, 1]])
+        expect(again.getTopic('a')?.retention.maxAgeSeconds).toBe(10)
+        expect((await again.append('a', [ev(2)])).firstOffset).toBe(2)
+        expect(ids((await again.read('a', { offset: 0 }, 10)).records)).toEqual(['0', '1', '2'])
+      } finally { await again.close(); await cleanup() }
+    })
+
+    it('removes the oldest events by age, and keeps offsets after everything expired and a reopen', async () => {
+      const { log, clock, reopen, cleanup } = await setup()
+      await log.createTopic('t', { maxAgeSeconds: 60 })
+      await log.append('t', [ev(0), ev(1)])
+      clock.advance(30_000)
+      await log.append('t', [ev(2)])
+      clock.advance(31_000) // the first batch is now 61 s old, the second 31 s
+      expect(await log.enforceRetention()).toBe(2)
+      expect(log.getTopic('t')?.firstOffset).toBe(2)
+      expect(ids((await log.read('t', { offset: 0 }, 10)).records)).toEqual(['2'])
+      clock.advance(60_000)
+      expect(await log.enforceRetention()).toBe(1)
+      expect(log.getTopic('t')).toMatchObject({ firstOffset: 3, nextOffset: 3, events: 0, bytes: 0 })
+      await log.close()
+      const again = await reopen()
+      try {
+        expect(again.getTopic('t')).toMatchObject({ firstOffset: 3, nextOffset: 3, bytes: 0 })
+        expect((await again.append('t', [ev(3)])).firstOffset).toBe(3)
+      } finally { await again.close(); await cleanup() }
+    })
+
+    it('removes the oldest events while a topic is over its byte limit', async () => {
+      const { log, reopen, cleanup } = await setup()
+      await log.createTopic('t', { maxBytes: 5000 })
+      for (let i = 0; i < 10; i++) await log.append('t', [ev(i, 1000)])
+      const before = log.getTopic('t')?.bytes ?? 0
+      expect(before).toBeGreaterThan(10_000)
+      const removed = await log.enforceRetention()
+      const after = log.getTopic('t')
+      expect(after?.bytes).toBeLessThanOrEqual(5000)
+      expect(after?.bytes).toBeGreaterThan(5000 - 1200) // no more than needed went
+      expect(after?.firstOffset).toBe(removed)
+      expect(ids((await log.read('t', { offset: 0 }, 100)).records)[0]).toBe(String(removed))
+      await log.close()
+      const again = await reopen()
+      try {
+        expect(again.getTopic('t')?.bytes).toBe(after?.bytes)
+      } finally { await again.close(); await cleanup() }
+    })
+
+    it('applies the default retention to topics that set none', async () => {
+      const { log, clock, cleanup } = await setup({ maxAgeSeconds: 10, maxBytes: 0 })
+      try {
+        await log.createTopic('t')
+        await log.append('t', [ev(0)])
+        clock.advance(11_000)
+        expect(await log.enforceRetention()).toBe(1)
+      } finally { await log.close(); await cleanup() }
+    })
+
+    it('refuses appends and reads on unknown or deleted topics', async () => {
+      const { log, cleanup } = await setup()
+      try {
+        await expect(log.append('nope', [ev(0)])).rejects.toMatchObject({ code: 'TOPIC_NOT_FOUND' })
+        await log.createTopic('t')
+        await log.append('t', [ev(0)])
+        expect(await log.deleteTopic('t')).toBe(true)
+        await expect(log.read('t', { offset: 0 }, 1)).rejects.toMatchObject({ code: 'TOPIC_NOT_FOUND' })
+        expect(await log.deleteTopic('t')).toBe(false)
+        await log.createTopic('t')
+        expect((await log.read('t', { offset: 0 }, 10)).records).toEqual([])
+      } finally { await log.close(); await cleanup() }
+    })
+
+    it('wakes a waiting reader when an event is appended, and times out on the clock', async () => {
+      const { log, clock, cleanup } = await setup()
+      try {
+        await log.createTopic('t')
+        const woken = log.waitForAppend('t', 0, 30_000)
+        await log.append('t', [ev(0)])
+        expect(await woken).toBe(true)
+        const timedOut = log.waitForAppend('t', 1, 5_000)
+        clock.advance(5_000)
+        expect(await timedOut).toBe(false)
+      } finally { await log.close(); await cleanup() }
+    })
+
+    it('refuses appends after close', async () => {
+      const { log, cleanup } = await setup()
+      await log.createTopic('t')
+      await log.close()
+      await expect(log.append('t', [ev(0)])).rejects.toMatchObject({ code: 'SHUTTING_DOWN' })
+      await cleanup()
+    })
+  })
+}
