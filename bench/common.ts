@@ -279,3 +279,47 @@ export function telemetryEvent (n: number, namespace = 'gridgate'): Record<strin
 export function serialisedEvents (count: number, from = 0): Buffer[] {
   return Array.from({ length: count }, (_, i) => Buffer.from(JSON.stringify(telemetryEvent(from + i)), 'utf8'))
 }
+
+// ---------------------------------------------------------------- results
+
+export interface BatchStats {
+  batches: number
+  events: number
+  avgEventsPerBatch: number
+  avgWriteMs: number
+}
+
+export interface SystemResult {
+  name: string
+  description: string
+  events: number
+  seconds: number
+  eventsPerSecond: number
+  opsPerSecond: number
+  errors: number
+  latency: LatencySummary
+  latencyOf: string
+  rounds: Round[]
+  cpuPercent?: Record<string, number>
+  batches?: BatchStats
+}
+
+export interface CaseResult {
+  id: string
+  title: string
+  baseline: SystemResult
+  gridgate: SystemResult
+  ratio: number
+  roundRatios: number[]
+  goal?: number
+}
+
+export function cpuAverage (rounds: readonly Round[]): Record<string, number> {
+  const names = new Set(rounds.flatMap((r) => Object.keys(r.cpuPercent)))
+  const out: Record<string, number> = {}
+  for (const name of names) {
+    const avg = average(rounds.flatMap((r) => r.cpuPercent[name] ?? []))
+    if (avg !== undefined) out[name] = Math.round(avg * 10) / 10
+  }
+  return out
+}

@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import type { Histogram } from 'hdr-histogram-js'
 import { Level } from 'level'
 import { validateConfig } from '../src/config/validate.js'
 import { systemClock } from '../src/core/clock.js'
@@ -7,8 +8,8 @@ import { openTopicLog } from '../src/log/topic-log.js'
 import { openStorage } from '../src/storage/db.js'
 import { encodeOffset } from '../src/storage/keys.js'
 import {
-  average, combine, latencyHistogram, makeTempDir, ownCpuSeconds, progress, removeTempDir, serialisedEvents,
-  summarise, timed, type LatencySummary, type Round
+  combine, cpuAverage, latencyHistogram, makeTempDir, ownCpuSeconds, progress, removeTempDir, serialisedEvents,
+  summarise, timed, type CaseResult, type Round, type SystemResult
 } from './common.js'
 
 // Log append: gridgate's TopicLog (group commit over LevelDB) against raw classic-level
@@ -25,52 +26,10 @@ export interface LogAppendOptions {
   batchEvents: number
 }
 
-export interface BatchStats {
-  batches: number
-  events: number
-  avgEventsPerBatch: number
-  avgWriteMs: number
-}
-
-export interface SystemResult {
-  name: string
-  description: string
-  events: number
-  seconds: number
-  eventsPerSecond: number
-  opsPerSecond: number
-  errors: number
-  latency: LatencySummary
-  latencyOf: string
-  rounds: Round[]
-  cpuPercent?: Record<string, number>
-  batches?: BatchStats
-}
-
-export interface CaseResult {
-  id: string
-  title: string
-  baseline: SystemResult
-  gridgate: SystemResult
-  ratio: number
-  roundRatios: number[]
-  goal?: number
-}
-
 const POOL_SIZE = 4096
 const TOPIC = 'bench'
 
-function cpuAverage (rounds: readonly Round[]): Record<string, number> {
-  const names = new Set(rounds.flatMap((r) => Object.keys(r.cpuPercent)))
-  const out: Record<string, number> = {}
-  for (const name of names) {
-    const avg = average(rounds.flatMap((r) => r.cpuPercent[name] ?? []))
-    if (avg !== undefined) out[name] = Math.round(avg * 10) / 10
-  }
-  return out
-}
-
-async function rawRound (opts: LogAppendOptions, sync: boolean, pool: readonly Buffer[], histogram: ReturnType<typeof latencyHistogram>, batches: { n: number, ms: number }): Promise<Round> {
+async function rawRound (opts: LogAppendOptions, sync: boolean, pool: readonly Buffer[], histogram: Histogram, batches: { n: number, ms: number }): Promise<Round> {
   const dir = await makeTempDir(opts.baseDir, 'gridgate-bench-raw-')
   const db = new Level<string, Buffer>(join(dir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'buffer' })
   try {
@@ -102,7 +61,7 @@ async function rawRound (opts: LogAppendOptions, sync: boolean, pool: readonly B
   }
 }
 
-async function gridgateRound (opts: LogAppendOptions, sync: boolean, pool: readonly Buffer[], histogram: ReturnType<typeof latencyHistogram>, batches: { n: number, events: number, ms: number }): Promise<Round> {
+async function gridgateRound (opts: LogAppendOptions, sync: boolean, pool: readonly Buffer[], histogram: Histogram, batches: { n: number, events: number, ms: number }): Promise<Round> {
   const dir = await makeTempDir(opts.baseDir, 'gridgate-bench-log-')
   const defaults = validateConfig({})
   const storage = await openStorage(dir)

@@ -1,0 +1,117 @@
+import type { CaseResult, SystemResult } from './common.js'
+
+// Turns the results into Markdown: machine facts, method notes, the summary table
+// (gridgate vs its same-run baseline) and a details table.
+
+export interface Machine {
+  date: string
+  cpuModel: string
+  cores: number
+  availableParallelism: number
+  memoryGiB: number
+  os: string
+  node: string
+  versions: Record<string, string>
+  tempDir: string
+  tempFs: string
+  commit?: string
+}
+
+export interface Settings {
+  warmupSeconds: number
+  seconds: number
+  rounds: number
+  callers: number
+  logBatchEvents: number
+  connections: number
+  inflight: number
+  httpBatchEvents: number
+  only?: string
+}
+
+export interface Results {
+  machine: Machine
+  settings: Settings
+  cases: CaseResult[]
+  durationSeconds: number
+}
+
+const int = (n: number): string => Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a'
+const ms = (n: number): string => Number.isFinite(n) ? (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2)) : 'n/a'
+const ratio = (n: number): string => Number.isFinite(n) ? n.toFixed(2) : 'n/a'
+
+function row (cells: readonly string[]): string {
+  return `| ${cells.join(' | ')} |`
+}
+
+function cpu (s: SystemResult): string {
+  const entries = Object.entries(s.cpuPercent ?? {})
+  return entries.length === 0 ? '' : entries.map(([k, v]) => `${k} ${v.toFixed(0)}%`).join(', ')
+}
+
+function goal (c: CaseResult): string {
+  if (c.goal === undefined) return '—'
+  return `≥ ${c.goal.toFixed(2)}: ${c.ratio >= c.goal ? 'met' : '**missed**'}`
+}
+
+export function methodNotes (s: Settings): string[] {
+  return [
+    `Every gridgate figure has a baseline measured in the same run. Each system gets ${s.rounds} round(s) of ${s.warmupSeconds} s warm-up + ${s.seconds} s measured; ` +
+      'rounds alternate the order (baseline first, then gridgate first, ...) so drift on a noisy machine hits both. ' +
+      'events/s = events completed in the measured windows / their total length; ratio = gridgate / baseline.',
+    `log append (in-process, fresh database in a temp dir for every round): baseline = raw classic-level, sequential \`db.batch([put <16-digit offset key> = encodeSegment(${s.logBatchEvents} events)], { sync })\`; ` +
+      `gridgate = openTopicLog on openStorage (config defaults for batch limits), ${s.callers} concurrent callers each looping \`await log.append('bench', [event])\`. ` +
+      'Events are pre-serialised telemetry CloudEvents of ~280 bytes. p50/p99 = one append call as its caller sees it (queueing included). ' +
+      'Goal: ratio ≥ 0.70.',
+    `http publish: both servers are child processes (\`node --import tsx\`), the load generator is this process: undici Pool with ${s.connections} keep-alive connections, ` +
+      `${s.inflight} requests in flight, each POST carrying ${s.httpBatchEvents} events (application/cloudevents-batch+json). ` +
+      'gridgate = `gridgate start` with default storage settings (fsync per group-commit batch); baseline = bare node:http that reads the body and answers 200 `{}`. ' +
+      'p50/p99 = one request, client side. After the run the topic must hold exactly the acknowledged events.',
+    'Client, servers, LevelDB threads and compaction share the machine\'s cores, so absolute figures are machine-bound; compare ratios.'
+  ]
+}
+
+export function renderMarkdown (r: Results): string {
+  const m = r.machine
+  const out: string[] = []
+  out.push(`# gridgate benchmark, ${m.date}`, '')
+  out.push(`- CPU: ${m.cpuModel}, ${m.cores} cores (available parallelism ${m.availableParallelism}), ${m.memoryGiB.toFixed(1)} GiB RAM`)
+  out.push(`- OS: ${m.os}; Node ${m.node}`)
+  out.push(`- Packages: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`)
+  out.push(`- Data written under ${m.tempDir} (${m.tempFs})${m.commit === undefined ? '' : `; commit ${m.commit}`}`)
+  out.push(`- Run took ${r.durationSeconds.toFixed(0)} s${r.settings.only === undefined ? '' : `; only: ${r.settings.only}`}`)
+  out.push('', 'Method:', '')
+  for (const note of methodNotes(r.settings)) out.push(`- ${note}`)
+  out.push('')
+
+  out.push(row(['case', 'gridgate events/s', 'baseline events/s', 'ratio', 'goal', 'p50 ms', 'p99 ms']))
+  out.push(row(['---', '--:', '--:', '--:', '---', '--:', '--:']))
+  for (const c of r.cases) {
+    out.push(row([
+      c.title, int(c.gridgate.eventsPerSecond), `${int(c.baseline.eventsPerSecond)} (${c.baseline.name})`,
+      ratio(c.ratio), goal(c), ms(c.gridgate.latency.p50Ms), ms(c.gridgate.latency.p99Ms)
+    ]))
+  }
+  out.push('')
+
+  out.push('Details:', '')
+  out.push(row(['case', 'system', 'events/s', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'events/batch', 'write ms/batch', 'CPU (% of a core)', 'events/s per round', 'ratio per round', 'errors']))
+  out.push(row(['---', '---', '--:', '--:', '--:', '--:', '--:', '--:', '--:', '---', '---', '---', '--:']))
+  for (const c of r.cases) {
+    for (const [s, which] of [[c.baseline, 'baseline'], [c.gridgate, 'gridgate']] as const) {
+      out.push(row([
+        c.title, s.name, int(s.eventsPerSecond), int(s.opsPerSecond), ms(s.latency.p50Ms), ms(s.latency.p99Ms), ms(s.latency.maxMs),
+        s.batches === undefined ? '' : s.batches.avgEventsPerBatch.toFixed(1),
+        s.batches === undefined ? '' : ms(s.batches.avgWriteMs),
+        cpu(s),
+        s.rounds.map((x) => int(x.eventsPerSecond)).join(', '),
+        which === 'gridgate' ? c.roundRatios.map(ratio).join(', ') : '',
+        String(s.errors)
+      ]))
+    }
+  }
+  out.push('')
+  const ops = r.cases.flatMap((c) => [`- ${c.title}: baseline ops = ${c.baseline.latencyOf}; gridgate ops = ${c.gridgate.latencyOf}.`])
+  out.push('ops/s and latencies count:', '', ...ops, '')
+  return out.join('\n')
+}
