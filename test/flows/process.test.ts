@@ -53,7 +53,8 @@ describe('the gateway as a process', () => {
     const enough = new Promise<void>((resolve) => { reached = resolve })
     // Eight publishers keep publishing; the process is killed while requests are in flight.
     const publishers = Array.from({ length: 8 }, async (_, p) => {
-      for (let i = 0; i < 10_000 && !killed; i++) {
+      for (let i = 0; i < 10_000; i++) {
+        if (killed) return
         const batch = [cloudEvent(`${p}-${i}-a`), cloudEvent(`${p}-${i}-b`)]
         try {
           const res = await first.publish('crash', batch)

@@ -1,0 +1,190 @@
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { mkdir, realpath, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { benchHttpPublish } from './http-publish.js'
+import { benchLogAppend } from './log-append.js'
+import { killAllChildrenSync, ROOT } from './children.js'
+import { progress, removeTempDirsSync, type CaseResult } from './common.js'
+import { renderMarkdown, type Machine, type Results, type Settings } from './report.js'
+
+// `npm run bench`: log append and HTTP publish, each against a baseline measured in the
+// same run. Progress on stderr, the Markdown table on stdout, files in bench/results/.
+
+const USAGE = `Usage: npm run bench -- [options]
+
+  --seconds N       measured seconds per round and system (default 5)
+  --warmup N        warm-up seconds before each measurement (default 2)
+  --rounds N        rounds per case; each runs baseline and gridgate, order alternating (default 2)
+  --only log|http   run one part only
+  --callers N       concurrent log.append callers (default 64)
+  --connections N   HTTP keep-alive connections (default 16)
+  --inflight N      HTTP requests in flight (default 32)
+  --http-batch N    events per publish request (default 100)
+  --dir DIR         where temp databases go (default: the OS temp dir)
+`
+
+const LOG_BATCH_EVENTS = 64
+
+function positive (name: string, value: string | undefined, fallback: number, integer = true): number {
+  if (value === undefined) return fallback
+  const n = Number(value)
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, not '${value}'`)
+  return n
+}
+
+function packageVersion (name: string): string {
+  try {
+    return (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
+  } catch {
+    return '?'
+  }
+}
+
+/** The filesystem holding `dir`, from /proc/mounts (Linux); 'unknown' elsewhere. */
+function filesystemOf (dir: string): string {
+  try {
+    let best: { point: string, text: string } | undefined
+    for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
+      const [device, point, type] = line.split(' ')
+      if (device === undefined || point === undefined || type === undefined) continue
+      const inside = dir === point || dir.startsWith(point.endsWith('/') ? point : point + '/')
+      if (inside && (best === undefined || point.length > best.point.length)) best = { point, text: `${type} on ${device}, mounted at ${point}` }
+    }
+    return best?.text ?? 'unknown'
+  } catch {
+    return 'unknown'
+  }
+}
+
+function commit (): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()
+  } catch {
+    return undefined
+  }
+}
+
+async function machine (tempDir: string): Promise<Machine> {
+  const cpus = os.cpus()
+  const m: Machine = {
+    date: new Date().toISOString(),
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    availableParallelism: os.availableParallelism(),
+    memoryGiB: os.totalmem() / 2 ** 30,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    versions: {
+      level: packageVersion('level'),
+      'classic-level': packageVersion('classic-level'),
+      fastify: packageVersion('fastify'),
+      undici: packageVersion('undici'),
+      'hdr-histogram-js': packageVersion('hdr-histogram-js')
+    },
+    tempDir,
+    tempFs: filesystemOf(tempDir)
+  }
+  const c = commit()
+  if (c !== undefined) m.commit = c
+  return m
+}
+
+function cleanupSync (): void {
+  killAllChildrenSync()
+  removeTempDirsSync()
+}
+
+async function main (): Promise<number> {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      seconds: { type: 'string' },
+      warmup: { type: 'string' },
+      rounds: { type: 'string' },
+      only: { type: 'string' },
+      callers: { type: 'string' },
+      connections: { type: 'string' },
+      inflight: { type: 'string' },
+      'http-batch': { type: 'string' },
+      dir: { type: 'string' },
+      help: { type: 'boolean', short: 'h' }
+    }
+  })
+  if (values.help === true) {
+    process.stdout.write(USAGE)
+    return 0
+  }
+  if (values.only !== undefined && values.only !== 'log' && values.only !== 'http') throw new Error(`--only must be 'log' or 'http', not '${values.only}'`)
+  const settings: Settings = {
+    warmupSeconds: positive('warmup', values.warmup, 2, false),
+    seconds: positive('seconds', values.seconds, 5, false),
+    rounds: positive('rounds', values.rounds, 2),
+    callers: positive('callers', values.callers, 64),
+    logBatchEvents: LOG_BATCH_EVENTS,
+    connections: positive('connections', values.connections, 16),
+    inflight: positive('inflight', values.inflight, 32),
+    httpBatchEvents: positive('http-batch', values['http-batch'], 100)
+  }
+  if (values.only !== undefined) settings.only = values.only
+  const baseDir = await realpath(values.dir ?? os.tmpdir())
+  const facts = await machine(baseDir)
+  const started = performance.now()
+  progress.line(`gridgate bench: ${facts.cpuModel} × ${facts.cores}, Node ${facts.node}, data under ${baseDir} (${facts.tempFs})`)
+
+  const cases: CaseResult[] = []
+  if (settings.only !== 'http') {
+    cases.push(...await benchLogAppend({
+      baseDir,
+      warmupSeconds: settings.warmupSeconds,
+      seconds: settings.seconds,
+      rounds: settings.rounds,
+      callers: settings.callers,
+      batchEvents: settings.logBatchEvents
+    }))
+  }
+  if (settings.only !== 'log') {
+    cases.push(...await benchHttpPublish({
+      baseDir,
+      warmupSeconds: settings.warmupSeconds,
+      seconds: settings.seconds,
+      rounds: settings.rounds,
+      connections: settings.connections,
+      inflight: settings.inflight,
+      batchEvents: settings.httpBatchEvents
+    }))
+  }
+
+  const results: Results = { machine: facts, settings, cases, durationSeconds: (performance.now() - started) / 1000 }
+  const markdown = renderMarkdown(results)
+  const dir = join(ROOT, 'bench', 'results')
+  await mkdir(dir, { recursive: true })
+  const stamp = facts.date.replace(/[:.]/g, '-')
+  const json = JSON.stringify(results, null, 2) + '\n'
+  await writeFile(join(dir, `bench-${stamp}.json`), json)
+  await writeFile(join(dir, `bench-${stamp}.md`), markdown)
+  await writeFile(join(dir, 'latest.json'), json)
+  await writeFile(join(dir, 'latest.md'), markdown)
+  progress.line(`\nwrote bench/results/bench-${stamp}.{json,md} and bench/results/latest.{json,md}\n`)
+  process.stdout.write(markdown)
+  return 0
+}
+
+process.on('exit', cleanupSync)
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    progress.line(`\ninterrupted (${signal}); stopping children and removing temp dirs`)
+    cleanupSync()
+    process.exit(130)
+  })
+}
+
+main().then((code) => {
+  process.exitCode = code
+}, (err: unknown) => {
+  progress.line(`\nbench failed: ${(err as Error).stack ?? String(err)}`)
+  cleanupSync()
+  process.exitCode = 1
+})
