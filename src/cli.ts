@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js'
 import { isGridgateError } from './core/errors.js'
@@ -25,7 +26,7 @@ function version (): string {
 async function start (configFile: string): Promise<void> {
   const config = await loadConfig(configFile)
   const logger = createLogger(config.log.level)
-  const gateway = await startGateway(config, { logger })
+  const gateway = await startGateway(config, { logger, configDir: dirname(resolve(configFile)) })
   let stopping = false
   const stop = (signal: string): void => {
     if (stopping) return

@@ -1,15 +1,25 @@
+import { readFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { resolve } from 'node:path'
+import aedesPersistenceLevel from 'aedes-persistence-level'
+import { createAuthenticator } from './broker/authenticate.js'
+import { createBroker } from './broker/broker.js'
+import { startMqttListeners, type TlsMaterial } from './broker/listeners.js'
 import { resolveAccessKeys } from './config/access-key.js'
 import type { Config } from './config/schema.js'
 import { systemClock, type Clock } from './core/clock.js'
+import { GridgateError } from './core/errors.js'
+import { uuidGenerator, type IdGenerator } from './core/ids.js'
 import { createHttpServer } from './http/server.js'
+import { createIngest } from './ingest/ingest.js'
+import { compileSchemas } from './ingest/schemas.js'
 import { startRetentionSweeper, type RetentionSweeper } from './log/retention-sweeper.js'
 import { openTopicLog } from './log/topic-log.js'
 import type { TopicLog } from './log/types.js'
 import { createHealth } from './observability/health.js'
 import { createLogger, type Logger } from './observability/logger.js'
 import { createMetrics, type Metrics } from './observability/metrics.js'
+import { openRegistry, type Registry } from './registry/devices.js'
 import { openStorage, type Storage } from './storage/db.js'
 
 // The composition root: builds every module from the one frozen Config, starts them in
@@ -17,6 +27,9 @@ import { openStorage, type Storage } from './storage/db.js'
 
 export interface GatewayOptions {
   clock?: Clock
+  ids?: IdGenerator
+  /** Where relative paths of the config (schemas, certificates) start; the config file's directory. */
+  configDir?: string
   logger?: Logger
   /** Where a generated access key is announced (stderr by default). */
   announce?: (text: string) => void
@@ -24,7 +37,10 @@ export interface GatewayOptions {
 
 export interface Listeners {
   http: string
-  [name: string]: string
+  mqtt: string
+  ws: string
+  mqtts?: string
+  wss?: string
 }
 
 export interface Gateway {
@@ -34,9 +50,26 @@ export interface Gateway {
   readonly listeners: Listeners
   /** The HTTP keys in force (configured or generated). */
   readonly accessKeys: readonly string[]
+  readonly registry: Registry
   /** Runs one retention sweep now. */
   sweepRetention: () => Promise<number>
   stop: () => Promise<void>
+}
+
+async function readTls (config: Config['mqtt']['tls'], baseDir: string): Promise<TlsMaterial | undefined> {
+  if (config.cert === undefined || config.key === undefined) return undefined
+  const read = async (field: string, file: string): Promise<Buffer> => {
+    try {
+      return await readFile(resolve(baseDir, file))
+    } catch (err) {
+      throw new GridgateError('CONFIG_INVALID', `/mqtt/tls/${field}: cannot read ${file}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+  return {
+    cert: await read('cert', config.cert),
+    key: await read('key', config.key),
+    ca: config.ca === undefined ? undefined : await read('ca', config.ca)
+  }
 }
 
 function urlOf (scheme: string, address: AddressInfo | string | null, path = ''): string {
@@ -48,6 +81,8 @@ function urlOf (scheme: string, address: AddressInfo | string | null, path = '')
 
 export async function startGateway (config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const clock = options.clock ?? systemClock
+  const ids = options.ids ?? uuidGenerator
+  const configDir = options.configDir ?? process.cwd()
   const logger = options.logger ?? createLogger(config.log.level)
   const metrics = createMetrics()
   const health = createHealth()
@@ -87,28 +122,66 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     stops.push(() => log.close())
     for (const t of config.topics) await log.createTopic(t.name, t.retention)
 
+    const registry = await openRegistry(storage, clock)
+    const schemas = await compileSchemas(config.routes, configDir)
+    const ingest = createIngest({
+      log,
+      routes: config.routes.map((r, i) => ({ filter: r.filter, topic: r.topic, type: r.type, schema: schemas[i] })),
+      namespace: config.namespace,
+      clock,
+      ids,
+      observer: {
+        ingested: (topic) => metrics.mqttMessages.inc({ topic }),
+        invalid: (route) => {
+          metrics.mqttInvalid.inc({ route })
+          metrics.rejections.inc({ code: 'SCHEMA_VIOLATION', source: 'mqtt' })
+        }
+      }
+    })
+    for (const topic of ingest.topics()) if (log.getTopic(topic) === undefined) await log.createTopic(topic)
+
+    const mqttLog = logger.child({ component: 'mqtt' })
+    const broker = await createBroker({
+      config: config.mqtt,
+      registry,
+      authenticator: createAuthenticator({ registry, clock, allowAnonymous: config.mqtt.allowAnonymous, backoff: config.mqtt.authFailures }),
+      persistence: config.mqtt.persistence ? aedesPersistenceLevel(storage.binary('mqtt')) : undefined,
+      ports: {
+        onPublish: (msg) => ingest.handle(msg),
+        onConnection: (deviceId, connected, details) => {
+          if (connected && details.transport !== undefined) metrics.mqttConnections.inc({ transport: details.transport })
+          mqttLog.debug({ deviceId, connected, ...details }, connected ? 'device connected' : 'device disconnected')
+          ingest.connection(deviceId, connected, details).catch((err: unknown) => mqttLog.warn({ err, deviceId }, 'connection event not recorded'))
+        }
+      },
+      observer: {
+        refused: (code, deviceId, detail) => {
+          metrics.rejections.inc({ code, source: 'mqtt' })
+          mqttLog.warn({ code, deviceId, detail }, 'mqtt refused')
+        }
+      }
+    })
+    const mqtt = await startMqttListeners(broker.aedes, {
+      host: config.mqtt.host,
+      port: config.mqtt.port,
+      wsPort: config.mqtt.wsPort,
+      tlsPort: config.mqtt.tlsPort,
+      wssPort: config.mqtt.wssPort,
+      tls: await readTls(config.mqtt.tls, configDir),
+      maxWsPayload: config.mqtt.maxPayloadBytes + 65_536
+    }).catch(async (err: unknown) => { await broker.close(); throw err })
+    // Clients first (aedes closes them and writes their state), then the sockets.
+    stops.push(async () => { await broker.close(); await mqtt.close() })
+
     const sweeper: RetentionSweeper = startRetentionSweeper(log, clock, config.retention.sweepIntervalSeconds * 1000,
       (err) => logger.error({ err }, 'retention sweep failed'))
     stops.push(() => sweeper.stop())
 
-    const http = createHttpServer({ config: effective.http, log, metrics, health }, logger)
+    const http = createHttpServer({ config: effective.http, log, metrics, health, registry, disconnectDevice: (id) => broker.disconnect(id) }, logger)
     await http.listen({ host: config.http.host, port: config.http.port })
     stops.push(() => http.close())
 
-    const listeners: Listeners = { http: urlOf('http', http.server.address()) }
-    if (generated !== undefined) {
-      const announce = options.announce ?? ((text: string) => process.stderr.write(text))
-      announce([
-        `gridgate: no HTTP access key was configured, so one was generated and stored in ${generated.file}`,
-        '(shown only this once; set http.keys or GRIDGATE_HTTP_KEYS to use your own):',
-        '',
-        `    ${generated.key}`,
-        '',
-        `Use it as:  curl -H "Authorization: SharedAccessKey ${generated.key}" ${listeners.http}/topics`,
-        ''
-      ].join('\n'))
-    }
-
+    const listeners: Listeners = { http: urlOf('http', http.server.address()), ...mqtt.urls } as Listeners
     health.setReady(true)
     logger.info({ listeners, dataDir }, 'listening')
 
@@ -118,6 +191,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       metrics,
       listeners,
       accessKeys: keys,
+      registry,
       sweepRetention: () => sweeper.sweep(),
       stop: stopAll
     }

@@ -13,6 +13,24 @@ export interface TopicConfig {
   retention?: Partial<RetentionConfig>
 }
 
+export interface PermissionSet {
+  /** Topic templates a client may publish to; `${client.id}`, `${client.username}`, `${client.attributes.KEY}` are filled in. */
+  publish: string[]
+  /** Topic filter templates a client may subscribe to. */
+  subscribe: string[]
+}
+
+export interface RouteConfig {
+  /** MQTT topic filter the device's topic must match. */
+  filter: string
+  /** Namespace topic the CloudEvent is appended to. */
+  topic: string
+  /** CloudEvent `type`. */
+  type: string
+  /** JSON Schema file for `data`, relative to the config file's directory. */
+  schema?: string
+}
+
 export interface Config {
   dataDir: string
   namespace: string
@@ -34,7 +52,16 @@ export interface Config {
     tlsPort: number
     wssPort: number
     allowAnonymous: boolean
+    /** PEM files; the TLS and secure WebSocket listeners start only when cert and key are set. */
+    tls: { cert?: string, key?: string, ca?: string }
+    maxPayloadBytes: number
+    /** aedes sessions, subscriptions, retained and queued messages in LevelDB (else in memory). */
+    persistence: boolean
+    permissions: PermissionSet
+    anonymousPermissions: PermissionSet
+    authFailures: { freeAttempts: number, baseDelayMs: number, maxDelayMs: number, windowSeconds: number }
   }
+  routes: RouteConfig[]
   webhooks: { allowLoopback: boolean }
   storage: {
     /** fsync every group-commit batch before acknowledging it. */
@@ -47,6 +74,16 @@ export interface Config {
 }
 
 const port = { type: 'integer', minimum: 0, maximum: 65535 } as const
+const path = { type: 'string', minLength: 1 } as const
+const permissionSet = (def: { publish: string[], subscribe: string[] }) => ({
+  type: 'object',
+  additionalProperties: false,
+  default: def,
+  properties: {
+    publish: { type: 'array', items: { type: 'string', minLength: 1 }, default: def.publish },
+    subscribe: { type: 'array', items: { type: 'string', minLength: 1 }, default: def.subscribe }
+  }
+}) as const
 const host = { type: 'string', minLength: 1 } as const
 const count = (def: number, max = 2 ** 31) => ({ type: 'integer', minimum: 1, maximum: max, default: def }) as const
 const retentionFields = {
@@ -95,7 +132,50 @@ export const configSchema = {
         wsPort: { ...port, default: 8083 },
         tlsPort: { ...port, default: 8883 },
         wssPort: { ...port, default: 8084 },
-        allowAnonymous: { type: 'boolean', default: false }
+        allowAnonymous: { type: 'boolean', default: false },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: { cert: path, key: path, ca: path }
+        },
+        maxPayloadBytes: count(262_144, 268_435_455),
+        persistence: { type: 'boolean', default: true },
+        permissions: permissionSet({
+          publish: ['devices/${client.id}/telemetry', 'devices/${client.id}/telemetry/#', 'devices/${client.id}/events/#', 'devices/${client.id}/responses/#'],
+          subscribe: ['devices/${client.id}/commands/#']
+        }),
+        anonymousPermissions: permissionSet({ publish: [], subscribe: [] }),
+        authFailures: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            // Per client address: after this many failures in the window, each attempt waits.
+            freeAttempts: { type: 'integer', minimum: 0, maximum: 1000, default: 3 },
+            baseDelayMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 250 },
+            maxDelayMs: { type: 'integer', minimum: 0, maximum: 600_000, default: 10_000 },
+            windowSeconds: { type: 'integer', minimum: 1, maximum: 86_400, default: 300 }
+          }
+        }
+      }
+    },
+    routes: {
+      type: 'array',
+      default: [
+        { filter: 'devices/+/telemetry/#', topic: 'telemetry', type: 'device.telemetry' },
+        { filter: 'devices/+/events/#', topic: 'events', type: 'device.event' }
+      ],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['filter', 'topic', 'type'],
+        properties: {
+          filter: { type: 'string', minLength: 1, maxLength: 1024 },
+          topic: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$' },
+          type: { type: 'string', minLength: 1, maxLength: 256 },
+          schema: path
+        }
       }
     },
     webhooks: {

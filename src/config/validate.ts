@@ -1,5 +1,6 @@
 import { Ajv, type ErrorObject } from 'ajv'
 import { GridgateError } from '../core/errors.js'
+import { isValidFilter } from '../core/topic-match.js'
 import { configSchema, type Config } from './schema.js'
 
 function describe (e: ErrorObject): string {
@@ -21,6 +22,8 @@ function deepFreeze<T> (value: T): T {
   return value
 }
 
+const TEMPLATE_VARIABLE = /\$\{([^}]+)\}/g
+
 // Rules one field's schema cannot say.
 function crossFieldProblems (c: Config): string[] {
   const problems: string[] = []
@@ -32,6 +35,23 @@ function crossFieldProblems (c: Config): string[] {
     const prior = seen.get(t.name)
     if (prior !== undefined) problems.push(`/topics/${i}/name: '${t.name}' is already defined at ${prior}`)
     seen.set(t.name, `/topics/${i}`)
+  }
+  for (const [i, r] of c.routes.entries()) {
+    if (!isValidFilter(r.filter)) problems.push(`/routes/${i}/filter: '${r.filter}' is not a valid MQTT topic filter`)
+  }
+  for (const set of ['permissions', 'anonymousPermissions'] as const) {
+    for (const kind of ['publish', 'subscribe'] as const) {
+      for (const [i, t] of c.mqtt[set][kind].entries()) {
+        const at = `/mqtt/${set}/${kind}/${i}`
+        if (!isValidFilter(t.replace(TEMPLATE_VARIABLE, 'x'))) problems.push(`${at}: '${t}' is not a valid MQTT topic filter`)
+        for (const m of t.matchAll(TEMPLATE_VARIABLE)) {
+          if (!/^client\.(id|username|attributes\.[A-Za-z0-9_.-]+)$/.test(m[1] as string)) problems.push(`${at}: unknown variable \${${m[1] as string}}`)
+        }
+      }
+    }
+  }
+  if ((c.mqtt.tls.cert === undefined) !== (c.mqtt.tls.key === undefined)) {
+    problems.push('/mqtt/tls: cert and key go together')
   }
   const ports: Array<[string, number]> = [
     ['/http/port', c.http.port], ['/mqtt/port', c.mqtt.port], ['/mqtt/wsPort', c.mqtt.wsPort],

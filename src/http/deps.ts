@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js'
 import type { TopicLog } from '../log/types.js'
 import type { Health } from '../observability/health.js'
 import type { Metrics } from '../observability/metrics.js'
+import type { Registry } from '../registry/devices.js'
 
 /** What route groups receive; they import no module instances of their own. */
 export interface HttpDeps {
@@ -9,4 +10,7 @@ export interface HttpDeps {
   log: TopicLog
   metrics: Metrics
   health: Health
+  registry: Registry
+  /** Closes a device's MQTT connections. */
+  disconnectDevice: (id: string) => void
 }

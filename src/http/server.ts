@@ -4,6 +4,7 @@ import type { Logger } from '../observability/logger.js'
 import { createAuthenticator } from './auth.js'
 import type { HttpDeps } from './deps.js'
 import { sendError, toGridgateError } from './reply.js'
+import { deviceRoutes } from './routes/devices.js'
 import { healthRoutes } from './routes/health.js'
 import { publishRoutes } from './routes/publish.js'
 import { topicRoutes } from './routes/topics.js'
@@ -54,5 +55,6 @@ export function createHttpServer (deps: HttpDeps, logger: Logger): FastifyInstan
   void app.register(healthRoutes, deps)
   void app.register(topicRoutes, deps)
   void app.register(publishRoutes, deps)
+  void app.register(deviceRoutes, deps)
   return app
 }

@@ -13,6 +13,9 @@ export interface Metrics {
   logBatchSeconds: Histogram
   logWriteFailures: Counter
   httpRequestSeconds: Histogram<'route' | 'method' | 'status'>
+  mqttMessages: Counter<'topic'>
+  mqttInvalid: Counter<'route'>
+  mqttConnections: Counter<'transport'>
 }
 
 export function createMetrics (): Metrics {
@@ -27,6 +30,9 @@ export function createMetrics (): Metrics {
     logBatchEvents: new Histogram({ name: 'gridgate_log_batch_items', help: 'Appends per group-commit write', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096], registers }),
     logBatchSeconds: new Histogram({ name: 'gridgate_log_batch_write_seconds', help: 'Duration of one group-commit write', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1], registers }),
     logWriteFailures: new Counter({ name: 'gridgate_log_write_failures_total', help: 'Group-commit writes that failed (their callers got 503)', registers }),
+    mqttMessages: new Counter({ name: 'gridgate_ingest_events_total', help: 'Device messages appended as CloudEvents, by namespace topic', labelNames: ['topic'], registers }),
+    mqttInvalid: new Counter({ name: 'gridgate_ingest_schema_violations_total', help: 'Device messages that failed their route schema (appended to the invalid topic)', labelNames: ['route'], registers }),
+    mqttConnections: new Counter({ name: 'gridgate_mqtt_connections_total', help: 'Accepted MQTT connections by transport', labelNames: ['transport'], registers }),
     httpRequestSeconds: new Histogram({ name: 'gridgate_http_request_seconds', help: 'HTTP request duration', labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers })
   }
 }

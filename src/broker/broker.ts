@@ -1,0 +1,167 @@
+import { Aedes, type Client, type PublishPacket } from 'aedes'
+import type { Config } from '../config/schema.js'
+import { GridgateError } from '../core/errors.js'
+import type { Registry } from '../registry/devices.js'
+import type { Authenticator } from './authenticate.js'
+import { compilePermissions, type ClientPermissions } from './permissions.js'
+
+// aedes with gridgate's hooks. aedes 1.2 writes the QoS 1 PUBACK *before* its `published`
+// hook (lib/handlers/publish.js), and only authorizePublish runs ahead of it, so the durable
+// append happens inside authorizePublish, through the injected onPublish port: broker/
+// never imports ingest/. An error from that hook closes the connection, so it is used only
+// for permission violations, oversized payloads and failed writes (no PUBACK then).
+
+export interface DevicePublish {
+  deviceId: string
+  mqttTopic: string
+  payload: Buffer
+  qos: number
+  retain: boolean
+}
+
+export interface BrokerPorts {
+  /** Resolves once the message is durably handled; the PUBACK waits for it. */
+  onPublish: (msg: DevicePublish) => Promise<void>
+  onConnection: (deviceId: string, connected: boolean, details: { transport?: string, reason?: string }) => void
+}
+
+export interface BrokerObserver {
+  /** A refused action, by gridgate error code. */
+  refused: (code: 'MQTT_NOT_AUTHORIZED' | 'MQTT_BAD_CREDENTIALS' | 'PAYLOAD_TOO_LARGE' | 'STORAGE_WRITE_FAILED', deviceId: string, detail: string) => void
+}
+
+export interface Broker {
+  aedes: Aedes
+  /** Closes every connection of a device (e.g. when it is deleted). */
+  disconnect: (deviceId: string) => void
+  close: () => Promise<void>
+}
+
+interface Session {
+  deviceId: string
+  permissions: ClientPermissions
+}
+
+export interface BrokerOptions {
+  config: Config['mqtt']
+  registry: Registry
+  authenticator: Authenticator
+  ports: BrokerPorts
+  observer: BrokerObserver
+  /** aedes persistence (sessions, retained, queued messages); memory when absent. */
+  persistence?: unknown
+}
+
+function transportOf (client: Client): string {
+  const conn = client.conn as { encrypted?: boolean }
+  if (client.req !== undefined) return client.req.socket && (client.req.socket as { encrypted?: boolean }).encrypted === true ? 'wss' : 'ws'
+  return conn.encrypted === true ? 'tls' : 'tcp'
+}
+
+export async function createBroker (opts: BrokerOptions): Promise<Broker> {
+  const { config, ports, observer } = opts
+  const sessions = new WeakMap<Client, Session>()
+  const wills = new WeakMap<Client, { topic: string } | undefined>()
+  const live = new Map<string, number>() // device id -> open connections
+
+  const aedes = await Aedes.createBroker({
+    persistence: opts.persistence,
+    // Devices must say who they are within 30 s of opening a socket.
+    connectTimeout: 30_000,
+
+    preConnect (client, packet, done) {
+      wills.set(client, packet.will === undefined || packet.will === null ? undefined : { topic: packet.will.topic })
+      done(null, true)
+    },
+
+    authenticate (client, username, password, done) {
+      opts.authenticator.check(client, username, password).then((outcome) => {
+        if (!outcome.ok) {
+          observer.refused('MQTT_BAD_CREDENTIALS', client.id, outcome.reason)
+          done(Object.assign(new Error(outcome.reason), { returnCode: outcome.returnCode }), null)
+          return
+        }
+        const templates = outcome.anonymous ? config.anonymousPermissions : config.permissions
+        const permissions = compilePermissions(templates, { id: outcome.deviceId, username, attributes: outcome.attributes })
+        const will = wills.get(client)
+        if (will !== undefined && !permissions.canPublish(will.topic)) {
+          observer.refused('MQTT_NOT_AUTHORIZED', outcome.deviceId, `will on '${will.topic}'`)
+          done(Object.assign(new Error('will topic not allowed'), { returnCode: 5 as const }), null)
+          return
+        }
+        sessions.set(client, { deviceId: outcome.deviceId, permissions })
+        done(null, true)
+      }, (err: unknown) => {
+        done(Object.assign(new Error((err as Error).message), { returnCode: 3 as const }), null)
+      })
+    },
+
+    authorizePublish (client, packet, done) {
+      let deviceId: string
+      if (client === null) {
+        // A will, published by the broker after its device went away; its topic was
+        // checked against the device's permissions at connect.
+        const levels = packet.topic.split('/')
+        if (levels[0] !== 'devices' || levels[1] === undefined) { done(null); return }
+        deviceId = levels[1]
+      } else {
+        const session = sessions.get(client)
+        if (session === undefined) { done(new Error('not authenticated')); return }
+        deviceId = session.deviceId
+        if (packet.payload.length > config.maxPayloadBytes) {
+          observer.refused('PAYLOAD_TOO_LARGE', deviceId, `${packet.payload.length} bytes on '${packet.topic}'`)
+          done(new GridgateError('PAYLOAD_TOO_LARGE', `payload of ${packet.payload.length} bytes is over ${config.maxPayloadBytes}`))
+          return
+        }
+        if (!session.permissions.canPublish(packet.topic)) {
+          observer.refused('MQTT_NOT_AUTHORIZED', deviceId, `publish to '${packet.topic}'`)
+          done(new GridgateError('MQTT_NOT_AUTHORIZED', `publish to '${packet.topic}' is not allowed`))
+          return
+        }
+      }
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
+      ports.onPublish({ deviceId, mqttTopic: packet.topic, payload, qos: packet.qos, retain: packet.retain }).then(() => { done(null) }, (err: unknown) => {
+        observer.refused('STORAGE_WRITE_FAILED', deviceId, (err as Error).message)
+        done(err as Error) // no PUBACK: the device retransmits after reconnecting
+      })
+    },
+
+    authorizeSubscribe (client, subscription, done) {
+      const session = sessions.get(client)
+      if (session === undefined || !session.permissions.canSubscribe(subscription.topic)) {
+        observer.refused('MQTT_NOT_AUTHORIZED', session?.deviceId ?? client.id, `subscribe to '${subscription.topic}'`)
+        done(null, null) // SUBACK 0x80 for this filter; the connection stays
+        return
+      }
+      done(null, subscription)
+    }
+  })
+
+  aedes.on('clientReady', (client) => {
+    const s = sessions.get(client)
+    if (s === undefined) return
+    live.set(s.deviceId, (live.get(s.deviceId) ?? 0) + 1)
+    opts.registry.setConnected(s.deviceId, true)
+    ports.onConnection(s.deviceId, true, { transport: transportOf(client) })
+  })
+  aedes.on('clientDisconnect', (client) => {
+    const s = sessions.get(client)
+    if (s === undefined) return
+    const n = (live.get(s.deviceId) ?? 1) - 1
+    if (n > 0) live.set(s.deviceId, n)
+    else live.delete(s.deviceId)
+    opts.registry.setConnected(s.deviceId, n > 0)
+    ports.onConnection(s.deviceId, false, { transport: transportOf(client) })
+  })
+
+  return {
+    aedes,
+    disconnect: (deviceId) => {
+      const clients = (aedes as unknown as { clients: Record<string, Client> }).clients
+      for (const c of Object.values(clients)) {
+        if (sessions.get(c)?.deviceId === deviceId) c.close()
+      }
+    },
+    close: () => new Promise<void>((resolve) => { aedes.close(() => resolve()) })
+  }
+}

@@ -1,0 +1,51 @@
+import { filterCovers, isValidFilter, topicMatches } from '../core/topic-match.js'
+
+// Topic-space permissions as Event Grid's MQTT broker has them: topic templates with
+// ${client.id}, ${client.username} and ${client.attributes.KEY} variables, bound to publish
+// or subscribe. Pure: the templates are filled once per client at connect.
+
+export interface Identity {
+  id: string
+  username?: string
+  attributes: Readonly<Record<string, string>>
+}
+
+export interface Templates {
+  publish: readonly string[]
+  subscribe: readonly string[]
+}
+
+export interface ClientPermissions {
+  canPublish: (topic: string) => boolean
+  canSubscribe: (filter: string) => boolean
+}
+
+const VARIABLE = /\$\{([^}]+)\}/g
+
+/**
+ * Fills a template for one identity. A variable whose value is missing, or would inject
+ * MQTT wildcards or separators, makes the whole template unusable (undefined): it then
+ * grants nothing rather than something broader.
+ */
+export function fillTemplate (template: string, who: Identity): string | undefined {
+  let broken = false
+  const filled = template.replace(VARIABLE, (_m, name: string) => {
+    let value: string | undefined
+    if (name === 'client.id') value = who.id
+    else if (name === 'client.username') value = who.username
+    else if (name.startsWith('client.attributes.')) value = who.attributes[name.slice('client.attributes.'.length)]
+    if (value === undefined || value === '' || /[/+#\0]/.test(value)) broken = true
+    return value ?? ''
+  })
+  return broken ? undefined : filled
+}
+
+export function compilePermissions (templates: Templates, who: Identity): ClientPermissions {
+  const filled = (list: readonly string[]): string[] => list.map((t) => fillTemplate(t, who)).filter((t): t is string => t !== undefined)
+  const publish = filled(templates.publish)
+  const subscribe = filled(templates.subscribe)
+  return {
+    canPublish: (topic) => publish.some((f) => topicMatches(f, topic)),
+    canSubscribe: (filter) => isValidFilter(filter) && subscribe.some((f) => filterCovers(f, filter))
+  }
+}

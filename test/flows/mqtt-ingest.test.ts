@@ -1,0 +1,127 @@
+import { once } from 'node:events'
+import { describe, expect, it } from 'vitest'
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { connackCode, connectDevice, registerDevice } from '../helpers/mqtt.js'
+import { useTeardown } from '../helpers/teardown.js'
+
+const teardown = useTeardown()
+
+async function gateway (overrides: Record<string, any> = {}): Promise<TestGateway> {
+  const gw = await startTestGateway(overrides)
+  teardown(gw.stop)
+  return gw
+}
+
+async function events (gw: TestGateway, topic: string): Promise<any[]> {
+  const res = await gw.request('GET', `/topics/${topic}/events?limit=1000`)
+  expect(res.status).toBe(200)
+  return res.body.value.map((r: any) => r.event)
+}
+
+describe('MQTT ingest', () => {
+  it('acknowledges a QoS 1 publish only when its CloudEvent is already in the log', async () => {
+    const gw = await gateway()
+    const password = await registerDevice(gw, 'dev-1')
+    const device = await connectDevice(gw.gateway.listeners.mqtt, 'dev-1', password)
+    teardown(() => device.endAsync(true))
+    await device.publishAsync('devices/dev-1/telemetry', JSON.stringify({ temperature: 21.5 }), { qos: 1 })
+    // No waiting: the PUBACK has come back, so the event must be readable now.
+    const [ev] = await events(gw, 'telemetry')
+    expect(ev).toMatchObject({
+      specversion: '1.0',
+      source: '/gridgate/devices/dev-1',
+      type: 'device.telemetry',
+      subject: 'devices/dev-1/telemetry',
+      datacontenttype: 'application/json',
+      data: { temperature: 21.5 },
+      deviceid: 'dev-1',
+      mqttqos: 1,
+      mqttretain: false
+    })
+    expect(ev.id).toMatch(/^[0-9a-f-]{36}$/)
+    expect(Date.parse(ev.time)).not.toBeNaN()
+  })
+
+  it('maps events to the events topic and binary payloads to data_base64', async () => {
+    const gw = await gateway()
+    const password = await registerDevice(gw, 'dev-2')
+    const device = await connectDevice(gw.gateway.listeners.mqtt, 'dev-2', password)
+    teardown(() => device.endAsync(true))
+    await device.publishAsync('devices/dev-2/events/door', Buffer.from([0xff, 0x00, 0x01]), { qos: 1 })
+    await device.publishAsync('devices/dev-2/telemetry/power', '42', { qos: 1 })
+    const [ev] = await events(gw, 'events')
+    expect(ev).toMatchObject({ type: 'device.event', subject: 'devices/dev-2/events/door', datacontenttype: 'application/octet-stream', data_base64: Buffer.from([0xff, 0x00, 0x01]).toString('base64') })
+    expect(ev.data).toBeUndefined()
+    const [power] = await events(gw, 'telemetry')
+    expect(power).toMatchObject({ subject: 'devices/dev-2/telemetry/power', data: 42 })
+  })
+
+  it('records device.connected and device.disconnected on the system topic and in the registry', async () => {
+    const gw = await gateway()
+    const password = await registerDevice(gw, 'dev-3')
+    const device = await connectDevice(gw.gateway.listeners.ws, 'dev-3', password)
+    expect((await gw.request('GET', '/devices/dev-3')).body.connected).toBe(true)
+    await device.endAsync()
+    expect(await gw.gateway.log.waitForAppend('system', 1, 10_000)).toBe(true)
+    const system = await events(gw, 'system')
+    expect(system.map((e) => e.type)).toEqual(['device.connected', 'device.disconnected'])
+    expect(system[0]).toMatchObject({ subject: 'devices/dev-3', deviceid: 'dev-3', data: { transport: 'ws' } })
+    const info = (await gw.request('GET', '/devices/dev-3')).body
+    expect(info.connected).toBe(false)
+    expect(info.lastSeen).not.toBeNull()
+  })
+})
+
+describe('device identities', () => {
+  it('refuses a wrong password and an unknown device with the same CONNACK', async () => {
+    const gw = await gateway()
+    await registerDevice(gw, 'known')
+    const url = gw.gateway.listeners.mqtt
+    const wrong = await connackCode(url, { clientId: 'known', username: 'known', password: 'not-the-password' })
+    const unknown = await connackCode(url, { clientId: 'ghost', username: 'ghost', password: 'whatever' })
+    expect(wrong).toBe(4)
+    expect(unknown).toBe(4)
+  })
+
+  it('refuses anonymous clients unless the config allows them', async () => {
+    const closed = await gateway()
+    expect(await connackCode(closed.gateway.listeners.mqtt, { clientId: 'anon' })).toBe(5)
+    const open = await gateway({ mqtt: { allowAnonymous: true } })
+    expect(await connackCode(open.gateway.listeners.mqtt, { clientId: 'anon' })).toBe(0)
+  })
+
+  it('refuses a client id that is not the username', async () => {
+    const gw = await gateway()
+    const password = await registerDevice(gw, 'dev-a')
+    expect(await connackCode(gw.gateway.listeners.mqtt, { clientId: 'someone-else', username: 'dev-a', password })).toBe(4)
+  })
+
+  it('registers with attributes, shows the password once, and revokes on delete', async () => {
+    const gw = await gateway()
+    const created = await gw.request('PUT', '/devices/dev-x', { body: { attributes: { site: 'oslo' } } })
+    expect(created.status).toBe(201)
+    expect(created.body).toMatchObject({ id: 'dev-x', attributes: { site: 'oslo' }, connected: false, lastSeen: null })
+    expect(typeof created.body.password).toBe('string')
+    const again = await gw.request('PUT', '/devices/dev-x', { body: { attributes: { site: 'bergen' } } })
+    expect(again.status).toBe(200)
+    expect(again.body.password).toBeUndefined()
+    expect(again.body.attributes).toEqual({ site: 'bergen' })
+    expect((await gw.request('GET', '/devices')).body.value.map((d: any) => d.id)).toEqual(['dev-x'])
+    const device = await connectDevice(gw.gateway.listeners.mqtt, 'dev-x', created.body.password)
+    const closed = once(device, 'close')
+    expect((await gw.request('DELETE', '/devices/dev-x')).status).toBe(204)
+    await closed
+    expect((await gw.request('GET', '/devices/dev-x')).status).toBe(404)
+    expect(await connackCode(gw.gateway.listeners.mqtt, { clientId: 'dev-x', username: 'dev-x', password: created.body.password })).toBe(4)
+  })
+
+  it('refuses invalid device ids and attributes with a specific code', async () => {
+    const gw = await gateway()
+    const bad = await gw.request('PUT', '/devices/bad%2Fid')
+    expect(bad.status).toBe(400)
+    expect(bad.body.error.code).toBe('DEVICE_ID_INVALID')
+    const attrs = await gw.request('PUT', '/devices/ok', { body: { attributes: { site: 5 } } })
+    expect(attrs.body.error.code).toBe('BODY_INVALID')
+    expect((await gw.request('GET', '/devices/none')).body.error.code).toBe('DEVICE_NOT_FOUND')
+  })
+})

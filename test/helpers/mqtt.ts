@@ -1,0 +1,25 @@
+import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt'
+import type { Client } from './http.js'
+
+/** Registers a device over HTTP and returns its one-time password. */
+export async function registerDevice (gw: Client, id: string, attributes?: Record<string, string>): Promise<string> {
+  const res = await gw.request('PUT', `/devices/${encodeURIComponent(id)}`, attributes === undefined ? {} : { body: { attributes } })
+  if (res.status !== 201) throw new Error(`registering ${id}: ${res.status} ${res.text}`)
+  return res.body.password as string
+}
+
+/** Connects a real mqtt.js client; no reconnects, so a refused or closed connection is final. */
+export async function connectDevice (url: string, id: string, password: string | undefined, opts: IClientOptions = {}): Promise<MqttClient> {
+  return await connectAsync(url, { clientId: id, username: password === undefined ? undefined : id, password, reconnectPeriod: 0, connectTimeout: 10_000, ...opts })
+}
+
+/** Resolves with the CONNACK return code of a refused connection (or 0 when accepted). */
+export async function connackCode (url: string, opts: IClientOptions): Promise<number> {
+  try {
+    const c = await connectAsync(url, { reconnectPeriod: 0, connectTimeout: 10_000, ...opts })
+    await c.endAsync(true)
+    return 0
+  } catch (err) {
+    return (err as { code?: number }).code ?? -1
+  }
+}
