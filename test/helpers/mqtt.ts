@@ -23,3 +23,15 @@ export async function connackCode (url: string, opts: IClientOptions): Promise<n
     return (err as { code?: number }).code ?? -1
   }
 }
+
+/** The SUBACK return code for one filter (128 = refused); mqtt.js turns 128 into an error. */
+export async function subackCode (client: MqttClient, filter: string): Promise<number> {
+  try {
+    const granted = await client.subscribeAsync(filter, { qos: 1 })
+    return granted[0]?.qos ?? -1
+  } catch (err) {
+    const packet = (err as { packet?: { granted?: number[] } }).packet
+    if (packet?.granted?.[0] === undefined) throw err
+    return packet.granted[0]
+  }
+}
