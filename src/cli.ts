@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { makeDevCerts } from './certs.js'
 import { DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js'
 import { isGridgateError } from './core/errors.js'
 import { startGateway } from './main.js'
@@ -10,6 +11,9 @@ const USAGE = `Usage: gridgate <command> [options]
 
 Commands:
   start [--config FILE]   start the gateway (default config: config/default.yaml)
+  certs [--dir DIR] [--device ID]... [--host NAME]... [--force]
+                          make a development CA, a server certificate and device
+                          certificates with openssl (default dir: ./certs)
   version                 print the version
   help                    show this text
 
@@ -48,7 +52,14 @@ async function main (argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      dir: { type: 'string' },
+      device: { type: 'string', multiple: true },
+      host: { type: 'string', multiple: true },
+      force: { type: 'boolean' }
+    }
   })
   const command = positionals[0] ?? 'help'
   if (values.help === true || command === 'help') {
@@ -57,6 +68,25 @@ async function main (argv: string[]): Promise<number> {
   }
   if (command === 'version') {
     process.stdout.write(version() + '\n')
+    return 0
+  }
+  if (command === 'certs') {
+    const dir = values.dir ?? 'certs'
+    const paths = await makeDevCerts({ dir, devices: values.device, hosts: values.host, force: values.force })
+    process.stdout.write([
+      `certificates in ${paths.dir}:`,
+      `  CA           ${paths.caCert}`,
+      `  server       ${paths.serverCert}`,
+      ...Object.entries(paths.devices).map(([id, p]) => `  device ${id}  ${p.cert}  ${p.key}`),
+      '',
+      'Turn on the TLS (8883) and secure WebSocket (8084) listeners with:',
+      '  mqtt:',
+      '    tls:',
+      `      cert: ${paths.serverCert}`,
+      `      key: ${paths.serverKey}`,
+      `      ca: ${paths.caCert}      # devices may then authenticate with their certificates`,
+      ''
+    ].join('\n'))
     return 0
   }
   if (command === 'start') {
