@@ -182,8 +182,23 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     stops.push(() => http.close())
 
     const listeners: Listeners = { http: urlOf('http', http.server.address()), ...mqtt.urls } as Listeners
+    if (generated !== undefined) {
+      const announce = options.announce ?? ((text: string) => process.stderr.write(text))
+      announce([
+        `gridgate: no HTTP access key was configured, so one was generated and stored in ${generated.file}`,
+        '(shown only this once; set http.keys or GRIDGATE_HTTP_KEYS to use your own):',
+        '',
+        `    ${generated.key}`,
+        '',
+        `Use it as:  curl -H "Authorization: SharedAccessKey ${generated.key}" ${listeners.http}/topics`,
+        ''
+      ].join('\n'))
+    }
+
     health.setReady(true)
-    logger.info({ listeners, dataDir }, 'listening')
+    // Scripts wait for this line, so it is written at any level short of 'silent'.
+    const startup = logger.isLevelEnabled('info') || config.log.level === 'silent' ? logger : logger.child({}, { level: 'info' })
+    startup.info({ listeners, dataDir }, 'listening')
 
     return {
       config: effective,

@@ -1,4 +1,4 @@
-import { Aedes, type Client, type PublishPacket } from 'aedes'
+import { Aedes, type Client } from 'aedes'
 import type { Config } from '../config/schema.js'
 import { GridgateError } from '../core/errors.js'
 import type { Registry } from '../registry/devices.js'

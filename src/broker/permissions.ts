@@ -33,9 +33,13 @@ export function fillTemplate (template: string, who: Identity): string | undefin
     let value: string | undefined
     if (name === 'client.id') value = who.id
     else if (name === 'client.username') value = who.username
-    else if (name.startsWith('client.attributes.')) value = who.attributes[name.slice('client.attributes.'.length)]
-    if (value === undefined || value === '' || /[/+#\0]/.test(value)) broken = true
-    return value ?? ''
+    else if (name.startsWith('client.attributes.')) {
+      const key = name.slice('client.attributes.'.length)
+      // Own properties only: '__proto__' or 'constructor' must not resolve to Object's.
+      value = Object.hasOwn(who.attributes, key) ? who.attributes[key] : undefined
+    }
+    if (typeof value !== 'string' || value === '' || /[/+#\0]/.test(value)) broken = true
+    return typeof value === 'string' ? value : ''
   })
   return broken ? undefined : filled
 }

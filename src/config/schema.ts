@@ -141,10 +141,13 @@ export const configSchema = {
         },
         maxPayloadBytes: count(262_144, 268_435_455),
         persistence: { type: 'boolean', default: true },
+        // Topic templates, not JS template strings: ${...} is filled per client at connect.
+        /* eslint-disable no-template-curly-in-string */
         permissions: permissionSet({
           publish: ['devices/${client.id}/telemetry', 'devices/${client.id}/telemetry/#', 'devices/${client.id}/events/#', 'devices/${client.id}/responses/#'],
           subscribe: ['devices/${client.id}/commands/#']
         }),
+        /* eslint-enable no-template-curly-in-string */
         anonymousPermissions: permissionSet({ publish: [], subscribe: [] }),
         authFailures: {
           type: 'object',

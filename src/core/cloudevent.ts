@@ -44,8 +44,17 @@ function invalid (attribute: string, problem: string, index: number | undefined)
     { details: { attribute, index } })
 }
 
+/** RFC 3339 §5.6 date-time with the §5.7 limits (days per month, leap years, hours 00-23). */
 export function isRfc3339 (value: string): boolean {
-  return RFC3339.test(value) && !Number.isNaN(Date.parse(value))
+  const m = RFC3339.exec(value)
+  if (m === null) return false
+  const [year, month, day, hour, minute, second] = [0, 5, 8, 11, 14, 17].map((i) => Number(value.slice(i, i + (i === 0 ? 4 : 2)))) as [number, number, number, number, number, number]
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+  if (days === undefined || day < 1 || day > days || hour > 23 || minute > 59 || second > 60) return false
+  const zone = m[2] as string
+  if (zone.length === 6 && (Number(zone.slice(1, 3)) > 23 || Number(zone.slice(4, 6)) > 59)) return false
+  return !Number.isNaN(Date.parse(value))
 }
 
 /**

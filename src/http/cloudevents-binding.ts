@@ -82,8 +82,11 @@ function encode (value: unknown, index: number | undefined, limits: PublishLimit
 /** Decodes a publish request into validated events (all or none). */
 export function decodePublish (headers: Headers, body: Buffer | undefined, limits: PublishLimits): DecodedEvent[] {
   const raw = body ?? Buffer.alloc(0)
-  if (header(headers, 'ce-specversion') !== undefined) return [encode(binaryModeEvent(headers, raw), undefined, limits)]
   const type = mediaType(header(headers, 'content-type'))
+  // HTTP binding §1.3: a content type of application/cloudevents… means structured mode,
+  // whatever ce-* headers come along; otherwise ce-specversion means binary mode.
+  const structured = type.startsWith('application/cloudevents')
+  if (!structured && header(headers, 'ce-specversion') !== undefined) return [encode(binaryModeEvent(headers, raw), undefined, limits)]
   if (type !== STRUCTURED && type !== BATCH && type !== 'application/json') {
     throw new GridgateError('UNSUPPORTED_MEDIA_TYPE',
       `content type '${type || '(none)'}' is not supported: use ${STRUCTURED}, ${BATCH}, or binary mode with ce-* headers`,

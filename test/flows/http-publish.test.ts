@@ -115,7 +115,7 @@ describe('publishing CloudEvents over HTTP as Event Grid namespace clients do', 
     const gw = await gatewayWithTopic()
     const res = await gw.request('GET', '/topics?api-version=2023-06-01-preview', { auth: `Bearer ${'test-key-0123456789abcdef'}` })
     expect(res.status).toBe(200)
-    expect(res.body.value.map((t: any) => t.name)).toEqual(['orders'])
+    expect(res.body.value.map((t: any) => t.name)).toContain('orders')
   })
 })
 
@@ -173,7 +173,8 @@ describe('topics and probes', () => {
     expect(updated.status).toBe(200)
     expect(updated.body.retention.maxBytes).toBe(5000)
     expect((await gw.request('PUT', '/topics/t2')).status).toBe(201)
-    expect((await gw.request('GET', '/topics')).body.value.map((t: any) => t.name)).toEqual(['t1', 't2'])
+    // Besides the topics the MQTT routes create at start (telemetry, events, invalid, system).
+    expect((await gw.request('GET', '/topics')).body.value.map((t: any) => t.name)).toEqual(['events', 'invalid', 'system', 't1', 't2', 'telemetry'])
     expect((await gw.publish('t1', cloudEvent(1))).status).toBe(200)
     expect((await gw.request('DELETE', '/topics/t1')).status).toBe(204)
     expect((await gw.request('GET', '/topics/t1')).status).toBe(404)

@@ -4,7 +4,7 @@ import { connect as netConnect } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
-import { connectDevice, registerDevice } from '../helpers/mqtt.js'
+import { whenClosed, connectDevice, nextMessage, registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
 
@@ -46,7 +46,7 @@ describe('schemas, limits and QoS 0', () => {
     const gw = await gateway({ mqtt: { maxPayloadBytes: 1024 } })
     const password = await registerDevice(gw, 'dev-big')
     const device = await connectDevice(gw.gateway.listeners.mqtt, 'dev-big', password)
-    const closed = once(device, 'close')
+    const closed = whenClosed(device)
     device.publish('devices/dev-big/telemetry', JSON.stringify({ v: 'x'.repeat(2000) }), { qos: 1 })
     await closed
     expect((await gw.request('GET', '/topics/telemetry')).body.events).toBe(0)
@@ -88,15 +88,15 @@ describe('sessions across a restart', () => {
     teardown(() => again.endAsync(true))
     again.on('message', (topic, payload) => got.push([topic, payload.toString()]))
     // The queued messages arrive without subscribing again.
-    for (let i = 0; i < 200 && got.length < 2; i++) await once(again, 'message')
+    for (let i = 0; i < 200 && got.length < 2; i++) await nextMessage(again)
     expect(got).toEqual(expect.arrayContaining([['devices/pub/state', 'on'], ['devices/pub/telemetry', '{"queued":1}']]))
     // A new client gets the retained message.
     const fresh = await connectDevice(second.gateway.listeners.mqtt, 'pub', pPub)
     teardown(() => fresh.endAsync(true))
-    const retained = once(fresh, 'message')
+    const retained = nextMessage(fresh)
     await fresh.subscribeAsync('devices/pub/state', { qos: 1 })
-    const [topic, payload, packet] = await retained
-    expect([topic, payload.toString(), packet.retain]).toEqual(['devices/pub/state', 'on', true])
+    const { topic, payload, retain } = await retained
+    expect([topic, payload.toString(), retain]).toEqual(['devices/pub/state', 'on', true])
   })
 })
 

@@ -1,7 +1,6 @@
-import { once } from 'node:events'
 import { describe, expect, it } from 'vitest'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
-import { connackCode, connectDevice, registerDevice } from '../helpers/mqtt.js'
+import { whenClosed, connackCode, connectDevice, registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
 
 const teardown = useTeardown()
@@ -108,7 +107,7 @@ describe('device identities', () => {
     expect(again.body.attributes).toEqual({ site: 'bergen' })
     expect((await gw.request('GET', '/devices')).body.value.map((d: any) => d.id)).toEqual(['dev-x'])
     const device = await connectDevice(gw.gateway.listeners.mqtt, 'dev-x', created.body.password)
-    const closed = once(device, 'close')
+    const closed = whenClosed(device)
     expect((await gw.request('DELETE', '/devices/dev-x')).status).toBe(204)
     await closed
     expect((await gw.request('GET', '/devices/dev-x')).status).toBe(404)

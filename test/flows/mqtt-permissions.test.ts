@@ -1,7 +1,6 @@
-import { once } from 'node:events'
 import { describe, expect, it } from 'vitest'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
-import { connackCode, connectDevice, registerDevice, subackCode } from '../helpers/mqtt.js'
+import { whenClosed, connackCode, connectDevice, registerDevice, subackCode } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
 
 const teardown = useTeardown()
@@ -45,7 +44,7 @@ describe('per-device topic permissions', () => {
     ['other/topic']
   ])('drops a PUBLISH to %s, disconnects the device, and logs nothing', async (topic) => {
     const { gw, a } = await setup()
-    const closed = once(a, 'close')
+    const closed = whenClosed(a)
     a.publish(topic, '{"x":1}', { qos: 1 })
     await closed
     expect(await deniedCount(gw)).toBe(1)
@@ -87,7 +86,7 @@ describe('per-device topic permissions', () => {
     const { gw, a, pb } = await setup({ mqtt: { permissions: { publish: ['sites/${client.attributes.site}/#'], subscribe: [] } } }) // eslint-disable-line no-template-curly-in-string
     await a.publishAsync('sites/oslo/temp', '1', { qos: 1 })
     const b = await connectDevice(gw.gateway.listeners.mqtt, 'dev-b', pb)
-    const closed = once(b, 'close')
+    const closed = whenClosed(b)
     b.publish('sites/oslo/temp', '1', { qos: 1 })
     await closed
     expect(await deniedCount(gw)).toBe(1)

@@ -35,3 +35,13 @@ export async function subackCode (client: MqttClient, filter: string): Promise<n
     return packet.granted[0]
   }
 }
+
+/** Resolves when the client's connection closes. */
+export function whenClosed (client: MqttClient): Promise<void> {
+  return new Promise((resolve) => { client.once('close', () => resolve()) })
+}
+
+/** Resolves with the next message the client receives. */
+export function nextMessage (client: MqttClient): Promise<{ topic: string, payload: Buffer, retain: boolean }> {
+  return new Promise((resolve) => { client.once('message', (topic, payload, packet) => resolve({ topic, payload, retain: packet.retain })) })
+}

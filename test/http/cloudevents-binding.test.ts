@@ -333,6 +333,15 @@ describe('decodePublish: binary mode', () => {
     expect(out[0]?.event.data_base64).toBe(Buffer.from('<a/>').toString('base64'))
   })
 
+  // HTTP binding 1.0.2 §1.3: a Content-Type prefixed with application/cloudevents means
+  // structured mode; binary mode is the fallback.
+  it.each([STRUCTURED, BATCH])('decodes a %s body in structured mode even when a ce-specversion header is present', (contentType) => {
+    const ev = event('s-1', { data: { temp: 21.5 } })
+    const body = json(contentType === BATCH ? [ev] : ev)
+    const out = decodePublish(binaryHeaders({ 'content-type': contentType }), body, LIMITS)
+    expect(out.map((d) => d.event)).toEqual([ev])
+  })
+
   it.each(['ce-id', 'ce-source', 'ce-type'])('refuses a binary event without %s', (name) => {
     const headers = binaryHeaders()
     delete headers[name]
