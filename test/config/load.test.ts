@@ -49,10 +49,11 @@ describe('loadConfig', () => {
     expect(config).toEqual(validateConfig({}))
   })
 
-  it('has the shipped defaults file set every field the schema defaults', async () => {
+  it('has the shipped defaults file set no value that differs from the schema default', async () => {
     const text = await readFile(DEFAULT_CONFIG_PATH, 'utf8')
     const raw = parseConfigText(text, DEFAULT_CONFIG_PATH)
-    expect(raw).toEqual(JSON.parse(JSON.stringify(validateConfig({}))))
+    expect(Object.keys(raw).length).toBeGreaterThan(0)
+    expect(validateConfig({})).toMatchObject(raw)
   })
 
   it('loads the shipped defaults when called with no file', async () => {
@@ -105,16 +106,18 @@ describe('loadConfig', () => {
   })
 
   it.each([
-    { name: 'an unclosed flow mapping', text: 'http: { port: 8080\n' },
-    { name: 'a bad indentation', text: 'http:\n  port: 8080\n   host: x\n' },
-    { name: 'a duplicate key', text: 'http:\n  port: 1\n  port: 2\n' },
-    { name: 'a tab indentation', text: 'http:\n\tport: 8080\n' },
-    { name: 'an unterminated quote', text: 'dataDir: "./data\n' }
-  ])('refuses YAML with $name, naming the file', async ({ text }) => {
+    { name: 'an unclosed flow mapping', text: 'http: { port: 8080\n', line: 2 },
+    { name: 'a bad indentation', text: 'http:\n  port: 8080\n   host: x\n', line: 2 },
+    { name: 'a duplicate key', text: 'http:\n  port: 1\n  port: 2\n', line: 3 },
+    { name: 'a tab indentation', text: 'http:\n\tport: 8080\n', line: 2 },
+    { name: 'an unterminated quote', text: 'dataDir: "./data\n', line: 2 }
+  ])('refuses YAML with $name, naming the file and line $line', async ({ text, line }) => {
     const file = await yamlFile(text)
     const err = await rejection(loadConfig(file, {}))
     expect(err.code).toBe('CONFIG_INVALID')
-    expect(err.message).toContain(file)
+    expect(err.message.startsWith(`${file}: `)).toBe(true)
+    expect(err.message).toContain(`at line ${line}`)
+    expect(err.message).not.toContain('invalid config')
   })
 
   it.each([

@@ -57,6 +57,15 @@ describe('ManualClock', () => {
     expect(clock.pendingTimers()).toBe(fired ? 0 : 1)
   })
 
+  it('treats a negative delay as zero, keeping scheduling order among zero-delay timers', () => {
+    const clock = new ManualClock(0)
+    const fired: string[] = []
+    clock.setTimer(0, () => fired.push('zero'))
+    clock.setTimer(-5, () => fired.push('negative'))
+    clock.advance(0)
+    expect(fired).toEqual(['zero', 'negative'])
+  })
+
   it('fires a timer that was not yet due on a later advance, once', () => {
     const clock = new ManualClock(0)
     let calls = 0
