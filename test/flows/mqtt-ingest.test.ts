@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { ManualClock } from '../../src/core/clock.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { whenClosed, connackCode, connectDevice, registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
@@ -122,5 +123,34 @@ describe('device identities', () => {
     const attrs = await gw.request('PUT', '/devices/ok', { body: { attributes: { site: 5 } } })
     expect(attrs.body.error.code).toBe('BODY_INVALID')
     expect((await gw.request('GET', '/devices/none')).body.error.code).toBe('DEVICE_NOT_FOUND')
+  })
+})
+
+describe('repeated bad passwords', () => {
+  it('are slowed down per client address on the injected clock, and a good password then still works', async () => {
+    const clock = new ManualClock(Date.now())
+    const gw = await startTestGateway({ mqtt: { authFailures: { freeAttempts: 2, baseDelayMs: 1000, maxDelayMs: 8000, windowSeconds: 300 } } }, { clock })
+    teardown(gw.stop)
+    const password = await registerDevice(gw, 'dev-slow')
+    const url = gw.gateway.listeners.mqtt
+    const bad = { clientId: 'dev-slow', username: 'dev-slow', password: 'wrong-password' }
+    expect(await connackCode(url, bad)).toBe(4)
+    expect(await connackCode(url, bad)).toBe(4)
+    const idle = clock.pendingTimers() // the retention sweep's timer
+    // The third attempt waits 1 s of gateway time before it is even checked.
+    let answered = false
+    const third = connackCode(url, bad).then((code) => { answered = true; return code })
+    for (let i = 0; i < 500 && clock.pendingTimers() === idle; i++) await new Promise((resolve) => setImmediate(resolve))
+    expect(clock.pendingTimers()).toBe(idle + 1)
+    expect(answered).toBe(false)
+    clock.advance(1000)
+    expect(await third).toBe(4)
+    // The fourth waits twice as long; the right password passes once the wait is over.
+    const fourth = connackCode(url, { ...bad, password })
+    for (let i = 0; i < 500 && clock.pendingTimers() === idle; i++) await new Promise((resolve) => setImmediate(resolve))
+    clock.advance(1999)
+    expect(clock.pendingTimers()).toBe(idle + 1)
+    clock.advance(1)
+    expect(await fourth).toBe(0)
   })
 })
