@@ -13,6 +13,8 @@ export interface Child {
   listeners: Record<string, string>
   /** The last part of what the child wrote on stderr (for error messages). */
   stderr: () => string
+  /** How it ended (exit code or signal), or undefined while it runs. */
+  exitStatus: () => string | undefined
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
   stop: (graceMs?: number) => Promise<void>
 }
@@ -75,7 +77,8 @@ export async function startChild (name: string, args: string[], timeoutMs = 30_0
         reject(new Error(`${name} exited (${String(proc.exitCode ?? proc.signalCode)}) before listening; stderr: ${err}`))
       })
     })
-    return { name, proc, pid: proc.pid ?? -1, listeners, stderr: () => err, stop }
+    const exitStatus = (): string | undefined => proc.exitCode !== null || proc.signalCode !== null ? String(proc.exitCode ?? proc.signalCode) : undefined
+    return { name, proc, pid: proc.pid ?? -1, listeners, stderr: () => err, exitStatus, stop }
   } catch (e) {
     await stop(1000)
     throw e

@@ -77,6 +77,37 @@ export function summarise (h: Histogram): LatencySummary {
   }
 }
 
+/**
+ * Latencies collected during a measurement: a typed-array store per sample, so the
+ * measured code pays almost nothing; they go into the histogram after the window.
+ */
+class Samples {
+  private static readonly CHUNK = 1 << 16
+  private readonly full: Float64Array[] = []
+  private current = new Float64Array(Samples.CHUNK)
+  private n = 0
+
+  push (value: number): void {
+    if (this.n === Samples.CHUNK) {
+      this.full.push(this.current)
+      this.current = new Float64Array(Samples.CHUNK)
+      this.n = 0
+    }
+    this.current[this.n++] = value
+  }
+
+  /** Records every sample (ms) into `h` (µs). */
+  drainInto (h: Histogram): void {
+    const record = (chunk: Float64Array, length: number): void => {
+      for (let i = 0; i < length; i++) h.recordValue(Math.max(1, Math.round((chunk[i] ?? 0) * 1000)))
+    }
+    for (const chunk of this.full) record(chunk, chunk.length)
+    record(this.current, this.n)
+    this.full.length = 0
+    this.n = 0
+  }
+}
+
 // ---------------------------------------------------------------- CPU
 
 /** CPU seconds (user + system, all threads) used so far by this process. */
@@ -126,17 +157,19 @@ export interface Round {
   firstError?: string
   /** Per CPU probe: percent of one core during the measured window. */
   cpuPercent: Record<string, number>
+  /** This process's event loop during the window: share of time busy, and busy milliseconds. */
+  eventLoop: { utilization: number, activeMs: number }
 }
 
 export interface TimedOptions {
   label: string
   warmupSeconds: number
   seconds: number
-  /** Latencies measured inside the window go here (µs). */
+  /** Latencies of operations completed inside the window go here (µs). */
   histogram: Histogram
   cpu?: CpuProbe[]
   /** Called when the measured window opens and closes (e.g. to count group-commit batches). */
-  onWindow?: (open: boolean) => void
+  onWindow?: (open: boolean) => void | Promise<void>
 }
 
 /**
@@ -151,12 +184,13 @@ export async function timed (opts: TimedOptions, work: (ctl: Control) => Promise
   let measuring = false
   let stopped = false
   let failure: unknown
+  const samples = new Samples()
   const ctl: Control = {
     get stopped () { return stopped },
     done (n, latencyMs) {
       events += n
       ops += 1
-      if (measuring) opts.histogram.recordValue(Math.max(1, Math.round(latencyMs * 1000)))
+      if (measuring) samples.push(latencyMs)
     },
     failed (message) {
       errors += 1
@@ -179,15 +213,16 @@ export async function timed (opts: TimedOptions, work: (ctl: Control) => Promise
   const readCpu = async (): Promise<Array<number | undefined>> => await Promise.all((opts.cpu ?? []).map((p) => p.read()))
 
   try {
-    progress.write(`  ${opts.label.padEnd(24)} warm-up ${opts.warmupSeconds}s |`)
+    progress.write(`  ${opts.label.padEnd(26)} warm-up ${opts.warmupSeconds}s |`)
     await pause(opts.warmupSeconds * 1000)
+    await opts.onWindow?.(true)
     const cpu0 = await readCpu()
+    const elu0 = performance.eventLoopUtilization()
     const t0 = performance.now()
     const e0 = events
     const o0 = ops
     const err0 = errors
     measuring = true
-    opts.onWindow?.(true)
     const windowMs = opts.seconds * 1000
     let lastT = t0
     let lastE = e0
@@ -201,14 +236,16 @@ export async function timed (opts: TimedOptions, work: (ctl: Control) => Promise
       if (target >= windowMs) break
     }
     measuring = false
-    opts.onWindow?.(false)
     const t1 = performance.now()
+    const elu = performance.eventLoopUtilization(elu0)
     const e1 = events
     const o1 = ops
     const cpu1 = await readCpu()
+    await opts.onWindow?.(false)
     stopped = true
     await running
     check()
+    samples.drainInto(opts.histogram)
     const seconds = (t1 - t0) / 1000
     const cpuPercent: Record<string, number> = {}
     ;(opts.cpu ?? []).forEach((p, i) => {
@@ -222,7 +259,8 @@ export async function timed (opts: TimedOptions, work: (ctl: Control) => Promise
       seconds,
       eventsPerSecond: (e1 - e0) / seconds,
       errors: errors - err0,
-      cpuPercent
+      cpuPercent,
+      eventLoop: { utilization: Math.round(elu.utilization * 1000) / 1000, activeMs: Math.round(elu.active * 10) / 10 }
     }
     if (firstError !== undefined) round.firstError = firstError
     progress.line(` ev/s => ${compact(round.eventsPerSecond)} ev/s${round.errors > 0 ? ` (${round.errors} errors: ${firstError ?? ''})` : ''}`)
@@ -242,6 +280,13 @@ export function combine (rounds: readonly Round[]): { events: number, ops: numbe
   const seconds = rounds.reduce((s, r) => s + r.seconds, 0)
   const errors = rounds.reduce((s, r) => s + r.errors, 0)
   return { events, ops, seconds, eventsPerSecond: events / seconds, opsPerSecond: ops / seconds, errors }
+}
+
+export function median (values: readonly number[]): number {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b)
+  if (sorted.length === 0) return Number.NaN
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid] as number : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }
 
 export function average (values: readonly number[]): number | undefined {
@@ -286,7 +331,10 @@ export interface BatchStats {
   batches: number
   events: number
   avgEventsPerBatch: number
+  /** Mean time from storage.batch/db.batch call to its promise settling. */
   avgWriteMs: number
+  /** Busy time of this process's event loop per batch: the serial JS/native work between writes (in-process cases). */
+  loopBusyUsPerBatch?: number
 }
 
 export interface SystemResult {
@@ -301,7 +349,11 @@ export interface SystemResult {
   latencyOf: string
   rounds: Round[]
   cpuPercent?: Record<string, number>
+  /** Share of the measured time this process's event loop was busy (0..1). */
+  loopUtilization: number
   batches?: BatchStats
+  /** gridgate child only: mean request duration as the server measured it (its metrics). */
+  serverRequestMeanMs?: number
 }
 
 export interface CaseResult {
@@ -309,9 +361,20 @@ export interface CaseResult {
   title: string
   baseline: SystemResult
   gridgate: SystemResult
+  /** Total gridgate events/s over total baseline events/s. */
   ratio: number
+  /** gridgate / baseline of each round (the two were measured back to back). */
   roundRatios: number[]
+  /** The median of roundRatios: less swayed by a burst of noise that hit one side. */
+  medianRoundRatio: number
   goal?: number
+}
+
+/** Event-loop busy share over all rounds (0..1). */
+export function loopUtilization (rounds: readonly Round[]): number {
+  const active = rounds.reduce((s, r) => s + r.eventLoop.activeMs, 0)
+  const total = rounds.reduce((s, r) => s + r.seconds * 1000, 0)
+  return total === 0 ? 0 : active / total
 }
 
 export function cpuAverage (rounds: readonly Round[]): Record<string, number> {

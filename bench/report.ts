@@ -15,6 +15,8 @@ export interface Machine {
   tempDir: string
   tempFs: string
   commit?: string
+  /** 1-minute load average when the run started and ended (other work on the machine). */
+  loadAverage: { start: number, end?: number }
 }
 
 export interface Settings {
@@ -34,6 +36,7 @@ export interface Results {
   settings: Settings
   cases: CaseResult[]
   durationSeconds: number
+  warnings: string[]
 }
 
 const int = (n: number): string => Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a'
@@ -49,16 +52,25 @@ function cpu (s: SystemResult): string {
   return entries.length === 0 ? '' : entries.map(([k, v]) => `${k} ${v.toFixed(0)}%`).join(', ')
 }
 
+function range (values: readonly number[]): string {
+  const finite = values.filter(Number.isFinite)
+  if (finite.length === 0) return 'n/a'
+  return `${ratio(Math.min(...finite))}–${ratio(Math.max(...finite))}`
+}
+
 function goal (c: CaseResult): string {
   if (c.goal === undefined) return '—'
-  return `≥ ${c.goal.toFixed(2)}: ${c.ratio >= c.goal ? 'met' : '**missed**'}`
+  const met = [c.ratio, c.medianRoundRatio].filter((r) => r >= (c.goal as number)).length
+  return `≥ ${c.goal.toFixed(2)}: ${met === 2 ? 'met' : met === 0 ? '**missed**' : 'borderline'}`
 }
 
 export function methodNotes (s: Settings): string[] {
   return [
     `Every gridgate figure has a baseline measured in the same run. Each system gets ${s.rounds} round(s) of ${s.warmupSeconds} s warm-up + ${s.seconds} s measured; ` +
       'rounds alternate the order (baseline first, then gridgate first, ...) so drift on a noisy machine hits both. ' +
-      'events/s = events completed in the measured windows / their total length; ratio = gridgate / baseline.',
+      'events/s = events completed in the measured windows / their total length; ratio = gridgate / baseline of those totals; ' +
+      'median round ratio = the median of the per-round ratios (each pair measured back to back), which a burst of outside load sways less. ' +
+      'A goal counts as met when both are at or above it, missed when both are below, borderline otherwise.',
     `log append (in-process, fresh database in a temp dir for every round): baseline = raw classic-level, sequential \`db.batch([put <16-digit offset key> = encodeSegment(${s.logBatchEvents} events)], { sync })\`; ` +
       `gridgate = openTopicLog on openStorage (config defaults for batch limits), ${s.callers} concurrent callers each looping \`await log.append('bench', [event])\`. ` +
       'Events are pre-serialised telemetry CloudEvents of ~280 bytes. p50/p99 = one append call as its caller sees it (queueing included). ' +
@@ -66,6 +78,7 @@ export function methodNotes (s: Settings): string[] {
     `http publish: both servers are child processes (\`node --import tsx\`), the load generator is this process: undici Pool with ${s.connections} keep-alive connections, ` +
       `${s.inflight} requests in flight, each POST carrying ${s.httpBatchEvents} events (application/cloudevents-batch+json). ` +
       'gridgate = `gridgate start` with default storage settings (fsync per group-commit batch); baseline = bare node:http that reads the body and answers 200 `{}`. ' +
+      'Both servers first get an unrecorded 3 s pre-warm (a freshly started server is slower for its first seconds). ' +
       'p50/p99 = one request, client side. After the run the topic must hold exactly the acknowledged events.',
     'Client, servers, LevelDB threads and compaction share the machine\'s cores, so absolute figures are machine-bound; compare ratios.'
   ]
@@ -79,30 +92,36 @@ export function renderMarkdown (r: Results): string {
   out.push(`- OS: ${m.os}; Node ${m.node}`)
   out.push(`- Packages: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`)
   out.push(`- Data written under ${m.tempDir} (${m.tempFs})${m.commit === undefined ? '' : `; commit ${m.commit}`}`)
-  out.push(`- Run took ${r.durationSeconds.toFixed(0)} s${r.settings.only === undefined ? '' : `; only: ${r.settings.only}`}`)
+  out.push(`- Run took ${r.durationSeconds.toFixed(0)} s${r.settings.only === undefined ? '' : `; only: ${r.settings.only}`}; ` +
+    `1-min load average ${m.loadAverage.start.toFixed(2)} at the start, ${m.loadAverage.end?.toFixed(2) ?? '?'} at the end (${m.cores} cores)`)
+  for (const w of r.warnings) out.push(`- **Warning:** ${w}`)
   out.push('', 'Method:', '')
   for (const note of methodNotes(r.settings)) out.push(`- ${note}`)
   out.push('')
 
-  out.push(row(['case', 'gridgate events/s', 'baseline events/s', 'ratio', 'goal', 'p50 ms', 'p99 ms']))
-  out.push(row(['---', '--:', '--:', '--:', '---', '--:', '--:']))
+  out.push(row(['case', 'gridgate events/s', 'baseline events/s', 'ratio', 'median round ratio (min–max)', 'goal', 'p50 ms', 'p99 ms']))
+  out.push(row(['---', '--:', '--:', '--:', '--:', '---', '--:', '--:']))
   for (const c of r.cases) {
     out.push(row([
       c.title, int(c.gridgate.eventsPerSecond), `${int(c.baseline.eventsPerSecond)} (${c.baseline.name})`,
-      ratio(c.ratio), goal(c), ms(c.gridgate.latency.p50Ms), ms(c.gridgate.latency.p99Ms)
+      ratio(c.ratio), `${ratio(c.medianRoundRatio)} (${range(c.roundRatios)})`, goal(c), ms(c.gridgate.latency.p50Ms), ms(c.gridgate.latency.p99Ms)
     ]))
   }
   out.push('')
 
   out.push('Details:', '')
-  out.push(row(['case', 'system', 'events/s', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'events/batch', 'write ms/batch', 'CPU (% of a core)', 'events/s per round', 'ratio per round', 'errors']))
-  out.push(row(['---', '---', '--:', '--:', '--:', '--:', '--:', '--:', '--:', '---', '---', '---', '--:']))
+  out.push(row(['case', 'system', 'events/s', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'server mean ms', 'events/batch', 'write ms/batch',
+    'loop busy µs/batch', 'bench loop busy', 'CPU (% of a core)', 'events/s per round', 'ratio per round', 'errors']))
+  out.push(row(['---', '---', '--:', '--:', '--:', '--:', '--:', '--:', '--:', '--:', '--:', '--:', '---', '---', '---', '--:']))
   for (const c of r.cases) {
     for (const [s, which] of [[c.baseline, 'baseline'], [c.gridgate, 'gridgate']] as const) {
       out.push(row([
         c.title, s.name, int(s.eventsPerSecond), int(s.opsPerSecond), ms(s.latency.p50Ms), ms(s.latency.p99Ms), ms(s.latency.maxMs),
+        s.serverRequestMeanMs === undefined ? '' : ms(s.serverRequestMeanMs),
         s.batches === undefined ? '' : s.batches.avgEventsPerBatch.toFixed(1),
         s.batches === undefined ? '' : ms(s.batches.avgWriteMs),
+        s.batches?.loopBusyUsPerBatch === undefined ? '' : int(s.batches.loopBusyUsPerBatch),
+        `${(s.loopUtilization * 100).toFixed(0)}%`,
         cpu(s),
         s.rounds.map((x) => int(x.eventsPerSecond)).join(', '),
         which === 'gridgate' ? c.roundRatios.map(ratio).join(', ') : '',
@@ -112,6 +131,11 @@ export function renderMarkdown (r: Results): string {
   }
   out.push('')
   const ops = r.cases.flatMap((c) => [`- ${c.title}: baseline ops = ${c.baseline.latencyOf}; gridgate ops = ${c.gridgate.latencyOf}.`])
-  out.push('ops/s and latencies count:', '', ...ops, '')
+  out.push('ops/s and latencies count:', '', ...ops)
+  out.push('- server mean ms: the publish request as gridgate measured it (its gridgate_http_request_seconds metric), so the rest of p50 is queueing in the client, the kernel and the server\'s event loop.')
+  out.push('- events/batch, write ms/batch: group-commit batches, one LevelDB write each (log: the `observer.batch` hook of openTopicLog; http: gridgate\'s /metrics, gridgate_log_batch_items × events per request); write ms = storage.batch call until its promise settles.')
+  out.push('- loop busy µs/batch: busy time of the bench process\'s event loop (performance.eventLoopUtilization) per batch written, i.e. the serial JS and native work between two writes.')
+  out.push('- bench loop busy: share of the measured time the bench process\'s event loop was busy (for http: the load generator; near 100% means the client limits the figure).')
+  out.push('- CPU: process = the bench process, all threads (LevelDB writes run on libuv\'s thread pool and compaction thread); server = the child under test, client = the load generator.', '')
   return out.join('\n')
 }

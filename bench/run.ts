@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { mkdir, realpath, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { mkdir, readdir, readFile, realpath, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -15,9 +16,9 @@ import { renderMarkdown, type Machine, type Results, type Settings } from './rep
 
 const USAGE = `Usage: npm run bench -- [options]
 
-  --seconds N       measured seconds per round and system (default 5)
-  --warmup N        warm-up seconds before each measurement (default 2)
-  --rounds N        rounds per case; each runs baseline and gridgate, order alternating (default 2)
+  --seconds N       measured seconds per round and system (default 3)
+  --warmup N        warm-up seconds before each measurement (default 1)
+  --rounds N        rounds per case; each runs baseline and gridgate, order alternating (default 4)
   --only log|http   run one part only
   --callers N       concurrent log.append callers (default 64)
   --connections N   HTTP keep-alive connections (default 16)
@@ -85,11 +86,30 @@ async function machine (tempDir: string): Promise<Machine> {
       'hdr-histogram-js': packageVersion('hdr-histogram-js')
     },
     tempDir,
-    tempFs: filesystemOf(tempDir)
+    tempFs: filesystemOf(tempDir),
+    loadAverage: { start: os.loadavg()[0] ?? 0 }
   }
   const c = commit()
   if (c !== undefined) m.commit = c
   return m
+}
+
+/** A hash of every file under src/: src is edited by others, and a run must not mix versions. */
+async function sourceFingerprint (): Promise<string | undefined> {
+  const dir = join(ROOT, 'src')
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => undefined)
+  if (entries === undefined) return undefined
+  const files = entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name))
+    .sort()
+  const hash = createHash('sha256')
+  for (const f of files) {
+    hash.update(f)
+    // A file may vanish between listing and reading while someone edits src/.
+    hash.update(await readFile(f).catch(() => Buffer.from('\0missing')))
+  }
+  return hash.digest('hex')
 }
 
 function cleanupSync (): void {
@@ -119,9 +139,9 @@ async function main (): Promise<number> {
   }
   if (values.only !== undefined && values.only !== 'log' && values.only !== 'http') throw new Error(`--only must be 'log' or 'http', not '${values.only}'`)
   const settings: Settings = {
-    warmupSeconds: positive('warmup', values.warmup, 2, false),
-    seconds: positive('seconds', values.seconds, 5, false),
-    rounds: positive('rounds', values.rounds, 2),
+    warmupSeconds: positive('warmup', values.warmup, 1, false),
+    seconds: positive('seconds', values.seconds, 3, false),
+    rounds: positive('rounds', values.rounds, 4),
     callers: positive('callers', values.callers, 64),
     logBatchEvents: LOG_BATCH_EVENTS,
     connections: positive('connections', values.connections, 16),
@@ -131,6 +151,7 @@ async function main (): Promise<number> {
   if (values.only !== undefined) settings.only = values.only
   const baseDir = await realpath(values.dir ?? os.tmpdir())
   const facts = await machine(baseDir)
+  const fingerprint = await sourceFingerprint()
   const started = performance.now()
   progress.line(`gridgate bench: ${facts.cpuModel} × ${facts.cores}, Node ${facts.node}, data under ${baseDir} (${facts.tempFs})`)
 
@@ -157,7 +178,21 @@ async function main (): Promise<number> {
     }))
   }
 
-  const results: Results = { machine: facts, settings, cases, durationSeconds: (performance.now() - started) / 1000 }
+  facts.loadAverage.end = os.loadavg()[0] ?? 0
+  const warnings: string[] = []
+  if (fingerprint === undefined || await sourceFingerprint() !== fingerprint) {
+    warnings.push('files under src/ changed during the run, so parts of it may have measured different code; run it again')
+  }
+  for (const c of cases) {
+    for (const s of [c.baseline, c.gridgate]) {
+      if (s.errors > 0) warnings.push(`${c.title}, ${s.name}: ${s.errors} failed operations (${s.rounds.find((r) => r.firstError !== undefined)?.firstError ?? ''})`)
+    }
+  }
+  if (facts.loadAverage.start > facts.cores * 0.5) {
+    warnings.push(`the machine was busy when the run started (1-min load average ${facts.loadAverage.start.toFixed(2)} on ${facts.cores} cores); compare the ratios, not the absolute figures`)
+  }
+  for (const w of warnings) progress.line(`warning: ${w}`)
+  const results: Results = { machine: facts, settings, cases, durationSeconds: (performance.now() - started) / 1000, warnings }
   const markdown = renderMarkdown(results)
   const dir = join(ROOT, 'bench', 'results')
   await mkdir(dir, { recursive: true })
