@@ -63,6 +63,12 @@ export function createGroupCommit<T, R> (opts: GroupCommitOptions<T, R>): GroupC
       bytes += size
       n++
     }
+    // The usual case takes the whole queue: hand the array over instead of copying it.
+    if (n === queue.length) {
+      const batch = queue
+      queue = []
+      return batch
+    }
     const batch = queue.slice(0, n)
     queue = queue.slice(n)
     return batch
