@@ -11,6 +11,10 @@ import { systemClock, type Clock } from './core/clock.js'
 import { GridgateError } from './core/errors.js'
 import { uuidGenerator, type IdGenerator } from './core/ids.js'
 import { createHttpServer } from './http/server.js'
+import { startPushDispatcher } from './delivery/push/dispatcher.js'
+import { assertEndpointUrl, createGuardedAgent } from './delivery/push/endpoint-guard.js'
+import { validateEndpoint, type WebhookClientOptions } from './delivery/push/webhook-client.js'
+import { openSubscriptions } from './delivery/subscriptions.js'
 import { createIngest } from './ingest/ingest.js'
 import { compileSchemas } from './ingest/schemas.js'
 import { startRetentionSweeper, type RetentionSweeper } from './log/retention-sweeper.js'
@@ -173,11 +177,39 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     // Clients first (aedes closes them and writes their state), then the sockets.
     stops.push(async () => { await broker.close(); await mqtt.close() })
 
+    const agent = createGuardedAgent({ allowLoopback: config.webhooks.allowLoopback, connectTimeoutMs: config.webhooks.timeoutSeconds * 1000 })
+    stops.push(async () => { await agent.close() })
+    const webhookClient: WebhookClientOptions = { agent, timeoutMs: config.webhooks.timeoutSeconds * 1000, origin: config.webhooks.origin }
+    const deliveryLog = logger.child({ component: 'delivery' })
+    const subscriptions = await openSubscriptions({
+      storage,
+      log,
+      clock,
+      maxPendingPerSubscription: config.delivery.maxPendingPerSubscription,
+      checkEndpoint: async (spec) => {
+        const url = spec.push?.endpointUrl ?? ''
+        assertEndpointUrl(url, { allowLoopback: config.webhooks.allowLoopback })
+        await validateEndpoint(url, webhookClient)
+      },
+      startPush: (sub) => startPushDispatcher(sub, {
+        log,
+        clock,
+        client: webhookClient,
+        policy: { delaysMs: config.webhooks.retryDelaysSeconds.map((s) => s * 1000), jitterRatio: config.webhooks.jitterRatio },
+        random: Math.random,
+        concurrency: config.webhooks.concurrency,
+        onAttempt: (s, n, outcome) => metrics.deliveries.inc({ topic: s.topic, subscription: s.name, outcome }, n),
+        onError: (s, err) => deliveryLog.warn({ err, topic: s.topic, subscription: s.name }, 'push delivery paused')
+      }),
+      onDeadLetter: (topic, subscription, n) => metrics.deadLettered.inc({ topic, subscription }, n)
+    })
+    stops.push(() => subscriptions.close())
+
     const sweeper: RetentionSweeper = startRetentionSweeper(log, clock, config.retention.sweepIntervalSeconds * 1000,
       (err) => logger.error({ err }, 'retention sweep failed'))
     stops.push(() => sweeper.stop())
 
-    const http = createHttpServer({ config: effective.http, log, metrics, health, registry, disconnectDevice: (id) => broker.disconnect(id) }, logger)
+    const http = createHttpServer({ config: effective.http, log, metrics, health, registry, subscriptions, clock, disconnectDevice: (id) => broker.disconnect(id) }, logger)
     await http.listen({ host: config.http.host, port: config.http.port })
     stops.push(() => http.close())
 

@@ -62,7 +62,21 @@ export interface Config {
     authFailures: { freeAttempts: number, baseDelayMs: number, maxDelayMs: number, windowSeconds: number }
   }
   routes: RouteConfig[]
-  webhooks: { allowLoopback: boolean }
+  webhooks: {
+    allowLoopback: boolean
+    timeoutSeconds: number
+    /** Requests in flight per push subscription. */
+    concurrency: number
+    /** Delay before attempt 1, 2, ...; the last repeats (Event Grid: 0, 10 s, 30 s, 1 min, 5 min). */
+    retryDelaysSeconds: number[]
+    jitterRatio: number
+    /** Sent as WebHook-Request-Origin in the validation handshake. */
+    origin: string
+  }
+  delivery: {
+    /** Events one subscription holds taken-but-unsettled before it stops reading its topic. */
+    maxPendingPerSubscription: number
+  }
   storage: {
     /** fsync every group-commit batch before acknowledging it. */
     sync: boolean
@@ -186,7 +200,20 @@ export const configSchema = {
       additionalProperties: false,
       default: {},
       properties: {
-        allowLoopback: { type: 'boolean', default: false }
+        allowLoopback: { type: 'boolean', default: false },
+        timeoutSeconds: { type: 'integer', minimum: 1, maximum: 300, default: 30 },
+        concurrency: { type: 'integer', minimum: 1, maximum: 64, default: 4 },
+        retryDelaysSeconds: { type: 'array', minItems: 1, maxItems: 20, items: { type: 'number', minimum: 0, maximum: 86_400 }, default: [0, 10, 30, 60, 300] },
+        jitterRatio: { type: 'number', minimum: 0, maximum: 0.5, default: 0.1 },
+        origin: { type: 'string', minLength: 1, maxLength: 253, default: 'gridgate' }
+      }
+    },
+    delivery: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxPendingPerSubscription: count(10_000, 1_000_000)
       }
     },
     storage: {

@@ -1,4 +1,6 @@
 import type { Config } from '../config/schema.js'
+import type { Clock } from '../core/clock.js'
+import type { Subscriptions } from '../delivery/subscriptions.js'
 import type { TopicLog } from '../log/types.js'
 import type { Health } from '../observability/health.js'
 import type { Metrics } from '../observability/metrics.js'
@@ -11,6 +13,8 @@ export interface HttpDeps {
   metrics: Metrics
   health: Health
   registry: Registry
+  subscriptions: Subscriptions
+  clock: Clock
   /** Closes a device's MQTT connections. */
   disconnectDevice: (id: string) => void
 }

@@ -7,6 +7,7 @@ import { sendError, toGridgateError } from './reply.js'
 import { deviceRoutes } from './routes/devices.js'
 import { healthRoutes } from './routes/health.js'
 import { publishRoutes } from './routes/publish.js'
+import { subscriptionRoutes } from './routes/subscriptions.js'
 import { topicRoutes } from './routes/topics.js'
 
 // Probes stay open so orchestrators need no key; everything else needs one.
@@ -56,5 +57,6 @@ export function createHttpServer (deps: HttpDeps, logger: Logger): FastifyInstan
   void app.register(topicRoutes, deps)
   void app.register(publishRoutes, deps)
   void app.register(deviceRoutes, deps)
+  void app.register(subscriptionRoutes, deps)
   return app
 }

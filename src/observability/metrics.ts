@@ -16,6 +16,8 @@ export interface Metrics {
   mqttMessages: Counter<'topic'>
   mqttInvalid: Counter<'route'>
   mqttConnections: Counter<'transport'>
+  deliveries: Counter<'topic' | 'subscription' | 'outcome'>
+  deadLettered: Counter<'topic' | 'subscription'>
 }
 
 export function createMetrics (): Metrics {
@@ -33,6 +35,8 @@ export function createMetrics (): Metrics {
     mqttMessages: new Counter({ name: 'gridgate_ingest_events_total', help: 'Device messages appended as CloudEvents, by namespace topic', labelNames: ['topic'], registers }),
     mqttInvalid: new Counter({ name: 'gridgate_ingest_schema_violations_total', help: 'Device messages that failed their route schema (appended to the invalid topic)', labelNames: ['route'], registers }),
     mqttConnections: new Counter({ name: 'gridgate_mqtt_connections_total', help: 'Accepted MQTT connections by transport', labelNames: ['transport'], registers }),
+    deliveries: new Counter({ name: 'gridgate_delivery_events_total', help: 'Push delivery attempts by event and outcome (success, retry, deadletter)', labelNames: ['topic', 'subscription', 'outcome'], registers }),
+    deadLettered: new Counter({ name: 'gridgate_delivery_deadlettered_total', help: 'Events dead-lettered, by subscription', labelNames: ['topic', 'subscription'], registers }),
     httpRequestSeconds: new Histogram({ name: 'gridgate_http_request_seconds', help: 'HTTP request duration', labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers })
   }
 }

@@ -47,7 +47,9 @@ export async function topicRoutes (app: FastifyInstance, deps: HttpDeps): Promis
   app.get<{ Params: { topic: string } }>('/topics/:topic', async (req) => requireTopic(deps, req.params.topic))
 
   app.delete<{ Params: { topic: string } }>('/topics/:topic', async (req, reply) => {
-    if (!await deps.log.deleteTopic(req.params.topic)) requireTopic(deps, req.params.topic)
+    requireTopic(deps, req.params.topic)
+    await deps.subscriptions.removeTopic(req.params.topic)
+    await deps.log.deleteTopic(req.params.topic)
     return reply.code(204).send()
   })
 

@@ -1,0 +1,315 @@
+import { randomBytes } from 'node:crypto'
+import type { Clock } from '../core/clock.js'
+import type { LogRecord, TopicLog } from '../log/types.js'
+import type { JsonSublevel } from '../storage/db.js'
+import { encodeOffset, RANGE_END } from '../storage/keys.js'
+import type { EventMatcher } from './filters.js'
+import { holdsLock, lockFor, makeLockToken, offsetOfToken, REASON_TTL, unlock, verdict, type PendingEntry } from './pending.js'
+
+// One subscription's position in its topic: a cursor into the log plus state only for the
+// events taken but not settled (cursors, not copies: fan-out writes no event twice). Both
+// pull and push deliver through take() and settle through the token calls. Every change is
+// written to LevelDB before the caller hears of it, so a restart resumes where it was.
+//
+//   subs sublevel: c!{topic}!{sub} cursor · p!{topic}!{sub}!{offset} pending · d!{topic}!{sub}!{offset} dead letter
+
+export interface Delivery {
+  offset: number
+  /** When the log accepted the event (for eventTimeToLive). */
+  appendTime: number
+  lockToken: string
+  deliveryCount: number
+  /** The CloudEvent as stored. */
+  bytes: Buffer
+}
+
+export interface DeadLetter {
+  offset: number
+  event: string
+  deadLetterReason: string
+  deliveryAttempts: number
+  lastHttpStatusCode?: number
+  lastError?: string
+  publishedAt: string
+  deadLetteredAt: string
+}
+
+export interface QueueLimits {
+  maxDeliveryCount: number
+  ttlMs: number
+  /** Most events held pending (locked or waiting) before take() stops reading the log. */
+  maxPending: number
+}
+
+export type SettleOutcome = { ok: true } | { ok: false, code: 'LOCK_TOKEN_INVALID', message: string }
+
+export interface QueueCounters {
+  delivered: number
+  failed: number
+  deadLettered: number
+  lastError?: string
+}
+
+export interface SubscriptionQueue {
+  readonly cursor: number
+  readonly counters: QueueCounters
+  /** Locks and returns up to `max` deliverable events; dead-letters what is out of attempts or time. */
+  take: (max: number, lockMs: number) => Promise<Delivery[]>
+  /** Earliest time a waiting entry becomes deliverable (for long polls and the push loop). */
+  nextWakeAt: () => number | undefined
+  acknowledge: (tokens: readonly string[]) => Promise<SettleOutcome[]>
+  /** Unlocks for delivery again after `delayMs`. */
+  release: (tokens: readonly string[], delayMs: number, result?: { status?: number, error?: string }) => Promise<SettleOutcome[]>
+  reject: (tokens: readonly string[], reason: string, result?: { status?: number, error?: string }) => Promise<SettleOutcome[]>
+  renew: (tokens: readonly string[], lockMs: number) => Promise<SettleOutcome[]>
+  stats: () => { pending: number, locked: number, waiting: number, deadLettered: number }
+  deadLetters: (limit: number) => Promise<DeadLetter[]>
+  /** Puts dead letters (all, or those at `offsets`) back for delivery; returns how many. */
+  redeliver: (offsets?: readonly number[]) => Promise<number>
+  /** Removes every key of this subscription. */
+  destroy: () => Promise<void>
+}
+
+export interface QueueOptions {
+  db: JsonSublevel
+  log: TopicLog
+  topic: string
+  name: string
+  matcher: EventMatcher
+  /** True when the matcher matches everything: events are then never parsed. */
+  matchesAll: boolean
+  clock: Clock
+  limits: QueueLimits
+  /** Parses an event once for all subscriptions of its topic. */
+  parse: (topic: string, record: LogRecord) => Record<string, unknown> | undefined
+  onDeadLetter?: (count: number) => void
+}
+
+const SCAN_PER_TAKE = 5000
+
+export async function openQueue (opts: QueueOptions, startOffset: number): Promise<SubscriptionQueue> {
+  const { db, log, topic, name, clock, limits } = opts
+  const id = `${topic}!${name}`
+  const cursorKey = `c!${id}`
+  const pendingPrefix = `p!${id}!`
+  const deadPrefix = `d!${id}!`
+  const pending = new Map<number, PendingEntry>() // insertion order is offset order
+  const counters: QueueCounters = { delivered: 0, failed: 0, deadLettered: 0 }
+  let deadCount = 0
+
+  let cursor = (await db.get(cursorKey) as number | undefined) ?? startOffset
+  for await (const [, v] of db.iterator({ gte: pendingPrefix, lt: pendingPrefix + RANGE_END })) {
+    const e = v as PendingEntry
+    pending.set(e.offset, e)
+  }
+  deadCount = (await db.keys({ gte: deadPrefix, lt: deadPrefix + RANGE_END }).all()).length
+
+  // Calls on one subscription run one at a time: each reads and then writes its state.
+  let chain: Promise<unknown> = Promise.resolve()
+  const serially = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = chain.then(fn, fn)
+    chain = run.catch(() => undefined)
+    return run
+  }
+
+  const pkey = (offset: number): string => pendingPrefix + encodeOffset(offset)
+  const dkey = (offset: number): string => deadPrefix + encodeOffset(offset)
+  const token = (offset: number): string => makeLockToken(offset, randomBytes(12).toString('base64url'))
+
+  async function readOne (offset: number): Promise<LogRecord | undefined> {
+    const { records } = await log.read(topic, { offset }, 1)
+    const r = records[0]
+    return r?.offset === offset ? r : undefined
+  }
+
+  function deadLetterOp (e: PendingEntry, bytes: Buffer | undefined, reason: string, now: number): unknown {
+    const record: DeadLetter = {
+      offset: e.offset,
+      event: bytes?.toString('utf8') ?? 'null',
+      deadLetterReason: reason,
+      deliveryAttempts: e.deliveryCount,
+      lastHttpStatusCode: e.lastStatus,
+      lastError: e.lastError,
+      publishedAt: new Date(e.appendTime).toISOString(),
+      deadLetteredAt: new Date(now).toISOString()
+    }
+    return { type: 'put', key: dkey(e.offset), value: record }
+  }
+
+  async function settle (tokens: readonly string[], apply: (e: PendingEntry, now: number, ops: unknown[]) => Promise<void> | void): Promise<SettleOutcome[]> {
+    return await serially(async () => {
+      const now = clock.now()
+      const ops: unknown[] = []
+      const outcomes: SettleOutcome[] = []
+      const seen = new Set<string>()
+      for (const t of tokens) {
+        const offset = typeof t === 'string' ? offsetOfToken(t) : undefined
+        const e = offset === undefined ? undefined : pending.get(offset)
+        if (typeof t !== 'string' || seen.has(t) || !holdsLock(e, t, now)) {
+          outcomes.push({ ok: false, code: 'LOCK_TOKEN_INVALID', message: 'the lock token is unknown, already settled, or its lock expired' })
+          continue
+        }
+        seen.add(t)
+        await apply(e, now, ops)
+        outcomes.push({ ok: true })
+      }
+      if (ops.length > 0) await db.batch(ops as never)
+      return outcomes
+    })
+  }
+
+  return {
+    get cursor () { return cursor },
+    counters,
+
+    take: (max, lockMs) => serially(async () => {
+      const now = clock.now()
+      const out: Delivery[] = []
+      const ops: unknown[] = []
+      let dead = 0
+      // Settled-but-unfinished first: released, retried or lock-expired events, oldest first.
+      for (const e of [...pending.values()]) {
+        if (out.length >= max) break
+        const v = verdict(e, now, limits)
+        if (v.kind === 'wait') continue
+        const record = await readOne(e.offset)
+        if (record === undefined) { // removed by retention meanwhile
+          pending.delete(e.offset)
+          ops.push({ type: 'del', key: pkey(e.offset) })
+          continue
+        }
+        if (v.kind === 'deadletter') {
+          pending.delete(e.offset)
+          ops.push({ type: 'del', key: pkey(e.offset) }, deadLetterOp(e, record.bytes, v.reason, now))
+          dead++
+          continue
+        }
+        const locked = lockFor(e, token(e.offset), now, lockMs)
+        pending.set(e.offset, locked)
+        ops.push({ type: 'put', key: pkey(e.offset), value: locked })
+        out.push({ offset: e.offset, appendTime: e.appendTime, lockToken: locked.lockToken as string, deliveryCount: locked.deliveryCount, bytes: record.bytes })
+      }
+      // Then new events from the log, through the filter.
+      let scanned = 0
+      const startCursor = cursor
+      while (out.length < max && pending.size < limits.maxPending && scanned < SCAN_PER_TAKE) {
+        const { records } = await log.read(topic, { offset: cursor }, Math.min(1000, Math.max(max - out.length, 100)))
+        if (records.length === 0) break
+        for (const r of records) {
+          if (out.length >= max || pending.size >= limits.maxPending) break
+          cursor = r.offset + 1
+          scanned++
+          if (!opts.matchesAll) {
+            const ev = opts.parse(topic, r)
+            if (ev === undefined || !opts.matcher(ev)) continue
+          }
+          const fresh: PendingEntry = { offset: r.offset, appendTime: r.time, deliveryCount: 0, availableAt: now }
+          if (now >= fresh.appendTime + limits.ttlMs) {
+            ops.push(deadLetterOp(fresh, r.bytes, REASON_TTL, now))
+            dead++
+            continue
+          }
+          const locked = lockFor(fresh, token(r.offset), now, lockMs)
+          pending.set(r.offset, locked)
+          ops.push({ type: 'put', key: pkey(r.offset), value: locked })
+          out.push({ offset: r.offset, appendTime: r.time, lockToken: locked.lockToken as string, deliveryCount: 1, bytes: r.bytes })
+        }
+      }
+      if (cursor !== startCursor) ops.push({ type: 'put', key: cursorKey, value: cursor })
+      if (ops.length > 0) await db.batch(ops as never)
+      deadCount += dead
+      counters.deadLettered += dead
+      if (dead > 0) opts.onDeadLetter?.(dead)
+      return out
+    }),
+
+    nextWakeAt: () => {
+      const now = clock.now()
+      let at: number | undefined
+      for (const e of pending.values()) {
+        const v = verdict(e, now, limits)
+        const t = v.kind === 'wait' ? v.until : now
+        if (at === undefined || t < at) at = t
+      }
+      return at
+    },
+
+    acknowledge: (tokens) => settle(tokens, (e, _now, ops) => {
+      pending.delete(e.offset)
+      ops.push({ type: 'del', key: pkey(e.offset) })
+      counters.delivered++
+    }),
+
+    release: (tokens, delayMs, result) => settle(tokens, (e, now, ops) => {
+      const next = unlock(e, now + delayMs, result)
+      pending.set(e.offset, next)
+      ops.push({ type: 'put', key: pkey(e.offset), value: next })
+      if (result !== undefined) {
+        counters.failed++
+        counters.lastError = result.error ?? (result.status === undefined ? undefined : `HTTP ${result.status}`)
+      }
+    }),
+
+    reject: (tokens, reason, result) => settle(tokens, async (e, now, ops) => {
+      const record = await readOne(e.offset)
+      pending.delete(e.offset)
+      const last = { ...e, lastStatus: result?.status ?? e.lastStatus, lastError: result?.error ?? e.lastError }
+      ops.push({ type: 'del', key: pkey(e.offset) }, deadLetterOp(last, record?.bytes, reason, now))
+      deadCount++
+      counters.deadLettered++
+      if (result !== undefined) {
+        counters.failed++
+        counters.lastError = result.error ?? (result.status === undefined ? undefined : `HTTP ${result.status}`)
+      }
+      opts.onDeadLetter?.(1)
+    }),
+
+    renew: (tokens, lockMs) => settle(tokens, (e, now, ops) => {
+      const next = { ...e, lockedUntil: now + lockMs }
+      pending.set(e.offset, next)
+      ops.push({ type: 'put', key: pkey(e.offset), value: next })
+    }),
+
+    stats: () => {
+      const now = clock.now()
+      let locked = 0
+      for (const e of pending.values()) if (e.lockedUntil !== undefined && e.lockedUntil > now) locked++
+      return { pending: pending.size, locked, waiting: pending.size - locked, deadLettered: deadCount }
+    },
+
+    deadLetters: async (limit) => {
+      const out: DeadLetter[] = []
+      for await (const [, v] of db.iterator({ gte: deadPrefix, lt: deadPrefix + RANGE_END, limit })) out.push(v as DeadLetter)
+      return out
+    },
+
+    redeliver: (offsets) => serially(async () => {
+      const now = clock.now()
+      const wanted = offsets === undefined ? undefined : new Set(offsets)
+      const ops: unknown[] = []
+      let n = 0
+      for await (const [key, v] of db.iterator({ gte: deadPrefix, lt: deadPrefix + RANGE_END })) {
+        const d = v as DeadLetter
+        if (wanted !== undefined && !wanted.has(d.offset)) continue
+        const e: PendingEntry = { offset: d.offset, appendTime: now, deliveryCount: 0, availableAt: now }
+        pending.set(d.offset, e)
+        ops.push({ type: 'del', key }, { type: 'put', key: pkey(d.offset), value: e })
+        n++
+      }
+      // Map order must stay offset order: rebuild it sorted.
+      const sorted = [...pending.values()].sort((a, b) => a.offset - b.offset)
+      pending.clear()
+      for (const e of sorted) pending.set(e.offset, e)
+      if (ops.length > 0) await db.batch(ops as never)
+      deadCount -= n
+      return n
+    }),
+
+    destroy: () => serially(async () => {
+      pending.clear()
+      await db.clear({ gte: pendingPrefix, lt: pendingPrefix + RANGE_END })
+      await db.clear({ gte: deadPrefix, lt: deadPrefix + RANGE_END })
+      await db.del(cursorKey)
+    })
+  }
+}
