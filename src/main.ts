@@ -32,6 +32,8 @@ import { openStorage, type Storage } from './storage/db.js'
 export interface GatewayOptions {
   clock?: Clock
   ids?: IdGenerator
+  /** Randomness for retry jitter; tests pass a constant. */
+  random?: () => number
   /** Where relative paths of the config (schemas, certificates) start; the config file's directory. */
   configDir?: string
   logger?: Logger
@@ -196,7 +198,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
         clock,
         client: webhookClient,
         policy: { delaysMs: config.webhooks.retryDelaysSeconds.map((s) => s * 1000), jitterRatio: config.webhooks.jitterRatio },
-        random: Math.random,
+        random: options.random ?? Math.random,
         concurrency: config.webhooks.concurrency,
         onAttempt: (s, n, outcome) => metrics.deliveries.inc({ topic: s.topic, subscription: s.name, outcome }, n),
         onError: (s, err) => deliveryLog.warn({ err, topic: s.topic, subscription: s.name }, 'push delivery paused')

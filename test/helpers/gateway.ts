@@ -15,7 +15,7 @@ export interface TestGateway extends Client {
 }
 
 /** A whole gateway in this process on port 0 with a temp dataDir. Register `stop` as teardown. */
-export async function startTestGateway (overrides: Record<string, any> = {}, opts: { clock?: Clock, dataDir?: string, logTo?: Writable } = {}): Promise<TestGateway> {
+export async function startTestGateway (overrides: Record<string, any> = {}, opts: { clock?: Clock, dataDir?: string, logTo?: Writable, random?: () => number } = {}): Promise<TestGateway> {
   const dir = opts.dataDir === undefined ? await tempDir() : undefined
   const dataDir = opts.dataDir ?? (dir as { path: string }).path
   const config = validateConfig({
@@ -26,7 +26,7 @@ export async function startTestGateway (overrides: Record<string, any> = {}, opt
     mqtt: { port: 0, wsPort: 0, tlsPort: 0, wssPort: 0, ...overrides.mqtt }
   })
   const logger = createLogger(config.log.level, opts.logTo)
-  const gateway = await startGateway(config, { clock: opts.clock, logger, announce: () => {} })
+  const gateway = await startGateway(config, { clock: opts.clock, random: opts.random, logger, announce: () => {} })
   return {
     ...client(gateway.listeners.http, TEST_KEY),
     gateway,

@@ -50,7 +50,6 @@ export function startPushDispatcher (sub: Subscription, opts: DispatcherOptions)
   const inflight = new Set<Promise<void>>()
   let running = true
   let pumping = false
-  let waiting = false
   let timer: TimerHandle | undefined
 
   async function send (batch: Delivery[]): Promise<void> {
@@ -60,7 +59,8 @@ export function startPushDispatcher (sub: Subscription, opts: DispatcherOptions)
       ...opts.client,
       batch: push.maxEventsPerBatch > 1,
       secret: push.secret,
-      deliveryId: `${sub.name}-${batch[0]?.offset ?? 0}-${batch[0]?.deliveryCount ?? 0}`,
+      // The same id on every retry, so receivers can drop duplicates (Standard Webhooks).
+      deliveryId: `${sub.topic}-${sub.name}-${batch[0]?.offset ?? 0}`,
       nowSeconds: Math.floor(now / 1000)
     })
     const result = 'status' in res ? classifyResponse(res.status) : classifyResponse(undefined, res.error)
@@ -106,22 +106,23 @@ export function startPushDispatcher (sub: Subscription, opts: DispatcherOptions)
     if (running && inflight.size < opts.concurrency) arm()
   }
 
-  // Sleep until the topic grows or a retry or lock comes due, whichever is first.
+  // Sleep until the topic grows or a retry or lock comes due, whichever is first. Called
+  // after every pump, so a newly released event moves the wake-up earlier.
+  let appendWait = false
   function arm (): void {
-    if (waiting || !running) return
-    waiting = true
+    if (!running) return
     const now = opts.clock.now()
     const wake = sub.queue.nextWakeAt()
     const ms = wake === undefined ? 60_000 : Math.max(1, wake - now)
     timer?.cancel()
-    timer = opts.clock.setTimer(ms, () => { waiting = false; void pump() })
+    timer = opts.clock.setTimer(ms, () => { void pump() })
+    if (appendWait) return
+    appendWait = true
     void opts.log.waitForAppend(sub.topic, sub.queue.cursor, ms).then((grew) => {
-      if (grew && waiting) {
-        waiting = false
-        timer?.cancel()
-        void pump()
-      }
-    }, () => undefined)
+      appendWait = false
+      if (grew) void pump()
+      else arm()
+    }, () => { appendWait = false })
   }
 
   void pump()
