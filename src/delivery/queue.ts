@@ -83,6 +83,12 @@ export interface QueueOptions {
   /** Parses an event once for all subscriptions of its topic. */
   parse: (topic: string, record: LogRecord) => Record<string, unknown> | undefined
   onDeadLetter?: (count: number) => void
+  /**
+   * Push: a lock only stands for a request in flight, and none survives a restart, so the
+   * locks found at open are dropped and those events go out again at once. Pull locks are
+   * held by receivers and stay valid until they expire.
+   */
+  dropLocksOnOpen: boolean
 }
 
 const SCAN_PER_TAKE = 5000
@@ -100,7 +106,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
   let cursor = (await db.get(cursorKey) as number | undefined) ?? startOffset
   for await (const [, v] of db.iterator({ gte: pendingPrefix, lt: pendingPrefix + RANGE_END })) {
     const e = v as PendingEntry
-    pending.set(e.offset, e)
+    pending.set(e.offset, opts.dropLocksOnOpen && e.lockToken !== undefined ? unlock(e, e.availableAt) : e)
   }
   deadCount = (await db.keys({ gte: deadPrefix, lt: deadPrefix + RANGE_END }).all()).length
 
