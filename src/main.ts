@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { resolve } from 'node:path'
 import aedesPersistenceLevel from 'aedes-persistence-level'
 import { createAuthenticator } from './broker/authenticate.js'
+import { openCommands, type Commands } from './commands/commands.js'
 import { createBroker } from './broker/broker.js'
 import { startMqttListeners, type TlsMaterial } from './broker/listeners.js'
 import { resolveAccessKeys } from './config/access-key.js'
@@ -147,13 +148,22 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     for (const topic of ingest.topics()) if (log.getTopic(topic) === undefined) await log.createTopic(topic)
 
     const mqttLog = logger.child({ component: 'mqtt' })
+    // Commands need the broker to send, the broker hands answers to commands: a late-bound port.
+    let commandsPort: Pick<Commands, 'onResponse'> = { onResponse: async () => {} }
     const broker = await createBroker({
       config: config.mqtt,
       registry,
       authenticator: createAuthenticator({ registry, clock, allowAnonymous: config.mqtt.allowAnonymous, backoff: config.mqtt.authFailures }),
       persistence: config.mqtt.persistence ? aedesPersistenceLevel(storage.binary('mqtt')) : undefined,
       ports: {
-        onPublish: (msg) => ingest.handle(msg),
+        onPublish: async (msg) => {
+          // devices/{id}/responses/{commandId}: an answer to a command, from that device only.
+          const levels = msg.mqttTopic.split('/')
+          if (levels.length === 4 && levels[0] === 'devices' && levels[1] === msg.deviceId && levels[2] === 'responses') {
+            await commandsPort.onResponse(msg.deviceId, levels[3] as string, msg.payload)
+          }
+          await ingest.handle(msg)
+        },
         onConnection: (deviceId, connected, details) => {
           if (connected && details.transport !== undefined) metrics.mqttConnections.inc({ transport: details.transport })
           mqttLog.debug({ deviceId, connected, ...details }, connected ? 'device connected' : 'device disconnected')
@@ -207,11 +217,29 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     })
     stops.push(() => subscriptions.close())
 
+    const commands = await openCommands({
+      storage,
+      log,
+      clock,
+      ids,
+      channel: broker.commands,
+      namespace: config.namespace,
+      sync: config.storage.sync,
+      maxOpenPerDevice: config.commands.maxOpenPerDevice,
+      observer: {
+        transition: (status) => metrics.commandTransitions.inc({ status }),
+        response: (outcome) => metrics.commandResponses.inc({ outcome }),
+        error: (err, id) => logger.warn({ err, command: id }, 'command step failed')
+      }
+    })
+    commandsPort = commands
+    stops.push(() => commands.close())
+
     const sweeper: RetentionSweeper = startRetentionSweeper(log, clock, config.retention.sweepIntervalSeconds * 1000,
       (err) => logger.error({ err }, 'retention sweep failed'))
     stops.push(() => sweeper.stop())
 
-    const http = createHttpServer({ config: effective.http, log, metrics, health, registry, subscriptions, clock, disconnectDevice: (id) => broker.disconnect(id) }, logger)
+    const http = createHttpServer({ config: effective.http, log, metrics, health, registry, subscriptions, commands, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id) }, logger)
     await http.listen({ host: config.http.host, port: config.http.port })
     stops.push(() => http.close())
 

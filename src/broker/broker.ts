@@ -1,6 +1,8 @@
 import { Aedes, type Client } from 'aedes'
 import type { Config } from '../config/schema.js'
+import { EventEmitter } from 'node:events'
 import { GridgateError } from '../core/errors.js'
+import { topicMatches } from '../core/topic-match.js'
 import type { Registry } from '../registry/devices.js'
 import type { Authenticator } from './authenticate.js'
 import { compilePermissions, type ClientPermissions } from './permissions.js'
@@ -30,8 +32,20 @@ export interface BrokerObserver {
   refused: (code: 'MQTT_NOT_AUTHORIZED' | 'MQTT_BAD_CREDENTIALS' | 'PAYLOAD_TOO_LARGE' | 'STORAGE_WRITE_FAILED', deviceId: string, detail: string) => void
 }
 
+/** What the commands module needs of the broker. */
+export interface CommandChannel {
+  /** Publishes at QoS 1 to whoever subscribes; resolves when aedes has taken it. */
+  publish: (topic: string, payload: Buffer) => Promise<void>
+  /** True while the device is connected and subscribed to its commands topic. */
+  isReady: (deviceId: string) => boolean
+  onReady: (listener: (deviceId: string) => void) => void
+  /** The device acknowledged (PUBACK) a message the gateway sent it. */
+  onAcked: (listener: (deviceId: string, topic: string) => void) => void
+}
+
 export interface Broker {
   aedes: Aedes
+  commands: CommandChannel
   /** Closes every connection of a device (e.g. when it is deleted). */
   disconnect: (deviceId: string) => void
   close: () => Promise<void>
@@ -63,6 +77,23 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const sessions = new WeakMap<Client, Session>()
   const wills = new WeakMap<Client, { topic: string } | undefined>()
   const live = new Map<string, number>() // device id -> open connections
+  const ready = new Map<string, Set<Client>>() // device id -> connections subscribed to their commands
+  const signals = new EventEmitter()
+  // A probe topic: a filter that matches it covers the device's command topics.
+  const commandsCovered = (deviceId: string, filter: string): boolean => topicMatches(filter, `devices/${deviceId}/commands/probe/probe`)
+  const markReady = (client: Client, filters: Iterable<string>): void => {
+    const s = sessions.get(client)
+    if (s === undefined || client.closed) return
+    for (const f of filters) {
+      if (!commandsCovered(s.deviceId, f)) continue
+      let set = ready.get(s.deviceId)
+      if (set === undefined) ready.set(s.deviceId, set = new Set())
+      if (set.has(client)) return // once per connection, however many filters cover it
+      set.add(client)
+      signals.emit('ready', s.deviceId)
+      return
+    }
+  }
 
   const aedes = await Aedes.createBroker({
     persistence: opts.persistence,
@@ -137,9 +168,23 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     }
   })
 
+  aedes.on('subscribe', (subscriptions, client) => {
+    // Refused filters arrive with qos 128 (SUBACK failure).
+    markReady(client, subscriptions.filter((sub) => (sub.qos as number) !== 128).map((sub) => sub.topic))
+  })
+  // aedes reports which message a PUBACK settles only for persistent sessions: for a clean
+  // session it keeps no outgoing record, and `packet` is undefined.
+  aedes.on('ack', (packet: unknown, client) => {
+    const s = client === null ? undefined : sessions.get(client)
+    const topic = (packet as { topic?: unknown } | undefined)?.topic
+    if (s !== undefined && typeof topic === 'string') signals.emit('acked', s.deviceId, topic)
+  })
+
   aedes.on('clientReady', (client) => {
     const s = sessions.get(client)
     if (s === undefined) return
+    // A persistent session comes back with its subscriptions already in place.
+    markReady(client, Object.keys((client as unknown as { subscriptions?: Record<string, unknown> }).subscriptions ?? {}))
     live.set(s.deviceId, (live.get(s.deviceId) ?? 0) + 1)
     opts.registry.setConnected(s.deviceId, true)
     ports.onConnection(s.deviceId, true, { transport: transportOf(client) })
@@ -147,6 +192,9 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   aedes.on('clientDisconnect', (client) => {
     const s = sessions.get(client)
     if (s === undefined) return
+    const r = ready.get(s.deviceId)
+    r?.delete(client)
+    if (r?.size === 0) ready.delete(s.deviceId)
     const n = (live.get(s.deviceId) ?? 1) - 1
     if (n > 0) live.set(s.deviceId, n)
     else live.delete(s.deviceId)
@@ -156,6 +204,14 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
 
   return {
     aedes,
+    commands: {
+      publish: (topic, payload) => new Promise<void>((resolve, reject) => {
+        aedes.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (err?: Error) => { err === undefined || err === null ? resolve() : reject(err) })
+      }),
+      isReady: (deviceId) => (ready.get(deviceId)?.size ?? 0) > 0,
+      onReady: (listener) => { signals.on('ready', listener) },
+      onAcked: (listener) => { signals.on('acked', listener) }
+    },
     disconnect: (deviceId) => {
       const clients = (aedes as unknown as { clients: Record<string, Client> }).clients
       for (const c of Object.values(clients)) {

@@ -77,6 +77,14 @@ export interface Config {
     /** Events one subscription holds taken-but-unsettled before it stops reading its topic. */
     maxPendingPerSubscription: number
   }
+  commands: {
+    /** Commands not yet ended, per device. */
+    maxOpenPerDevice: number
+    defaultTimeoutSeconds: number
+    defaultTtlSeconds: number
+    /** Longest `wait` of POST /devices/{id}/commands. */
+    maxWaitSeconds: number
+  }
   storage: {
     /** fsync every group-commit batch before acknowledging it. */
     sync: boolean
@@ -214,6 +222,17 @@ export const configSchema = {
       default: {},
       properties: {
         maxPendingPerSubscription: count(10_000, 1_000_000)
+      }
+    },
+    commands: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxOpenPerDevice: count(100, 100_000),
+        defaultTimeoutSeconds: count(30, 86_400),
+        defaultTtlSeconds: count(3600, 2_592_000),
+        maxWaitSeconds: count(120, 3600)
       }
     },
     storage: {

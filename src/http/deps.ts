@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js'
+import type { Commands } from '../commands/commands.js'
 import type { Clock } from '../core/clock.js'
 import type { Subscriptions } from '../delivery/subscriptions.js'
 import type { TopicLog } from '../log/types.js'
@@ -14,6 +15,8 @@ export interface HttpDeps {
   health: Health
   registry: Registry
   subscriptions: Subscriptions
+  commands: Commands
+  commandLimits: Config['commands']
   clock: Clock
   /** Closes a device's MQTT connections. */
   disconnectDevice: (id: string) => void

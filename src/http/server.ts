@@ -4,6 +4,7 @@ import type { Logger } from '../observability/logger.js'
 import { createAuthenticator } from './auth.js'
 import type { HttpDeps } from './deps.js'
 import { sendError, toGridgateError } from './reply.js'
+import { commandRoutes } from './routes/commands.js'
 import { deviceRoutes } from './routes/devices.js'
 import { healthRoutes } from './routes/health.js'
 import { publishRoutes } from './routes/publish.js'
@@ -58,5 +59,6 @@ export function createHttpServer (deps: HttpDeps, logger: Logger): FastifyInstan
   void app.register(publishRoutes, deps)
   void app.register(deviceRoutes, deps)
   void app.register(subscriptionRoutes, deps)
+  void app.register(commandRoutes, deps)
   return app
 }

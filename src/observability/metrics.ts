@@ -18,6 +18,8 @@ export interface Metrics {
   mqttConnections: Counter<'transport'>
   deliveries: Counter<'topic' | 'subscription' | 'outcome'>
   deadLettered: Counter<'topic' | 'subscription'>
+  commandTransitions: Counter<'status'>
+  commandResponses: Counter<'outcome'>
 }
 
 export function createMetrics (): Metrics {
@@ -37,6 +39,8 @@ export function createMetrics (): Metrics {
     mqttConnections: new Counter({ name: 'gridgate_mqtt_connections_total', help: 'Accepted MQTT connections by transport', labelNames: ['transport'], registers }),
     deliveries: new Counter({ name: 'gridgate_delivery_events_total', help: 'Push delivery attempts by event and outcome (success, retry, deadletter)', labelNames: ['topic', 'subscription', 'outcome'], registers }),
     deadLettered: new Counter({ name: 'gridgate_delivery_deadlettered_total', help: 'Events dead-lettered, by subscription', labelNames: ['topic', 'subscription'], registers }),
+    commandTransitions: new Counter({ name: 'gridgate_command_transitions_total', help: 'Command state changes, by the state entered', labelNames: ['status'], registers }),
+    commandResponses: new Counter({ name: 'gridgate_command_responses_total', help: 'Device answers: matched, late (after an end state or before sending), unknown command, invalid', labelNames: ['outcome'], registers }),
     httpRequestSeconds: new Histogram({ name: 'gridgate_http_request_seconds', help: 'HTTP request duration', labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers })
   }
 }

@@ -173,8 +173,8 @@ describe('topics and probes', () => {
     expect(updated.status).toBe(200)
     expect(updated.body.retention.maxBytes).toBe(5000)
     expect((await gw.request('PUT', '/topics/t2')).status).toBe(201)
-    // Besides the topics the MQTT routes create at start (telemetry, events, invalid, system).
-    expect((await gw.request('GET', '/topics')).body.value.map((t: any) => t.name)).toEqual(['events', 'invalid', 'system', 't1', 't2', 'telemetry'])
+    // Besides the topics created at start (MQTT routes: telemetry, events, invalid, system; commands).
+    expect((await gw.request('GET', '/topics')).body.value.map((t: any) => t.name)).toEqual(['commands', 'events', 'invalid', 'system', 't1', 't2', 'telemetry'])
     expect((await gw.publish('t1', cloudEvent(1))).status).toBe(200)
     expect((await gw.request('DELETE', '/topics/t1')).status).toBe(204)
     expect((await gw.request('GET', '/topics/t1')).status).toBe(404)

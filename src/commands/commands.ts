@@ -1,0 +1,283 @@
+import type { CommandChannel } from '../broker/broker.js'
+import type { Clock, TimerHandle } from '../core/clock.js'
+import { GridgateError } from '../core/errors.js'
+import type { IdGenerator } from '../core/ids.js'
+import type { TopicLog } from '../log/types.js'
+import type { Storage } from '../storage/db.js'
+import { isEnd, nextDeadline, parseResponse, transition, view, type Command, type CommandEvent, type CommandStatus } from './lifecycle.js'
+import type { CommandRequest } from './request.js'
+import { openCommandStore } from './store.js'
+
+// Commands to devices: stored, sent over MQTT when the device is there (in creation order),
+// followed to an end state, with every transition a CloudEvent on the `commands` topic.
+// Decisions are taken on the in-memory state, synchronously; each command's writes then go
+// out in order (event first, then state, so no state change is without its event; after a
+// crash between the two, the event may come twice).
+
+export const COMMANDS_TOPIC = 'commands'
+
+export interface CommandsObserver {
+  transition?: (status: CommandStatus) => void
+  /** An answer that changed nothing: late, repeated, unknown, or not a valid answer. */
+  response?: (outcome: 'matched' | 'late' | 'unknown' | 'invalid') => void
+  error?: (err: unknown, commandId: string) => void
+}
+
+export interface Commands {
+  create: (deviceId: string, req: CommandRequest) => Promise<{ command: Record<string, unknown>, created: boolean }>
+  get: (deviceId: string, id: string) => Promise<Record<string, unknown>>
+  list: (deviceId: string, opts: { status?: CommandStatus, limit: number, cursor?: number }) => Promise<{ value: Array<Record<string, unknown>>, next?: number }>
+  cancel: (deviceId: string, id: string) => Promise<Record<string, unknown>>
+  /** Resolves with the command once it ends, or as it is when `ms` runs out. */
+  wait: (deviceId: string, id: string, ms: number) => Promise<Record<string, unknown>>
+  /** A device's message on devices/{id}/responses/{commandId}. */
+  onResponse: (deviceId: string, commandId: string, payload: Buffer) => Promise<void>
+  close: () => Promise<void>
+}
+
+export interface CommandsOptions {
+  storage: Storage
+  log: TopicLog
+  clock: Clock
+  ids: IdGenerator
+  channel: CommandChannel
+  namespace: string
+  sync: boolean
+  maxOpenPerDevice: number
+  observer?: CommandsObserver
+}
+
+export const commandTopic = (c: Command): string => `devices/${c.deviceId}/commands/${c.name}/${c.id}`
+
+export async function openCommands (opts: CommandsOptions): Promise<Commands> {
+  const { log, clock, ids, channel, observer } = opts
+  const store = await openCommandStore(opts.storage, opts.sync)
+  if (log.getTopic(COMMANDS_TOPIC) === undefined) await log.createTopic(COMMANDS_TOPIC)
+
+  const open = new Map<string, Command>() // `${deviceId}!${id}` -> command not ended
+  const timers = new Map<string, TimerHandle>()
+  const waiters = new Map<string, Array<(c: Command) => void>>()
+  const chains = new Map<string, Promise<void>>()
+  const sending = new Set<string>() // devices whose queue is being sent
+  // Sent but unanswered commands go out again whenever their device comes back: a clean
+  // session lost the message with the connection, and after a restart nobody knows.
+  const needsResend = new Set<string>()
+  let closed = false
+  const keyOf = (deviceId: string, id: string): string => `${deviceId}!${id}`
+
+  function eventFor (c: Command): Buffer {
+    return Buffer.from(JSON.stringify({
+      specversion: '1.0',
+      id: ids.next(),
+      source: `/${opts.namespace}/devices/${c.deviceId}`,
+      type: `device.command.${c.status}`,
+      subject: `devices/${c.deviceId}/commands/${c.id}`,
+      time: new Date(c.updatedAt).toISOString(),
+      deviceid: c.deviceId,
+      datacontenttype: 'application/json',
+      data: view(c)
+    }))
+  }
+
+  /** Writes in order per command: the transition's event, then the state. */
+  function persist (c: Command, isNew: boolean, withEvent: boolean): Promise<void> {
+    const key = keyOf(c.deviceId, c.id)
+    const run = (chains.get(key) ?? Promise.resolve()).then(async () => {
+      if (withEvent) await log.append(COMMANDS_TOPIC, [eventFor(c)])
+      await store.save(c, isNew)
+    })
+    const tail = run.catch((err: unknown) => observer?.error?.(err, c.id))
+    chains.set(key, tail)
+    void tail.then(() => { if (chains.get(key) === tail) chains.delete(key) })
+    return run
+  }
+
+  function arm (c: Command): void {
+    const key = keyOf(c.deviceId, c.id)
+    timers.get(key)?.cancel()
+    timers.delete(key)
+    const d = nextDeadline(c)
+    if (d === undefined || closed) return
+    timers.set(key, clock.setTimer(Math.max(0, d.at - clock.now()), () => {
+      timers.delete(key)
+      void apply(c.deviceId, c.id, { type: d.event })
+    }))
+  }
+
+  /** Applies an event to an open command; returns the transition (and its write). */
+  function apply (deviceId: string, id: string, event: CommandEvent): Promise<void> {
+    const key = keyOf(deviceId, id)
+    const c = open.get(key)
+    if (c === undefined) return Promise.resolve()
+    const t = transition(c, event, clock.now())
+    if (t.kind === 'ignored') return Promise.resolve()
+    const next = t.command
+    if (isEnd(next.status)) {
+      open.delete(key)
+      timers.get(key)?.cancel()
+      timers.delete(key)
+    } else {
+      open.set(key, next)
+      if (t.kind === 'changed') arm(next)
+    }
+    if (t.kind === 'changed') observer?.transition?.(next.status)
+    const written = persist(next, false, t.kind === 'changed')
+    if (isEnd(next.status)) {
+      void written.finally(() => {
+        for (const w of waiters.get(key) ?? []) w(next)
+        waiters.delete(key)
+      })
+    }
+    return written
+  }
+
+  /** Sends the device's open commands in creation order, if it is listening. */
+  async function sendQueue (deviceId: string): Promise<void> {
+    if (sending.has(deviceId) || closed) return
+    sending.add(deviceId)
+    try {
+      for (;;) {
+        if (!channel.isReady(deviceId)) return
+        const due = [...open.values()]
+          .filter((c) => c.deviceId === deviceId && (c.status === 'pending' || needsResend.has(keyOf(c.deviceId, c.id))))
+          .sort((a, b) => a.seq - b.seq)
+        if (due.length === 0) return
+        for (const c of due) {
+          needsResend.delete(keyOf(c.deviceId, c.id))
+          await apply(deviceId, c.id, { type: 'send' })
+          const now = open.get(keyOf(deviceId, c.id))
+          if (now === undefined) continue
+          await channel.publish(commandTopic(now), Buffer.from(JSON.stringify(now.payload ?? null)))
+        }
+      }
+    } catch (err) {
+      observer?.error?.(err, deviceId)
+    } finally {
+      sending.delete(deviceId)
+    }
+  }
+
+  for (const c of await store.loadOpen((s) => !isEnd(s))) {
+    open.set(keyOf(c.deviceId, c.id), c)
+    if (c.status !== 'pending') needsResend.add(keyOf(c.deviceId, c.id))
+    arm(c)
+  }
+
+  channel.onReady((deviceId) => {
+    for (const c of open.values()) {
+      if (c.deviceId === deviceId && c.status !== 'pending' && c.sendCount > 0) needsResend.add(keyOf(c.deviceId, c.id))
+    }
+    void sendQueue(deviceId)
+  })
+  channel.onAcked((deviceId, topic) => {
+    const parts = topic.split('/')
+    const id = parts[4]
+    if (parts.length === 5 && parts[1] === deviceId && id !== undefined) void apply(deviceId, id, { type: 'ack' })
+  })
+  // Devices that are already listening when the gateway starts.
+  for (const deviceId of new Set([...open.values()].map((c) => c.deviceId))) void sendQueue(deviceId)
+
+  async function find (deviceId: string, id: string): Promise<Command> {
+    const c = open.get(keyOf(deviceId, id)) ?? await store.get(deviceId, id)
+    if (c === undefined) throw new GridgateError('COMMAND_NOT_FOUND', `device '${deviceId}' has no command '${id}'`, { details: { device: deviceId, command: id } })
+    return c
+  }
+
+  return {
+    async create (deviceId, req) {
+      if (req.id !== undefined) {
+        const existing = open.get(keyOf(deviceId, req.id)) ?? await store.get(deviceId, req.id)
+        if (existing !== undefined) return { command: view(existing), created: false }
+      }
+      let openCount = 0
+      for (const c of open.values()) if (c.deviceId === deviceId) openCount++
+      if (openCount >= opts.maxOpenPerDevice) {
+        throw new GridgateError('TOO_MANY_COMMANDS', `device '${deviceId}' already has ${openCount} open commands (limit ${opts.maxOpenPerDevice})`)
+      }
+      const now = clock.now()
+      const c: Command = {
+        id: req.id ?? ids.next(),
+        deviceId,
+        name: req.name,
+        payload: req.payload,
+        timeoutSeconds: req.timeoutSeconds,
+        ttlSeconds: req.ttlSeconds,
+        status: 'pending',
+        result: null,
+        error: null,
+        createdAt: now,
+        updatedAt: now,
+        sentAt: null,
+        sendCount: 0,
+        seq: store.nextSeq()
+      }
+      const key = keyOf(deviceId, c.id)
+      open.set(key, c)
+      observer?.transition?.('pending')
+      try {
+        await persist(c, true, true)
+      } catch (err) {
+        open.delete(key)
+        throw err
+      }
+      arm(c)
+      void sendQueue(deviceId)
+      return { command: view(open.get(key) ?? c), created: true }
+    },
+
+    get: async (deviceId, id) => view(await find(deviceId, id)),
+
+    async list (deviceId, { status, limit, cursor }) {
+      // Writes still on their way are in memory only; wait for them so the list is complete.
+      await Promise.all([...chains.values()])
+      const { commands, next } = await store.list(deviceId, { status, limit, beforeSeq: cursor })
+      return { value: commands.map((c) => view(open.get(keyOf(c.deviceId, c.id)) ?? c)), next }
+    },
+
+    async cancel (deviceId, id) {
+      const c = await find(deviceId, id)
+      if (c.status !== 'pending') throw new GridgateError('COMMAND_NOT_CANCELABLE', `command '${id}' is ${c.status}; only a pending command can be canceled`)
+      await apply(deviceId, id, { type: 'cancel' })
+      return view(await find(deviceId, id))
+    },
+
+    async wait (deviceId, id, ms) {
+      const c = await find(deviceId, id)
+      const key = keyOf(deviceId, id)
+      if (isEnd(c.status) || ms <= 0) return view(c)
+      return await new Promise((resolve) => {
+        const timer = clock.setTimer(ms, () => {
+          const list = waiters.get(key) ?? []
+          waiters.set(key, list.filter((w) => w !== done))
+          resolve(view(open.get(key) ?? c))
+        })
+        const done = (ended: Command): void => { timer.cancel(); resolve(view(ended)) }
+        waiters.set(key, [...(waiters.get(key) ?? []), done])
+      })
+    },
+
+    async onResponse (deviceId, commandId, payload) {
+      const answer = parseResponse(payload)
+      if (answer === undefined) { observer?.response?.('invalid'); return }
+      const c = open.get(keyOf(deviceId, commandId))
+      if (c === undefined) {
+        observer?.response?.(await store.get(deviceId, commandId) === undefined ? 'unknown' : 'late')
+        return
+      }
+      // An answer to a command not sent yet (a device guessing ids) changes nothing either.
+      observer?.response?.(c.status === 'sent' || c.status === 'delivered' ? 'matched' : 'late')
+      // An answer proves the message arrived, even if its PUBACK has not been seen (aedes
+      // reports PUBACKs of clean sessions without the message): record delivered first.
+      if (c.status === 'sent') void apply(deviceId, commandId, { type: 'ack' })
+      await apply(deviceId, commandId, { type: 'respond', ...answer })
+    },
+
+    async close () {
+      closed = true
+      for (const t of timers.values()) t.cancel()
+      timers.clear()
+      await Promise.all([...chains.values()])
+      await store.close()
+    }
+  }
+}
