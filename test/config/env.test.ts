@@ -1,16 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import { applyEnvOverrides, ENV_OVERRIDES } from '../../src/config/env.js'
-import { GridgateError } from '../../src/core/errors.js'
-
-function caught (fn: () => unknown): GridgateError {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof GridgateError) return err
-    throw err
-  }
-  throw new Error('expected a GridgateError, but nothing was thrown')
-}
+import { caught } from '../helpers/errors.js'
 
 // One row per variable: a value as given in the environment and where it lands.
 const OVERRIDES = [

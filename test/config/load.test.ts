@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { DEFAULT_CONFIG_PATH, loadConfig, parseConfigText } from '../../src/config/load.js'
 import { validateConfig } from '../../src/config/validate.js'
 import { GridgateError } from '../../src/core/errors.js'
+import { caught } from '../helpers/errors.js'
 
 let dir = ''
 let n = 0
@@ -31,16 +32,6 @@ async function rejection (promise: Promise<unknown>): Promise<GridgateError> {
     throw err
   }
   throw new Error('expected a GridgateError, but the promise resolved')
-}
-
-function caught (fn: () => unknown): GridgateError {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof GridgateError) return err
-    throw err
-  }
-  throw new Error('expected a GridgateError, but nothing was thrown')
 }
 
 describe('loadConfig', () => {

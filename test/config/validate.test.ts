@@ -1,16 +1,7 @@
 import { describe, it, expect } from 'vitest'
 import { validateConfig } from '../../src/config/validate.js'
 import { GridgateError } from '../../src/core/errors.js'
-
-function caught (fn: () => unknown): GridgateError {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof GridgateError) return err
-    throw err
-  }
-  throw new Error('expected a GridgateError, but nothing was thrown')
-}
+import { caught } from '../helpers/errors.js'
 
 function at (value: unknown, pointer: string): unknown {
   let node = value

@@ -1,16 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import { isRfc3339, validateCloudEvent } from '../../src/core/cloudevent.js'
-import { GridgateError } from '../../src/core/errors.js'
-
-function caught (fn: () => unknown): GridgateError {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof GridgateError) return err
-    throw err
-  }
-  throw new Error('expected a GridgateError, but nothing was thrown')
-}
+import { caught } from '../helpers/errors.js'
 
 function minimal (extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { specversion: '1.0', id: 'e-1', source: '/gridgate/devices/d1', type: 'com.example.reading', ...extra }

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import { compileFilters, FILTER_LIMITS, type AdvancedFilter } from '../../src/delivery/filters.js'
-import { GridgateError } from '../../src/core/errors.js'
+import { caught } from '../helpers/errors.js'
 
 // One event that every operator table reads. Mixed case throughout, so that a case-sensitive
 // comparison fails a row; falsy values (0, false, '') so that a truthiness check fails one.
@@ -55,16 +55,6 @@ function table (operatorType: string, cases: Case[]): Array<{ behaviour: string,
 
 function matches (f: AdvancedFilter, event: Record<string, unknown> = EVENT): boolean {
   return compileFilters({ filters: [f] })(event)
-}
-
-function caught (fn: () => unknown): GridgateError {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof GridgateError) return err
-    throw err
-  }
-  throw new Error('expected a GridgateError, but nothing was thrown')
 }
 
 describe('compileFilters: number operators', () => {

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import { decodePublish, isJsonMediaType, mediaType, type PublishLimits } from '../../src/http/cloudevents-binding.js'
-import { GridgateError } from '../../src/core/errors.js'
+import { caught } from '../helpers/errors.js'
 
 type Headers = Record<string, string | string[] | undefined>
 
@@ -8,16 +8,6 @@ const LIMITS: PublishLimits = { maxEventBytes: 65_536, maxBatchEvents: 10 }
 
 const STRUCTURED = 'application/cloudevents+json'
 const BATCH = 'application/cloudevents-batch+json'
-
-function caught (fn: () => unknown): GridgateError {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof GridgateError) return err
-    throw err
-  }
-  throw new Error('expected a GridgateError, but nothing was thrown')
-}
 
 function event (id: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { specversion: '1.0', id, source: '/gridgate/devices/d1', type: 'com.example.reading', ...extra }

@@ -1,16 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import { intParam, timeParam, type Query } from '../../src/http/query.js'
-import { GridgateError } from '../../src/core/errors.js'
-
-function caught (fn: () => unknown): GridgateError {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof GridgateError) return err
-    throw err
-  }
-  throw new Error('expected a GridgateError, but nothing was thrown')
-}
+import { caught } from '../helpers/errors.js'
 
 const RANGE = { min: 1, max: 1000 }
 
