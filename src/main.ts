@@ -115,6 +115,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       sync: config.storage.sync,
       maxBatchEvents: config.storage.maxBatchEvents,
       maxBatchBytes: config.storage.maxBatchBytes,
+      cacheBytes: config.storage.segmentCacheBytes,
       defaultRetention: { maxAgeSeconds: config.retention.maxAgeSeconds, maxBytes: config.retention.maxBytes },
       observer: {
         batch: (items, _bytes, ms, ok) => {

@@ -90,6 +90,8 @@ export interface Config {
     sync: boolean
     maxBatchEvents: number
     maxBatchBytes: number
+    /** Recent log segments kept decoded in memory for readers. */
+    segmentCacheBytes: number
   }
   retention: RetentionConfig & { sweepIntervalSeconds: number }
   topics: TopicConfig[]
@@ -242,7 +244,8 @@ export const configSchema = {
       properties: {
         sync: { type: 'boolean', default: true },
         maxBatchEvents: count(10_000),
-        maxBatchBytes: count(8 * 1_048_576)
+        maxBatchBytes: count(8 * 1_048_576),
+        segmentCacheBytes: { type: 'integer', minimum: 0, maximum: 16 * 1024 * 1_048_576, default: 64 * 1_048_576 }
       }
     },
     retention: {

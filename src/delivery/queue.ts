@@ -120,7 +120,10 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
 
   const pkey = (offset: number): string => pendingPrefix + encodeOffset(offset)
   const dkey = (offset: number): string => deadPrefix + encodeOffset(offset)
-  const token = (offset: number): string => makeLockToken(offset, randomBytes(12).toString('base64url'))
+  // One random draw per take, not per event: tokens are `{offset}.{takeNonce}{n}`.
+  let nonce = ''
+  let n = 0
+  const token = (offset: number): string => makeLockToken(offset, `${nonce}${(n++).toString(36)}`)
 
   async function readOne (offset: number): Promise<LogRecord | undefined> {
     const { records } = await log.read(topic, { offset }, 1)
@@ -170,6 +173,8 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
 
     take: (max, lockMs) => serially(async () => {
       const now = clock.now()
+      nonce = randomBytes(12).toString('base64url')
+      n = 0
       const out: Delivery[] = []
       const ops: unknown[] = []
       let dead = 0
@@ -199,7 +204,9 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
       let scanned = 0
       const startCursor = cursor
       while (out.length < max && pending.size < limits.maxPending && scanned < SCAN_PER_TAKE) {
-        const { records } = await log.read(topic, { offset: cursor }, Math.min(1000, Math.max(max - out.length, 100)))
+        // Without a filter every record read is delivered: read no more than needed.
+        const want = max - out.length
+        const { records } = await log.read(topic, { offset: cursor }, Math.min(1000, opts.matchesAll ? want : Math.max(want, 100)))
         if (records.length === 0) break
         for (const r of records) {
           if (out.length >= max || pending.size >= limits.maxPending) break

@@ -5,7 +5,8 @@ import type { Storage } from '../storage/db.js'
 import { createGroupCommit, type BatchPlan } from '../storage/group-commit.js'
 import { decodeNumber, encodeOffset, encodeTime, RANGE_END } from '../storage/keys.js'
 import { segmentsToRemove, type RetentionPolicy, type SegmentEntry } from './retention.js'
-import { decodeSegment, encodeSegment, type LogRecord } from './segment.js'
+import { indexSegment, recordsOf, SegmentCache } from './segment-cache.js'
+import { encodeSegment, type LogRecord } from './segment.js'
 import type { AppendResult, LogObserver, ReadFrom, ReadResult, TopicInfo, TopicLog } from './types.js'
 
 // Namespace topics on LevelDB.
@@ -45,6 +46,8 @@ export interface TopicLogOptions {
   maxBatchBytes: number
   /** Applied where a topic sets no retention of its own. */
   defaultRetention: RetentionPolicy
+  /** Bytes of recent segments kept decoded in memory for readers (0 turns it off). */
+  cacheBytes?: number
   observer?: LogObserver
 }
 
@@ -61,6 +64,7 @@ export async function openTopicLog (opts: TopicLogOptions): Promise<TopicLog> {
   const segments = storage.binary('seg')
   const index = storage.json('topics')
   const topics = new Map<string, TopicState>()
+  const cache = new SegmentCache(opts.cacheBytes ?? 64 * 1024 * 1024)
   const appendListeners = new Set<(topic: string, nextOffset: number) => void>()
   // Topic creation and deletion are rare; one at a time keeps them simple.
   let adminChain: Promise<unknown> = Promise.resolve()
@@ -147,6 +151,7 @@ export async function openTopicLog (opts: TopicLogOptions): Promise<TopicLog> {
       ops.push({ type: 'put', sublevel: segments, key: segmentPrefix(state.name) + encodeOffset(first), value: segment })
       ops.push({ type: 'put', sublevel: index, key: `${indexPrefix(state.name)}${encodeTime(segTime)}!${encodeOffset(first)}`, value: [events.length, segment.length, cum] satisfies IndexValue })
       commits.push(() => {
+        cache.put(state.name, indexSegment(segment, first))
         state.nextOffset = first + events.length
         state.cumBytes = cum
         state.bytes += segment.length
@@ -195,17 +200,24 @@ export async function openTopicLog (opts: TopicLogOptions): Promise<TopicLog> {
     const start = Math.max(from, state.firstOffset)
     const end = state.nextOffset
     if (start >= end || limit <= 0) return { records: [], nextOffset: Math.max(start, Math.min(from, end)) }
-    const prefix = segmentPrefix(state.name)
-    // The segment holding `start` is the last one whose first offset is <= start.
-    const [holder] = await segments.keys({ lte: prefix + encodeOffset(start), gte: prefix, reverse: true, limit: 1 }).all()
     const records: LogRecord[] = []
-    for await (const [key, value] of segments.iterator({ gte: holder ?? prefix, lt: prefix + RANGE_END })) {
-      const first = decodeNumber(key.slice(prefix.length))
-      if (first >= end) break // written after this read began
-      for (const r of decodeSegment(value, first, start, limit - records.length)) {
-        if (r.offset < end) records.push(r)
+    let pos = start
+    // Cached segments first: no LevelDB read, and only the records asked for are touched.
+    for (let seg = cache.find(state.name, pos); seg !== undefined && records.length < limit && pos < end; seg = cache.find(state.name, pos)) {
+      for (const r of recordsOf(seg, pos, limit - records.length, end)) records.push(r)
+      pos = seg.first + seg.count
+    }
+    if (records.length < limit && pos < end) {
+      const prefix = segmentPrefix(state.name)
+      // The segment holding `pos` is the last one whose first offset is <= pos.
+      const [holder] = await segments.keys({ lte: prefix + encodeOffset(pos), gte: prefix, reverse: true, limit: 1 }).all()
+      for await (const [key, value] of segments.iterator({ gte: holder ?? prefix, lt: prefix + RANGE_END })) {
+        const seg = indexSegment(value, decodeNumber(key.slice(prefix.length)))
+        if (seg.first >= end) break // written after this read began
+        cache.put(state.name, seg)
+        for (const r of recordsOf(seg, pos, limit - records.length, end)) records.push(r)
+        if (records.length >= limit) break
       }
-      if (records.length >= limit) break
     }
     const last = records[records.length - 1]
     return { records, nextOffset: last === undefined ? start : last.offset + 1 }
@@ -243,6 +255,7 @@ export async function openTopicLog (opts: TopicLogOptions): Promise<TopicLog> {
       const bytes = gone.reduce((s, e) => s + e.bytes, 0)
       state.bytes -= bytes
       state.firstOffset = firstOffset
+      cache.drop(state.name, firstOffset)
       removed += firstOffset - (gone[0] as SegmentEntry).firstOffset
       observer?.removed?.(state.name, firstOffset - (gone[0] as SegmentEntry).firstOffset, bytes)
       if (n < entries.length) break
@@ -272,6 +285,7 @@ export async function openTopicLog (opts: TopicLogOptions): Promise<TopicLog> {
       state.deleted = true
       topics.delete(name)
       await writer.drain() // batches already planned for it finish first
+      cache.drop(name)
       await segments.clear({ gte: segmentPrefix(name), lt: segmentPrefix(name) + RANGE_END })
       await index.clear({ gte: indexPrefix(name), lt: indexPrefix(name) + RANGE_END })
       await index.batch([{ type: 'del', key: `m!${name}` }, { type: 'del', key: `w!${name}` }])
