@@ -15,6 +15,8 @@ export interface PendingEntry {
   lastStatus?: number
   lastError?: string
   lastAttemptAt?: number
+  /** Push only: taken from the log and in flight, kept in memory, not in LevelDB. */
+  volatile?: boolean
 }
 
 export type Verdict =
@@ -46,7 +48,7 @@ export function holdsLock (e: PendingEntry | undefined, token: string, now: numb
 
 /** Unlocked, deliverable again at `at` (release with delay, or the next retry). */
 export function unlock (e: PendingEntry, at: number, result?: { status?: number, error?: string }): PendingEntry {
-  const { lockToken: _t, lockedUntil: _l, ...rest } = e
+  const { lockToken: _t, lockedUntil: _l, volatile: _v, ...rest } = e
   return { ...rest, availableAt: at, lastStatus: result?.status ?? e.lastStatus, lastError: result?.error ?? e.lastError }
 }
 

@@ -84,11 +84,13 @@ export interface QueueOptions {
   parse: (topic: string, record: LogRecord) => Record<string, unknown> | undefined
   onDeadLetter?: (count: number) => void
   /**
-   * Push: a lock only stands for a request in flight, and none survives a restart, so the
-   * locks found at open are dropped and those events go out again at once. Pull locks are
-   * held by receivers and stay valid until they expire.
+   * Push: a lock only stands for a request in flight, which no restart survives. So events
+   * in flight are kept in memory only, and the stored cursor is the lowest offset not yet
+   * settled: after a crash everything from there is taken again (at least once), and a
+   * delivered event costs no LevelDB write of its own. Retries and dead letters are stored.
+   * Pull: locks are held by receivers, so every lock is stored and stays valid until it expires.
    */
-  dropLocksOnOpen: boolean
+  push: boolean
 }
 
 const SCAN_PER_TAKE = 5000
@@ -104,11 +106,48 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
   let deadCount = 0
 
   let cursor = (await db.get(cursorKey) as number | undefined) ?? startOffset
+  let storedCursor = cursor
   for await (const [, v] of db.iterator({ gte: pendingPrefix, lt: pendingPrefix + RANGE_END })) {
     const e = v as PendingEntry
-    pending.set(e.offset, opts.dropLocksOnOpen && e.lockToken !== undefined ? unlock(e, e.availableAt) : e)
+    pending.set(e.offset, opts.push && e.lockToken !== undefined ? unlock(e, e.availableAt) : e)
   }
-  deadCount = (await db.keys({ gte: deadPrefix, lt: deadPrefix + RANGE_END }).all()).length
+  const deadKeys = await db.keys({ gte: deadPrefix, lt: deadPrefix + RANGE_END }).all()
+  deadCount = deadKeys.length
+  // Push: offsets at or past the stored cursor that already ended as dead letters; the log
+  // scan after a restart passes them by instead of delivering them again.
+  const settledAhead = new Set<number>()
+  if (opts.push) {
+    for (const k of deadKeys) {
+      const offset = Number(k.slice(deadPrefix.length))
+      if (offset >= cursor) settledAhead.add(offset)
+    }
+  }
+  // Push: offsets taken from the log and in flight, in increasing order; `settledVolatile`
+  // marks those settled, so the lowest unsettled one is found without a scan.
+  const inFlight: number[] = []
+  let inFlightHead = 0
+  const settledVolatile = new Set<number>()
+  function lowWatermark (): number {
+    while (inFlightHead < inFlight.length && settledVolatile.has(inFlight[inFlightHead] as number)) {
+      settledVolatile.delete(inFlight[inFlightHead] as number)
+      inFlightHead++
+    }
+    if (inFlightHead > 1024 && inFlightHead * 2 > inFlight.length) {
+      inFlight.splice(0, inFlightHead)
+      inFlightHead = 0
+    }
+    return inFlightHead < inFlight.length ? inFlight[inFlightHead] as number : cursor
+  }
+  /** Push: stores the low watermark as the cursor when it moved. */
+  function cursorOp (): unknown[] {
+    const at = opts.push ? lowWatermark() : cursor
+    if (at === storedCursor) return []
+    storedCursor = at
+    return [{ type: 'put', key: cursorKey, value: at }]
+  }
+  function forgetVolatile (e: PendingEntry): void {
+    if (e.volatile === true) settledVolatile.add(e.offset)
+  }
 
   // Calls on one subscription run one at a time: each reads and then writes its state.
   let chain: Promise<unknown> = Promise.resolve()
@@ -162,6 +201,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
         await apply(e, now, ops)
         outcomes.push({ ok: true })
       }
+      if (opts.push) ops.push(...cursorOp())
       if (ops.length > 0) await db.batch(ops as never)
       return outcomes
     })
@@ -191,13 +231,14 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
         }
         if (v.kind === 'deadletter') {
           pending.delete(e.offset)
+          forgetVolatile(e)
           ops.push({ type: 'del', key: pkey(e.offset) }, deadLetterOp(e, record.bytes, v.reason, now))
           dead++
           continue
         }
         const locked = lockFor(e, token(e.offset), now, lockMs)
         pending.set(e.offset, locked)
-        ops.push({ type: 'put', key: pkey(e.offset), value: locked })
+        if (locked.volatile !== true) ops.push({ type: 'put', key: pkey(e.offset), value: locked })
         out.push({ offset: e.offset, appendTime: e.appendTime, lockToken: locked.lockToken as string, deliveryCount: locked.deliveryCount, bytes: record.bytes })
       }
       // Then new events from the log, through the filter.
@@ -212,6 +253,9 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
           if (out.length >= max || pending.size >= limits.maxPending) break
           cursor = r.offset + 1
           scanned++
+          // Push after a restart: taken again from the stored cursor; skip what is already settled or waiting.
+          if (pending.has(r.offset)) continue
+          if (settledAhead.delete(r.offset)) continue
           if (!opts.matchesAll) {
             const ev = opts.parse(topic, r)
             if (ev === undefined || !opts.matcher(ev)) continue
@@ -223,12 +267,17 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
             continue
           }
           const locked = lockFor(fresh, token(r.offset), now, lockMs)
+          if (opts.push) {
+            locked.volatile = true
+            inFlight.push(r.offset)
+          } else {
+            ops.push({ type: 'put', key: pkey(r.offset), value: locked })
+          }
           pending.set(r.offset, locked)
-          ops.push({ type: 'put', key: pkey(r.offset), value: locked })
           out.push({ offset: r.offset, appendTime: r.time, lockToken: locked.lockToken as string, deliveryCount: 1, bytes: r.bytes })
         }
       }
-      if (cursor !== startCursor) ops.push({ type: 'put', key: cursorKey, value: cursor })
+      if (cursor !== startCursor || opts.push) ops.push(...cursorOp())
       if (ops.length > 0) await db.batch(ops as never)
       deadCount += dead
       counters.deadLettered += dead
@@ -249,11 +298,13 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
 
     acknowledge: (tokens) => settle(tokens, (e, _now, ops) => {
       pending.delete(e.offset)
-      ops.push({ type: 'del', key: pkey(e.offset) })
+      if (e.volatile === true) forgetVolatile(e)
+      else ops.push({ type: 'del', key: pkey(e.offset) })
       counters.delivered++
     }),
 
     release: (tokens, delayMs, result) => settle(tokens, (e, now, ops) => {
+      forgetVolatile(e) // a retry is stored from now on
       const next = unlock(e, now + delayMs, result)
       pending.set(e.offset, next)
       ops.push({ type: 'put', key: pkey(e.offset), value: next })
@@ -266,8 +317,10 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
     reject: (tokens, reason, result) => settle(tokens, async (e, now, ops) => {
       const record = await readOne(e.offset)
       pending.delete(e.offset)
+      forgetVolatile(e)
       const last = { ...e, lastStatus: result?.status ?? e.lastStatus, lastError: result?.error ?? e.lastError }
-      ops.push({ type: 'del', key: pkey(e.offset) }, deadLetterOp(last, record?.bytes, reason, now))
+      if (e.volatile !== true) ops.push({ type: 'del', key: pkey(e.offset) })
+      ops.push(deadLetterOp(last, record?.bytes, reason, now))
       deadCount++
       counters.deadLettered++
       if (result !== undefined) {

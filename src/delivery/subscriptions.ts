@@ -73,7 +73,7 @@ export async function openSubscriptions (opts: SubscriptionsOptions): Promise<Su
       clock,
       limits: { maxDeliveryCount: maxDeliveryCount(stored.spec), ttlMs: timeToLiveMs(stored.spec), maxPending: opts.maxPendingPerSubscription },
       parse: cache.parse,
-      dropLocksOnOpen: stored.spec.mode === 'Push',
+      push: stored.spec.mode === 'Push',
       onDeadLetter: (n) => opts.onDeadLetter?.(topic, name, n)
     }, stored.startOffset)
     const sub: Subscription = { topic, name, spec: stored.spec, queue, startOffset: stored.startOffset, createdAt: stored.createdAt }

@@ -4,16 +4,17 @@ import { verifyWebhook } from '../../src/delivery/push/sign.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { cloudEvent } from '../helpers/http.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { tempDir } from '../helpers/tmp.js'
 import { startWebhook } from '../helpers/webhook.js'
 
 const teardown = useTeardown()
 
-async function gateway (overrides: Record<string, any> = {}) {
+async function gateway (overrides: Record<string, any> = {}, dataDir?: string) {
   const clock = new ManualClock(Date.now())
   // random() = 0.5 means no jitter, so the retry times are exact.
-  const gw = await startTestGateway({ webhooks: { allowLoopback: true }, ...overrides }, { clock, random: () => 0.5 })
+  const gw = await startTestGateway({ webhooks: { allowLoopback: true }, ...overrides }, { clock, random: () => 0.5, dataDir })
   teardown(gw.stop)
-  await gw.request('PUT', '/topics/orders')
+  if (gw.gateway.log.getTopic('orders') === undefined) await gw.request('PUT', '/topics/orders')
   return { gw, clock }
 }
 
@@ -149,5 +150,30 @@ describe('push delivery to webhooks', () => {
     expect(got.length).toBeGreaterThan(0)
     // The hung endpoint holds at most `webhooks.concurrency` requests.
     expect(dead.posts.length).toBeLessThanOrEqual(4)
+  })
+
+  it('after a restart, delivered and dead-lettered events stay settled and a waiting retry still comes', async () => {
+    const dir = await tempDir()
+    teardown(dir.remove)
+    const hook = await webhook()
+    hook.answer({ status: 400 }, { status: 500 })
+    const first = await gateway({}, dir.path)
+    await first.gw.request('PUT', '/topics/orders/eventsubscriptions/hook', { body: pushSub(hook.url) })
+    await first.gw.publish('orders', cloudEvent('dead'))
+    await hook.received(1)
+    for (let i = 0; i < 100 && (await deadLetters(first.gw)).length < 1; i++) await new Promise((resolve) => setImmediate(resolve))
+    await first.gw.publish('orders', cloudEvent('retry'))
+    await hook.received(2)
+    await first.gw.publish('orders', cloudEvent('ok'))
+    await hook.received(3)
+    for (let i = 0; i < 100 && ((await settled(first.gw)).failed < 1 || (await settled(first.gw)).delivered < 1); i++) await new Promise((resolve) => setImmediate(resolve))
+    await first.gw.stop()
+
+    const second = await gateway({}, dir.path)
+    second.clock.advance(10_000)
+    await hook.received(4)
+    for (let i = 0; i < 100 && (await settled(second.gw)).delivered < 1; i++) await new Promise((resolve) => setImmediate(resolve))
+    expect(hook.posts.map((p) => JSON.parse(p.body).id)).toEqual(['dead', 'retry', 'ok', 'retry'])
+    expect((await deadLetters(second.gw)).map((d) => d.event.id)).toEqual(['dead'])
   })
 })
