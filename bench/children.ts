@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 // Child processes (the servers under test): started with `node --import tsx`, ready when
@@ -38,8 +39,38 @@ function cleanEnv (): NodeJS.ProcessEnv {
   return env
 }
 
-export async function startChild (name: string, args: string[], timeoutMs = 30_000): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+export interface ChildOptions {
+  /** Node options placed after `--import tsx` (so a further `--import x.ts` is transpiled too). */
+  nodeArgs?: string[]
+  /** Opens an IPC channel (advanced serialization): `proc.send` and `proc.on('message')`. */
+  ipc?: boolean
+  /** Raises the soft open-files limit to this through `bash -c 'ulimit -n N; exec node ...'`. */
+  openFiles?: number
+}
+
+/** The soft limit on open files of this process (Linux /proc/self/limits), or undefined. */
+export function openFilesLimit (pid: number | 'self' = 'self'): number | undefined {
+  try {
+    const line = readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max open files'))
+    const soft = line?.slice('Max open files'.length).trim().split(/\s+/)[0]
+    return soft === undefined ? undefined : soft === 'unlimited' ? Infinity : Number(soft)
+  } catch {
+    return undefined
+  }
+}
+
+/** The Node options `npm start` gives the gateway (package.json), so the bench measures the same process. */
+export const GATEWAY_NODE_ARGS = ['--max-semi-space-size=64']
+
+export async function startChild (name: string, args: string[], timeoutMs = 30_000, options: ChildOptions = {}): Promise<Child> {
+  const gateway = args[0] === 'src/cli.ts' ? GATEWAY_NODE_ARGS : []
+  const argv = [...gateway, '--import', 'tsx', ...(options.nodeArgs ?? []), ...args]
+  const stdio: Array<'ignore' | 'pipe' | 'ipc'> = ['ignore', 'pipe', 'pipe', ...(options.ipc === true ? ['ipc' as const] : [])]
+  const spawnOptions = { cwd: ROOT, env: cleanEnv(), stdio, serialization: 'advanced' as const }
+  const limit = openFilesLimit()
+  const proc = options.openFiles !== undefined && limit !== undefined && limit < options.openFiles
+    ? spawn('bash', ['-c', `ulimit -n ${options.openFiles} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"`, process.execPath, ...argv], spawnOptions)
+    : spawn(process.execPath, argv, spawnOptions)
   running.add(proc)
   let err = ''
   let out = ''

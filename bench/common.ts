@@ -354,6 +354,16 @@ export interface SystemResult {
   batches?: BatchStats
   /** gridgate child only: mean request duration as the server measured it (its metrics). */
   serverRequestMeanMs?: number
+  /** Memory cases: the server child's memory before and after opening `connections` (after a full GC). */
+  memory?: {
+    connections: number
+    rssBeforeMiB: number
+    rssAfterMiB: number
+    heapUsedBeforeMiB: number
+    heapUsedAfterMiB: number
+    kbPerConnection: number
+    heapKbPerConnection: number
+  }
 }
 
 export interface CaseResult {
@@ -367,7 +377,17 @@ export interface CaseResult {
   roundRatios: number[]
   /** The median of roundRatios: less swayed by a burst of noise that hit one side. */
   medianRoundRatio: number
+  /** Goal on the ratio: ratio ≥ goal. */
   goal?: number
+  /**
+   * When the case compares something other than events/s (a latency, memory per connection):
+   * the figures shown in the summary instead, with ratio/roundRatios computed on them.
+   */
+  compare?: { what: string, unit: string, gridgate: number, baseline: number, digits: number }
+  /** A goal that is not on the ratio (e.g. p99 ≤ 5 ms), with its outcome. */
+  goalCheck?: { text: string, outcome: 'met' | 'missed' | 'borderline' }
+  /** Extra lines for the report (how the case was measured, figures the tables do not show). */
+  notes?: string[]
 }
 
 /** Event-loop busy share over all rounds (0..1). */

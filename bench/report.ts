@@ -28,6 +28,11 @@ export interface Settings {
   connections: number
   inflight: number
   httpBatchEvents: number
+  /** MQTT part: simulated devices, publishes in flight per device, paced rate, idle connections. */
+  mqttDevices: number
+  mqttInflight: number
+  mqttRate: number
+  mqttIdle: number
   only?: string
 }
 
@@ -59,13 +64,15 @@ function range (values: readonly number[]): string {
 }
 
 function goal (c: CaseResult): string {
+  if (c.goalCheck !== undefined) return `${c.goalCheck.text}: ${c.goalCheck.outcome === 'missed' ? '**missed**' : c.goalCheck.outcome}`
   if (c.goal === undefined) return '—'
   const met = [c.ratio, c.medianRoundRatio].filter((r) => r >= (c.goal as number)).length
   return `≥ ${c.goal.toFixed(2)}: ${met === 2 ? 'met' : met === 0 ? '**missed**' : 'borderline'}`
 }
 
 export function methodNotes (s: Settings): string[] {
-  return [
+  const runs = (part: string): boolean => s.only === undefined || s.only === part
+  const notes = [
     `Every gridgate figure has a baseline measured in the same run. Each system gets ${s.rounds} round(s) of ${s.warmupSeconds} s warm-up + ${s.seconds} s measured; ` +
       'rounds alternate the order (baseline first, then gridgate first, ...) so drift on a noisy machine hits both. ' +
       'events/s = events completed in the measured windows / their total length; ratio = gridgate / baseline of those totals; ' +
@@ -80,8 +87,20 @@ export function methodNotes (s: Settings): string[] {
       'gridgate = `gridgate start` with default storage settings (fsync per group-commit batch); baseline = bare node:http that reads the body and answers 200 `{}`. ' +
       'Both servers first get an unrecorded 3 s pre-warm (a freshly started server is slower for its first seconds). ' +
       'p50/p99 = one request, client side. After the run the topic must hold exactly the acknowledged events.',
+    `mqtt: servers and load generator are child processes (\`node --import tsx\`); the load generator holds ${s.mqttDevices} mqtt.js clients (MQTT 3.1.1 over TCP, ` +
+      'clean session), one per device registered over HTTP, and publishes ~150-byte JSON telemetry at QoS 1 to `devices/{id}/telemetry`. ' +
+      'Baseline = bare aedes (`Aedes.createBroker()`, in-memory persistence, an authenticate hook that lets everyone in, no other hooks), with the same clients and load. ' +
+      'gridgate appends each message to topic `telemetry` (group commit, fsync) before its PUBACK. ' +
+      'Every server first gets an unrecorded 2 s pre-warm at the latency case\'s rate, and before every round the bench waits (up to 2 s) until all servers are nearly idle, so LevelDB compaction left over from one round does not land in the next. ' +
+      `latency (measured first): ${s.mqttRate} publishes/s in total, round robin over the devices from a 1 ms timer (open loop); p50/p99 = publish call → PUBACK; ratio = gridgate p99 / baseline p99. ` +
+      `fan-in: each device keeps ${s.mqttInflight} publishes waiting for their PUBACK; events/s = PUBACKs/s; rounds alternate bare, gridgate, gridgate without persistence and back. ` +
+      `idle: ${s.mqttIdle} devices connect (≤ 64 pending, ≤ 1000/s) and stay idle; KB/conn = growth of the server's RSS (after a full GC, via a probe preloaded into the server with --expose-gc) / connections, measured after an unmeasured connect/disconnect cycle of ≤ 500 devices. ` +
+      'persistence: the fan-in rounds of gridgate with mqtt.persistence true against gridgate with mqtt.persistence false. ' +
+      'After the gridgate rounds the telemetry topic must hold at least as many events as PUBACKs were received.',
     'Client, servers, LevelDB threads and compaction share the machine\'s cores, so absolute figures are machine-bound; compare ratios.'
   ]
+  // Notes 1-3 are log, http, mqtt: only those of the parts that ran.
+  return notes.filter((_, i) => i === 0 || i === notes.length - 1 || runs(['log', 'http', 'mqtt'][i - 1] as string))
 }
 
 export function renderMarkdown (r: Results): string {
@@ -101,9 +120,12 @@ export function renderMarkdown (r: Results): string {
 
   out.push(row(['case', 'gridgate events/s', 'baseline events/s', 'ratio', 'median round ratio (min–max)', 'goal', 'p50 ms', 'p99 ms']))
   out.push(row(['---', '--:', '--:', '--:', '--:', '---', '--:', '--:']))
+  const figure = (c: CaseResult, which: 'gridgate' | 'baseline'): string => c.compare === undefined
+    ? int(c[which].eventsPerSecond)
+    : Number.isFinite(c.compare[which]) ? `${c.compare[which].toFixed(c.compare.digits)} ${c.compare.unit}` : 'n/a'
   for (const c of r.cases) {
     out.push(row([
-      c.title, int(c.gridgate.eventsPerSecond), `${int(c.baseline.eventsPerSecond)} (${c.baseline.name})`,
+      c.title, figure(c, 'gridgate'), `${figure(c, 'baseline')} (${c.baseline.name})`,
       ratio(c.ratio), `${ratio(c.medianRoundRatio)} (${range(c.roundRatios)})`, goal(c), ms(c.gridgate.latency.p50Ms), ms(c.gridgate.latency.p99Ms)
     ]))
   }
@@ -136,6 +158,11 @@ export function renderMarkdown (r: Results): string {
   out.push('- events/batch, write ms/batch: group-commit batches, one LevelDB write each (log: the `observer.batch` hook of openTopicLog; http: gridgate\'s /metrics, gridgate_log_batch_items × events per request); write ms = storage.batch call until its promise settles.')
   out.push('- loop busy µs/batch: busy time of the bench process\'s event loop (performance.eventLoopUtilization) per batch written, i.e. the serial JS and native work between two writes.')
   out.push('- bench loop busy: share of the measured time the bench process\'s event loop was busy (for http: the load generator; near 100% means the client limits the figure).')
-  out.push('- CPU: process = the bench process, all threads (LevelDB writes run on libuv\'s thread pool and compaction thread); server = the child under test, client = the load generator.', '')
+  out.push('- CPU: process = the bench process, all threads (LevelDB writes run on libuv\'s thread pool and compaction thread); server = the child under test, client = the load generator.')
+  out.push('- mqtt: events/s = PUBACKs (or, for idle, connections) per second; CPU server/client = the broker child / the load-generator child, all threads; ' +
+    '"server loop" / "client loop" = share of the time their main event loop was busy, "server GC" / "client GC" = share of the time in garbage-collection pauses; bench = this process (it only relays). A summary cell with a unit (ms p99, KB/conn) shows that figure instead of events/s.')
+  const notes = r.cases.flatMap((c) => (c.notes ?? []).map((n) => `- ${c.title}: ${n}`))
+  if (notes.length > 0) out.push('', 'Notes:', '', ...notes)
+  out.push('')
   return out.join('\n')
 }

@@ -7,23 +7,30 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { benchHttpPublish } from './http-publish.js'
 import { benchLogAppend } from './log-append.js'
+import { runDeliveryBench } from './delivery.js'
+import { benchMqttIngest } from './mqtt-ingest.js'
 import { killAllChildrenSync, ROOT } from './children.js'
 import { progress, removeTempDirsSync, type CaseResult } from './common.js'
 import { renderMarkdown, type Machine, type Results, type Settings } from './report.js'
 
-// `npm run bench`: log append and HTTP publish, each against a baseline measured in the
-// same run. Progress on stderr, the Markdown table on stdout, files in bench/results/.
+// `npm run bench`: log append, HTTP publish and MQTT ingest, each against a baseline
+// measured in the same run. Progress on stderr, the Markdown table on stdout, files in bench/results/.
 
 const USAGE = `Usage: npm run bench -- [options]
 
   --seconds N       measured seconds per round and system (default 3)
   --warmup N        warm-up seconds before each measurement (default 1)
   --rounds N        rounds per case; each runs baseline and gridgate, order alternating (default 4)
-  --only log|http   run one part only
+  --only log|http|mqtt|delivery  run one part only
   --callers N       concurrent log.append callers (default 64)
   --connections N   HTTP keep-alive connections (default 16)
   --inflight N      HTTP requests in flight (default 32)
   --http-batch N    events per publish request (default 100)
+  --mqtt-devices N  simulated MQTT devices for fan-in and latency (default 1000)
+  --mqtt-inflight N QoS 1 publishes in flight per device in the fan-in case (default 10)
+  --mqtt-rate N     publishes/s in total in the latency case (default 5000)
+  --mqtt-idle N     idle connections in the memory case, 0 to skip it (default 5000)
+  --mqtt-cpu-prof DIR  write --cpu-prof profiles of the fan-in/latency children to DIR
   --dir DIR         where temp databases go (default: the OS temp dir)
 `
 
@@ -83,6 +90,8 @@ async function machine (tempDir: string): Promise<Machine> {
       'classic-level': packageVersion('classic-level'),
       fastify: packageVersion('fastify'),
       undici: packageVersion('undici'),
+      aedes: packageVersion('aedes'),
+      mqtt: packageVersion('mqtt'),
       'hdr-histogram-js': packageVersion('hdr-histogram-js')
     },
     tempDir,
@@ -129,6 +138,11 @@ async function main (): Promise<number> {
       connections: { type: 'string' },
       inflight: { type: 'string' },
       'http-batch': { type: 'string' },
+      'mqtt-devices': { type: 'string' },
+      'mqtt-inflight': { type: 'string' },
+      'mqtt-rate': { type: 'string' },
+      'mqtt-idle': { type: 'string' },
+      'mqtt-cpu-prof': { type: 'string' },
       dir: { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
@@ -137,7 +151,7 @@ async function main (): Promise<number> {
     process.stdout.write(USAGE)
     return 0
   }
-  if (values.only !== undefined && values.only !== 'log' && values.only !== 'http') throw new Error(`--only must be 'log' or 'http', not '${values.only}'`)
+  if (values.only !== undefined && !['log', 'http', 'mqtt', 'delivery'].includes(values.only)) throw new Error(`--only must be 'log', 'http', 'mqtt' or 'delivery', not '${values.only}'`)
   const settings: Settings = {
     warmupSeconds: positive('warmup', values.warmup, 1, false),
     seconds: positive('seconds', values.seconds, 3, false),
@@ -146,7 +160,11 @@ async function main (): Promise<number> {
     logBatchEvents: LOG_BATCH_EVENTS,
     connections: positive('connections', values.connections, 16),
     inflight: positive('inflight', values.inflight, 32),
-    httpBatchEvents: positive('http-batch', values['http-batch'], 100)
+    httpBatchEvents: positive('http-batch', values['http-batch'], 100),
+    mqttDevices: positive('mqtt-devices', values['mqtt-devices'], 1000),
+    mqttInflight: positive('mqtt-inflight', values['mqtt-inflight'], 10),
+    mqttRate: positive('mqtt-rate', values['mqtt-rate'], 5000),
+    mqttIdle: values['mqtt-idle'] === '0' ? 0 : positive('mqtt-idle', values['mqtt-idle'], 5000)
   }
   if (values.only !== undefined) settings.only = values.only
   const baseDir = await realpath(values.dir ?? os.tmpdir())
@@ -156,7 +174,9 @@ async function main (): Promise<number> {
   progress.line(`gridgate bench: ${facts.cpuModel} × ${facts.cores}, Node ${facts.node}, data under ${baseDir} (${facts.tempFs})`)
 
   const cases: CaseResult[] = []
-  if (settings.only !== 'http') {
+  const warnings: string[] = []
+  const runs = (part: string): boolean => settings.only === undefined || settings.only === part
+  if (runs('log')) {
     cases.push(...await benchLogAppend({
       baseDir,
       warmupSeconds: settings.warmupSeconds,
@@ -166,7 +186,7 @@ async function main (): Promise<number> {
       batchEvents: settings.logBatchEvents
     }))
   }
-  if (settings.only !== 'log') {
+  if (runs('http')) {
     cases.push(...await benchHttpPublish({
       baseDir,
       warmupSeconds: settings.warmupSeconds,
@@ -177,9 +197,41 @@ async function main (): Promise<number> {
       batchEvents: settings.httpBatchEvents
     }))
   }
+  if (runs('mqtt')) {
+    const mqtt = await benchMqttIngest({
+      baseDir,
+      warmupSeconds: settings.warmupSeconds,
+      seconds: settings.seconds,
+      rounds: settings.rounds,
+      devices: settings.mqttDevices,
+      inflight: settings.mqttInflight,
+      rate: settings.mqttRate,
+      idle: settings.mqttIdle,
+      ...(values['mqtt-cpu-prof'] === undefined ? {} : { cpuProfileDir: await realpath(values['mqtt-cpu-prof']) })
+    })
+    cases.push(...mqtt.cases)
+    warnings.push(...mqtt.warnings)
+  }
+  if (runs('delivery')) {
+    cases.push(...await runDeliveryBench({
+      baseDir,
+      warmupSeconds: settings.warmupSeconds,
+      seconds: Math.min(settings.seconds, 2), // keeps the part near 2 minutes
+      rounds: Math.min(settings.rounds, 3),
+      backlog: 300_000,
+      backlogBatch: 1000,
+      smallBacklog: 200_000,
+      smallBacklogBatch: 100,
+      concurrency: 4,
+      fanoutSubscriptions: 10,
+      connections: settings.connections,
+      inflight: settings.inflight,
+      batchEvents: settings.httpBatchEvents,
+      warnings
+    }))
+  }
 
   facts.loadAverage.end = os.loadavg()[0] ?? 0
-  const warnings: string[] = []
   if (fingerprint === undefined || await sourceFingerprint() !== fingerprint) {
     warnings.push('files under src/ changed during the run, so parts of it may have measured different code; run it again')
   }

@@ -1,0 +1,651 @@
+import { writeFile } from 'node:fs/promises'
+import type { Socket } from 'node:net'
+import { join } from 'node:path'
+import type { Histogram } from 'hdr-histogram-js'
+import { connect, type MqttClient } from 'mqtt'
+import { Pool, request } from 'undici'
+import { openFilesLimit, startChild, type Child } from './children.js'
+import {
+  combine, compact, cpuAverage, latencyHistogram, loopUtilization, makeTempDir, median, ownCpuSeconds, processCpuSeconds, progress, removeTempDir,
+  sleep, summarise, timed, type CaseResult, type Control, type CpuProbe, type Round, type SystemResult
+} from './common.js'
+import type { FleetCommand, FleetConnectResult, FleetCounts, FleetDevice, FleetStream } from './command-devices.js'
+import { BENCH_KEY, metricSum } from './http-publish.js'
+import type { ProbeReply } from './server-probe.js'
+
+// Commands to devices: HTTP callers POST /devices/{id}/commands?wait=30 to gridgate and get
+// the command back in its end state, against the same number of plain MQTT request/response
+// round trips through bare aedes. The device fleet (bench/command-devices.ts, one mqtt.js
+// client per device) is a child process and answers both brokers the same way; the callers
+// (an undici Pool for gridgate, one mqtt.js requester for bare aedes) are this process, with
+// the same number of requests outstanding, spread round robin over the devices.
+//
+//   gridgate   POST {"name":"ping","payload":{"seq":N,...}} → pending → sent (MQTT QoS 1 to
+//              devices/{id}/commands/ping/{commandId}) → the device answers on
+//              devices/{id}/responses/{commandId} → delivered → succeeded → the HTTP answer.
+//              Every transition is a CloudEvent appended to topic `commands` and a state write,
+//              both fsync'd group commits (storage.sync true, the default).
+//   bare aedes The requester publishes {"seq":N,...} at QoS 1 to devices/{id}/commands/ping/{N};
+//              the device answers on devices/{id}/responses/{N}; the requester, subscribed to
+//              devices/+/responses/#, matches the answer by N.
+//
+// Every answer is checked (status succeeded, result = the payload sent); after the run,
+// gridgate's counters and its `commands` topic must agree with what the callers saw.
+
+export interface CommandsBenchOptions {
+  baseDir: string
+  warmupSeconds: number
+  seconds: number
+  rounds: number
+  /** Connected devices that answer (the same fleet on both brokers). */
+  devices: number
+  /** Requests outstanding at any time (HTTP requests in flight / MQTT requests awaiting their answer). */
+  inflight: number
+  /** Writes a --cpu-prof profile of the gridgate child into this directory. */
+  cpuProfileDir?: string
+  /** Findings (count mismatches, failures) are appended here and printed at once. */
+  warnings?: string[]
+}
+
+export const COMMANDS_GOAL = 0.5
+
+const AUTH = `SharedAccessKey ${BENCH_KEY}`
+const COMMAND_HEADERS = { authorization: AUTH, 'content-type': 'application/json' }
+const WAIT_SECONDS = 30
+const COMMAND_NAME = 'ping'
+const PREWARM_SECONDS = 3
+const REGISTER_CONCURRENCY = 16
+const CONNECT_CONCURRENCY = 64
+const CONNECT_RATE = 2000
+/** Long enough that no PINGREQ falls into a measurement. */
+const KEEPALIVE_SECONDS = 300
+/** An MQTT request without its answer after this long counts as failed. */
+const ANSWER_TIMEOUT_MS = 30_000
+/** Before a round: wait until the servers use under QUIESCE_CPU of a core over QUIESCE_SAMPLE_MS, at most QUIESCE_MAX_MS. */
+const QUIESCE_CPU = 0.1
+const QUIESCE_SAMPLE_MS = 200
+const QUIESCE_MAX_MS = 2000
+const PROBE_ARGS = ['--expose-gc', '--import', './bench/server-probe.ts']
+/** Transitions each command goes through with a clean-session device: pending, sent, delivered, succeeded. */
+const EVENTS_PER_COMMAND = 4
+
+/** The command payload, the same object on both sides; the device echoes it as its result. */
+function payloadOf (seq: number): { seq: number, op: string, args: { delayMs: number, tag: string } } {
+  return { seq, op: 'ping', args: { delayMs: 0, tag: `bench-${seq % 1000}` } }
+}
+
+// ---------------------------------------------------------------- IPC with the children
+
+/** Calls into a child over its IPC channel: fleet commands ({ call }) or server probes ({ probe }). */
+class Ipc {
+  private next = 1
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
+  private readonly listeners = new Set<(m: FleetStream) => void>()
+
+  constructor (private readonly child: Child) {
+    child.proc.on('message', (m: unknown) => {
+      const msg = m as { reply?: number, probe?: number, ok?: boolean, result?: unknown, error?: string, stream?: string }
+      const id = msg.reply ?? msg.probe
+      if (id !== undefined) {
+        const p = this.pending.get(id)
+        this.pending.delete(id)
+        if (msg.reply !== undefined && msg.ok !== true) p?.reject(new Error(`${child.name}: ${msg.error ?? 'failed'}`))
+        else p?.resolve(msg.reply !== undefined ? msg.result : msg)
+      } else if (msg.stream !== undefined) {
+        for (const l of this.listeners) l(msg as FleetStream)
+      }
+    })
+    child.proc.once('exit', () => {
+      for (const p of this.pending.values()) p.reject(new Error(`${child.name} exited (${child.exitStatus() ?? '?'}); its stderr: ${child.stderr()}`))
+      this.pending.clear()
+    })
+  }
+
+  private async send<T> (message: Record<string, unknown>, id: number, timeoutMs: number): Promise<T> {
+    return await new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id)
+        reject(new Error(`${this.child.name}: no answer to ${JSON.stringify(message).slice(0, 80)} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.pending.set(id, {
+        resolve: (v) => { clearTimeout(timer); resolve(v as T) },
+        reject: (e) => { clearTimeout(timer); reject(e) }
+      })
+      this.child.proc.send(message, (err) => {
+        if (err !== null) { this.pending.delete(id); clearTimeout(timer); reject(err) }
+      })
+    })
+  }
+
+  async call<T> (command: FleetCommand, timeoutMs = 30_000): Promise<T> {
+    const id = this.next++
+    return await this.send<T>({ call: id, ...command }, id, timeoutMs)
+  }
+
+  /** Event-loop time and GC pauses of a server child (bench/server-probe.ts). */
+  async probe (): Promise<ProbeReply> {
+    const id = this.next++
+    return await this.send<ProbeReply>({ probe: id, gc: false }, id, 30_000)
+  }
+
+  onStream (listener: (m: FleetStream) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+}
+
+interface Proc { child: Child, ipc: Ipc }
+interface Server extends Proc { name: string, mqtt: string, http?: string }
+
+const profileArgs = (dir: string | undefined): string[] => dir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`]
+
+async function startFleet (openFiles: number): Promise<Proc> {
+  const child = await startChild('device fleet', ['bench/command-devices.ts'], 30_000, { ipc: true, openFiles })
+  return { child, ipc: new Ipc(child) }
+}
+
+async function startBareAedes (openFiles: number): Promise<Server> {
+  const child = await startChild('bare aedes', ['bench/bare-aedes.ts'], 30_000, { ipc: true, nodeArgs: PROBE_ARGS, openFiles })
+  const mqtt = child.listeners.mqtt
+  if (mqtt === undefined) throw new Error('bare aedes did not report its MQTT listener')
+  return { name: 'bare aedes', child, ipc: new Ipc(child), mqtt }
+}
+
+async function startGridgate (dataDir: string, maxOpenPerDevice: number, openFiles: number, cpuProfileDir?: string): Promise<Server> {
+  const config = {
+    dataDir,
+    log: { level: 'info' },
+    http: { host: '127.0.0.1', port: 0, keys: [BENCH_KEY] },
+    mqtt: { host: '127.0.0.1', port: 0, wsPort: 0, tlsPort: 0, wssPort: 0 },
+    commands: { maxOpenPerDevice }
+  }
+  const file = join(dataDir, 'bench-config.yaml')
+  await writeFile(file, JSON.stringify(config, null, 2) + '\n')
+  const child = await startChild('gridgate', ['src/cli.ts', 'start', '--config', file], 30_000, { ipc: true, nodeArgs: [...PROBE_ARGS, ...profileArgs(cpuProfileDir)], openFiles })
+  const { mqtt, http } = child.listeners
+  if (mqtt === undefined || http === undefined) throw new Error('gridgate did not report its MQTT and HTTP listeners')
+  return { name: 'gridgate', child, ipc: new Ipc(child), mqtt, http }
+}
+
+/** Starts children side by side; if one fails, the others are stopped too. */
+async function startAll<T extends { child: Child }> (starts: Array<Promise<T>>): Promise<T[]> {
+  const settled = await Promise.allSettled(starts)
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+  if (failed === undefined) return settled.map((s) => (s as PromiseFulfilledResult<T>).value)
+  for (const s of settled) if (s.status === 'fulfilled') await s.value.child.stop()
+  throw failed.reason
+}
+
+function aliveOrThrow (child: Child): void {
+  const exit = child.exitStatus()
+  if (exit !== undefined) throw new Error(`${child.name} exited (${exit}); its stderr: ${child.stderr()}`)
+}
+
+// ---------------------------------------------------------------- gridgate over HTTP
+
+async function getText (url: string, path: string): Promise<string> {
+  const res = await request(`${url}${path}`, { headers: { authorization: AUTH } })
+  const text = await res.body.text()
+  if (res.statusCode !== 200) throw new Error(`GET ${path}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`)
+  return text
+}
+
+/** PUT /devices/{id} for every id, `REGISTER_CONCURRENCY` at a time; returns [id, password] pairs in id order. */
+async function registerDevices (server: Server, ids: readonly string[]): Promise<FleetDevice[]> {
+  const out = new Array<FleetDevice>(ids.length)
+  let done = 0
+  const t0 = performance.now()
+  const ticker = setInterval(() => progress.write(` ${done}`), 1000)
+  progress.write(`  registering ${ids.length} devices on gridgate (${REGISTER_CONCURRENCY} at a time) |`)
+  const pool = new Pool(server.http as string, { connections: REGISTER_CONCURRENCY })
+  let next = 0
+  try {
+    await Promise.all(Array.from({ length: REGISTER_CONCURRENCY }, async () => {
+      while (next < ids.length) {
+        const i = next++
+        const id = ids[i] as string
+        const res = await pool.request({ path: `/devices/${id}`, method: 'PUT', headers: { authorization: AUTH } })
+        const text = await res.body.text()
+        if (res.statusCode !== 201) throw new Error(`gridgate: PUT /devices/${id}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`)
+        out[i] = [id, (JSON.parse(text) as { password: string }).password]
+        done++
+      }
+    }))
+  } finally {
+    clearInterval(ticker)
+    await pool.close()
+  }
+  const sec = (performance.now() - t0) / 1000
+  progress.line(` => ${done} in ${sec.toFixed(1)} s (${compact(done / sec)}/s)`)
+  return out
+}
+
+/** gridgate's counters that the bench reads at the edges of windows and at the end. */
+interface GridgateCounters {
+  batches: number
+  items: number
+  writeSeconds: number
+  succeeded: number
+  created: number
+  responses: Record<'matched' | 'late' | 'unknown' | 'invalid', number>
+  postCount: number
+  postSeconds: number
+}
+
+const ROUTE = 'route="/devices/:id/commands"'
+
+async function gridgateCounters (url: string): Promise<GridgateCounters> {
+  const text = await getText(url, '/metrics')
+  const responses = (outcome: string): number => metricSum(text, 'gridgate_command_responses_total', `outcome="${outcome}"`)
+  // POSTs only (the route also has GET); metricSum matches one label substring, so filter lines here.
+  const post = (name: string): number => metricSum(text.split('\n').filter((l) => l.includes('method="POST"')).join('\n'), name, ROUTE)
+  return {
+    batches: metricSum(text, 'gridgate_log_batch_items_count'),
+    items: metricSum(text, 'gridgate_log_batch_items_sum'),
+    writeSeconds: metricSum(text, 'gridgate_log_batch_write_seconds_sum'),
+    succeeded: metricSum(text, 'gridgate_command_transitions_total', 'status="succeeded"'),
+    created: metricSum(text, 'gridgate_command_transitions_total', 'status="pending"'),
+    responses: { matched: responses('matched'), late: responses('late'), unknown: responses('unknown'), invalid: responses('invalid') },
+    postCount: post('gridgate_http_request_seconds_count'),
+    postSeconds: post('gridgate_http_request_seconds_sum')
+  }
+}
+
+// ---------------------------------------------------------------- fleet
+
+const deviceIds = (n: number): string[] => Array.from({ length: n }, (_, i) => `cmd-dev-${String(i).padStart(5, '0')}`)
+
+async function connectFleet (fleet: Proc, conns: Array<{ server: Server, group: string, devices: FleetDevice[] }>): Promise<void> {
+  const total = conns.reduce((n, c) => n + c.devices.length, 0)
+  const counts = new Map<string, number>()
+  progress.write(`  connecting ${conns.map((c) => `${c.devices.length} devices to ${c.server.name}`).join(', ')} and subscribing them (≤ ${CONNECT_CONCURRENCY} pending, ≤ ${CONNECT_RATE}/s each) |`)
+  const off = fleet.ipc.onStream((m) => {
+    counts.set(m.group, m.connected)
+    if (m.group === conns[0]?.group) progress.write(` ${[...counts.values()].reduce((a, b) => a + b, 0)}`)
+  })
+  const t0 = performance.now()
+  try {
+    const results = await Promise.all(conns.map((c) => fleet.ipc.call<FleetConnectResult>({
+      cmd: 'connect', group: c.group, url: c.server.mqtt, devices: c.devices, concurrency: CONNECT_CONCURRENCY, rate: CONNECT_RATE, keepalive: KEEPALIVE_SECONDS
+    }, Math.max(120_000, c.devices.length / CONNECT_RATE * 4000))))
+    const failed = results.reduce((n, r) => n + r.failed, 0)
+    const first = results.find((r) => r.firstError !== undefined)?.firstError ?? ''
+    progress.line(` => ${total - failed} in ${((performance.now() - t0) / 1000).toFixed(1)} s${failed > 0 ? ` (${failed} FAILED: ${first})` : ''}`)
+    if (failed > 0) throw new Error(`${failed} of ${total} devices could not connect: ${first}`)
+  } finally {
+    off()
+  }
+}
+
+// ---------------------------------------------------------------- the MQTT requester (baseline)
+
+interface Requester {
+  client: MqttClient
+  /** Sends one request to `deviceId` and resolves with the answer's payload. */
+  ask: (deviceId: string, seq: number, payload: Buffer) => Promise<Buffer>
+  /** Answers that matched no outstanding request. */
+  unmatched: () => number
+  close: () => Promise<void>
+}
+
+/** Nagle's algorithm off on the requester's socket, as on the devices' (bench/command-devices.ts). */
+function noDelay (client: MqttClient): void {
+  (client.stream as Partial<Socket> | undefined)?.setNoDelay?.(true)
+}
+
+async function openRequester (url: string): Promise<Requester> {
+  const client = connect(url, { clientId: 'bench-requester', clean: true, protocolVersion: 4, keepalive: KEEPALIVE_SECONDS, reconnectPeriod: 0, connectTimeout: 30_000 })
+  noDelay(client)
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve())
+    client.once('error', reject)
+  })
+  const granted = await client.subscribeAsync('devices/+/responses/#', { qos: 1 })
+  if (granted[0]?.qos !== 1) throw new Error(`requester: subscribe to devices/+/responses/# granted QoS ${String(granted[0]?.qos)}`)
+  const pending = new Map<number, { resolve: (b: Buffer) => void, reject: (e: Error) => void, at: number }>()
+  let unmatched = 0
+  client.on('message', (topic, payload) => {
+    const seq = Number(topic.slice(topic.lastIndexOf('/') + 1))
+    const p = pending.get(seq)
+    if (p === undefined) { unmatched++; return }
+    pending.delete(seq)
+    p.resolve(payload)
+  })
+  // One sweep a second instead of a timer per request.
+  const sweep = setInterval(() => {
+    const limit = performance.now() - ANSWER_TIMEOUT_MS
+    for (const [seq, p] of pending) {
+      if (p.at >= limit) continue
+      pending.delete(seq)
+      p.reject(new Error(`no answer to request ${seq} within ${ANSWER_TIMEOUT_MS / 1000} s`))
+    }
+  }, 1000)
+  return {
+    client,
+    ask: (deviceId, seq, payload) => new Promise<Buffer>((resolve, reject) => {
+      pending.set(seq, { resolve, reject, at: performance.now() })
+      client.publish(`devices/${deviceId}/commands/${COMMAND_NAME}/${seq}`, payload, { qos: 1 }, (err) => {
+        if (err === undefined || err === null) return
+        pending.delete(seq)
+        reject(err)
+      })
+    }),
+    unmatched: () => unmatched,
+    close: async () => {
+      clearInterval(sweep)
+      for (const p of pending.values()) p.reject(new Error('requester closed'))
+      pending.clear()
+      await client.endAsync(true)
+    }
+  }
+}
+
+// ---------------------------------------------------------------- measured rounds
+
+interface Side {
+  server: Server
+  rounds: Round[]
+  histogram: Histogram
+  /** Round trips the callers saw complete correctly (pre-warm and warm-up included). */
+  ok: number
+  /** Requests sent (pre-warm and warm-up included). */
+  sent: number
+  /** Answers that came back wrong (not succeeded, or another payload). */
+  wrong: number
+  firstWrong?: string
+  /** gridgate only: counters summed over the measured windows. */
+  window?: { batches: number, items: number, writeSeconds: number, postCount: number, postSeconds: number }
+}
+
+interface Context {
+  opts: CommandsBenchOptions
+  ids: string[]
+  fleet: Proc
+  gg: Side
+  bare: Side
+  pool: Pool
+  requester: Requester
+  /** Next sequence number per side (also the MQTT request's id). */
+  seq: { gg: number, bare: number }
+  quiesceSeconds: number
+}
+
+function cpuProbes (ctx: Context, server: Server): CpuProbe[] {
+  return [
+    { name: 'server', read: () => processCpuSeconds(server.child.pid) },
+    { name: 'server loop', read: async () => (await server.ipc.probe()).loopActiveMs / 1000 },
+    { name: 'server GC', read: async () => (await server.ipc.probe()).gcMs / 1000 },
+    { name: 'devices', read: () => processCpuSeconds(ctx.fleet.child.pid) },
+    { name: 'devices loop', read: async () => (await ctx.fleet.ipc.call<{ loopActiveMs: number }>({ cmd: 'loop' })).loopActiveMs / 1000 },
+    { name: 'bench', read: ownCpuSeconds }
+  ]
+}
+
+/** Waits (at most QUIESCE_MAX_MS) until both servers are nearly idle, so LevelDB work left over from one round does not land in the next. */
+async function quiesce (ctx: Context): Promise<void> {
+  const t0 = performance.now()
+  const cpu = async (): Promise<number> => (await Promise.all([ctx.gg.server, ctx.bare.server].map((s) => processCpuSeconds(s.child.pid)))).reduce<number>((a, b) => a + (b ?? 0), 0)
+  while (performance.now() - t0 < QUIESCE_MAX_MS) {
+    const a = await cpu()
+    await sleep(QUIESCE_SAMPLE_MS)
+    if ((await cpu()) - a < QUIESCE_SAMPLE_MS / 1000 * QUIESCE_CPU) break
+  }
+  ctx.quiesceSeconds += (performance.now() - t0) / 1000
+}
+
+/** Loops `body` in `n` workers until ctl.stopped; an error while a child is dead ends the run. */
+async function workers (n: number, ctl: Control, children: readonly Child[], body: () => Promise<void>): Promise<void> {
+  await Promise.all(Array.from({ length: n }, async () => {
+    while (!ctl.stopped) {
+      try {
+        await body()
+      } catch (err) {
+        for (const c of children) aliveOrThrow(c)
+        ctl.failed((err as Error).message)
+        await sleep(10)
+      }
+    }
+  }))
+}
+
+function wrongAnswer (side: Side, ctl: Control, message: string): void {
+  side.wrong++
+  side.firstWrong ??= message
+  ctl.failed(message)
+}
+
+interface CommandAnswer { id?: unknown, status?: unknown, result?: { seq?: unknown } | null, error?: unknown }
+
+/** One gridgate command: POST with wait, the answer must be the command in state succeeded with the echoed payload. */
+async function gridgateCommand (ctx: Context, ctl: Control): Promise<void> {
+  const seq = ctx.seq.gg++
+  const id = ctx.ids[seq % ctx.ids.length] as string
+  const body = JSON.stringify({ name: COMMAND_NAME, payload: payloadOf(seq) })
+  const started = performance.now()
+  ctx.gg.sent++
+  const res = await ctx.pool.request({ path: `/devices/${id}/commands?wait=${WAIT_SECONDS}`, method: 'POST', headers: COMMAND_HEADERS, body })
+  const text = await res.body.text()
+  const latency = performance.now() - started
+  if (res.statusCode !== 201) { wrongAnswer(ctx.gg, ctl, `POST /devices/${id}/commands: HTTP ${res.statusCode}: ${text.slice(0, 300)}`); return }
+  const c = JSON.parse(text) as CommandAnswer
+  if (c.status !== 'succeeded' || c.result?.seq !== seq) {
+    wrongAnswer(ctx.gg, ctl, `command ${String(c.id)} to ${id}: status ${String(c.status)}, result ${JSON.stringify(c.result)?.slice(0, 100)}, error ${String(c.error)}`)
+    return
+  }
+  ctx.gg.ok++
+  ctl.done(1, latency)
+}
+
+interface DeviceAnswer { status?: unknown, result?: { seq?: unknown } | null }
+
+/** One bare-aedes round trip: request to the device, its answer back to the requester. */
+async function bareRoundTrip (ctx: Context, ctl: Control): Promise<void> {
+  const seq = ctx.seq.bare++
+  const id = ctx.ids[seq % ctx.ids.length] as string
+  const payload = Buffer.from(JSON.stringify(payloadOf(seq)))
+  const started = performance.now()
+  ctx.bare.sent++
+  const answer = await ctx.requester.ask(id, seq, payload)
+  const latency = performance.now() - started
+  const a = JSON.parse(answer.toString('utf8')) as DeviceAnswer
+  if (a.status !== 'succeeded' || a.result?.seq !== seq) {
+    wrongAnswer(ctx.bare, ctl, `request ${seq} to ${id}: answer ${answer.toString('utf8').slice(0, 200)}`)
+    return
+  }
+  ctx.bare.ok++
+  ctl.done(1, latency)
+}
+
+async function round (ctx: Context, side: Side, prewarm = false): Promise<void> {
+  const { opts } = ctx
+  await quiesce(ctx)
+  const isGg = side === ctx.gg
+  const histogram = latencyHistogram()
+  const url = side.server.http
+  let before: GridgateCounters | undefined
+  const onWindow = url === undefined || prewarm || side.window === undefined
+    ? undefined
+    : async (open: boolean): Promise<void> => {
+      const now = await gridgateCounters(url)
+      if (open) { before = now; return }
+      const w = side.window
+      if (before === undefined || w === undefined) return
+      w.batches += now.batches - before.batches
+      w.items += now.items - before.items
+      w.writeSeconds += now.writeSeconds - before.writeSeconds
+      w.postCount += now.postCount - before.postCount
+      w.postSeconds += now.postSeconds - before.postSeconds
+    }
+  try {
+    const result = await timed({
+      label: `${side.server.name}${prewarm ? ' (pre-warm)' : ''}`,
+      warmupSeconds: prewarm ? 0 : opts.warmupSeconds,
+      seconds: prewarm ? PREWARM_SECONDS : opts.seconds,
+      histogram,
+      cpu: cpuProbes(ctx, side.server),
+      onWindow
+    }, async (ctl) => {
+      await workers(opts.inflight, ctl, [side.server.child, ctx.fleet.child], isGg ? () => gridgateCommand(ctx, ctl) : () => bareRoundTrip(ctx, ctl))
+    })
+    if (!prewarm) {
+      side.rounds.push(result)
+      side.histogram.add(histogram)
+    }
+  } finally {
+    histogram.destroy()
+  }
+}
+
+function systemResult (name: string, description: string, latencyOf: string, side: Side): SystemResult {
+  const r: SystemResult = {
+    name,
+    description,
+    ...combine(side.rounds),
+    latency: summarise(side.histogram),
+    latencyOf,
+    rounds: side.rounds,
+    cpuPercent: cpuAverage(side.rounds),
+    loopUtilization: loopUtilization(side.rounds)
+  }
+  const w = side.window
+  if (w !== undefined && w.batches > 0) r.batches = { batches: w.batches, events: w.items, avgEventsPerBatch: w.items / w.batches, avgWriteMs: w.writeSeconds * 1000 / w.batches }
+  if (w !== undefined && w.postCount > 0) r.serverRequestMeanMs = w.postSeconds * 1000 / w.postCount
+  return r
+}
+
+// ---------------------------------------------------------------- checks
+
+async function checks (ctx: Context, warn: (text: string) => void): Promise<string[]> {
+  const notes: string[] = []
+  const url = ctx.gg.server.http as string
+  const counters = await gridgateCounters(url)
+  const topic = JSON.parse(await getText(url, '/topics/commands')) as { events: number }
+  const ggFleet = await ctx.fleet.ipc.call<FleetCounts>({ cmd: 'counts', group: 'gg' })
+  const bareFleet = await ctx.fleet.ipc.call<FleetCounts>({ cmd: 'counts', group: 'bare' })
+  const problems: string[] = []
+  const { gg, bare } = ctx
+  if (gg.wrong > 0) problems.push(`gridgate: ${gg.wrong} commands did not come back succeeded with their payload (${gg.firstWrong ?? ''})`)
+  if (bare.wrong > 0) problems.push(`bare aedes: ${bare.wrong} wrong answers (${bare.firstWrong ?? ''})`)
+  if (counters.created !== gg.sent) problems.push(`gridgate counted ${counters.created} commands created, the callers sent ${gg.sent}`)
+  if (counters.succeeded !== gg.ok) problems.push(`gridgate counted ${counters.succeeded} commands succeeded, the callers got ${gg.ok} succeeded answers`)
+  const odd = counters.responses.late + counters.responses.unknown + counters.responses.invalid
+  if (odd > 0) problems.push(`gridgate counted ${counters.responses.late} late, ${counters.responses.unknown} unknown and ${counters.responses.invalid} invalid answers`)
+  if (counters.responses.matched !== ggFleet.answered) problems.push(`gridgate matched ${counters.responses.matched} answers, the devices published ${ggFleet.answered}`)
+  if (topic.events !== EVENTS_PER_COMMAND * counters.created) problems.push(`topic 'commands' holds ${topic.events} events, expected ${EVENTS_PER_COMMAND} per command = ${EVENTS_PER_COMMAND * counters.created}`)
+  if (ggFleet.received !== gg.sent || ggFleet.failed > 0) problems.push(`the devices received ${ggFleet.received} commands from gridgate (${gg.sent} sent), ${ggFleet.failed} answers failed (${ggFleet.firstError ?? ''})`)
+  if (bareFleet.received !== bare.sent || bareFleet.failed > 0) problems.push(`the devices received ${bareFleet.received} requests through bare aedes (${bare.sent} sent), ${bareFleet.failed} answers failed (${bareFleet.firstError ?? ''})`)
+  if (ctx.requester.unmatched() > 0) problems.push(`the requester got ${ctx.requester.unmatched()} answers that matched no request`)
+  if (ggFleet.alive !== ctx.ids.length || bareFleet.alive !== ctx.ids.length) problems.push(`devices still connected: ${ggFleet.alive} to gridgate, ${bareFleet.alive} to bare aedes, of ${ctx.ids.length}`)
+  for (const p of problems) warn(`commands: ${p}`)
+  if (problems.length === 0) {
+    notes.push(`checks (pre-warm and warm-up included): gridgate created ${counters.created.toLocaleString('en-US')} commands and every one came back succeeded with its payload as result ` +
+      `(= its succeeded counter; ${counters.responses.matched.toLocaleString('en-US')} answers matched, none late, unknown or invalid); topic 'commands' holds ${topic.events.toLocaleString('en-US')} events = ${EVENTS_PER_COMMAND} per command ` +
+      `(pending, sent, delivered, succeeded); bare aedes: ${bare.ok.toLocaleString('en-US')} round trips, each answer matched and correct; all ${ctx.ids.length} devices still connected to both.`)
+  }
+  return notes
+}
+
+// ---------------------------------------------------------------- entry
+
+/**
+ * The commands part: commands/s and round-trip latency of POST /devices/{id}/commands?wait
+ * against plain MQTT request/response through bare aedes, the same device fleet answering.
+ */
+export async function runCommandsBench (opts: CommandsBenchOptions): Promise<CaseResult[]> {
+  const warnings = opts.warnings ?? []
+  const warn = (text: string): void => {
+    progress.line(`  !!!!!!!! ${text} !!!!!!!!`)
+    if (!warnings.includes(text)) warnings.push(text)
+  }
+  const { devices, inflight } = opts
+  const openFiles = devices * 2 + 1024
+  const limit = openFilesLimit()
+  // The callers spread over the devices; more in flight than devices means several per device.
+  const maxOpenPerDevice = Math.max(100, Math.ceil(inflight / devices) * 2)
+  const dataDir = await makeTempDir(opts.baseDir, 'gridgate-bench-commands-')
+  const children: Child[] = []
+  let pool: Pool | undefined
+  let requester: Requester | undefined
+  try {
+    progress.line(`\n[commands] ${devices} devices answering at once, ${inflight} requests outstanding; ${opts.rounds} round(s) of ${opts.warmupSeconds}s warm-up + ${opts.seconds}s per system` +
+      `${limit !== undefined && limit < openFiles ? `; children get ulimit -n ${openFiles}` : ''}`)
+    progress.line('  starting children: device fleet (bench/command-devices.ts), gridgate (src/cli.ts start), bare aedes (bench/bare-aedes.ts)')
+    const [fleet] = await startAll([startFleet(openFiles)])
+    if (fleet === undefined) throw new Error('no device fleet')
+    children.push(fleet.child)
+    const [gw, bare] = await startAll<Server>([startGridgate(dataDir, maxOpenPerDevice, openFiles, opts.cpuProfileDir), startBareAedes(openFiles)])
+    if (gw === undefined || bare === undefined) throw new Error('no servers')
+    children.push(gw.child, bare.child)
+    if (opts.cpuProfileDir !== undefined) progress.line(`  gridgate (pid ${gw.child.pid}) writes a CPU profile to ${opts.cpuProfileDir} when it stops`)
+
+    const ids = deviceIds(devices)
+    const registered = await registerDevices(gw, ids)
+    // bare aedes lets everyone in; it gets the same CONNECT packets.
+    await connectFleet(fleet, [{ server: gw, group: 'gg', devices: registered }, { server: bare, group: 'bare', devices: registered }])
+    requester = await openRequester(bare.mqtt)
+    pool = new Pool(gw.http as string, { connections: inflight, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: (WAIT_SECONDS + 30) * 1000 })
+
+    const side = (server: Server, gridgate: boolean): Side => {
+      const s: Side = { server, rounds: [], histogram: latencyHistogram(), ok: 0, sent: 0, wrong: 0 }
+      if (gridgate) s.window = { batches: 0, items: 0, writeSeconds: 0, postCount: 0, postSeconds: 0 }
+      return s
+    }
+    const ctx: Context = { opts, ids, fleet, gg: side(gw, true), bare: side(bare, false), pool, requester, seq: { gg: 0, bare: 0 }, quiesceSeconds: 0 }
+
+    progress.line(`\n[commands] pre-warm (not recorded): ${PREWARM_SECONDS}s on each`)
+    await round(ctx, ctx.bare, true)
+    await round(ctx, ctx.gg, true)
+    progress.line(`\n[commands] ${inflight} outstanding over ${devices} devices, ${opts.rounds} round(s) of ${opts.seconds}s`)
+    for (let r = 0; r < opts.rounds; r++) {
+      progress.line(` round ${r + 1}/${opts.rounds}`)
+      for (const s of r % 2 === 0 ? [ctx.bare, ctx.gg] : [ctx.gg, ctx.bare]) await round(ctx, s)
+    }
+    for (const c of children) aliveOrThrow(c)
+    const checked = await checks(ctx, warn)
+
+    const fleetText = `${devices} devices = mqtt.js clients (MQTT 3.1.1, TCP, clean session, one connection each) in the fleet child (bench/command-devices.ts), each subscribed to devices/{id}/commands/# at QoS 1, answering every message at once at QoS 1`
+    const base = systemResult('bare aedes request/response (child)',
+      `Aedes.createBroker() (bench/bare-aedes.ts: in-memory persistence, allow-all authenticate); one mqtt.js requester in this process subscribed to devices/+/responses/# publishes each request at QoS 1 to devices/{id}/commands/${COMMAND_NAME}/{n} and matches the answer on devices/{id}/responses/{n}; ${inflight} requests outstanding, round robin over the devices; ${fleetText}`,
+      'one request: publish → the device\'s answer received by the requester (bench side)', ctx.bare)
+    const gg = systemResult('gridgate POST /commands?wait (child)',
+      `gridgate start (storage.sync true, mqtt.persistence true, commands.maxOpenPerDevice ${maxOpenPerDevice}); undici Pool, ${inflight} keep-alive connections, ${inflight} POST /devices/{id}/commands?wait=${WAIT_SECONDS} in flight, round robin over the devices, each answer must be the command in state succeeded with the payload as result; ${fleetText}`,
+      'one command: POST → HTTP answer with the command in its end state (bench side)', ctx.gg)
+    ctx.gg.histogram.destroy()
+    ctx.bare.histogram.destroy()
+    const roundRatios = gg.rounds.map((g, i) => g.eventsPerSecond / (base.rounds[i]?.eventsPerSecond ?? Number.NaN))
+    const result: CaseResult = {
+      id: 'commands-roundtrip',
+      title: `commands round trip, ${devices} devices, ${inflight} in flight`,
+      baseline: base,
+      gridgate: gg,
+      ratio: gg.eventsPerSecond / base.eventsPerSecond,
+      roundRatios,
+      medianRoundRatio: median(roundRatios),
+      goal: COMMANDS_GOAL
+    }
+    const b = gg.batches
+    result.notes = [
+      'method: gridgate (`node --import tsx src/cli.ts start`, default storage: fsync per group-commit batch), bare aedes and the device fleet are child processes; this process is the caller ' +
+        '(undici Pool for gridgate, one mqtt.js requester for bare aedes) with the same number of requests outstanding, round robin over the same devices. ' +
+        `Payload {"seq":N,...} (${JSON.stringify(payloadOf(123456)).length} bytes); the device answers {"status":"succeeded","result":<payload>}. ` +
+        'events/s = round trips completed per second; ratio = gridgate commands/s / bare aedes round trips/s. ' +
+        'CPU: server = the broker child under test, devices = the fleet child, bench = this process (all threads); "loop" = share of the time the main event loop was busy, "GC" = share in GC pauses. ' +
+        `Both got an unrecorded ${PREWARM_SECONDS} s pre-warm, and before every round the bench waited until both servers were nearly idle (${ctx.quiesceSeconds.toFixed(1)} s in all).`,
+      `latency: gridgate p50 ${gg.latency.p50Ms.toFixed(2)} ms, p99 ${gg.latency.p99Ms.toFixed(2)} ms, max ${gg.latency.maxMs.toFixed(2)} ms; ` +
+        `bare aedes p50 ${base.latency.p50Ms.toFixed(2)} ms, p99 ${base.latency.p99Ms.toFixed(2)} ms, max ${base.latency.maxMs.toFixed(2)} ms.` +
+        (gg.serverRequestMeanMs === undefined ? '' : ` gridgate measured its POST handler at ${gg.serverRequestMeanMs.toFixed(2)} ms on average (gridgate_http_request_seconds).`),
+      ...(b === undefined
+        ? []
+        : [`gridgate log group commit (all topics; nearly all of it is topic 'commands', ${EVENTS_PER_COMMAND} transition events per command): ${b.batches.toLocaleString('en-US')} batches in the windows, ` +
+          `${b.avgEventsPerBatch.toFixed(1)} appends per batch, ${b.avgWriteMs.toFixed(2)} ms per fsync'd write on average, ${(b.events / gg.events).toFixed(2)} appends per command. ` +
+          'The command store\'s own group commit (one state write per transition) has no metric.']),
+      ...checked
+    ]
+    return [result]
+  } finally {
+    await requester?.close().catch(() => {})
+    await pool?.close().catch(() => {})
+    for (const c of children.reverse()) await c.stop(10_000)
+    await removeTempDir(dataDir)
+  }
+}

@@ -1,0 +1,713 @@
+import { randomBytes } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Histogram } from 'hdr-histogram-js'
+import { Pool, request } from 'undici'
+import { openFilesLimit, startChild, type Child } from './children.js'
+import {
+  combine, compact, cpuAverage, latencyHistogram, loopUtilization, makeTempDir, median, ownCpuSeconds, processCpuSeconds, progress,
+  removeTempDir, sleep, summarise, timed, type CaseResult, type CpuProbe, type Round, type SystemResult
+} from './common.js'
+import { BENCH_KEY, metricSum } from './http-publish.js'
+import type { ConnectResult, Device, LoadCommand, LoadStream, StopResult } from './mqtt-load.js'
+import type { ProbeReply } from './server-probe.js'
+
+// MQTT ingest: simulated devices (mqtt.js clients in a load-generator child, bench/mqtt-load.ts)
+// publish QoS 1 telemetry to gridgate children and to a bare aedes child (bench/bare-aedes.ts)
+// with the same load. Four cases: closed-loop fan-in throughput, publish -> PUBACK latency at a
+// fixed rate, RSS per idle connection, and what mqtt.persistence costs.
+
+export interface MqttIngestOptions {
+  baseDir: string
+  warmupSeconds: number
+  seconds: number
+  rounds: number
+  /** Simulated devices for the throughput and latency cases. */
+  devices: number
+  /** Publishes each device keeps waiting for their PUBACK (throughput case). */
+  inflight: number
+  /** Publishes per second in total (latency case). */
+  rate: number
+  /** Idle connections (memory case); 0 skips the case. */
+  idle: number
+  /** Where the children of the throughput and latency cases write --cpu-prof profiles. */
+  cpuProfileDir?: string
+}
+
+export interface MqttIngestResult {
+  cases: CaseResult[]
+  warnings: string[]
+}
+
+export const IDLE_KB_GOAL = 16
+export const P99_MS_GOAL = 5
+export const FAN_IN_GOAL = 0.85
+
+const TELEMETRY = 'telemetry'
+const PREWARM_SECONDS = 2
+/** Before a round: wait until the servers use under QUIESCE_CPU of a core over QUIESCE_SAMPLE_MS, at most QUIESCE_MAX_MS. */
+const QUIESCE_CPU = 0.1
+const QUIESCE_SAMPLE_MS = 200
+const QUIESCE_MAX_MS = 2000
+const REGISTER_CONCURRENCY = 16
+/** Connection set-up: CONNECTs waiting for their CONNACK at most, and new connections per second. */
+const CONNECT_CONCURRENCY = 64
+const CONNECT_RATE = 2000
+const IDLE_CONNECT_RATE = 1000
+/** Long enough that no PINGREQ falls into a measurement. */
+const KEEPALIVE_SECONDS = 300
+const SETTLE_MS = 2000
+/** Connections of the unmeasured connect/disconnect cycle before the idle measurement (at most a tenth of them). */
+const IDLE_WARMUP_CONNECTIONS = 500
+const PROBE_ARGS = ['--expose-gc', '--import', './bench/server-probe.ts']
+const auth = { authorization: `SharedAccessKey ${BENCH_KEY}` }
+
+// ---------------------------------------------------------------- IPC with the children
+
+/** Calls into a child over its IPC channel: load-generator commands, or server probes. */
+class Ipc {
+  private next = 1
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
+  private readonly listeners = new Set<(m: LoadStream) => void>()
+
+  constructor (private readonly child: Child) {
+    child.proc.on('message', (m: unknown) => {
+      const msg = m as { reply?: number, probe?: number, ok?: boolean, result?: unknown, error?: string, stream?: string }
+      const id = msg.reply ?? msg.probe
+      if (id !== undefined) {
+        const p = this.pending.get(id)
+        this.pending.delete(id)
+        if (msg.reply !== undefined && msg.ok !== true) p?.reject(new Error(`${child.name}: ${msg.error ?? 'failed'}`))
+        else p?.resolve(msg.reply !== undefined ? msg.result : msg)
+      } else if (msg.stream !== undefined) {
+        for (const l of this.listeners) l(msg as LoadStream)
+      }
+    })
+    child.proc.once('exit', () => {
+      for (const p of this.pending.values()) p.reject(new Error(`${child.name} exited (${child.exitStatus() ?? '?'}); its stderr: ${child.stderr()}`))
+      this.pending.clear()
+    })
+  }
+
+  private async send<T> (message: Record<string, unknown>, id: number, timeoutMs: number): Promise<T> {
+    return await new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id)
+        reject(new Error(`${this.child.name}: no answer to ${JSON.stringify(message).slice(0, 80)} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.pending.set(id, {
+        resolve: (v) => { clearTimeout(timer); resolve(v as T) },
+        reject: (e) => { clearTimeout(timer); reject(e) }
+      })
+      this.child.proc.send(message, (err) => {
+        if (err !== null) { this.pending.delete(id); clearTimeout(timer); reject(err) }
+      })
+    })
+  }
+
+  async call<T> (command: LoadCommand, timeoutMs = 30_000): Promise<T> {
+    const id = this.next++
+    return await this.send<T>({ call: id, ...command }, id, timeoutMs)
+  }
+
+  /** Memory and event-loop time of a server child (bench/server-probe.ts); `gc` collects first. */
+  async probe (gc = false): Promise<ProbeReply> {
+    const id = this.next++
+    return await this.send<ProbeReply>({ probe: id, gc }, id, 30_000)
+  }
+
+  onStream (listener: (m: LoadStream) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+}
+
+interface Server {
+  name: string
+  child: Child
+  ipc: Ipc
+  mqtt: string
+  /** gridgate only. */
+  http?: string
+}
+
+const profile = (dir: string | undefined): string[] => dir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`]
+
+async function startLoadGenerator (openFiles: number, cpuProfileDir?: string): Promise<{ child: Child, ipc: Ipc }> {
+  const child = await startChild('mqtt load generator', ['bench/mqtt-load.ts'], 30_000, { ipc: true, openFiles, nodeArgs: profile(cpuProfileDir) })
+  return { child, ipc: new Ipc(child) }
+}
+
+async function startBareAedes (openFiles: number, cpuProfileDir?: string): Promise<Server> {
+  const child = await startChild('bare aedes', ['bench/bare-aedes.ts'], 30_000, { ipc: true, nodeArgs: [...PROBE_ARGS, ...profile(cpuProfileDir)], openFiles })
+  const mqtt = child.listeners.mqtt
+  if (mqtt === undefined) throw new Error('bare aedes did not report its MQTT listener')
+  return { name: 'bare aedes', child, ipc: new Ipc(child), mqtt }
+}
+
+async function startGridgate (name: string, dataDir: string, persistence: boolean, openFiles: number, cpuProfileDir?: string): Promise<Server> {
+  const config = {
+    dataDir,
+    log: { level: 'info' },
+    http: { host: '127.0.0.1', port: 0, keys: [BENCH_KEY] },
+    mqtt: { host: '127.0.0.1', port: 0, wsPort: 0, tlsPort: 0, wssPort: 0, persistence }
+  }
+  const file = join(dataDir, 'bench-config.yaml')
+  await writeFile(file, JSON.stringify(config, null, 2) + '\n')
+  const nodeArgs = [...PROBE_ARGS, ...profile(cpuProfileDir)]
+  const child = await startChild(name, ['src/cli.ts', 'start', '--config', file], 30_000, { ipc: true, nodeArgs, openFiles })
+  const { mqtt, http } = child.listeners
+  if (mqtt === undefined || http === undefined) throw new Error(`${name} did not report its MQTT and HTTP listeners`)
+  return { name, child, ipc: new Ipc(child), mqtt, http }
+}
+
+/** Starts children side by side; if one fails, the others are stopped too. Warns of a low open-files limit. */
+async function startAll<T extends { child: Child }> (starts: Array<Promise<T>>, openFiles: number, warnings: string[]): Promise<T[]> {
+  const settled = await Promise.allSettled(starts)
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+  if (failed === undefined) {
+    const started = settled.map((s) => (s as PromiseFulfilledResult<T>).value)
+    for (const { child } of started) {
+      const limit = openFilesLimit(child.pid)
+      if (limit !== undefined && limit < openFiles) {
+        const text = `${child.name} runs with an open-files limit of ${limit} (wanted ${openFiles}: raising it failed), so some connections may fail`
+        progress.line(`  warning: ${text}`)
+        if (!warnings.includes(text)) warnings.push(text)
+      }
+    }
+    return started
+  }
+  for (const s of settled) if (s.status === 'fulfilled') await s.value.child.stop()
+  throw failed.reason
+}
+
+// ---------------------------------------------------------------- gridgate over HTTP
+
+const deviceIds = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(5, '0')}`)
+
+/**
+ * PUT /devices/{id} for every id on every server (side by side, `REGISTER_CONCURRENCY` at a
+ * time on each); returns each server's [id, password] pairs.
+ */
+async function registerDevices (servers: readonly Server[], ids: readonly string[]): Promise<Device[][]> {
+  const done = servers.map(() => [] as Device[])
+  const t0 = performance.now()
+  const count = (): number => done.reduce((n, d) => n + d.length, 0)
+  const ticker = setInterval(() => progress.write(` ${count()}`), 1000)
+  progress.write(`  registering ${ids.length} devices on ${servers.map((s) => s.name).join(' and ')} (${REGISTER_CONCURRENCY} at a time on each) |`)
+  try {
+    await Promise.all(servers.map(async (server, k) => {
+      const out = done[k] as Device[]
+      const pool = new Pool(server.http as string, { connections: REGISTER_CONCURRENCY })
+      let next = 0
+      try {
+        await Promise.all(Array.from({ length: REGISTER_CONCURRENCY }, async () => {
+          while (next < ids.length) {
+            const id = ids[next++] as string
+            const res = await pool.request({ path: `/devices/${id}`, method: 'PUT', headers: auth })
+            const text = await res.body.text()
+            if (res.statusCode !== 201) throw new Error(`${server.name}: PUT /devices/${id}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`)
+            out.push([id, (JSON.parse(text) as { password: string }).password])
+          }
+        }))
+      } finally {
+        await pool.close()
+      }
+    }))
+  } finally {
+    clearInterval(ticker)
+  }
+  const sec = (performance.now() - t0) / 1000
+  progress.line(` => ${count()} in ${sec.toFixed(1)} s (${compact(count() / sec)}/s)`)
+  return done
+}
+
+async function getJson (url: string, path: string): Promise<string> {
+  const res = await request(`${url}${path}`, { headers: auth })
+  const text = await res.body.text()
+  if (res.statusCode !== 200) throw new Error(`GET ${path}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`)
+  return text
+}
+
+const topicEvents = async (url: string): Promise<number> => (JSON.parse(await getJson(url, `/topics/${TELEMETRY}`)) as { events: number }).events
+
+interface BatchCounters {
+  batches: number
+  items: number
+  writeSeconds: number
+  /** Cumulative counts of the write-time histogram, one per bucket of WRITE_BUCKETS_MS. */
+  writeBuckets: number[]
+}
+
+/** gridgate_log_batch_write_seconds' bucket bounds (ms), from src/observability/metrics.ts. */
+const WRITE_BUCKETS_MS = [0.5, 1, 2, 5, 10, 20, 50, 100, 250, 1000]
+
+const zeroCounters = (): BatchCounters => ({ batches: 0, items: 0, writeSeconds: 0, writeBuckets: WRITE_BUCKETS_MS.map(() => 0) })
+
+function addDifference (total: BatchCounters, after: BatchCounters, before: BatchCounters): void {
+  total.batches += after.batches - before.batches
+  total.items += after.items - before.items
+  total.writeSeconds += after.writeSeconds - before.writeSeconds
+  total.writeBuckets = total.writeBuckets.map((n, i) => n + (after.writeBuckets[i] ?? 0) - (before.writeBuckets[i] ?? 0))
+}
+
+/** The bucket bound (ms) that at least `share` of the writes stay within ('> 1000' past the last). */
+function writeBound (c: BatchCounters, share: number): string {
+  const i = c.writeBuckets.findIndex((n) => n >= c.batches * share)
+  return i === -1 ? `> ${WRITE_BUCKETS_MS.at(-1) ?? '?'}` : `≤ ${WRITE_BUCKETS_MS[i] ?? '?'}`
+}
+
+async function batchCounters (url: string): Promise<BatchCounters> {
+  const text = await getJson(url, '/metrics')
+  return {
+    batches: metricSum(text, 'gridgate_log_batch_items_count'),
+    items: metricSum(text, 'gridgate_log_batch_items_sum'),
+    writeSeconds: metricSum(text, 'gridgate_log_batch_write_seconds_sum'),
+    writeBuckets: WRITE_BUCKETS_MS.map((ms) => metricSum(text, 'gridgate_log_batch_write_seconds_bucket', `le="${ms / 1000}"`))
+  }
+}
+
+// ---------------------------------------------------------------- connections
+
+interface Connection {
+  server: Server
+  group: string
+  devices: Device[]
+}
+
+/** Connects each list of devices as a load-generator group, side by side, printing progress; throws if any fails. */
+async function connectGroups (load: Ipc, conns: readonly Connection[], rate: number, quiet = false): Promise<ConnectResult[]> {
+  const total = conns.reduce((n, c) => n + c.devices.length, 0)
+  const counts = new Map<string, number>()
+  const say = (text: string): void => { if (!quiet) progress.write(text) }
+  say(`  connecting ${conns.map((c) => `${c.devices.length} devices to ${c.server.name}`).join(', ')} (≤ ${CONNECT_CONCURRENCY} pending, ≤ ${rate}/s each) |`)
+  const off = load.onStream((m) => {
+    if (m.stream !== 'connecting' || !conns.some((c) => c.group === m.group)) return
+    counts.set(m.group, m.connected)
+    // One figure a second (the first group's reports pace it).
+    if (m.group === conns[0]?.group) say(` ${[...counts.values()].reduce((a, b) => a + b, 0)}`)
+  })
+  const t0 = performance.now()
+  try {
+    const results = await Promise.all(conns.map((c) => load.call<ConnectResult>({
+      cmd: 'connect', group: c.group, url: c.server.mqtt, devices: c.devices, concurrency: CONNECT_CONCURRENCY, rate, keepalive: KEEPALIVE_SECONDS
+    }, Math.max(120_000, c.devices.length / rate * 4000))))
+    const failed = results.reduce((n, r) => n + r.failed, 0)
+    const first = results.find((r) => r.firstError !== undefined)?.firstError ?? ''
+    say(` => ${total - failed} in ${((performance.now() - t0) / 1000).toFixed(1)} s${failed > 0 ? ` (${failed} FAILED: ${first})` : ''}\n`)
+    if (failed > 0) throw new Error(`${failed} of ${total} devices could not connect: ${first}`)
+    return results
+  } finally {
+    off()
+  }
+}
+
+/**
+ * Waits (at most `QUIESCE_MAX_MS`) until the servers are nearly idle, so background work one
+ * left behind (LevelDB compaction after a fan-in round) does not land in the next round.
+ */
+async function quiesce (servers: readonly Server[]): Promise<number> {
+  const t0 = performance.now()
+  const cpu = async (): Promise<number> => (await Promise.all(servers.map((s) => processCpuSeconds(s.child.pid)))).reduce<number>((a, b) => a + (b ?? 0), 0)
+  while (performance.now() - t0 < QUIESCE_MAX_MS) {
+    const a = await cpu()
+    await sleep(QUIESCE_SAMPLE_MS)
+    if ((await cpu()) - a < QUIESCE_SAMPLE_MS / 1000 * QUIESCE_CPU) break
+  }
+  return (performance.now() - t0) / 1000
+}
+
+// ---------------------------------------------------------------- measured rounds
+
+type Load = { mode: 'window', inflight: number } | { mode: 'rate', rate: number }
+
+interface Target {
+  server: Server
+  group: string
+  /** Closed-loop (throughput) rounds and their PUBACK latencies. */
+  window: Round[]
+  windowHistogram: Histogram
+  /** Fixed-rate rounds, their latencies, and each round's p99. */
+  paced: Round[]
+  pacedHistogram: Histogram
+  pacedP99: number[]
+  /** gridgate only: group-commit counters over the measured windows of each kind. */
+  windowBatches?: BatchCounters
+  pacedBatches?: BatchCounters
+}
+
+function cpuProbes (server: Server, load: { child: Child, ipc: Ipc }): CpuProbe[] {
+  return [
+    { name: 'server', read: () => processCpuSeconds(server.child.pid) },
+    { name: 'server loop', read: async () => (await server.ipc.probe()).loopActiveMs / 1000 },
+    { name: 'server GC', read: async () => (await server.ipc.probe()).gcMs / 1000 },
+    { name: 'client', read: () => processCpuSeconds(load.child.pid) },
+    { name: 'client loop', read: async () => (await load.ipc.call<{ loopActiveMs: number }>({ cmd: 'loop' })).loopActiveMs / 1000 },
+    { name: 'client GC', read: async () => (await load.ipc.call<{ gcMs: number }>({ cmd: 'loop' })).gcMs / 1000 },
+    { name: 'bench', read: ownCpuSeconds }
+  ]
+}
+
+interface Phase {
+  opts: MqttIngestOptions
+  load: { child: Child, ipc: Ipc }
+  /** Every server child of the phase (all must be quiet before a round). */
+  servers: Server[]
+  /** Seconds spent waiting for quiet servers before rounds. */
+  quiesceSeconds: number
+}
+
+/** One round of `how` against `target`; a pre-warm round is not recorded. */
+async function round (phase: Phase, target: Target, how: Load, prewarm = false): Promise<Round> {
+  const { opts, load } = phase
+  phase.quiesceSeconds += await quiesce(phase.servers)
+  const histogram = latencyHistogram()
+  const http = target.server.http
+  let before: BatchCounters | undefined
+  const total = how.mode === 'window' ? target.windowBatches : target.pacedBatches
+  const onWindow = http === undefined || total === undefined || prewarm
+    ? undefined
+    : async (open: boolean): Promise<void> => {
+      const now = await batchCounters(http)
+      if (open) { before = now; return }
+      if (before === undefined) return
+      addDifference(total, now, before)
+    }
+  try {
+    const result = await timed({
+      label: prewarm ? `${target.server.name} (pre-warm)` : target.server.name,
+      warmupSeconds: prewarm ? 0 : opts.warmupSeconds,
+      seconds: prewarm ? PREWARM_SECONDS : opts.seconds,
+      histogram,
+      cpu: cpuProbes(target.server, load),
+      onWindow
+    }, async (ctl) => {
+      const off = load.ipc.onStream((m) => {
+        if (m.stream === 'acks') {
+          for (const ms of m.lat) ctl.done(1, ms)
+        } else if (m.stream === 'errors') {
+          for (let i = 0; i < m.count; i++) ctl.failed(m.first)
+        }
+      })
+      let running = false
+      try {
+        await load.ipc.call(how.mode === 'window'
+          ? { cmd: 'run', group: target.group, mode: 'window', inflight: how.inflight }
+          : { cmd: 'run', group: target.group, mode: 'rate', rate: how.rate })
+        running = true
+        while (!ctl.stopped) {
+          await sleep(20)
+          const exit = target.server.child.exitStatus()
+          if (exit !== undefined) throw new Error(`${target.server.name} exited (${exit}) during the measurement; its stderr: ${target.server.child.stderr()}`)
+        }
+        running = false
+        const stopped = await load.ipc.call<StopResult>({ cmd: 'stop' }, 60_000)
+        if (stopped.unacked > 0) ctl.failed(`${stopped.unacked} publishes still had no PUBACK 15 s after the round ended`)
+      } finally {
+        off()
+        // After a failure the load generator must not keep publishing.
+        if (running) await load.ipc.call({ cmd: 'stop' }, 30_000).catch(() => undefined)
+      }
+    })
+    if (!prewarm) {
+      if (how.mode === 'window') {
+        target.window.push(result)
+        target.windowHistogram.add(histogram)
+      } else {
+        target.paced.push(result)
+        target.pacedP99.push(summarise(histogram).p99Ms)
+        target.pacedHistogram.add(histogram)
+      }
+    }
+    return result
+  } finally {
+    histogram.destroy()
+  }
+}
+
+function batchStats (c: BatchCounters | undefined): SystemResult['batches'] {
+  if (c === undefined || c.batches === 0) return undefined
+  return { batches: c.batches, events: c.items, avgEventsPerBatch: c.items / c.batches, avgWriteMs: c.writeSeconds * 1000 / c.batches }
+}
+
+function systemResult (name: string, description: string, latencyOf: string, rounds: Round[], histogram: Histogram, batches?: BatchCounters): SystemResult {
+  const result: SystemResult = {
+    name,
+    description,
+    ...combine(rounds),
+    latency: summarise(histogram),
+    latencyOf,
+    rounds,
+    cpuPercent: cpuAverage(rounds),
+    loopUtilization: loopUtilization(rounds)
+  }
+  const b = batchStats(batches)
+  if (b !== undefined) result.batches = b
+  return result
+}
+
+function newTarget (server: Server, group: string, gridgate: boolean): Target {
+  const t: Target = { server, group, window: [], windowHistogram: latencyHistogram(), paced: [], pacedHistogram: latencyHistogram(), pacedP99: [] }
+  if (gridgate) {
+    t.windowBatches = zeroCounters()
+    t.pacedBatches = zeroCounters()
+  }
+  return t
+}
+
+function ratioCase (id: string, title: string, baseline: SystemResult, gridgate: SystemResult, goal?: number): CaseResult {
+  const roundRatios = gridgate.rounds.map((g, i) => g.eventsPerSecond / (baseline.rounds[i]?.eventsPerSecond ?? Number.NaN))
+  const c: CaseResult = { id, title, baseline, gridgate, ratio: gridgate.eventsPerSecond / baseline.eventsPerSecond, roundRatios, medianRoundRatio: median(roundRatios) }
+  if (goal !== undefined) c.goal = goal
+  return c
+}
+
+/** 'met' when the figure and its median over rounds both satisfy `ok`, 'missed' when neither does. */
+function outcome (values: readonly number[], ok: (v: number) => boolean): 'met' | 'missed' | 'borderline' {
+  const n = values.filter(ok).length
+  return n === values.length ? 'met' : n === 0 ? 'missed' : 'borderline'
+}
+
+const fmtMs = (n: number): string => n.toFixed(2)
+const mib = (bytes: number): number => Math.round(bytes / 2 ** 20 * 10) / 10
+
+// ---------------------------------------------------------------- throughput, latency, persistence
+
+async function trafficCases (opts: MqttIngestOptions, openFiles: number, warnings: string[]): Promise<CaseResult[]> {
+  const dirs = [await makeTempDir(opts.baseDir, 'gridgate-bench-mqtt-'), await makeTempDir(opts.baseDir, 'gridgate-bench-mqtt-nopersist-')]
+  const children: Child[] = []
+  try {
+    progress.line('  starting children: load generator, bare aedes, gridgate (mqtt.persistence true), gridgate (mqtt.persistence false)')
+    const [load] = await startAll([startLoadGenerator(openFiles, opts.cpuProfileDir)], openFiles, warnings)
+    if (load === undefined) throw new Error('no load generator')
+    children.push(load.child)
+    const servers = await startAll([
+      startBareAedes(openFiles, opts.cpuProfileDir),
+      startGridgate('gridgate', dirs[0] as string, true, openFiles, opts.cpuProfileDir),
+      startGridgate('gridgate, no persistence', dirs[1] as string, false, openFiles, opts.cpuProfileDir)
+    ], openFiles, warnings)
+    children.push(...servers.map((s) => s.child))
+    if (opts.cpuProfileDir !== undefined) {
+      progress.line(`  CPU profiles go to ${opts.cpuProfileDir} (CPU.*.<pid>.*.cpuprofile): ${children.map((c) => `${c.name} ${c.pid}`).join(', ')}`)
+    }
+    const [bare, gg, ggnp] = servers as [Server, Server, Server]
+
+    const [ggDevices, ggnpDevices] = await registerDevices([gg, ggnp], deviceIds('dev', opts.devices)) as [Device[], Device[]]
+    // The baseline gets the same CONNECT packets (its authenticate lets everyone in).
+    await connectGroups(load.ipc, [
+      { server: bare, group: 'bare', devices: ggDevices },
+      { server: gg, group: 'gg', devices: ggDevices },
+      { server: ggnp, group: 'ggnp', devices: ggnpDevices }
+    ], CONNECT_RATE)
+
+    const tBare = newTarget(bare, 'bare', false)
+    const tGg = newTarget(gg, 'gg', true)
+    const tNp = newTarget(ggnp, 'ggnp', true)
+    const phase: Phase = { opts, load, servers, quiesceSeconds: 0 }
+    const window: Load = { mode: 'window', inflight: opts.inflight }
+    const paced: Load = { mode: 'rate', rate: opts.rate }
+
+    progress.line(`\n[mqtt] pre-warm (not recorded): ${compact(opts.rate)} publishes/s for ${PREWARM_SECONDS}s on each server`)
+    for (const t of [tBare, tGg, tNp]) await round(phase, t, paced, true)
+
+    // Latency first: after the fan-in, LevelDB compacts hundreds of MB in the gridgate
+    // children for a while, which would then sit in every latency round.
+    progress.line(`\n[mqtt latency] ${compact(opts.rate)} QoS 1 publishes/s in total over ${opts.devices} devices, ${opts.rounds} round(s) of ${opts.seconds}s`)
+    for (let r = 0; r < opts.rounds; r++) {
+      progress.line(` round ${r + 1}/${opts.rounds}`)
+      for (const t of r % 2 === 0 ? [tBare, tGg] : [tGg, tBare]) await round(phase, t, paced)
+    }
+
+    progress.line(`\n[mqtt fan-in] ${opts.devices} devices × ${opts.inflight} QoS 1 publishes in flight, ${opts.rounds} round(s) of ${opts.seconds}s`)
+    for (let r = 0; r < opts.rounds; r++) {
+      progress.line(` round ${r + 1}/${opts.rounds}`)
+      // gridgate sits between its two baselines, so each pair is measured back to back.
+      for (const t of r % 2 === 0 ? [tBare, tGg, tNp] : [tNp, tGg, tBare]) await round(phase, t, window)
+    }
+    progress.line(`  waited ${phase.quiesceSeconds.toFixed(1)} s in total for quiet servers before rounds`)
+
+    // Every PUBACK must stand for an event in the log (pre-warm and warm-up included).
+    for (const t of [tGg, tNp]) {
+      const counts = await load.ipc.call<{ acked: number, published: number }>({ cmd: 'counts', group: t.group })
+      const stored = await topicEvents(t.server.http as string)
+      if (stored < counts.acked) {
+        const text = `MISMATCH: ${t.server.name} acknowledged ${counts.acked} QoS 1 publishes but topic '${TELEMETRY}' holds only ${stored} events (${counts.acked - stored} acknowledged messages lost)`
+        progress.line(`  !!!!!!!! ${text} !!!!!!!!`)
+        warnings.push(text)
+      } else {
+        progress.line(`  check: ${t.server.name}: topic '${TELEMETRY}' holds ${stored} events for ${counts.acked} PUBACKs (${counts.published} published)`)
+      }
+    }
+
+    const client = `${opts.devices} mqtt.js clients (MQTT 3.1.1, TCP, clean session) in one load-generator child`
+    const windowOf = `one QoS 1 publish → its PUBACK (load generator side), ${opts.inflight} in flight per device`
+    const pacedOf = `one QoS 1 publish → its PUBACK (load generator side), paced at ${compact(opts.rate)}/s`
+    const bareWindow = systemResult('bare aedes (child)', `Aedes.createBroker(), in-memory persistence, allow-all authenticate; ${client}`, windowOf, tBare.window, tBare.windowHistogram)
+    const ggWindow = systemResult('gridgate (child)', `gridgate start, mqtt.persistence true, storage.sync true; ${client}`, windowOf, tGg.window, tGg.windowHistogram, tGg.windowBatches)
+    const npWindow = systemResult('gridgate, mqtt.persistence false (child)', `gridgate start, in-memory aedes persistence, storage.sync true; ${client}`, windowOf, tNp.window, tNp.windowHistogram, tNp.windowBatches)
+    const barePaced = systemResult('bare aedes (child)', bareWindow.description, pacedOf, tBare.paced, tBare.pacedHistogram)
+    const ggPaced = systemResult('gridgate (child)', ggWindow.description, pacedOf, tGg.paced, tGg.pacedHistogram, tGg.pacedBatches)
+    for (const t of [tBare, tGg, tNp]) { t.windowHistogram.destroy(); t.pacedHistogram.destroy() }
+
+    const serverSide = (c: BatchCounters | undefined): string => c === undefined || c.batches === 0
+      ? 'n/a'
+      : `${(c.items / c.batches).toFixed(1)} events per group-commit batch, ${(c.writeSeconds * 1000 / c.batches).toFixed(2)} ms per write on average, ` +
+        `${((1 - (c.writeBuckets[WRITE_BUCKETS_MS.indexOf(5)] ?? 0) / c.batches) * 100).toFixed(1)}% of writes over 5 ms, ` +
+        `p99 write ${writeBound(c, 0.99)} ms, slowest ${writeBound(c, 1)} ms (metric buckets)`
+    const fanIn = ratioCase('mqtt-fan-in', `mqtt fan-in, ${opts.devices} devices × ${opts.inflight} in flight, QoS 1`, bareWindow, ggWindow, FAN_IN_GOAL)
+    fanIn.notes = [
+      `gridgate: ${serverSide(tGg.windowBatches)}. Figures are PUBACKs received per second; ` +
+        `before each round the bench waited until all servers were nearly idle (${phase.quiesceSeconds.toFixed(1)} s in total over both cases).`
+    ]
+
+    const pacedRatios = tGg.pacedP99.map((g, i) => g / (tBare.pacedP99[i] ?? Number.NaN))
+    const latency: CaseResult = {
+      id: 'mqtt-latency',
+      title: `mqtt latency at ${compact(opts.rate)} msg/s, QoS 1`,
+      baseline: barePaced,
+      gridgate: ggPaced,
+      ratio: ggPaced.latency.p99Ms / barePaced.latency.p99Ms,
+      roundRatios: pacedRatios,
+      medianRoundRatio: median(pacedRatios),
+      compare: { what: 'p99 publish → PUBACK', unit: 'ms p99', gridgate: ggPaced.latency.p99Ms, baseline: barePaced.latency.p99Ms, digits: 2 },
+      goalCheck: { text: `p99 ≤ ${P99_MS_GOAL} ms`, outcome: outcome([ggPaced.latency.p99Ms, median(tGg.pacedP99)], (v) => v <= P99_MS_GOAL) },
+      notes: [
+        `p99 per round: gridgate ${tGg.pacedP99.map(fmtMs).join(', ')} ms; bare aedes ${tBare.pacedP99.map(fmtMs).join(', ')} ms. ` +
+          `p50: gridgate ${fmtMs(ggPaced.latency.p50Ms)} ms, bare aedes ${fmtMs(barePaced.latency.p50Ms)} ms; ` +
+          `max: gridgate ${fmtMs(ggPaced.latency.maxMs)} ms, bare aedes ${fmtMs(barePaced.latency.maxMs)} ms. ` +
+          `Achieved rate: gridgate ${compact(ggPaced.eventsPerSecond)}/s, bare aedes ${compact(barePaced.eventsPerSecond)}/s. ` +
+          `gridgate: ${serverSide(tGg.pacedBatches)}. ` +
+          'Ratio = gridgate p99 / bare aedes p99 (lower is better; the goal is on gridgate\'s own p99).'
+      ]
+    }
+
+    const persistence = ratioCase('mqtt-persistence', 'mqtt persistence cost (true vs false), fan-in', npWindow, ggWindow)
+    persistence.notes = [
+      'Baseline = gridgate with mqtt.persistence false (aedes in-memory sessions); ratio = gridgate with the default mqtt.persistence true / that; same gridgate rounds as the fan-in case. ' +
+        `mqtt.persistence false: ${serverSide(tNp.windowBatches)}.`
+    ]
+    return [fanIn, latency, persistence]
+  } finally {
+    for (const c of children.reverse()) await c.stop()
+    for (const d of dirs) await removeTempDir(d)
+  }
+}
+
+// ---------------------------------------------------------------- idle connections
+
+/**
+ * Connects `devices` to `server` and measures its memory; `quiet` prints the outcome only when
+ * `say` is called. A small connect/disconnect cycle goes first, so one-time growth (compiled
+ * code, heap and allocator sizing) is not charged to the connections.
+ */
+async function idleSystem (load: { child: Child, ipc: Ipc }, server: Server, group: string, devices: Device[], quiet = false): Promise<{ result: SystemResult, say: () => void }> {
+  const warm = devices.slice(0, Math.min(IDLE_WARMUP_CONNECTIONS, Math.ceil(devices.length / 10)))
+  await connectGroups(load.ipc, [{ server, group: `${group}-warm-up`, devices: warm }], IDLE_CONNECT_RATE, true)
+  await load.ipc.call({ cmd: 'end', group: `${group}-warm-up` }, 120_000)
+  await sleep(SETTLE_MS / 2)
+  const before = await server.ipc.probe(true)
+  const cpu0 = await processCpuSeconds(server.child.pid)
+  const [r] = await connectGroups(load.ipc, [{ server, group, devices }], IDLE_CONNECT_RATE, quiet) as [ConnectResult]
+  const cpu1 = await processCpuSeconds(server.child.pid)
+  await sleep(SETTLE_MS)
+  const after = await server.ipc.probe(true)
+  const n = r.connected
+  const kb = (after.rss - before.rss) / 1024 / n
+  const heapKb = (after.heapUsed - before.heapUsed) / 1024 / n
+  const outcome = `  ${server.name}: ${n} connections in ${r.seconds.toFixed(1)} s; RSS ${mib(before.rss)} → ${mib(after.rss)} MiB, heap ${mib(before.heapUsed)} → ${mib(after.heapUsed)} MiB: ` +
+    `${kb.toFixed(1)} KB RSS (${heapKb.toFixed(1)} KB heap) per connection`
+  if (!quiet) progress.line(outcome)
+  const h = latencyHistogram()
+  for (const ms of r.connectMs) h.recordValue(Math.max(1, Math.round(ms * 1000)))
+  const latency = summarise(h)
+  h.destroy()
+  const cpuPercent: Record<string, number> = {}
+  if (cpu0 !== undefined && cpu1 !== undefined) cpuPercent.server = Math.round((cpu1 - cpu0) / r.seconds * 1000) / 10
+  const one: Round = { events: n, ops: n, seconds: r.seconds, eventsPerSecond: n / r.seconds, errors: r.failed, cpuPercent, eventLoop: { utilization: 0, activeMs: 0 } }
+  await load.ipc.call({ cmd: 'end', group }, 120_000)
+  const result: SystemResult = {
+    name: server.name === 'bare aedes' ? 'bare aedes (child)' : 'gridgate (child)',
+    description: `${n} idle mqtt.js connections (clean session, no traffic)`,
+    ...combine([one]),
+    latency,
+    latencyOf: `CONNECT → CONNACK while connecting ${n} devices (≤ ${CONNECT_CONCURRENCY} pending, ≤ ${IDLE_CONNECT_RATE}/s)`,
+    rounds: [one],
+    cpuPercent,
+    loopUtilization: 0,
+    memory: {
+      connections: n,
+      rssBeforeMiB: mib(before.rss),
+      rssAfterMiB: mib(after.rss),
+      heapUsedBeforeMiB: mib(before.heapUsed),
+      heapUsedAfterMiB: mib(after.heapUsed),
+      kbPerConnection: Math.round(kb * 100) / 100,
+      heapKbPerConnection: Math.round(heapKb * 100) / 100
+    }
+  }
+  return { result, say: () => progress.line(outcome) }
+}
+
+async function idleCase (opts: MqttIngestOptions, openFiles: number, warnings: string[]): Promise<CaseResult> {
+  const dir = await makeTempDir(opts.baseDir, 'gridgate-bench-mqtt-idle-')
+  const children: Child[] = []
+  try {
+    progress.line(`\n[mqtt idle connections] ${opts.idle} devices, RSS of each server before and after (full GC first)`)
+    progress.line('  starting children: load generator, bare aedes, gridgate')
+    const started = await startAll<{ child: Child, ipc: Ipc }>([startLoadGenerator(openFiles), startBareAedes(openFiles), startGridgate('gridgate', dir, true, openFiles)], openFiles, warnings)
+    children.push(...started.map((s) => s.child))
+    const [load, bare, gg] = started as [{ child: Child, ipc: Ipc }, Server, Server]
+    const ids = deviceIds('idle', opts.idle)
+    // The baseline connects while gridgate registers (its RSS does not care), with passwords
+    // of the same length as gridgate's (its authenticate lets everyone in).
+    progress.line(`  bare aedes: connecting ${ids.length} devices (≤ ${CONNECT_CONCURRENCY} pending, ≤ ${IDLE_CONNECT_RATE}/s) while gridgate registers them`)
+    const bareDevices = ids.map((id): Device => [id, randomBytes(32).toString('base64url')])
+    const [bareIdle, registered] = await Promise.all([
+      idleSystem(load, bare, 'idle-bare', bareDevices, true),
+      registerDevices([gg], ids)
+    ])
+    bareIdle.say()
+    const ggIdle = await idleSystem(load, gg, 'idle-gg', registered[0] as Device[])
+    const baseline = bareIdle.result
+    const gridgate = ggIdle.result
+    const g = gridgate.memory?.kbPerConnection ?? Number.NaN
+    const b = baseline.memory?.kbPerConnection ?? Number.NaN
+    return {
+      id: 'mqtt-idle',
+      title: `mqtt idle connections, ${opts.idle}`,
+      baseline,
+      gridgate,
+      ratio: g / b,
+      roundRatios: [g / b],
+      medianRoundRatio: g / b,
+      compare: { what: 'RSS per idle connection', unit: 'KB/conn', gridgate: g, baseline: b, digits: 1 },
+      goalCheck: { text: `≤ ${IDLE_KB_GOAL} KB/conn`, outcome: outcome([g], (v) => v <= IDLE_KB_GOAL) },
+      notes: [
+        `RSS after a full GC, before connecting and ${SETTLE_MS / 1000} s after the last CONNACK (both after an unmeasured cycle of ` +
+          `${Math.min(IDLE_WARMUP_CONNECTIONS, Math.ceil(opts.idle / 10))} connections that connect and leave, so one-time growth is not counted): ` +
+          `gridgate ${gridgate.memory?.rssBeforeMiB ?? '?'} → ${gridgate.memory?.rssAfterMiB ?? '?'} MiB (JS heap ${gridgate.memory?.heapKbPerConnection ?? '?'} KB/conn), ` +
+          `bare aedes ${baseline.memory?.rssBeforeMiB ?? '?'} → ${baseline.memory?.rssAfterMiB ?? '?'} MiB (JS heap ${baseline.memory?.heapKbPerConnection ?? '?'} KB/conn). ` +
+          'One round; ratio = gridgate / bare aedes KB per connection (lower is better). ' +
+          'gridgate figures include what it does per connection (session, compiled permissions, a device.connected event, the registry\'s lastSeen write, the scrypt result cache).'
+      ]
+    }
+  } finally {
+    for (const c of children.reverse()) await c.stop()
+    await removeTempDir(dir)
+  }
+}
+
+// ---------------------------------------------------------------- the part
+
+export async function benchMqttIngest (opts: MqttIngestOptions): Promise<MqttIngestResult> {
+  const warnings: string[] = []
+  const biggest = Math.max(opts.devices * 3, opts.idle)
+  const openFiles = biggest + 1024
+  const limit = openFilesLimit()
+  progress.line(`\n[mqtt ingest] open-files soft limit ${String(limit ?? 'unknown')}${limit !== undefined && limit < openFiles ? `, children get ulimit -n ${openFiles}` : ''}`)
+  const cases = await trafficCases(opts, openFiles, warnings)
+  if (opts.idle > 0) {
+    const idle = await idleCase(opts, openFiles, warnings)
+    cases.splice(2, 0, idle)
+  }
+  return { cases, warnings }
+}

@@ -1,0 +1,68 @@
+import { performance, PerformanceObserver } from 'node:perf_hooks'
+
+// Preloaded into the MQTT servers under test (`node --import tsx --expose-gc --import
+// ./bench/server-probe.ts ...`, IPC channel open): answers the bench's requests for the
+// process's memory and event-loop time. It changes nothing in the server; with
+// `{ gc: true }` it first runs full garbage collections, so RSS is measured without garbage.
+
+interface ProbeRequest {
+  probe: number
+  gc?: boolean
+}
+
+export interface ProbeReply {
+  probe: number
+  rss: number
+  heapUsed: number
+  heapTotal: number
+  external: number
+  arrayBuffers: number
+  /** Event loop busy time since start (ms). */
+  loopActiveMs: number
+  /** Garbage collection pauses since the probe was loaded (ms). */
+  gcMs: number
+}
+
+// A plain full collection (Node 20 ignores gc({ flavor: 'last-resort' })); the second one,
+// a moment later, also gives the freed heap pages back to the system.
+const gc = (globalThis as { gc?: () => void }).gc
+
+/** Pause time of every garbage collection, summed (the bench's own collections excluded). */
+let gcMs = 0
+let collecting = false
+new PerformanceObserver((list) => {
+  if (collecting) return
+  for (const e of list.getEntries()) gcMs += e.duration
+}).observe({ entryTypes: ['gc'] })
+
+if (typeof process.send === 'function') {
+  process.on('message', (m: unknown) => {
+    const req = m as Partial<ProbeRequest> | null
+    if (req === null || typeof req !== 'object' || typeof req.probe !== 'number') return
+    const id = req.probe
+    const answer = (): void => {
+      const mem = process.memoryUsage()
+      const reply: ProbeReply = {
+        probe: id,
+        rss: mem.rss,
+        heapUsed: mem.heapUsed,
+        heapTotal: mem.heapTotal,
+        external: mem.external,
+        arrayBuffers: mem.arrayBuffers,
+        loopActiveMs: performance.eventLoopUtilization().active,
+        gcMs
+      }
+      process.send?.(reply)
+    }
+    if (req.gc === true && gc !== undefined) {
+      collecting = true
+      gc()
+      // Once more after pending finalizers and weak callbacks ran.
+      setTimeout(() => { gc(); setTimeout(() => { collecting = false; answer() }, 50) }, 50)
+    } else {
+      answer()
+    }
+  })
+  // The channel alone must not keep the server alive (it exits on SIGTERM as usual).
+  process.channel?.unref()
+}
