@@ -9,27 +9,34 @@ export interface CachedSegment {
   count: number
   time: number
   buf: Buffer
-  /** Byte position of each record's length prefix. */
-  positions: Uint32Array
+  /** Byte position of each record's length prefix; made on the first read, not on append. */
+  positions?: Uint32Array
 }
 
 export function indexSegment (buf: Buffer, first: number): CachedSegment {
   const { count, time } = readSegmentHeader(buf)
-  const positions = new Uint32Array(count)
+  return { first, count, time, buf }
+}
+
+function positionsOf (seg: CachedSegment): Uint32Array {
+  if (seg.positions !== undefined) return seg.positions
+  const positions = new Uint32Array(seg.count)
   let pos = 13 // header: u8 version, u32 count, f64 time
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; i < seg.count; i++) {
     positions[i] = pos
-    pos += 4 + buf.readUInt32LE(pos)
+    pos += 4 + seg.buf.readUInt32LE(pos)
   }
-  return { first, count, time, buf, positions }
+  seg.positions = positions
+  return positions
 }
 
 /** Records of a cached segment from `from` (inclusive), at most `limit`, below `end`. */
 export function recordsOf (seg: CachedSegment, from: number, limit: number, end: number): LogRecord[] {
   const out: LogRecord[] = []
   const stop = Math.min(seg.first + seg.count, end)
+  const positions = positionsOf(seg)
   for (let offset = Math.max(from, seg.first); offset < stop && out.length < limit; offset++) {
-    const pos = seg.positions[offset - seg.first] as number
+    const pos = positions[offset - seg.first] as number
     const len = seg.buf.readUInt32LE(pos)
     out.push({ offset, time: seg.time, bytes: seg.buf.subarray(pos + 4, pos + 4 + len) })
   }
@@ -38,7 +45,8 @@ export function recordsOf (seg: CachedSegment, from: number, limit: number, end:
 
 export class SegmentCache {
   private readonly topics = new Map<string, CachedSegment[]>() // sorted by first offset
-  private readonly order: Array<[string, CachedSegment]> = [] // insertion order, for eviction
+  private order: Array<[string, CachedSegment]> = [] // insertion order, for eviction
+  private head = 0 // order[head] is the oldest still counted
   private bytes = 0
 
   constructor (private readonly maxBytes: number) {}
@@ -52,10 +60,13 @@ export class SegmentCache {
     list.splice(at, 0, seg)
     this.order.push([topic, seg])
     this.bytes += seg.buf.length
-    while (this.bytes > this.maxBytes) {
-      const oldest = this.order.shift()
-      if (oldest === undefined) break
-      this.remove(oldest[0], oldest[1])
+    while (this.bytes > this.maxBytes && this.head < this.order.length) {
+      const [t, oldest] = this.order[this.head++] as [string, CachedSegment]
+      this.remove(t, oldest)
+    }
+    if (this.head > 4096 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head)
+      this.head = 0
     }
   }
 
@@ -79,8 +90,10 @@ export class SegmentCache {
 
   private remove (topic: string, seg: CachedSegment): void {
     const list = this.topics.get(topic)
-    const i = list?.indexOf(seg) ?? -1
-    if (list === undefined || i < 0) return
+    if (list === undefined) return
+    // Eviction goes oldest first, so the segment is usually the topic's first.
+    const i = list[0] === seg ? 0 : list.indexOf(seg)
+    if (i < 0) return
     list.splice(i, 1)
     this.bytes -= seg.buf.length
     if (list.length === 0) this.topics.delete(topic)
