@@ -36,7 +36,8 @@ export function parseCommandRequest (body: unknown, idempotencyKey: string | und
   if (idempotencyKey !== undefined && !COMMAND_ID.test(idempotencyKey)) fail('Idempotency-Key', "must be 1-128 letters, digits, '-', '_', '.' or ':'")
   if (b.id !== undefined && idempotencyKey !== undefined && b.id !== idempotencyKey) fail('id', 'differs from the Idempotency-Key header')
   const payload = b.payload === undefined ? null : b.payload
-  if (JSON.stringify(payload).length > 256 * 1024) fail('payload', 'is larger than 256 KiB')
+  // Bytes as published (UTF-8), not UTF-16 characters.
+  if (Buffer.byteLength(JSON.stringify(payload), 'utf8') > 256 * 1024) fail('payload', 'is larger than 256 KiB')
   return {
     id: (b.id as string | undefined) ?? idempotencyKey,
     name: b.name,
