@@ -29,7 +29,10 @@ import type { ProbeReply } from './server-probe.js'
 //              the device answers on devices/{id}/responses/{N}; the requester, subscribed to
 //              devices/+/responses/#, matches the answer by N.
 //
-// Every answer is checked (status succeeded, result = the payload sent); after the run,
+// Two cases from the same children: the servers as shipped, and (a diagnostic) the same with
+// Nagle's algorithm turned off on the MQTT sockets both servers accept (bench/server-nodelay.ts
+// toggles it between rounds over IPC). The devices and the requester always turn it off on their
+// side. Every answer is checked (status succeeded, result = the payload sent); after the run,
 // gridgate's counters and its `commands` topic must agree with what the callers saw.
 
 export interface CommandsBenchOptions {
@@ -43,6 +46,13 @@ export interface CommandsBenchOptions {
   inflight: number
   /** Writes a --cpu-prof profile of the gridgate child into this directory. */
   cpuProfileDir?: string
+  /**
+   * Also measure with Nagle's algorithm off on the MQTT sockets both servers accept (neither
+   * gridgate nor aedes turns it off by itself): a second, diagnostic case (default true).
+   */
+  nagleOffCase?: boolean
+  /** Diagnostic: gridgate with storage.sync false (no fsync per group-commit batch). Default true. */
+  storageSync?: boolean
   /** Findings (count mismatches, failures) are appended here and printed at once. */
   warnings?: string[]
 }
@@ -66,6 +76,7 @@ const QUIESCE_CPU = 0.1
 const QUIESCE_SAMPLE_MS = 200
 const QUIESCE_MAX_MS = 2000
 const PROBE_ARGS = ['--expose-gc', '--import', './bench/server-probe.ts']
+const NODELAY_ARGS = ['--import', './bench/server-nodelay.ts']
 /** Transitions each command goes through with a clean-session device: pending, sent, delivered, succeeded. */
 const EVENTS_PER_COMMAND = 4
 
@@ -84,8 +95,8 @@ class Ipc {
 
   constructor (private readonly child: Child) {
     child.proc.on('message', (m: unknown) => {
-      const msg = m as { reply?: number, probe?: number, ok?: boolean, result?: unknown, error?: string, stream?: string }
-      const id = msg.reply ?? msg.probe
+      const msg = m as { reply?: number, probe?: number, nodelay?: number, ok?: boolean, result?: unknown, error?: string, stream?: string }
+      const id = msg.reply ?? msg.probe ?? msg.nodelay
       if (id !== undefined) {
         const p = this.pending.get(id)
         this.pending.delete(id)
@@ -102,6 +113,8 @@ class Ipc {
   }
 
   private async send<T> (message: Record<string, unknown>, id: number, timeoutMs: number): Promise<T> {
+    const exit = this.child.exitStatus()
+    if (exit !== undefined || !this.child.proc.connected) throw new Error(`${this.child.name} exited (${exit ?? 'IPC channel closed'}); its stderr: ${this.child.stderr()}`)
     return await new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id)
@@ -128,6 +141,12 @@ class Ipc {
     return await this.send<ProbeReply>({ probe: id, gc: false }, id, 30_000)
   }
 
+  /** Turns Nagle's algorithm off (true) or back on (false) on the server's accepted MQTT sockets (bench/server-nodelay.ts); resolves with their number. */
+  async setNoDelay (on: boolean): Promise<number> {
+    const id = this.next++
+    return (await this.send<{ sockets: number }>({ nodelay: id, on }, id, 30_000)).sockets
+  }
+
   onStream (listener: (m: FleetStream) => void): () => void {
     this.listeners.add(listener)
     return () => { this.listeners.delete(listener) }
@@ -145,15 +164,16 @@ async function startFleet (openFiles: number): Promise<Proc> {
 }
 
 async function startBareAedes (openFiles: number): Promise<Server> {
-  const child = await startChild('bare aedes', ['bench/bare-aedes.ts'], 30_000, { ipc: true, nodeArgs: PROBE_ARGS, openFiles })
+  const child = await startChild('bare aedes', ['bench/bare-aedes.ts'], 30_000, { ipc: true, nodeArgs: [...PROBE_ARGS, ...NODELAY_ARGS], openFiles })
   const mqtt = child.listeners.mqtt
   if (mqtt === undefined) throw new Error('bare aedes did not report its MQTT listener')
   return { name: 'bare aedes', child, ipc: new Ipc(child), mqtt }
 }
 
-async function startGridgate (dataDir: string, maxOpenPerDevice: number, openFiles: number, cpuProfileDir?: string): Promise<Server> {
+async function startGridgate (dataDir: string, maxOpenPerDevice: number, sync: boolean, openFiles: number, cpuProfileDir?: string): Promise<Server> {
   const config = {
     dataDir,
+    storage: { sync },
     log: { level: 'info' },
     http: { host: '127.0.0.1', port: 0, keys: [BENCH_KEY] },
     mqtt: { host: '127.0.0.1', port: 0, wsPort: 0, tlsPort: 0, wssPort: 0 },
@@ -161,7 +181,7 @@ async function startGridgate (dataDir: string, maxOpenPerDevice: number, openFil
   }
   const file = join(dataDir, 'bench-config.yaml')
   await writeFile(file, JSON.stringify(config, null, 2) + '\n')
-  const child = await startChild('gridgate', ['src/cli.ts', 'start', '--config', file], 30_000, { ipc: true, nodeArgs: [...PROBE_ARGS, ...profileArgs(cpuProfileDir)], openFiles })
+  const child = await startChild('gridgate', ['src/cli.ts', 'start', '--config', file], 30_000, { ipc: true, nodeArgs: [...PROBE_ARGS, ...NODELAY_ARGS, ...profileArgs(cpuProfileDir)], openFiles })
   const { mqtt, http } = child.listeners
   if (mqtt === undefined || http === undefined) throw new Error('gridgate did not report its MQTT and HTTP listeners')
   return { name: 'gridgate', child, ipc: new Ipc(child), mqtt, http }
@@ -285,6 +305,8 @@ interface Requester {
   ask: (deviceId: string, seq: number, payload: Buffer) => Promise<Buffer>
   /** Answers that matched no outstanding request. */
   unmatched: () => number
+  /** Rejects every outstanding request (a child died: no answer will come). */
+  failAll: (reason: string) => void
   close: () => Promise<void>
 }
 
@@ -331,6 +353,10 @@ async function openRequester (url: string): Promise<Requester> {
       })
     }),
     unmatched: () => unmatched,
+    failAll: (reason) => {
+      for (const p of pending.values()) p.reject(new Error(reason))
+      pending.clear()
+    },
     close: async () => {
       clearInterval(sweep)
       for (const p of pending.values()) p.reject(new Error('requester closed'))
@@ -342,17 +368,26 @@ async function openRequester (url: string): Promise<Requester> {
 
 // ---------------------------------------------------------------- measured rounds
 
-interface Side {
-  server: Server
-  rounds: Round[]
-  histogram: Histogram
-  /** Round trips the callers saw complete correctly (pre-warm and warm-up included). */
-  ok: number
-  /** Requests sent (pre-warm and warm-up included). */
+type Mode = 'shipped' | 'nagle-off'
+
+/** What one server did over the whole run (pre-warm and warm-up included), for the checks. */
+interface Tally {
+  /** Requests sent. */
   sent: number
+  /** Round trips that came back correct. */
+  ok: number
   /** Answers that came back wrong (not succeeded, or another payload). */
   wrong: number
   firstWrong?: string
+}
+
+/** One server in one mode: its measured rounds. */
+interface Side {
+  server: Server
+  tally: Tally
+  mode: Mode
+  rounds: Round[]
+  histogram: Histogram
   /** gridgate only: counters summed over the measured windows. */
   window?: { batches: number, items: number, writeSeconds: number, postCount: number, postSeconds: number }
 }
@@ -361,12 +396,15 @@ interface Context {
   opts: CommandsBenchOptions
   ids: string[]
   fleet: Proc
-  gg: Side
-  bare: Side
+  gw: Server
+  bare: Server
   pool: Pool
   requester: Requester
-  /** Next sequence number per side (also the MQTT request's id). */
+  tally: { gg: Tally, bare: Tally }
+  /** Next sequence number per server (also the MQTT request's id). */
   seq: { gg: number, bare: number }
+  /** The servers' current socket mode. */
+  mode?: Mode
   quiesceSeconds: number
 }
 
@@ -381,10 +419,18 @@ function cpuProbes (ctx: Context, server: Server): CpuProbe[] {
   ]
 }
 
+/** Puts both servers' accepted MQTT sockets into `mode`; checks every device (and the requester) is among them. */
+async function setMode (ctx: Context, mode: Mode): Promise<void> {
+  if (ctx.mode === mode) return
+  const [gg, bare] = await Promise.all([ctx.gw.ipc.setNoDelay(mode === 'nagle-off'), ctx.bare.ipc.setNoDelay(mode === 'nagle-off')])
+  if (gg < ctx.ids.length || bare < ctx.ids.length + 1) throw new Error(`server-nodelay sees ${gg} sockets in gridgate and ${bare} in bare aedes, expected ${ctx.ids.length} and ${ctx.ids.length + 1}`)
+  ctx.mode = mode
+}
+
 /** Waits (at most QUIESCE_MAX_MS) until both servers are nearly idle, so LevelDB work left over from one round does not land in the next. */
 async function quiesce (ctx: Context): Promise<void> {
   const t0 = performance.now()
-  const cpu = async (): Promise<number> => (await Promise.all([ctx.gg.server, ctx.bare.server].map((s) => processCpuSeconds(s.child.pid)))).reduce<number>((a, b) => a + (b ?? 0), 0)
+  const cpu = async (): Promise<number> => (await Promise.all([ctx.gw, ctx.bare].map((s) => processCpuSeconds(s.child.pid)))).reduce<number>((a, b) => a + (b ?? 0), 0)
   while (performance.now() - t0 < QUIESCE_MAX_MS) {
     const a = await cpu()
     await sleep(QUIESCE_SAMPLE_MS)
@@ -408,9 +454,9 @@ async function workers (n: number, ctl: Control, children: readonly Child[], bod
   }))
 }
 
-function wrongAnswer (side: Side, ctl: Control, message: string): void {
-  side.wrong++
-  side.firstWrong ??= message
+function wrongAnswer (tally: Tally, ctl: Control, message: string): void {
+  tally.wrong++
+  tally.firstWrong ??= message
   ctl.failed(message)
 }
 
@@ -418,21 +464,22 @@ interface CommandAnswer { id?: unknown, status?: unknown, result?: { seq?: unkno
 
 /** One gridgate command: POST with wait, the answer must be the command in state succeeded with the echoed payload. */
 async function gridgateCommand (ctx: Context, ctl: Control): Promise<void> {
+  const tally = ctx.tally.gg
   const seq = ctx.seq.gg++
   const id = ctx.ids[seq % ctx.ids.length] as string
   const body = JSON.stringify({ name: COMMAND_NAME, payload: payloadOf(seq) })
   const started = performance.now()
-  ctx.gg.sent++
+  tally.sent++
   const res = await ctx.pool.request({ path: `/devices/${id}/commands?wait=${WAIT_SECONDS}`, method: 'POST', headers: COMMAND_HEADERS, body })
   const text = await res.body.text()
   const latency = performance.now() - started
-  if (res.statusCode !== 201) { wrongAnswer(ctx.gg, ctl, `POST /devices/${id}/commands: HTTP ${res.statusCode}: ${text.slice(0, 300)}`); return }
+  if (res.statusCode !== 201) { wrongAnswer(tally, ctl, `POST /devices/${id}/commands: HTTP ${res.statusCode}: ${text.slice(0, 300)}`); return }
   const c = JSON.parse(text) as CommandAnswer
   if (c.status !== 'succeeded' || c.result?.seq !== seq) {
-    wrongAnswer(ctx.gg, ctl, `command ${String(c.id)} to ${id}: status ${String(c.status)}, result ${JSON.stringify(c.result)?.slice(0, 100)}, error ${String(c.error)}`)
+    wrongAnswer(tally, ctl, `command ${String(c.id)} to ${id}: status ${String(c.status)}, result ${JSON.stringify(c.result)?.slice(0, 100)}, error ${String(c.error)}`)
     return
   }
-  ctx.gg.ok++
+  tally.ok++
   ctl.done(1, latency)
 }
 
@@ -440,26 +487,30 @@ interface DeviceAnswer { status?: unknown, result?: { seq?: unknown } | null }
 
 /** One bare-aedes round trip: request to the device, its answer back to the requester. */
 async function bareRoundTrip (ctx: Context, ctl: Control): Promise<void> {
+  const tally = ctx.tally.bare
   const seq = ctx.seq.bare++
   const id = ctx.ids[seq % ctx.ids.length] as string
   const payload = Buffer.from(JSON.stringify(payloadOf(seq)))
   const started = performance.now()
-  ctx.bare.sent++
+  tally.sent++
   const answer = await ctx.requester.ask(id, seq, payload)
   const latency = performance.now() - started
   const a = JSON.parse(answer.toString('utf8')) as DeviceAnswer
   if (a.status !== 'succeeded' || a.result?.seq !== seq) {
-    wrongAnswer(ctx.bare, ctl, `request ${seq} to ${id}: answer ${answer.toString('utf8').slice(0, 200)}`)
+    wrongAnswer(tally, ctl, `request ${seq} to ${id}: answer ${answer.toString('utf8').slice(0, 200)}`)
     return
   }
-  ctx.bare.ok++
+  tally.ok++
   ctl.done(1, latency)
 }
 
+const MODE_LABEL: Record<Mode, string> = { shipped: '', 'nagle-off': ', Nagle off' }
+
 async function round (ctx: Context, side: Side, prewarm = false): Promise<void> {
   const { opts } = ctx
+  await setMode(ctx, side.mode)
   await quiesce(ctx)
-  const isGg = side === ctx.gg
+  const isGg = side.server === ctx.gw
   const histogram = latencyHistogram()
   const url = side.server.http
   let before: GridgateCounters | undefined
@@ -478,7 +529,7 @@ async function round (ctx: Context, side: Side, prewarm = false): Promise<void> 
     }
   try {
     const result = await timed({
-      label: `${side.server.name}${prewarm ? ' (pre-warm)' : ''}`,
+      label: `${side.server.name}${MODE_LABEL[side.mode]}${prewarm ? ' (pre-warm)' : ''}`,
       warmupSeconds: prewarm ? 0 : opts.warmupSeconds,
       seconds: prewarm ? PREWARM_SECONDS : opts.seconds,
       histogram,
@@ -515,15 +566,14 @@ function systemResult (name: string, description: string, latencyOf: string, sid
 
 // ---------------------------------------------------------------- checks
 
-async function checks (ctx: Context, warn: (text: string) => void): Promise<string[]> {
-  const notes: string[] = []
-  const url = ctx.gg.server.http as string
+async function checks (ctx: Context, warn: (text: string) => void): Promise<string | undefined> {
+  const url = ctx.gw.http as string
   const counters = await gridgateCounters(url)
   const topic = JSON.parse(await getText(url, '/topics/commands')) as { events: number }
   const ggFleet = await ctx.fleet.ipc.call<FleetCounts>({ cmd: 'counts', group: 'gg' })
   const bareFleet = await ctx.fleet.ipc.call<FleetCounts>({ cmd: 'counts', group: 'bare' })
   const problems: string[] = []
-  const { gg, bare } = ctx
+  const { gg, bare } = ctx.tally
   if (gg.wrong > 0) problems.push(`gridgate: ${gg.wrong} commands did not come back succeeded with their payload (${gg.firstWrong ?? ''})`)
   if (bare.wrong > 0) problems.push(`bare aedes: ${bare.wrong} wrong answers (${bare.firstWrong ?? ''})`)
   if (counters.created !== gg.sent) problems.push(`gridgate counted ${counters.created} commands created, the callers sent ${gg.sent}`)
@@ -537,19 +587,61 @@ async function checks (ctx: Context, warn: (text: string) => void): Promise<stri
   if (ctx.requester.unmatched() > 0) problems.push(`the requester got ${ctx.requester.unmatched()} answers that matched no request`)
   if (ggFleet.alive !== ctx.ids.length || bareFleet.alive !== ctx.ids.length) problems.push(`devices still connected: ${ggFleet.alive} to gridgate, ${bareFleet.alive} to bare aedes, of ${ctx.ids.length}`)
   for (const p of problems) warn(`commands: ${p}`)
-  if (problems.length === 0) {
-    notes.push(`checks (pre-warm and warm-up included): gridgate created ${counters.created.toLocaleString('en-US')} commands and every one came back succeeded with its payload as result ` +
-      `(= its succeeded counter; ${counters.responses.matched.toLocaleString('en-US')} answers matched, none late, unknown or invalid); topic 'commands' holds ${topic.events.toLocaleString('en-US')} events = ${EVENTS_PER_COMMAND} per command ` +
-      `(pending, sent, delivered, succeeded); bare aedes: ${bare.ok.toLocaleString('en-US')} round trips, each answer matched and correct; all ${ctx.ids.length} devices still connected to both.`)
-  }
-  return notes
+  if (problems.length > 0) return undefined
+  return `checks (whole run, pre-warm and warm-up included): gridgate created ${counters.created.toLocaleString('en-US')} commands and every one came back succeeded with its payload as result ` +
+    `(= its succeeded counter; ${counters.responses.matched.toLocaleString('en-US')} answers matched, none late, unknown or invalid); topic 'commands' holds ${topic.events.toLocaleString('en-US')} events = ${EVENTS_PER_COMMAND} per command ` +
+    `(pending, sent, delivered, succeeded); bare aedes: ${bare.ok.toLocaleString('en-US')} round trips, each answer matched and correct; all ${ctx.ids.length} devices still connected to both.`
 }
 
 // ---------------------------------------------------------------- entry
 
+function caseOf (ctx: Context, gg: Side, bare: Side, maxOpenPerDevice: number): CaseResult {
+  const { devices, inflight } = ctx.opts
+  const nagleOff = gg.mode === 'nagle-off'
+  const sockets = nagleOff
+    ? 'Nagle\'s algorithm turned off on the MQTT sockets the server accepts (bench/server-nodelay.ts; the server does not do it by itself)'
+    : 'MQTT sockets as the server leaves them (Nagle on)'
+  const fleetText = `${devices} devices = mqtt.js clients (MQTT 3.1.1, TCP, clean session, Nagle off) in the fleet child (bench/command-devices.ts), each subscribed to devices/{id}/commands/# at QoS 1, answering every message at once at QoS 1`
+  const base = systemResult(`bare aedes request/response${nagleOff ? ', Nagle off' : ''} (child)`,
+    `Aedes.createBroker() (bench/bare-aedes.ts: in-memory persistence, allow-all authenticate), ${sockets}; one mqtt.js requester in this process (Nagle off) subscribed to devices/+/responses/# publishes each request at QoS 1 to devices/{id}/commands/${COMMAND_NAME}/{n} and matches the answer on devices/{id}/responses/{n}; ${inflight} requests outstanding, round robin over the devices; ${fleetText}`,
+    'one request: publish → the device\'s answer received by the requester (bench side)', bare)
+  const ggr = systemResult(`gridgate POST /commands?wait${nagleOff ? ', Nagle off' : ''} (child)`,
+    `gridgate start (storage.sync ${String(ctx.opts.storageSync !== false)}, mqtt.persistence true, commands.maxOpenPerDevice ${maxOpenPerDevice}), ${sockets}; undici Pool, ${inflight} keep-alive connections, ${inflight} POST /devices/{id}/commands?wait=${WAIT_SECONDS} in flight, round robin over the devices, each answer must be the command in state succeeded with the payload as result; ${fleetText}`,
+    'one command: POST → HTTP answer with the command in its end state (bench side)', gg)
+  gg.histogram.destroy()
+  bare.histogram.destroy()
+  const roundRatios = ggr.rounds.map((g, i) => g.eventsPerSecond / (base.rounds[i]?.eventsPerSecond ?? Number.NaN))
+  const c: CaseResult = {
+    id: nagleOff ? 'commands-roundtrip-nagle-off' : 'commands-roundtrip',
+    title: nagleOff
+      ? `commands round trip, ${devices} devices, ${inflight} in flight, Nagle off on the servers' MQTT sockets (diagnostic)`
+      : `commands round trip, ${devices} devices, ${inflight} in flight`,
+    baseline: base,
+    gridgate: ggr,
+    ratio: ggr.eventsPerSecond / base.eventsPerSecond,
+    roundRatios,
+    medianRoundRatio: median(roundRatios),
+    goal: COMMANDS_GOAL
+  }
+  const b = ggr.batches
+  c.notes = [
+    `round trips/s: gridgate ${compact(ggr.eventsPerSecond)}, bare aedes ${compact(base.eventsPerSecond)}; ` +
+      `latency: gridgate p50 ${ggr.latency.p50Ms.toFixed(2)} ms, p99 ${ggr.latency.p99Ms.toFixed(2)} ms, max ${ggr.latency.maxMs.toFixed(2)} ms; ` +
+      `bare aedes p50 ${base.latency.p50Ms.toFixed(2)} ms, p99 ${base.latency.p99Ms.toFixed(2)} ms, max ${base.latency.maxMs.toFixed(2)} ms.` +
+      (ggr.serverRequestMeanMs === undefined ? '' : ` gridgate measured its POST handler at ${ggr.serverRequestMeanMs.toFixed(2)} ms on average (gridgate_http_request_seconds).`),
+    ...(b === undefined
+      ? []
+      : [`gridgate's log group commit (all topics; here topic 'commands', ${EVENTS_PER_COMMAND} transition events per command): ${b.batches.toLocaleString('en-US')} batches in the windows, ` +
+        `${b.avgEventsPerBatch.toFixed(1)} appends per batch, ${b.avgWriteMs.toFixed(2)} ms per fsync'd write on average, ${(b.events / ggr.events).toFixed(2)} appends per command completed. ` +
+        'The command store\'s own group commit (one state write per transition, after the event) has no metric.'])
+  ]
+  return c
+}
+
 /**
  * The commands part: commands/s and round-trip latency of POST /devices/{id}/commands?wait
- * against plain MQTT request/response through bare aedes, the same device fleet answering.
+ * against plain MQTT request/response through bare aedes, the same device fleet answering;
+ * with the servers' sockets as shipped and (unless nagleOffCase is false) with Nagle off.
  */
 export async function runCommandsBench (opts: CommandsBenchOptions): Promise<CaseResult[]> {
   const warnings = opts.warnings ?? []
@@ -558,6 +650,7 @@ export async function runCommandsBench (opts: CommandsBenchOptions): Promise<Cas
     if (!warnings.includes(text)) warnings.push(text)
   }
   const { devices, inflight } = opts
+  const modes: Mode[] = opts.nagleOffCase === false ? ['shipped'] : ['shipped', 'nagle-off']
   const openFiles = devices * 2 + 1024
   const limit = openFilesLimit()
   // The callers spread over the devices; more in flight than devices means several per device.
@@ -566,14 +659,15 @@ export async function runCommandsBench (opts: CommandsBenchOptions): Promise<Cas
   const children: Child[] = []
   let pool: Pool | undefined
   let requester: Requester | undefined
+  const exitWatchers: Array<() => void> = []
   try {
     progress.line(`\n[commands] ${devices} devices answering at once, ${inflight} requests outstanding; ${opts.rounds} round(s) of ${opts.warmupSeconds}s warm-up + ${opts.seconds}s per system` +
-      `${limit !== undefined && limit < openFiles ? `; children get ulimit -n ${openFiles}` : ''}`)
+      ` and socket mode (${modes.join(', ')})${limit !== undefined && limit < openFiles ? `; children get ulimit -n ${openFiles}` : ''}`)
     progress.line('  starting children: device fleet (bench/command-devices.ts), gridgate (src/cli.ts start), bare aedes (bench/bare-aedes.ts)')
     const [fleet] = await startAll([startFleet(openFiles)])
     if (fleet === undefined) throw new Error('no device fleet')
     children.push(fleet.child)
-    const [gw, bare] = await startAll<Server>([startGridgate(dataDir, maxOpenPerDevice, openFiles, opts.cpuProfileDir), startBareAedes(openFiles)])
+    const [gw, bare] = await startAll<Server>([startGridgate(dataDir, maxOpenPerDevice, opts.storageSync !== false, openFiles, opts.cpuProfileDir), startBareAedes(openFiles)])
     if (gw === undefined || bare === undefined) throw new Error('no servers')
     children.push(gw.child, bare.child)
     if (opts.cpuProfileDir !== undefined) progress.line(`  gridgate (pid ${gw.child.pid}) writes a CPU profile to ${opts.cpuProfileDir} when it stops`)
@@ -584,65 +678,56 @@ export async function runCommandsBench (opts: CommandsBenchOptions): Promise<Cas
     await connectFleet(fleet, [{ server: gw, group: 'gg', devices: registered }, { server: bare, group: 'bare', devices: registered }])
     requester = await openRequester(bare.mqtt)
     pool = new Pool(gw.http as string, { connections: inflight, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: (WAIT_SECONDS + 30) * 1000 })
+    // A child that dies mid-run: fail what is outstanding at once instead of after the timeouts.
+    for (const c of children) {
+      const onExit = (): void => {
+        const reason = `${c.name} exited (${c.exitStatus() ?? '?'}) during the run; its stderr: ${c.stderr().slice(-2000)}`
+        requester?.failAll(reason)
+        pool?.destroy(new Error(reason)).catch(() => {})
+      }
+      c.proc.once('exit', onExit)
+      exitWatchers.push(() => c.proc.off('exit', onExit))
+    }
 
-    const side = (server: Server, gridgate: boolean): Side => {
-      const s: Side = { server, rounds: [], histogram: latencyHistogram(), ok: 0, sent: 0, wrong: 0 }
-      if (gridgate) s.window = { batches: 0, items: 0, writeSeconds: 0, postCount: 0, postSeconds: 0 }
+    const ctx: Context = {
+      opts, ids, fleet, gw, bare, pool, requester, tally: { gg: { sent: 0, ok: 0, wrong: 0 }, bare: { sent: 0, ok: 0, wrong: 0 } }, seq: { gg: 0, bare: 0 }, quiesceSeconds: 0
+    }
+    const side = (server: Server, mode: Mode): Side => {
+      const s: Side = { server, tally: server === gw ? ctx.tally.gg : ctx.tally.bare, mode, rounds: [], histogram: latencyHistogram() }
+      if (server === gw) s.window = { batches: 0, items: 0, writeSeconds: 0, postCount: 0, postSeconds: 0 }
       return s
     }
-    const ctx: Context = { opts, ids, fleet, gg: side(gw, true), bare: side(bare, false), pool, requester, seq: { gg: 0, bare: 0 }, quiesceSeconds: 0 }
+    const pairs = modes.map((mode) => ({ mode, gg: side(gw, mode), bare: side(bare, mode) }))
 
     progress.line(`\n[commands] pre-warm (not recorded): ${PREWARM_SECONDS}s on each`)
-    await round(ctx, ctx.bare, true)
-    await round(ctx, ctx.gg, true)
+    const first = pairs[0] as (typeof pairs)[number]
+    await round(ctx, first.bare, true)
+    await round(ctx, first.gg, true)
     progress.line(`\n[commands] ${inflight} outstanding over ${devices} devices, ${opts.rounds} round(s) of ${opts.seconds}s`)
     for (let r = 0; r < opts.rounds; r++) {
       progress.line(` round ${r + 1}/${opts.rounds}`)
-      for (const s of r % 2 === 0 ? [ctx.bare, ctx.gg] : [ctx.gg, ctx.bare]) await round(ctx, s)
+      // The socket modes alternate too, and each pair is measured back to back.
+      const order = r % 2 === 0 ? pairs : [...pairs].reverse()
+      for (const [i, p] of order.entries()) {
+        for (const s of (r + i) % 2 === 0 ? [p.bare, p.gg] : [p.gg, p.bare]) await round(ctx, s)
+      }
     }
     for (const c of children) aliveOrThrow(c)
     const checked = await checks(ctx, warn)
 
-    const fleetText = `${devices} devices = mqtt.js clients (MQTT 3.1.1, TCP, clean session, one connection each) in the fleet child (bench/command-devices.ts), each subscribed to devices/{id}/commands/# at QoS 1, answering every message at once at QoS 1`
-    const base = systemResult('bare aedes request/response (child)',
-      `Aedes.createBroker() (bench/bare-aedes.ts: in-memory persistence, allow-all authenticate); one mqtt.js requester in this process subscribed to devices/+/responses/# publishes each request at QoS 1 to devices/{id}/commands/${COMMAND_NAME}/{n} and matches the answer on devices/{id}/responses/{n}; ${inflight} requests outstanding, round robin over the devices; ${fleetText}`,
-      'one request: publish → the device\'s answer received by the requester (bench side)', ctx.bare)
-    const gg = systemResult('gridgate POST /commands?wait (child)',
-      `gridgate start (storage.sync true, mqtt.persistence true, commands.maxOpenPerDevice ${maxOpenPerDevice}); undici Pool, ${inflight} keep-alive connections, ${inflight} POST /devices/{id}/commands?wait=${WAIT_SECONDS} in flight, round robin over the devices, each answer must be the command in state succeeded with the payload as result; ${fleetText}`,
-      'one command: POST → HTTP answer with the command in its end state (bench side)', ctx.gg)
-    ctx.gg.histogram.destroy()
-    ctx.bare.histogram.destroy()
-    const roundRatios = gg.rounds.map((g, i) => g.eventsPerSecond / (base.rounds[i]?.eventsPerSecond ?? Number.NaN))
-    const result: CaseResult = {
-      id: 'commands-roundtrip',
-      title: `commands round trip, ${devices} devices, ${inflight} in flight`,
-      baseline: base,
-      gridgate: gg,
-      ratio: gg.eventsPerSecond / base.eventsPerSecond,
-      roundRatios,
-      medianRoundRatio: median(roundRatios),
-      goal: COMMANDS_GOAL
-    }
-    const b = gg.batches
-    result.notes = [
-      'method: gridgate (`node --import tsx src/cli.ts start`, default storage: fsync per group-commit batch), bare aedes and the device fleet are child processes; this process is the caller ' +
-        '(undici Pool for gridgate, one mqtt.js requester for bare aedes) with the same number of requests outstanding, round robin over the same devices. ' +
-        `Payload {"seq":N,...} (${JSON.stringify(payloadOf(123456)).length} bytes); the device answers {"status":"succeeded","result":<payload>}. ` +
-        'events/s = round trips completed per second; ratio = gridgate commands/s / bare aedes round trips/s. ' +
-        'CPU: server = the broker child under test, devices = the fleet child, bench = this process (all threads); "loop" = share of the time the main event loop was busy, "GC" = share in GC pauses. ' +
-        `Both got an unrecorded ${PREWARM_SECONDS} s pre-warm, and before every round the bench waited until both servers were nearly idle (${ctx.quiesceSeconds.toFixed(1)} s in all).`,
-      `latency: gridgate p50 ${gg.latency.p50Ms.toFixed(2)} ms, p99 ${gg.latency.p99Ms.toFixed(2)} ms, max ${gg.latency.maxMs.toFixed(2)} ms; ` +
-        `bare aedes p50 ${base.latency.p50Ms.toFixed(2)} ms, p99 ${base.latency.p99Ms.toFixed(2)} ms, max ${base.latency.maxMs.toFixed(2)} ms.` +
-        (gg.serverRequestMeanMs === undefined ? '' : ` gridgate measured its POST handler at ${gg.serverRequestMeanMs.toFixed(2)} ms on average (gridgate_http_request_seconds).`),
-      ...(b === undefined
-        ? []
-        : [`gridgate log group commit (all topics; nearly all of it is topic 'commands', ${EVENTS_PER_COMMAND} transition events per command): ${b.batches.toLocaleString('en-US')} batches in the windows, ` +
-          `${b.avgEventsPerBatch.toFixed(1)} appends per batch, ${b.avgWriteMs.toFixed(2)} ms per fsync'd write on average, ${(b.events / gg.events).toFixed(2)} appends per command. ` +
-          'The command store\'s own group commit (one state write per transition) has no metric.']),
-      ...checked
-    ]
-    return [result]
+    const cases = pairs.map((p) => caseOf(ctx, p.gg, p.bare, maxOpenPerDevice))
+    const method = `method: gridgate (\`src/cli.ts start\` as bench/children.ts starts it, ${opts.storageSync === false ? '**storage.sync false (diagnostic): no fsync**' : 'default storage: fsync per group-commit batch'}), bare aedes and the device fleet are child processes; this process is the caller ` +
+      '(undici Pool for gridgate, one mqtt.js requester for bare aedes) with the same number of requests outstanding, round robin over the same devices. ' +
+      `Payload {"seq":N,...} (${JSON.stringify(payloadOf(123456)).length} bytes); the device answers {"status":"succeeded","result":<payload>}. ` +
+      'events/s = round trips completed per second; ratio = gridgate commands/s / bare aedes round trips/s. ' +
+      'The devices and the requester turn Nagle\'s algorithm off on their sockets (a device writes its answer and a PUBACK back to back). ' +
+      `${modes.length > 1 ? 'The Nagle-off case uses the same children: bench/server-nodelay.ts, preloaded into both servers, turns it off on their accepted MQTT sockets between rounds (and back on for the as-shipped rounds); rounds alternate the socket mode and, within it, which server goes first. ' : ''}` +
+      'CPU: server = the broker child under test, devices = the fleet child, bench = this process (all threads); "loop" = share of the time the main event loop was busy, "GC" = share in GC pauses. ' +
+      `Both servers got an unrecorded ${PREWARM_SECONDS} s pre-warm, and before every round the bench waited until both were nearly idle (${ctx.quiesceSeconds.toFixed(1)} s in all).`
+    cases.forEach((c, i) => { c.notes = [...(i === 0 ? [method] : []), ...(c.notes ?? []), ...(i === 0 && checked !== undefined ? [checked] : [])] })
+    return cases
   } finally {
+    for (const off of exitWatchers) off()
     await requester?.close().catch(() => {})
     await pool?.close().catch(() => {})
     for (const c of children.reverse()) await c.stop(10_000)

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { benchHttpPublish } from './http-publish.js'
 import { benchLogAppend } from './log-append.js'
+import { runCommandsBench } from './commands.js'
 import { runDeliveryBench } from './delivery.js'
 import { benchMqttIngest } from './mqtt-ingest.js'
 import { killAllChildrenSync, ROOT } from './children.js'
@@ -21,7 +22,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --seconds N       measured seconds per round and system (default 3)
   --warmup N        warm-up seconds before each measurement (default 1)
   --rounds N        rounds per case; each runs baseline and gridgate, order alternating (default 4)
-  --only log|http|mqtt|delivery  run one part only
+  --only log|http|mqtt|delivery|commands  run one part only
   --callers N       concurrent log.append callers (default 64)
   --connections N   HTTP keep-alive connections (default 16)
   --inflight N      HTTP requests in flight (default 32)
@@ -151,7 +152,7 @@ async function main (): Promise<number> {
     process.stdout.write(USAGE)
     return 0
   }
-  if (values.only !== undefined && !['log', 'http', 'mqtt', 'delivery'].includes(values.only)) throw new Error(`--only must be 'log', 'http', 'mqtt' or 'delivery', not '${values.only}'`)
+  if (values.only !== undefined && !['log', 'http', 'mqtt', 'delivery', 'commands'].includes(values.only)) throw new Error(`--only must be 'log', 'http', 'mqtt', 'delivery' or 'commands', not '${values.only}'`)
   const settings: Settings = {
     warmupSeconds: positive('warmup', values.warmup, 1, false),
     seconds: positive('seconds', values.seconds, 3, false),
@@ -211,6 +212,17 @@ async function main (): Promise<number> {
     })
     cases.push(...mqtt.cases)
     warnings.push(...mqtt.warnings)
+  }
+  if (runs('commands')) {
+    cases.push(...await runCommandsBench({
+      baseDir,
+      warmupSeconds: settings.warmupSeconds,
+      seconds: settings.seconds,
+      rounds: settings.rounds,
+      devices: 1000,
+      inflight: 64,
+      warnings
+    }))
   }
   if (runs('delivery')) {
     cases.push(...await runDeliveryBench({

@@ -66,7 +66,9 @@ export async function startMqttListeners (aedes: Aedes, opts: ListenerOptions): 
   // Open sockets of every server, so close() does not wait on clients that never leave.
   const open = new Set<{ destroy: () => void }>()
   const track = <S extends Server | HttpServer>(server: S): S => {
-    server.on('connection', (socket: { destroy: () => void, once: (e: string, f: () => void) => void }) => {
+    server.on('connection', (socket: { destroy: () => void, once: (e: string, f: () => void) => void, setNoDelay?: (on: boolean) => void }) => {
+      // MQTT is request/response (PUBLISH/PUBACK): Nagle plus delayed ACKs would add ~40 ms stalls.
+      socket.setNoDelay?.(true)
       open.add(socket)
       socket.once('close', () => open.delete(socket))
     })
