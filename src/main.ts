@@ -261,6 +261,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     health.setReady(true)
     // Scripts wait for this line, so it is written at any level short of 'silent'.
     const startup = logger.isLevelEnabled('info') || config.log.level === 'silent' ? logger : logger.child({}, { level: 'info' })
+    for (const [listener, url] of Object.entries(listeners)) startup.info({ listener, url }, 'listener bound')
     startup.info({ listeners, dataDir }, 'listening')
 
     return {
