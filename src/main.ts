@@ -172,6 +172,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
         }
       },
       observer: {
+        handled: (seconds) => metrics.mqttPublishSeconds.observe(seconds),
         refused: (code, deviceId, detail) => {
           metrics.rejections.inc({ code, source: 'mqtt' })
           mqttLog.warn({ code, deviceId, detail }, 'mqtt refused')

@@ -28,6 +28,8 @@ export interface BrokerPorts {
 }
 
 export interface BrokerObserver {
+  /** A device publish handled, from the hook's entry to its answer (the PUBACK waits for this). */
+  handled?: (seconds: number) => void
   /** A refused action, by gridgate error code. */
   refused: (code: 'MQTT_NOT_AUTHORIZED' | 'MQTT_BAD_CREDENTIALS' | 'PAYLOAD_TOO_LARGE' | 'STORAGE_WRITE_FAILED', deviceId: string, detail: string) => void
 }
@@ -151,7 +153,11 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
         }
       }
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
-      ports.onPublish({ deviceId, mqttTopic: packet.topic, payload, qos: packet.qos, retain: packet.retain }).then(() => { done(null) }, (err: unknown) => {
+      const started = performance.now()
+      ports.onPublish({ deviceId, mqttTopic: packet.topic, payload, qos: packet.qos, retain: packet.retain }).then(() => {
+        observer.handled?.((performance.now() - started) / 1000)
+        done(null)
+      }, (err: unknown) => {
         observer.refused('STORAGE_WRITE_FAILED', deviceId, (err as Error).message)
         done(err as Error) // no PUBACK: the device retransmits after reconnecting
       })

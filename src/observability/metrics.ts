@@ -20,6 +20,7 @@ export interface Metrics {
   deadLettered: Counter<'topic' | 'subscription'>
   commandTransitions: Counter<'status'>
   commandResponses: Counter<'outcome'>
+  mqttPublishSeconds: Histogram
 }
 
 export function createMetrics (): Metrics {
@@ -41,6 +42,7 @@ export function createMetrics (): Metrics {
     deadLettered: new Counter({ name: 'gridgate_delivery_deadlettered_total', help: 'Events dead-lettered, by subscription', labelNames: ['topic', 'subscription'], registers }),
     commandTransitions: new Counter({ name: 'gridgate_command_transitions_total', help: 'Command state changes, by the state entered', labelNames: ['status'], registers }),
     commandResponses: new Counter({ name: 'gridgate_command_responses_total', help: 'Device answers: matched, late (after an end state or before sending), unknown command, invalid', labelNames: ['outcome'], registers }),
+    mqttPublishSeconds: new Histogram({ name: 'gridgate_mqtt_publish_seconds', help: 'Device publish from arrival to the durable append (the QoS 1 PUBACK waits for it)', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1], registers }),
     httpRequestSeconds: new Histogram({ name: 'gridgate_http_request_seconds', help: 'HTTP request duration', labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers })
   }
 }

@@ -40,6 +40,8 @@ describe('MQTT ingest', () => {
     })
     expect(ev.id).toMatch(/^[0-9a-f-]{36}$/)
     expect(Date.parse(ev.time)).not.toBeNaN()
+    // The time the PUBACK waited is measured on the server.
+    expect((await gw.request('GET', '/metrics')).text).toContain('gridgate_mqtt_publish_seconds_count 1')
   })
 
   it('maps events to the events topic and binary payloads to data_base64', async () => {
