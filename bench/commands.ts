@@ -11,7 +11,7 @@ import {
 } from './common.js'
 import type { FleetCommand, FleetConnectResult, FleetCounts, FleetDevice, FleetStream } from './command-devices.js'
 import { BENCH_KEY, metricSum } from './http-publish.js'
-import type { ProbeReply } from './server-probe.js'
+import { Ipc as IpcBase } from './ipc.js'
 
 // Commands to devices: HTTP callers POST /devices/{id}/commands?wait=30 to gridgate and get
 // the command back in its end state, against the same number of plain MQTT request/response
@@ -87,71 +87,7 @@ function payloadOf (seq: number): { seq: number, op: string, args: { delayMs: nu
 
 // ---------------------------------------------------------------- IPC with the children
 
-/** Calls into a child over its IPC channel: fleet commands ({ call }) or server probes ({ probe }). */
-class Ipc {
-  private next = 1
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
-  private readonly listeners = new Set<(m: FleetStream) => void>()
-
-  constructor (private readonly child: Child) {
-    child.proc.on('message', (m: unknown) => {
-      const msg = m as { reply?: number, probe?: number, nodelay?: number, ok?: boolean, result?: unknown, error?: string, stream?: string }
-      const id = msg.reply ?? msg.probe ?? msg.nodelay
-      if (id !== undefined) {
-        const p = this.pending.get(id)
-        this.pending.delete(id)
-        if (msg.reply !== undefined && msg.ok !== true) p?.reject(new Error(`${child.name}: ${msg.error ?? 'failed'}`))
-        else p?.resolve(msg.reply !== undefined ? msg.result : msg)
-      } else if (msg.stream !== undefined) {
-        for (const l of this.listeners) l(msg as FleetStream)
-      }
-    })
-    child.proc.once('exit', () => {
-      for (const p of this.pending.values()) p.reject(new Error(`${child.name} exited (${child.exitStatus() ?? '?'}); its stderr: ${child.stderr()}`))
-      this.pending.clear()
-    })
-  }
-
-  private async send<T> (message: Record<string, unknown>, id: number, timeoutMs: number): Promise<T> {
-    const exit = this.child.exitStatus()
-    if (exit !== undefined || !this.child.proc.connected) throw new Error(`${this.child.name} exited (${exit ?? 'IPC channel closed'}); its stderr: ${this.child.stderr()}`)
-    return await new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id)
-        reject(new Error(`${this.child.name}: no answer to ${JSON.stringify(message).slice(0, 80)} within ${timeoutMs} ms`))
-      }, timeoutMs)
-      this.pending.set(id, {
-        resolve: (v) => { clearTimeout(timer); resolve(v as T) },
-        reject: (e) => { clearTimeout(timer); reject(e) }
-      })
-      this.child.proc.send(message, (err) => {
-        if (err !== null) { this.pending.delete(id); clearTimeout(timer); reject(err) }
-      })
-    })
-  }
-
-  async call<T> (command: FleetCommand, timeoutMs = 30_000): Promise<T> {
-    const id = this.next++
-    return await this.send<T>({ call: id, ...command }, id, timeoutMs)
-  }
-
-  /** Event-loop time and GC pauses of a server child (bench/server-probe.ts). */
-  async probe (): Promise<ProbeReply> {
-    const id = this.next++
-    return await this.send<ProbeReply>({ probe: id, gc: false }, id, 30_000)
-  }
-
-  /** Turns Nagle's algorithm off (true) or back on (false) on the server's accepted MQTT sockets (bench/server-nodelay.ts); resolves with their number. */
-  async setNoDelay (on: boolean): Promise<number> {
-    const id = this.next++
-    return (await this.send<{ sockets: number }>({ nodelay: id, on }, id, 30_000)).sockets
-  }
-
-  onStream (listener: (m: FleetStream) => void): () => void {
-    this.listeners.add(listener)
-    return () => { this.listeners.delete(listener) }
-  }
-}
+type Ipc = IpcBase<FleetCommand, FleetStream>
 
 interface Proc { child: Child, ipc: Ipc }
 interface Server extends Proc { name: string, mqtt: string, http?: string }
@@ -160,14 +96,14 @@ const profileArgs = (dir: string | undefined): string[] => dir === undefined ? [
 
 async function startFleet (openFiles: number): Promise<Proc> {
   const child = await startChild('device fleet', ['bench/command-devices.ts'], 30_000, { ipc: true, openFiles })
-  return { child, ipc: new Ipc(child) }
+  return { child, ipc: new IpcBase<FleetCommand, FleetStream>(child) }
 }
 
 async function startBareAedes (openFiles: number): Promise<Server> {
   const child = await startChild('bare aedes', ['bench/bare-aedes.ts'], 30_000, { ipc: true, nodeArgs: [...PROBE_ARGS, ...NODELAY_ARGS], openFiles })
   const mqtt = child.listeners.mqtt
   if (mqtt === undefined) throw new Error('bare aedes did not report its MQTT listener')
-  return { name: 'bare aedes', child, ipc: new Ipc(child), mqtt }
+  return { name: 'bare aedes', child, ipc: new IpcBase<FleetCommand, FleetStream>(child), mqtt }
 }
 
 async function startGridgate (dataDir: string, maxOpenPerDevice: number, sync: boolean, openFiles: number, cpuProfileDir?: string): Promise<Server> {
@@ -184,7 +120,7 @@ async function startGridgate (dataDir: string, maxOpenPerDevice: number, sync: b
   const child = await startChild('gridgate', ['src/cli.ts', 'start', '--config', file], 30_000, { ipc: true, nodeArgs: [...PROBE_ARGS, ...NODELAY_ARGS, ...profileArgs(cpuProfileDir)], openFiles })
   const { mqtt, http } = child.listeners
   if (mqtt === undefined || http === undefined) throw new Error('gridgate did not report its MQTT and HTTP listeners')
-  return { name: 'gridgate', child, ipc: new Ipc(child), mqtt, http }
+  return { name: 'gridgate', child, ipc: new IpcBase<FleetCommand, FleetStream>(child), mqtt, http }
 }
 
 /** Starts children side by side; if one fails, the others are stopped too. */

@@ -10,7 +10,7 @@ import {
 } from './common.js'
 import { BENCH_KEY, metricSum } from './http-publish.js'
 import type { ConnectResult, Device, LoadCommand, LoadStream, StopResult } from './mqtt-load.js'
-import type { ProbeReply } from './server-probe.js'
+import { Ipc as IpcBase } from './ipc.js'
 
 // MQTT ingest: simulated devices (mqtt.js clients in a load-generator child, bench/mqtt-load.ts)
 // publish QoS 1 telemetry to gridgate children and to a bare aedes child (bench/bare-aedes.ts)
@@ -64,63 +64,7 @@ const auth = { authorization: `SharedAccessKey ${BENCH_KEY}` }
 
 // ---------------------------------------------------------------- IPC with the children
 
-/** Calls into a child over its IPC channel: load-generator commands, or server probes. */
-class Ipc {
-  private next = 1
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
-  private readonly listeners = new Set<(m: LoadStream) => void>()
-
-  constructor (private readonly child: Child) {
-    child.proc.on('message', (m: unknown) => {
-      const msg = m as { reply?: number, probe?: number, ok?: boolean, result?: unknown, error?: string, stream?: string }
-      const id = msg.reply ?? msg.probe
-      if (id !== undefined) {
-        const p = this.pending.get(id)
-        this.pending.delete(id)
-        if (msg.reply !== undefined && msg.ok !== true) p?.reject(new Error(`${child.name}: ${msg.error ?? 'failed'}`))
-        else p?.resolve(msg.reply !== undefined ? msg.result : msg)
-      } else if (msg.stream !== undefined) {
-        for (const l of this.listeners) l(msg as LoadStream)
-      }
-    })
-    child.proc.once('exit', () => {
-      for (const p of this.pending.values()) p.reject(new Error(`${child.name} exited (${child.exitStatus() ?? '?'}); its stderr: ${child.stderr()}`))
-      this.pending.clear()
-    })
-  }
-
-  private async send<T> (message: Record<string, unknown>, id: number, timeoutMs: number): Promise<T> {
-    return await new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id)
-        reject(new Error(`${this.child.name}: no answer to ${JSON.stringify(message).slice(0, 80)} within ${timeoutMs} ms`))
-      }, timeoutMs)
-      this.pending.set(id, {
-        resolve: (v) => { clearTimeout(timer); resolve(v as T) },
-        reject: (e) => { clearTimeout(timer); reject(e) }
-      })
-      this.child.proc.send(message, (err) => {
-        if (err !== null) { this.pending.delete(id); clearTimeout(timer); reject(err) }
-      })
-    })
-  }
-
-  async call<T> (command: LoadCommand, timeoutMs = 30_000): Promise<T> {
-    const id = this.next++
-    return await this.send<T>({ call: id, ...command }, id, timeoutMs)
-  }
-
-  /** Memory and event-loop time of a server child (bench/server-probe.ts); `gc` collects first. */
-  async probe (gc = false): Promise<ProbeReply> {
-    const id = this.next++
-    return await this.send<ProbeReply>({ probe: id, gc }, id, 30_000)
-  }
-
-  onStream (listener: (m: LoadStream) => void): () => void {
-    this.listeners.add(listener)
-    return () => { this.listeners.delete(listener) }
-  }
-}
+type Ipc = IpcBase<LoadCommand, LoadStream>
 
 interface Server {
   name: string
@@ -135,14 +79,14 @@ const profile = (dir: string | undefined): string[] => dir === undefined ? [] : 
 
 async function startLoadGenerator (openFiles: number, cpuProfileDir?: string): Promise<{ child: Child, ipc: Ipc }> {
   const child = await startChild('mqtt load generator', ['bench/mqtt-load.ts'], 30_000, { ipc: true, openFiles, nodeArgs: profile(cpuProfileDir) })
-  return { child, ipc: new Ipc(child) }
+  return { child, ipc: new IpcBase<LoadCommand, LoadStream>(child) }
 }
 
 async function startBareAedes (openFiles: number, cpuProfileDir?: string): Promise<Server> {
   const child = await startChild('bare aedes', ['bench/bare-aedes.ts'], 30_000, { ipc: true, nodeArgs: [...PROBE_ARGS, ...profile(cpuProfileDir)], openFiles })
   const mqtt = child.listeners.mqtt
   if (mqtt === undefined) throw new Error('bare aedes did not report its MQTT listener')
-  return { name: 'bare aedes', child, ipc: new Ipc(child), mqtt }
+  return { name: 'bare aedes', child, ipc: new IpcBase<LoadCommand, LoadStream>(child), mqtt }
 }
 
 async function startGridgate (name: string, dataDir: string, persistence: boolean, openFiles: number, cpuProfileDir?: string): Promise<Server> {
@@ -158,7 +102,7 @@ async function startGridgate (name: string, dataDir: string, persistence: boolea
   const child = await startChild(name, ['src/cli.ts', 'start', '--config', file], 30_000, { ipc: true, nodeArgs, openFiles })
   const { mqtt, http } = child.listeners
   if (mqtt === undefined || http === undefined) throw new Error(`${name} did not report its MQTT and HTTP listeners`)
-  return { name, child, ipc: new Ipc(child), mqtt, http }
+  return { name, child, ipc: new IpcBase<LoadCommand, LoadStream>(child), mqtt, http }
 }
 
 /** Starts children side by side; if one fails, the others are stopped too. Warns of a low open-files limit. */
