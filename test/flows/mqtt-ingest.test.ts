@@ -62,6 +62,8 @@ describe('MQTT ingest', () => {
     const gw = await gateway()
     const password = await registerDevice(gw, 'dev-3')
     const device = await connectDevice(gw.gateway.listeners.ws, 'dev-3', password)
+    // The CONNACK can reach the device before aedes reports the client ready: wait for the event.
+    expect(await gw.gateway.log.waitForAppend('system', 0, 10_000)).toBe(true)
     expect((await gw.request('GET', '/devices/dev-3')).body.connected).toBe(true)
     await device.endAsync()
     expect(await gw.gateway.log.waitForAppend('system', 1, 10_000)).toBe(true)
