@@ -3,7 +3,7 @@ import type { Clock } from '../core/clock.js'
 import type { LogRecord, TopicLog } from '../log/types.js'
 import type { JsonSublevel } from '../storage/db.js'
 import { encodeOffset, RANGE_END } from '../storage/keys.js'
-import type { EventMatcher } from './filters.js'
+import type { EventMatcher } from '../core/filters.js'
 import { holdsLock, lockFor, makeLockToken, offsetOfToken, REASON_TTL, unlock, verdict, type PendingEntry } from './pending.js'
 
 // One subscription's position in its topic: a cursor into the log plus state only for the

@@ -1,6 +1,6 @@
 import { GridgateError } from '../core/errors.js'
 import { isRfc3339 } from '../core/cloudevent.js'
-import { compileFilters, type EventMatcher, type FiltersConfiguration } from './filters.js'
+import { compileFilters, type EventMatcher, type FiltersConfiguration } from '../core/filters.js'
 import { parseIsoDuration } from './push/schedule.js'
 
 // Event subscriptions in Event Grid's namespace-subscription shape, with or without the

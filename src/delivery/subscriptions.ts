@@ -4,7 +4,7 @@ import type { TopicLog } from '../log/types.js'
 import type { Storage } from '../storage/db.js'
 import { RANGE_END } from '../storage/keys.js'
 import { createEventCache } from './event-cache.js'
-import { compileFilters } from './filters.js'
+import { compileFilters } from '../core/filters.js'
 import { openQueue, type SubscriptionQueue } from './queue.js'
 import { maxDeliveryCount, parseSubscription, renderSubscription, SUBSCRIPTION_NAME, timeToLiveMs, type SubscriptionSpec } from './subscription-spec.js'
 

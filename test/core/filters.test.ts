@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { compileFilters, FILTER_LIMITS, type AdvancedFilter } from '../../src/delivery/filters.js'
+import { compileFilters, FILTER_LIMITS, type AdvancedFilter } from '../../src/core/filters.js'
 import { caught } from '../helpers/errors.js'
 
 // One event that every operator table reads. Mixed case throughout, so that a case-sensitive
