@@ -1,4 +1,4 @@
-import { GridgateError } from '../core/errors.js'
+import { GridgateError } from './errors.js'
 
 // Event Grid namespace subscription filters (`filtersConfiguration`): validated and compiled
 // once, when a subscription is created, into one closure per filter. Pure: no I/O, no clock.
