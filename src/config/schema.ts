@@ -95,6 +95,42 @@ export interface Config {
   }
   retention: RetentionConfig & { sweepIntervalSeconds: number }
   topics: TopicConfig[]
+  telemetry: TelemetryConfig
+}
+
+export interface TelemetrySourceConfig {
+  /** Namespace topic whose events carry readings. */
+  topic: string
+  /** CloudEvent types read; empty: all. */
+  types: string[]
+  /** Dot paths of the fields that are readings; absent: every numeric field. */
+  fields?: string[]
+  /** Payload field with the event time (epoch ms or RFC 3339); absent: the receive time. */
+  timeField?: string
+}
+
+export interface TelemetryConfig {
+  enabled: boolean
+  sources: TelemetrySourceConfig[]
+  /** Stream Analytics' event-ordering policies, per device. */
+  eventTime: {
+    outOfOrderToleranceSeconds: number
+    lateArrivalToleranceSeconds: number
+    earlyArrivalLimitSeconds: number
+    lateArrivalAction: 'drop' | 'adjust'
+    earlyArrivalAction: 'drop' | 'adjust'
+    outOfOrderAction: 'drop' | 'adjust'
+  }
+  /** How often window state and rollups are written and closed windows emitted. */
+  checkpointIntervalMs: number
+  /** Per-second rollups older than this are removed; 0 keeps them. */
+  rollupRetentionSeconds: number
+  /** Rollup buckets one query may read (a day of one-second buckets is 86,400). */
+  maxQueryBuckets: number
+  /** Windows one query may answer with. */
+  maxQueryWindows: number
+  /** Continuous windows created at start: the body of PUT /windows/{name} plus `name`. */
+  windows: Array<{ name: string, [field: string]: unknown }>
 }
 
 const port = { type: 'integer', minimum: 0, maximum: 65535 } as const
@@ -257,6 +293,55 @@ export const configSchema = {
         maxAgeSeconds: { ...retentionFields.maxAgeSeconds, default: 604_800 },
         maxBytes: { ...retentionFields.maxBytes, default: 0 },
         sweepIntervalSeconds: count(60, 86_400)
+      }
+    },
+    telemetry: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        sources: {
+          type: 'array',
+          maxItems: 16,
+          default: [{ topic: 'telemetry', types: ['device.telemetry'] }],
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['topic'],
+            properties: {
+              topic: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$' },
+              types: { type: 'array', maxItems: 32, items: { type: 'string', minLength: 1, maxLength: 256 }, default: [] },
+              fields: { type: 'array', maxItems: 256, items: { type: 'string', minLength: 1, maxLength: 256 } },
+              timeField: { type: 'string', minLength: 1, maxLength: 256 }
+            }
+          }
+        },
+        eventTime: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            // Stream Analytics' defaults: no reordering, 5 s late arrival, 5 min early arrival.
+            outOfOrderToleranceSeconds: { type: 'number', minimum: 0, maximum: 3600, default: 0 },
+            lateArrivalToleranceSeconds: { type: 'number', minimum: 0, maximum: 1_814_400, default: 5 },
+            earlyArrivalLimitSeconds: { type: 'number', minimum: 0, maximum: 86_400, default: 300 },
+            lateArrivalAction: { enum: ['drop', 'adjust'], default: 'adjust' },
+            earlyArrivalAction: { enum: ['drop', 'adjust'], default: 'drop' },
+            outOfOrderAction: { enum: ['drop', 'adjust'], default: 'adjust' }
+          }
+        },
+        checkpointIntervalMs: { type: 'integer', minimum: 10, maximum: 60_000, default: 1000 },
+        rollupRetentionSeconds: { type: 'integer', minimum: 0, maximum: 315_360_000, default: 604_800 },
+        maxQueryBuckets: count(2_678_400, 100_000_000),
+        maxQueryWindows: count(10_000, 1_000_000),
+        windows: {
+          type: 'array',
+          default: [],
+          maxItems: 1000,
+          // The fields are checked like a PUT /windows/{name} body, when the gateway starts.
+          items: { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$' } } }
+        }
       }
     },
     topics: {

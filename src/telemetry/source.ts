@@ -1,0 +1,54 @@
+import { eventTime, extractReadings } from './extract.js'
+import { METRIC_NAME } from './window-spec.js'
+
+// Which events of a source topic carry readings, and the readings of one event. Pure.
+
+export interface SourceSpec {
+  /** The namespace topic read. */
+  topic: string
+  /** CloudEvent types that carry telemetry; empty: every type. */
+  types: readonly string[]
+  /** Dot paths to read; absent: every numeric field (see extractReadings). */
+  fields?: readonly string[]
+  /** Payload field holding the event time (epoch ms or RFC 3339); absent: the arrival time. */
+  timeField?: string
+}
+
+/** The registry's rule for device ids: ids are parts of storage keys and URLs. */
+export const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/
+
+export type SkipReason = 'type' | 'device' | 'time'
+
+export interface EventReadings {
+  deviceId: string
+  /** Event time, ms since the epoch. */
+  time: number
+  /** [metric, value] pairs; compact because they wait in the event-time buffer and its snapshots. */
+  readings: Array<[string, number]>
+  /** Fields present but not numbers, or with names that cannot be metrics. */
+  skipped: number
+}
+
+/**
+ * The readings of a parsed CloudEvent that arrived at `arrival`, or why it has none: an event
+ * of another type, without a valid `deviceid` or with an unreadable time field. `readings`
+ * may be empty (no numeric field); `skipped` counts what was passed over.
+ */
+export function readEvent (event: Readonly<Record<string, unknown>>, arrival: number, source: SourceSpec): EventReadings | SkipReason {
+  if (source.types.length > 0 && !source.types.includes(event.type as string)) return 'type'
+  const deviceId = event.deviceid
+  if (typeof deviceId !== 'string' || !DEVICE_ID.test(deviceId)) return 'device'
+  const data = event.data
+  const time = eventTime(data, source.timeField, arrival)
+  if (time === undefined) return 'time'
+  const extracted = extractReadings(data, source.fields === undefined ? {} : { fields: source.fields })
+  const readings: Array<[string, number]> = []
+  let skipped = extracted.skipped
+  for (const r of extracted.readings) {
+    // The time field is a timestamp, not a measurement.
+    if (r.metric === source.timeField) continue
+    if (METRIC_NAME.test(r.metric)) readings.push([r.metric, r.value])
+    else skipped++
+  }
+  return { deviceId, time, readings, skipped }
+}
