@@ -16,6 +16,7 @@
 // (start, end] is complete once W > end: an event at exactly W may still come.
 
 import { GridgateError } from '../core/errors.js'
+import { arrayState, countState, decodeNumber, encodeNumber, malformedState, recordState } from './window-util.js'
 
 export type ToleranceAction = 'drop' | 'adjust'
 
@@ -63,6 +64,23 @@ export interface EventTimePolicy<T> {
   flush: (now: number) => ReadonlyArray<TimedValue<T>>
   /** Releases every buffered event (at shutdown) and raises the watermark past them. */
   drain: () => ReadonlyArray<TimedValue<T>>
+  /** The whole state as plain JSON data (EventTimeState; the buffered values as they are). */
+  snapshot: () => unknown
+}
+
+/**
+ * EventTimePolicy.snapshot(). The heap travels as its arrays, in their order, with the
+ * insertion counter `seq`: restored, it releases ties in the same order. Times as
+ * encodeNumber gives them.
+ */
+export interface EventTimeState<T> {
+  maxSeen: number | string
+  watermark: number | string
+  counters: EventTimeCounters
+  seq: number
+  times: Array<number | string>
+  seqs: number[]
+  values: T[]
 }
 
 export const DEFAULT_EVENT_TIME_POLICY: Readonly<Required<EventTimePolicyOptions>> = Object.freeze({
@@ -76,7 +94,11 @@ export const DEFAULT_EVENT_TIME_POLICY: Readonly<Required<EventTimePolicyOptions
 
 const NONE: ReadonlyArray<TimedValue<never>> = Object.freeze([])
 
-export function createEventTimePolicy<T> (opts: EventTimePolicyOptions = {}): EventTimePolicy<T> {
+/**
+ * `state`, a snapshot() of a policy with the same options, continues that one (throws
+ * INTERNAL when it is malformed).
+ */
+export function createEventTimePolicy<T> (opts: EventTimePolicyOptions = {}, state?: unknown): EventTimePolicy<T> {
   const o = { ...DEFAULT_EVENT_TIME_POLICY, ...opts }
   for (const key of ['outOfOrderToleranceMs', 'lateArrivalToleranceMs', 'earlyArrivalLimitMs'] as const) {
     if (!(o[key] >= 0)) throw new GridgateError('CONFIG_INVALID', `${key} must be a number >= 0`, { details: { [key]: o[key] } })
@@ -85,6 +107,14 @@ export function createEventTimePolicy<T> (opts: EventTimePolicyOptions = {}): Ev
   const heap = new TimeHeap<T>()
   let maxSeen = -Infinity
   let watermark = -Infinity
+  if (state !== undefined) {
+    const s = recordState(state)
+    maxSeen = decodeNumber(s.maxSeen)
+    watermark = decodeNumber(s.watermark)
+    const c = recordState(s.counters)
+    for (const key of Object.keys(counters) as Array<keyof EventTimeCounters>) counters[key] = countState(c[key])
+    heap.restore(s)
+  }
 
   function release (): ReadonlyArray<TimedValue<T>> {
     if (heap.size === 0 || heap.minTime() > watermark) return NONE
@@ -134,6 +164,10 @@ export function createEventTimePolicy<T> (opts: EventTimePolicyOptions = {}): Ev
     drain () {
       if (maxSeen > watermark) watermark = maxSeen
       return release()
+    },
+
+    snapshot (): EventTimeState<T> {
+      return { maxSeen: encodeNumber(maxSeen), watermark: encodeNumber(watermark), counters: { ...counters }, ...heap.snapshot() }
     }
   }
 }
@@ -147,6 +181,25 @@ class TimeHeap<T> {
 
   get size (): number {
     return this.times.length
+  }
+
+  snapshot (): Pick<EventTimeState<T>, 'seq' | 'times' | 'seqs' | 'values'> {
+    return { seq: this.seq, times: this.times.map(encodeNumber), seqs: this.seqs.slice(), values: this.values.slice() }
+  }
+
+  /** Loads snapshot()'s arrays as they were, after checking they form a heap. */
+  restore (s: Record<string, unknown>): void {
+    const times = arrayState(s.times)
+    const seqs = arrayState(s.seqs)
+    const values = arrayState(s.values)
+    this.seq = countState(s.seq)
+    if (seqs.length !== times.length || values.length !== times.length) throw malformedState()
+    for (let i = 0; i < times.length; i++) {
+      const seq = countState(seqs[i])
+      if (seq >= this.seq) throw malformedState()
+      this.set(i, decodeNumber(times[i]), seq, values[i] as T)
+      if (i > 0 && this.lessAt(i, (i - 1) >> 1)) throw malformedState()
+    }
   }
 
   minTime (): number {

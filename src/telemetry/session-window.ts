@@ -11,12 +11,30 @@
 // maximum duration is reached" reads as >=; "exceeds" would let back-to-back sessions last
 // 2 × maxDuration forever, whereas >= makes them maxDuration long once they align to the grid.
 
-import { createAggregate, type Aggregate, type AggregateOptions } from './aggregate.js'
-import { NO_RESULTS, ceilTo, requireDuration, type WindowOperator, type WindowResult } from './window-util.js'
+import { createAggregate, type Aggregate, type AggregateJSON, type AggregateOptions } from './aggregate.js'
+import {
+  NO_RESULTS, aggregateState, arrayState, ceilTo, countState, decodeNumber, encodeNumber, finiteState, malformedState,
+  recordState, requireDuration, type WindowOperator, type WindowResult
+} from './window-util.js'
 
 export interface SessionResult extends WindowResult {
   /** `start` is the first event's time, or the check point a continued session opened at. */
   closedBy: 'timeout' | 'maxDuration'
+}
+
+/**
+ * SessionWindow.snapshot(). `pending` are sessions closed by an add() that the next
+ * advance() hands out; `agg` is null while no session is open, or one continued at a check
+ * point has no reading yet.
+ */
+export interface SessionWindowState {
+  wm: number | string
+  lastTime: number | string
+  rejected: number
+  open: boolean
+  start: number
+  agg: AggregateJSON | null
+  pending: Array<{ start: number, end: number, closedBy: SessionResult['closedBy'], agg: AggregateJSON }>
 }
 
 class SessionWindow implements WindowOperator<SessionResult> {
@@ -32,10 +50,12 @@ class SessionWindow implements WindowOperator<SessionResult> {
   constructor (
     private readonly timeout: number,
     private readonly maxDuration: number,
-    private readonly aggOpts: AggregateOptions
+    private readonly aggOpts: AggregateOptions,
+    state?: unknown
   ) {
     requireDuration('timeout', timeout)
     requireDuration('maxDuration', maxDuration, { infinite: true })
+    if (state !== undefined) this.restore(state)
   }
 
   get watermark (): number {
@@ -74,6 +94,38 @@ class SessionWindow implements WindowOperator<SessionResult> {
     return out
   }
 
+  snapshot (): SessionWindowState {
+    return {
+      wm: encodeNumber(this.wm),
+      lastTime: encodeNumber(this.lastTime),
+      rejected: this.rejectedCount,
+      open: this.open,
+      start: this.start,
+      agg: this.agg?.toJSON() ?? null,
+      pending: this.pending.map((r) => ({ start: r.start, end: r.end, closedBy: r.closedBy, agg: r.aggregate.toJSON() }))
+    }
+  }
+
+  private restore (state: unknown): void {
+    const s = recordState(state)
+    const percentiles = this.aggOpts.percentiles !== false
+    if (typeof s.open !== 'boolean') throw malformedState()
+    this.open = s.open
+    this.start = finiteState(s.start)
+    this.wm = decodeNumber(s.wm)
+    this.lastTime = decodeNumber(s.lastTime)
+    this.rejectedCount = countState(s.rejected)
+    this.agg = s.agg === null ? null : aggregateState(s.agg, percentiles)
+    // An open session has had a reading; close() clears the aggregate. Anything else is not a
+    // state this operator reaches.
+    if (this.open ? !Number.isFinite(this.lastTime) : this.agg !== null) throw malformedState()
+    for (const x of arrayState(s.pending)) {
+      const r = recordState(x)
+      if (r.closedBy !== 'timeout' && r.closedBy !== 'maxDuration') throw malformedState()
+      this.pending.push({ start: finiteState(r.start), end: finiteState(r.end), aggregate: aggregateState(r.agg, percentiles), closedBy: r.closedBy })
+    }
+  }
+
   /** Closes the open session (and any continuation) if it ends before `bound`: no event before bound can join it any more. */
   private settle (bound: number): void {
     while (this.open) {
@@ -97,7 +149,10 @@ class SessionWindow implements WindowOperator<SessionResult> {
   }
 }
 
-/** Session windows over one key; `maxDuration` may be Infinity for no limit. */
-export function createSessionWindow (timeout: number, maxDuration: number, opts: AggregateOptions = {}): WindowOperator<SessionResult> {
-  return new SessionWindow(timeout, maxDuration, opts)
+/**
+ * Session windows over one key; `maxDuration` may be Infinity for no limit. `state`, a
+ * snapshot() of an operator with the same arguments, continues that one.
+ */
+export function createSessionWindow (timeout: number, maxDuration: number, opts: AggregateOptions = {}, state?: unknown): WindowOperator<SessionResult> {
+  return new SessionWindow(timeout, maxDuration, opts, state)
 }

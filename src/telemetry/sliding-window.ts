@@ -10,14 +10,33 @@
 // last from the ends of the buffer. Each output reads the requested aggregates once (a
 // percentile scans the sketch's buckets: a few dozen for typical sensor ranges).
 
-import { AGGREGATE_NAMES, createAggregate, needsPercentiles, resultReader, type Aggregate } from './aggregate.js'
-import { NO_RESULTS, requireDuration, type WindowOperator } from './window-util.js'
+import { AGGREGATE_NAMES, createAggregate, needsPercentiles, resultReader, type Aggregate, type AggregateJSON } from './aggregate.js'
+import {
+  NO_RESULTS, aggregateState, arrayState, countState, decodeNumber, encodeNumber, finiteState, malformedState, recordState,
+  requireDuration, type WindowOperator
+} from './window-util.js'
 
 export interface SlidingResult {
   start: number
   end: number
   /** The requested aggregates over the events in (start, end]. */
   values: Record<string, number | null>
+}
+
+/**
+ * SlidingWindow.snapshot(): the buffered readings oldest first, of which the first `entered`
+ * are the content. The min/max deques are left out: they follow from the content. The
+ * running moments and `exits` are kept as they are, so the rounding continues unchanged.
+ */
+export interface SlidingWindowState {
+  wm: number | string
+  lastTime: number | string
+  rejected: number
+  exits: number
+  entered: number
+  times: number[]
+  values: number[]
+  agg: AggregateJSON
 }
 
 /** A growable FIFO of numbers addressed by absolute position; positions only grow. */
@@ -37,6 +56,12 @@ class Fifo {
     this.end++
   }
 
+  toArray (): number[] {
+    const out = new Array<number>(this.end - this.start)
+    for (let p = this.start; p < this.end; p++) out[p - this.start] = this.at(p)
+    return out
+  }
+
   private grow (): void {
     const buf = new Float64Array(this.buf.length * 2)
     const mask = buf.length - 1
@@ -54,7 +79,7 @@ class SlidingWindow implements WindowOperator<SlidingResult> {
   /** Positions of the content with increasing values (front is the minimum), and decreasing. */
   private readonly minQ = new Fifo()
   private readonly maxQ = new Fifo()
-  private readonly agg: Aggregate
+  private agg: Aggregate
   /** Exits since the moments were last recomputed from the content. */
   private exits = 0
   private lastTime = -Infinity
@@ -63,10 +88,11 @@ class SlidingWindow implements WindowOperator<SlidingResult> {
 
   private readonly read: (agg: Aggregate) => Record<string, number | null>
 
-  constructor (private readonly size: number, aggs: readonly string[]) {
+  constructor (private readonly size: number, aggs: readonly string[], state?: unknown) {
     requireDuration('size', size)
     this.read = resultReader(aggs)
     this.agg = createAggregate({ percentiles: needsPercentiles(aggs) })
+    if (state !== undefined) this.restore(state)
   }
 
   get watermark (): number {
@@ -110,11 +136,54 @@ class SlidingWindow implements WindowOperator<SlidingResult> {
     return out ?? NO_RESULTS
   }
 
+  snapshot (): SlidingWindowState {
+    const { times } = this
+    return {
+      wm: encodeNumber(this.wm),
+      lastTime: encodeNumber(this.lastTime),
+      rejected: this.rejectedCount,
+      exits: this.exits,
+      entered: this.entered - times.start,
+      times: times.toArray(),
+      values: this.values.toArray(),
+      agg: this.agg.toJSON()
+    }
+  }
+
+  private restore (state: unknown): void {
+    const s = recordState(state)
+    const times = arrayState(s.times)
+    const values = arrayState(s.values)
+    const entered = countState(s.entered)
+    this.wm = decodeNumber(s.wm)
+    this.lastTime = decodeNumber(s.lastTime)
+    this.rejectedCount = countState(s.rejected)
+    this.exits = countState(s.exits)
+    this.agg = aggregateState(s.agg, this.agg.sketch !== null)
+    // The buffer must be in time order, ending at lastTime, with the aggregate over its content.
+    if (values.length !== times.length || entered > times.length || this.agg.count !== entered) throw malformedState()
+    if (times.length > 0 && times[times.length - 1] !== this.lastTime) throw malformedState()
+    let prev = -Infinity
+    for (let i = 0; i < times.length; i++) {
+      const t = finiteState(times[i])
+      if (t < prev) throw malformedState()
+      this.times.push(t)
+      this.values.push(finiteState(values[i]))
+      prev = t
+    }
+    while (this.entered < entered) this.track(this.entered++)
+  }
+
   private enter (): void {
     const pos = this.entered++
-    const v = this.values.at(pos)
-    this.agg.add(this.times.at(pos), v)
+    this.agg.add(this.times.at(pos), this.values.at(pos))
+    this.track(pos)
+  }
+
+  /** Puts an entering position into the min and max deques. */
+  private track (pos: number): void {
     const { minQ, maxQ, values } = this
+    const v = values.at(pos)
     while (minQ.end > minQ.start && values.at(minQ.at(minQ.end - 1)) >= v) minQ.end--
     minQ.push(pos)
     while (maxQ.end > maxQ.start && values.at(maxQ.at(maxQ.end - 1)) <= v) maxQ.end--
@@ -170,8 +239,9 @@ class SlidingWindow implements WindowOperator<SlidingResult> {
 /**
  * A sliding window of `size` ms over one key. Outputs carry `aggs` (default: all of
  * AGGREGATE_NAMES) rather than an Aggregate: the content changes with every output, so
- * there is no state to hand out; rollups come from tumbling windows.
+ * there is no state to hand out; rollups come from tumbling windows. `state`, a snapshot()
+ * of an operator with the same arguments, continues that one.
  */
-export function createSlidingWindow (size: number, aggs: readonly string[] = AGGREGATE_NAMES): WindowOperator<SlidingResult> {
-  return new SlidingWindow(size, aggs)
+export function createSlidingWindow (size: number, aggs: readonly string[] = AGGREGATE_NAMES, state?: unknown): WindowOperator<SlidingResult> {
+  return new SlidingWindow(size, aggs, state)
 }

@@ -6,12 +6,15 @@
 // fixed windows align to the epoch plus an offset. A window is output once, at its end, and
 // only if it holds at least one event.
 
-import { createAggregate, type Aggregate, type AggregateOptions } from './aggregate.js'
-import { NO_RESULTS, ceilTo, gcd, requireDuration, requireOffset, type WindowOperator, type WindowResult } from './window-util.js'
+import { createAggregate, type Aggregate, type AggregateJSON, type AggregateOptions } from './aggregate.js'
+import {
+  NO_RESULTS, aggregateState, arrayState, ceilTo, countState, decodeNumber, encodeNumber, finiteState, gcd, malformedState,
+  recordState, requireDuration, requireOffset, type WindowOperator, type WindowResult
+} from './window-util.js'
 
 export type { WindowOperator, WindowResult } from './window-util.js'
-export { createSlidingWindow, type SlidingResult } from './sliding-window.js'
-export { createSessionWindow, type SessionResult } from './session-window.js'
+export { createSlidingWindow, type SlidingResult, type SlidingWindowState } from './sliding-window.js'
+export { createSessionWindow, type SessionResult, type SessionWindowState } from './session-window.js'
 
 export interface Span {
   start: number
@@ -36,6 +39,14 @@ interface Pane {
   agg: Aggregate
 }
 
+/** PaneWindows.snapshot(): the open panes oldest first; `wm` and `nextEnd` as encodeNumber gives them. */
+export interface PaneWindowsState {
+  wm: number | string
+  nextEnd: number | string
+  rejected: number
+  panes: Array<{ end: number, agg: AggregateJSON }>
+}
+
 /**
  * Tumbling and hopping windows over panes: the readings go into tumbling panes of
  * gcd(size, hop), one aggregate add per reading however much windows overlap, and a hopping
@@ -54,12 +65,14 @@ class PaneWindows implements WindowOperator<WindowResult> {
     private readonly size: number,
     private readonly hop: number,
     private readonly offset: number,
-    private readonly aggOpts: AggregateOptions
+    private readonly aggOpts: AggregateOptions,
+    state?: unknown
   ) {
     requireDuration('size', size)
     requireDuration('hop', hop)
     requireOffset(offset)
     this.pane = gcd(size, hop)
+    if (state !== undefined) this.restore(state)
   }
 
   get watermark (): number {
@@ -121,14 +134,41 @@ class PaneWindows implements WindowOperator<WindowResult> {
     }
     return out ?? NO_RESULTS
   }
+
+  snapshot (): PaneWindowsState {
+    const panes = this.panes.map((p) => ({ end: p.end, agg: p.agg.toJSON() }))
+    return { wm: encodeNumber(this.wm), nextEnd: encodeNumber(this.nextEnd), rejected: this.rejectedCount, panes }
+  }
+
+  private restore (state: unknown): void {
+    const s = recordState(state)
+    this.wm = decodeNumber(s.wm)
+    this.nextEnd = decodeNumber(s.nextEnd)
+    this.rejectedCount = countState(s.rejected)
+    const percentiles = this.aggOpts.percentiles !== false
+    // Pane ends off this operator's grid, or out of order, would close the wrong windows.
+    const onGrid = (t: number, step: number): boolean => (t - this.offset) % step === 0
+    if (this.nextEnd !== -Infinity && !onGrid(finiteState(this.nextEnd), this.hop)) throw malformedState()
+    let prev = -Infinity
+    for (const x of arrayState(s.panes)) {
+      const p = recordState(x)
+      const end = finiteState(p.end)
+      if (!(end > prev) || !onGrid(end, this.pane)) throw malformedState()
+      this.panes.push({ end, agg: aggregateState(p.agg, percentiles) })
+      prev = end
+    }
+  }
 }
 
-/** Tumbling windows (start, end] of `size` ms, ends on the grid offset + k·size. */
-export function createTumbling (size: number, offset = 0, opts: AggregateOptions = {}): WindowOperator<WindowResult> {
-  return new PaneWindows(size, size, offset, opts)
+/**
+ * Tumbling windows (start, end] of `size` ms, ends on the grid offset + k·size. `state`, a
+ * snapshot() of an operator with the same arguments, continues that one.
+ */
+export function createTumbling (size: number, offset = 0, opts: AggregateOptions = {}, state?: unknown): WindowOperator<WindowResult> {
+  return new PaneWindows(size, size, offset, opts, state)
 }
 
 /** Hopping windows (end − size, end] with ends on the grid offset + k·hop; an event is in every one that holds it. */
-export function createHopping (size: number, hop: number, offset = 0, opts: AggregateOptions = {}): WindowOperator<WindowResult> {
-  return new PaneWindows(size, hop, offset, opts)
+export function createHopping (size: number, hop: number, offset = 0, opts: AggregateOptions = {}, state?: unknown): WindowOperator<WindowResult> {
+  return new PaneWindows(size, hop, offset, opts, state)
 }
