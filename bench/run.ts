@@ -10,6 +10,7 @@ import { benchLogAppend } from './log-append.js'
 import { runCommandsBench } from './commands.js'
 import { runDeliveryBench } from './delivery.js'
 import { benchMqttIngest } from './mqtt-ingest.js'
+import { benchTelemetryWindows } from './telemetry-windows.js'
 import { killAllChildrenSync, ROOT } from './children.js'
 import { progress, removeTempDirsSync, type CaseResult } from './common.js'
 import { renderMarkdown, type Machine, type Results, type Settings } from './report.js'
@@ -22,7 +23,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --seconds N       measured seconds per round and system (default 3)
   --warmup N        warm-up seconds before each measurement (default 1)
   --rounds N        rounds per case; each runs baseline and gridgate, order alternating (default 4)
-  --only log|http|mqtt|delivery|commands  run one part only
+  --only log|http|mqtt|delivery|commands|telemetry  run one part only
   --callers N       concurrent log.append callers (default 64)
   --connections N   HTTP keep-alive connections (default 16)
   --inflight N      HTTP requests in flight (default 32)
@@ -152,7 +153,7 @@ async function main (): Promise<number> {
     process.stdout.write(USAGE)
     return 0
   }
-  if (values.only !== undefined && !['log', 'http', 'mqtt', 'delivery', 'commands'].includes(values.only)) throw new Error(`--only must be 'log', 'http', 'mqtt', 'delivery' or 'commands', not '${values.only}'`)
+  if (values.only !== undefined && !['log', 'http', 'mqtt', 'delivery', 'commands', 'telemetry'].includes(values.only)) throw new Error(`--only must be 'log', 'http', 'mqtt', 'delivery', 'commands' or 'telemetry', not '${values.only}'`)
   const settings: Settings = {
     warmupSeconds: positive('warmup', values.warmup, 1, false),
     seconds: positive('seconds', values.seconds, 3, false),
@@ -239,6 +240,14 @@ async function main (): Promise<number> {
       connections: settings.connections,
       inflight: settings.inflight,
       batchEvents: settings.httpBatchEvents,
+      warnings
+    }))
+  }
+  if (runs('telemetry')) {
+    cases.push(...await benchTelemetryWindows({
+      warmupSeconds: settings.warmupSeconds,
+      seconds: settings.seconds,
+      rounds: settings.rounds,
       warnings
     }))
   }
