@@ -26,6 +26,7 @@ import { createLogger, type Logger } from './observability/logger.js'
 import { createMetrics, type Metrics } from './observability/metrics.js'
 import { openRegistry, type Registry } from './registry/devices.js'
 import { openStorage, type Storage } from './storage/db.js'
+import { openTelemetry, type Telemetry } from './telemetry/telemetry.js'
 
 // The composition root: builds every module from the one frozen Config, starts them in
 // dependency order and stops them in reverse. Nothing else constructs modules.
@@ -58,6 +59,7 @@ export interface Gateway {
   /** The HTTP keys in force (configured or generated). */
   readonly accessKeys: readonly string[]
   readonly registry: Registry
+  readonly telemetry: Telemetry
   /** Runs one retention sweep now. */
   sweepRetention: () => Promise<number>
   stop: () => Promise<void>
@@ -237,11 +239,32 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     commandsPort = commands
     stops.push(() => commands.close())
 
+    const telemetryLog = logger.child({ component: 'telemetry' })
+    const telemetry: Telemetry = await openTelemetry({
+      storage,
+      log,
+      clock,
+      config: config.telemetry,
+      namespace: config.namespace,
+      sync: config.storage.sync,
+      observer: {
+        readings: (topic, n) => metrics.telemetryReadings.inc({ topic }, n),
+        skipped: (topic, reason, n) => metrics.telemetrySkipped.inc({ topic, reason }, n),
+        emitted: (window, n) => metrics.telemetryWindows.inc({ window }, n),
+        error: (topic, err) => {
+          metrics.telemetryErrors.inc({ topic })
+          telemetryLog.warn({ err, topic }, 'telemetry step failed; it is retried')
+        }
+      }
+    })
+    metrics.hooks.eventTime = () => ({ ...telemetry.counters() })
+    stops.push(() => telemetry.close())
+
     const sweeper: RetentionSweeper = startRetentionSweeper(log, clock, config.retention.sweepIntervalSeconds * 1000,
       (err) => logger.error({ err }, 'retention sweep failed'))
     stops.push(() => sweeper.stop())
 
-    const http = createHttpServer({ config: effective.http, log, metrics, health, registry, subscriptions, commands, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id) }, logger)
+    const http = createHttpServer({ config: effective.http, log, metrics, health, registry, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id) }, logger)
     await http.listen({ host: config.http.host, port: config.http.port })
     stops.push(() => http.close())
 
@@ -272,6 +295,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       listeners,
       accessKeys: keys,
       registry,
+      telemetry,
       sweepRetention: () => sweeper.sweep(),
       stop: stopAll
     }

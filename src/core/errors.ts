@@ -30,6 +30,7 @@ export const ERRORS = {
   CLOUDEVENT_INVALID_ATTRIBUTE: { status: 400, message: 'A CloudEvent attribute is invalid' },
   CLOUDEVENT_INVALID: { status: 400, message: 'The CloudEvent is invalid' },
   QUERY_PARAM_INVALID: { status: 400, message: 'A query parameter is invalid' },
+  QUERY_TOO_LARGE: { status: 400, message: 'The query covers more than the configured limit' },
   EVENT_TOO_LARGE: { status: 413, message: 'An event is larger than the limit' },
   BATCH_TOO_LARGE: { status: 413, message: 'The batch is larger than the limit' },
   BATCH_TOO_MANY_EVENTS: { status: 413, message: 'The batch has more events than the limit' },

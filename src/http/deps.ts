@@ -6,6 +6,7 @@ import type { TopicLog } from '../log/types.js'
 import type { Health } from '../observability/health.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { Registry } from '../registry/devices.js'
+import type { Telemetry } from '../telemetry/telemetry.js'
 
 /** What route groups receive; they import no module instances of their own. */
 export interface HttpDeps {
@@ -16,6 +17,7 @@ export interface HttpDeps {
   registry: Registry
   subscriptions: Subscriptions
   commands: Commands
+  telemetry: Telemetry
   commandLimits: Config['commands']
   clock: Clock
   /** Closes a device's MQTT connections. */

@@ -30,3 +30,10 @@ export function timeParam (query: Query, name: string): number | undefined {
   }
   return Date.parse(v)
 }
+
+/** Every parameter as one string; a repeated one is refused. */
+export function singleParams (query: Query): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {}
+  for (const name of Object.keys(query)) out[name] = single(query, name)
+  return out
+}

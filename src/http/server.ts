@@ -9,6 +9,7 @@ import { deviceRoutes } from './routes/devices.js'
 import { healthRoutes } from './routes/health.js'
 import { publishRoutes } from './routes/publish.js'
 import { subscriptionRoutes } from './routes/subscriptions.js'
+import { telemetryRoutes } from './routes/telemetry.js'
 import { topicRoutes } from './routes/topics.js'
 
 // Probes stay open so orchestrators need no key; everything else needs one.
@@ -60,5 +61,6 @@ export function createHttpServer (deps: HttpDeps, logger: Logger): FastifyInstan
   void app.register(deviceRoutes, deps)
   void app.register(subscriptionRoutes, deps)
   void app.register(commandRoutes, deps)
+  void app.register(telemetryRoutes, deps)
   return app
 }

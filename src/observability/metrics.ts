@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 // One registry per gateway (never prom-client's global one), so two gateways can run in one
 // test process. Modules get hooks wired to these in main.ts.
@@ -21,14 +21,37 @@ export interface Metrics {
   commandTransitions: Counter<'status'>
   commandResponses: Counter<'outcome'>
   mqttPublishSeconds: Histogram
+  telemetryReadings: Counter<'topic'>
+  telemetrySkipped: Counter<'topic' | 'reason'>
+  telemetryWindows: Counter<'window'>
+  telemetryErrors: Counter<'topic'>
+  /** Read at scrape time: the event-time policies' counters (late, early, out of order; dropped or adjusted). */
+  hooks: { eventTime?: () => Record<string, number> }
+  eventTime: Gauge<'outcome'>
 }
 
 export function createMetrics (): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'gridgate_' })
   const registers = [registry]
+  const hooks: Metrics['hooks'] = {}
   return {
     registry,
+    hooks,
+    telemetryReadings: new Counter({ name: 'gridgate_telemetry_readings_total', help: 'Numeric readings taken from telemetry events, by source topic', labelNames: ['topic'], registers }),
+    telemetrySkipped: new Counter({ name: 'gridgate_telemetry_skipped_total', help: 'Telemetry passed over: non-numeric fields (field), events without a valid deviceid (device) or time field (time)', labelNames: ['topic', 'reason'], registers }),
+    telemetryWindows: new Counter({ name: 'gridgate_telemetry_windows_emitted_total', help: 'Closed windows appended as telemetry.window CloudEvents, by window', labelNames: ['window'], registers }),
+    telemetryErrors: new Counter({ name: 'gridgate_telemetry_errors_total', help: 'Failed telemetry checkpoints or window appends (retried), by source topic', labelNames: ['topic'], registers }),
+    eventTime: new Gauge({
+      name: 'gridgate_telemetry_event_time_total',
+      help: 'Readings the event-time policies dropped or adjusted (late, early, out of order), since the counters were first stored',
+      labelNames: ['outcome'],
+      registers,
+      collect () {
+        const counts = hooks.eventTime?.() ?? {}
+        for (const [outcome, n] of Object.entries(counts)) this.set({ outcome }, n)
+      }
+    }),
     rejections: new Counter({ name: 'gridgate_rejections_total', help: 'Refused inputs by error code and source', labelNames: ['code', 'source'], registers }),
     eventsAppended: new Counter({ name: 'gridgate_log_events_appended_total', help: 'Events durably appended, by topic', labelNames: ['topic'], registers }),
     eventsRemoved: new Counter({ name: 'gridgate_log_events_removed_total', help: 'Events removed by retention, by topic', labelNames: ['topic'], registers }),
