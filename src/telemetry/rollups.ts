@@ -1,6 +1,7 @@
 import type { JsonSublevel } from '../storage/db.js'
 import { decodeNumber, encodeTime, RANGE_END } from '../storage/keys.js'
 import { aggregateFromJSON, createAggregate, type Aggregate } from './aggregate.js'
+import { ROLLUP_MS } from './query.js'
 
 // Per-second rollups of every (device, metric): the aggregate of the readings with event
 // time in (end − 1 s, end], so queries over a day merge 86,400 small records instead of
@@ -11,8 +12,6 @@ import { aggregateFromJSON, createAggregate, type Aggregate } from './aggregate.
 // Keys in the `telemetry` sublevel:
 //   r!{deviceId}!{metric}!{end}   a bucket's AggregateJSON (end: fixed-width ms)
 //   l!{deviceId}!{metric}         { value, time } of the newest reading
-
-export const ROLLUP_MS = 1000
 
 export interface RollupBucket {
   end: number
