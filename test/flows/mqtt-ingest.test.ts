@@ -133,14 +133,14 @@ describe('device identities', () => {
 describe('repeated bad passwords', () => {
   it('are slowed down per client address on the injected clock, and a good password then still works', async () => {
     const clock = new ManualClock(Date.now())
-    const gw = await startTestGateway({ mqtt: { authFailures: { freeAttempts: 2, baseDelayMs: 1000, maxDelayMs: 8000, windowSeconds: 300 } } }, { clock })
+    const gw = await startTestGateway({ mqtt: { authFailures: { freeAttempts: 2, baseDelayMs: 1000, maxDelayMs: 8000, windowSeconds: 300 } }, telemetry: { enabled: false } }, { clock })
     teardown(gw.stop)
     const password = await registerDevice(gw, 'dev-slow')
     const url = gw.gateway.listeners.mqtt
     const bad = { clientId: 'dev-slow', username: 'dev-slow', password: 'wrong-password' }
     expect(await connackCode(url, bad)).toBe(4)
     expect(await connackCode(url, bad)).toBe(4)
-    const idle = clock.pendingTimers() // the retention sweep's timer
+    const idle = clock.pendingTimers() // the retention sweep's timer (telemetry, off here, would add its own)
     // The third attempt waits 1 s of gateway time before it is even checked.
     let answered = false
     const third = connackCode(url, bad).then((code) => { answered = true; return code })

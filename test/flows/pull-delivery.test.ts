@@ -5,13 +5,16 @@ import { cloudEvent } from '../helpers/http.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
 
+// These tests count the manual clock's timers; telemetry's checkpoint timer would move the count.
+const NO_TELEMETRY = { telemetry: { enabled: false } }
+
 const teardown = useTeardown()
 
 interface Setup { gw: TestGateway, clock: ManualClock }
 
 async function setup (queue: Record<string, unknown> = {}, extra: Record<string, unknown> = {}, dataDir?: string): Promise<Setup> {
   const clock = new ManualClock(Date.now())
-  const gw = await startTestGateway({}, { clock, dataDir })
+  const gw = await startTestGateway(NO_TELEMETRY, { clock, dataDir })
   teardown(gw.stop)
   if (gw.gateway.log.getTopic('orders') === undefined) expect((await gw.request('PUT', '/topics/orders')).status).toBe(201)
   const put = await gw.request('PUT', '/topics/orders/eventsubscriptions/sub1', {
@@ -59,7 +62,7 @@ describe('pull delivery (Queue subscriptions)', () => {
 
   it('starts at the end of the topic unless asked to start at the beginning', async () => {
     const clock = new ManualClock(Date.now())
-    const gw = await startTestGateway({}, { clock })
+    const gw = await startTestGateway(NO_TELEMETRY, { clock })
     teardown(gw.stop)
     await gw.request('PUT', '/topics/orders')
     await gw.publish('orders', cloudEvent('old'))
