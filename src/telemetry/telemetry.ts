@@ -97,6 +97,7 @@ export async function openTelemetry (opts: TelemetryOptions): Promise<Telemetry>
   const writes: unknown[] = []
   config.windows.forEach((entry, i) => {
     const { name, ...body } = entry
+    if (config.windows.findIndex((w) => w.name === name) !== i) throw new GridgateError('CONFIG_INVALID', `/telemetry/windows/${i}/name: '${name}' is defined twice`)
     let parsed
     try {
       parsed = parseWindow(body)

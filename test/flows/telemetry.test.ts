@@ -131,6 +131,18 @@ describe('continuous windows', () => {
   })
 })
 
+describe('window configuration', () => {
+  it.each([
+    ['a bad window', [{ name: 'w', window: { kind: 'tumbling', sizeSeconds: -1 } }], '/telemetry/windows/0/window.sizeSeconds'],
+    ['a name used twice', [{ name: 'w', window: { kind: 'sliding', sizeSeconds: 1 } }, { name: 'w', window: { kind: 'sliding', sizeSeconds: 2 } }], '/telemetry/windows/1/name'],
+    ['a source that is not configured', [{ name: 'w', sourceTopic: 'events', window: { kind: 'sliding', sizeSeconds: 1 } }], '/telemetry/windows']
+  ])('refuses to start with %s, naming the field', async (_name, windows, field) => {
+    const err = await startTestGateway({ telemetry: { windows } }).then(async (gw) => { await gw.stop(); return undefined }, (e: unknown) => e)
+    expect(err).toMatchObject({ code: 'CONFIG_INVALID' })
+    expect((err as Error).message.startsWith(field)).toBe(true)
+  })
+})
+
 describe('telemetry queries', () => {
   it('answers tumbling series from the per-second rollups and lists the device metrics', async () => {
     const { gw } = await setup()
