@@ -43,8 +43,8 @@ export const IDLE_KB_GOAL = 16
 export const P99_MS_GOAL = 5
 export const FAN_IN_GOAL = 0.85
 
-const TELEMETRY = 'telemetry'
-const PREWARM_SECONDS = 2
+export const TELEMETRY = 'telemetry'
+export const PREWARM_SECONDS = 2
 /** Before a round: wait until the servers use under QUIESCE_CPU of a core over QUIESCE_SAMPLE_MS, at most QUIESCE_MAX_MS. */
 const QUIESCE_CPU = 0.1
 const QUIESCE_SAMPLE_MS = 200
@@ -52,7 +52,7 @@ const QUIESCE_MAX_MS = 2000
 const REGISTER_CONCURRENCY = 16
 /** Connection set-up: CONNECTs waiting for their CONNACK at most, and new connections per second. */
 const CONNECT_CONCURRENCY = 64
-const CONNECT_RATE = 2000
+export const CONNECT_RATE = 2000
 const IDLE_CONNECT_RATE = 1000
 /** Long enough that no PINGREQ falls into a measurement. */
 const KEEPALIVE_SECONDS = 300
@@ -64,9 +64,9 @@ const auth = { authorization: `SharedAccessKey ${BENCH_KEY}` }
 
 // ---------------------------------------------------------------- IPC with the children
 
-type Ipc = IpcBase<LoadCommand, LoadStream>
+export type Ipc = IpcBase<LoadCommand, LoadStream>
 
-interface Server {
+export interface Server {
   name: string
   child: Child
   ipc: Ipc
@@ -77,7 +77,7 @@ interface Server {
 
 const profile = (dir: string | undefined): string[] => dir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`]
 
-async function startLoadGenerator (openFiles: number, cpuProfileDir?: string): Promise<{ child: Child, ipc: Ipc }> {
+export async function startLoadGenerator (openFiles: number, cpuProfileDir?: string): Promise<{ child: Child, ipc: Ipc }> {
   const child = await startChild('mqtt load generator', ['bench/mqtt-load.ts'], 30_000, { ipc: true, openFiles, nodeArgs: profile(cpuProfileDir) })
   return { child, ipc: new IpcBase<LoadCommand, LoadStream>(child) }
 }
@@ -89,12 +89,14 @@ async function startBareAedes (openFiles: number, cpuProfileDir?: string): Promi
   return { name: 'bare aedes', child, ipc: new IpcBase<LoadCommand, LoadStream>(child), mqtt }
 }
 
-async function startGridgate (name: string, dataDir: string, persistence: boolean, openFiles: number, cpuProfileDir?: string): Promise<Server> {
+/** `extraConfig`: further top-level config sections (e.g. `telemetry`) for the child. */
+export async function startGridgate (name: string, dataDir: string, persistence: boolean, openFiles: number, cpuProfileDir?: string, extraConfig: Record<string, unknown> = {}): Promise<Server> {
   const config = {
     dataDir,
     log: { level: 'info' },
     http: { host: '127.0.0.1', port: 0, keys: [BENCH_KEY] },
-    mqtt: { host: '127.0.0.1', port: 0, wsPort: 0, tlsPort: 0, wssPort: 0, persistence }
+    mqtt: { host: '127.0.0.1', port: 0, wsPort: 0, tlsPort: 0, wssPort: 0, persistence },
+    ...extraConfig
   }
   const file = join(dataDir, 'bench-config.yaml')
   await writeFile(file, JSON.stringify(config, null, 2) + '\n')
@@ -106,7 +108,7 @@ async function startGridgate (name: string, dataDir: string, persistence: boolea
 }
 
 /** Starts children side by side; if one fails, the others are stopped too. Warns of a low open-files limit. */
-async function startAll<T extends { child: Child }> (starts: Array<Promise<T>>, openFiles: number, warnings: string[]): Promise<T[]> {
+export async function startAll<T extends { child: Child }> (starts: Array<Promise<T>>, openFiles: number, warnings: string[]): Promise<T[]> {
   const settled = await Promise.allSettled(starts)
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
   if (failed === undefined) {
@@ -127,13 +129,13 @@ async function startAll<T extends { child: Child }> (starts: Array<Promise<T>>, 
 
 // ---------------------------------------------------------------- gridgate over HTTP
 
-const deviceIds = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(5, '0')}`)
+export const deviceIds = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(5, '0')}`)
 
 /**
  * PUT /devices/{id} for every id on every server (side by side, `REGISTER_CONCURRENCY` at a
  * time on each); returns each server's [id, password] pairs.
  */
-async function registerDevices (servers: readonly Server[], ids: readonly string[]): Promise<Device[][]> {
+export async function registerDevices (servers: readonly Server[], ids: readonly string[]): Promise<Device[][]> {
   const done = servers.map(() => [] as Device[])
   const t0 = performance.now()
   const count = (): number => done.reduce((n, d) => n + d.length, 0)
@@ -166,14 +168,14 @@ async function registerDevices (servers: readonly Server[], ids: readonly string
   return done
 }
 
-async function getJson (url: string, path: string): Promise<string> {
+export async function getJson (url: string, path: string): Promise<string> {
   const res = await request(`${url}${path}`, { headers: auth })
   const text = await res.body.text()
   if (res.statusCode !== 200) throw new Error(`GET ${path}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`)
   return text
 }
 
-const topicEvents = async (url: string): Promise<number> => (JSON.parse(await getJson(url, `/topics/${TELEMETRY}`)) as { events: number }).events
+export const topicEvents = async (url: string): Promise<number> => (JSON.parse(await getJson(url, `/topics/${TELEMETRY}`)) as { events: number }).events
 
 interface BatchCounters {
   batches: number
@@ -220,7 +222,7 @@ interface Connection {
 }
 
 /** Connects each list of devices as a load-generator group, side by side, printing progress; throws if any fails. */
-async function connectGroups (load: Ipc, conns: readonly Connection[], rate: number, quiet = false): Promise<ConnectResult[]> {
+export async function connectGroups (load: Ipc, conns: readonly Connection[], rate: number, quiet = false): Promise<ConnectResult[]> {
   const total = conns.reduce((n, c) => n + c.devices.length, 0)
   const counts = new Map<string, number>()
   const say = (text: string): void => { if (!quiet) progress.write(text) }
@@ -263,9 +265,9 @@ async function quiesce (servers: readonly Server[]): Promise<number> {
 
 // ---------------------------------------------------------------- measured rounds
 
-type Load = { mode: 'window', inflight: number } | { mode: 'rate', rate: number }
+export type Load = { mode: 'window', inflight: number } | { mode: 'rate', rate: number }
 
-interface Target {
+export interface Target {
   server: Server
   group: string
   /** Closed-loop (throughput) rounds and their PUBACK latencies. */
@@ -292,7 +294,7 @@ function cpuProbes (server: Server, load: { child: Child, ipc: Ipc }): CpuProbe[
   ]
 }
 
-interface Phase {
+export interface Phase {
   opts: MqttIngestOptions
   load: { child: Child, ipc: Ipc }
   /** Every server child of the phase (all must be quiet before a round). */
@@ -302,7 +304,7 @@ interface Phase {
 }
 
 /** One round of `how` against `target`; a pre-warm round is not recorded. */
-async function round (phase: Phase, target: Target, how: Load, prewarm = false): Promise<Round> {
+export async function round (phase: Phase, target: Target, how: Load, prewarm = false): Promise<Round> {
   const { opts, load } = phase
   phase.quiesceSeconds += await quiesce(phase.servers)
   const histogram = latencyHistogram()
@@ -374,7 +376,7 @@ function batchStats (c: BatchCounters | undefined): SystemResult['batches'] {
   return { batches: c.batches, events: c.items, avgEventsPerBatch: c.items / c.batches, avgWriteMs: c.writeSeconds * 1000 / c.batches }
 }
 
-function systemResult (name: string, description: string, latencyOf: string, rounds: Round[], histogram: Histogram, batches?: BatchCounters): SystemResult {
+export function systemResult (name: string, description: string, latencyOf: string, rounds: Round[], histogram: Histogram, batches?: BatchCounters): SystemResult {
   const result: SystemResult = {
     name,
     description,
@@ -390,7 +392,7 @@ function systemResult (name: string, description: string, latencyOf: string, rou
   return result
 }
 
-function newTarget (server: Server, group: string, gridgate: boolean): Target {
+export function newTarget (server: Server, group: string, gridgate: boolean): Target {
   const t: Target = { server, group, window: [], windowHistogram: latencyHistogram(), paced: [], pacedHistogram: latencyHistogram(), pacedP99: [] }
   if (gridgate) {
     t.windowBatches = zeroCounters()
@@ -399,7 +401,7 @@ function newTarget (server: Server, group: string, gridgate: boolean): Target {
   return t
 }
 
-function ratioCase (id: string, title: string, baseline: SystemResult, gridgate: SystemResult, goal?: number): CaseResult {
+export function ratioCase (id: string, title: string, baseline: SystemResult, gridgate: SystemResult, goal?: number): CaseResult {
   const roundRatios = gridgate.rounds.map((g, i) => g.eventsPerSecond / (baseline.rounds[i]?.eventsPerSecond ?? Number.NaN))
   const c: CaseResult = { id, title, baseline, gridgate, ratio: gridgate.eventsPerSecond / baseline.eventsPerSecond, roundRatios, medianRoundRatio: median(roundRatios) }
   if (goal !== undefined) c.goal = goal

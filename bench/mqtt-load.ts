@@ -10,6 +10,13 @@ import { connect, type MqttClient } from 'mqtt'
 
 export type Device = [id: string, password: string | undefined]
 
+/**
+ * What the devices publish: 'status' (the default) is a status report with a timestamp, a
+ * sequence number, five readings and two strings (about 150 bytes); 'readings' is plain
+ * telemetry, four numeric fields such as {"temperature":21.3,"humidity":40.1,"pressure":1013.2,"battery":3.71}.
+ */
+export type PayloadKind = 'status' | 'readings'
+
 export type LoadCommand =
   | { cmd: 'connect', group: string, url: string, devices: Device[], concurrency: number, rate: number, keepalive: number }
   | { cmd: 'run', group: string, mode: 'window', inflight: number }
@@ -18,6 +25,7 @@ export type LoadCommand =
   | { cmd: 'counts', group: string }
   | { cmd: 'end', group: string }
   | { cmd: 'loop' }
+  | { cmd: 'payload', kind: PayloadKind }
 
 export interface ConnectResult {
   connected: number
@@ -66,22 +74,36 @@ let gcMs = 0
 new PerformanceObserver((list) => { for (const e of list.getEntries()) gcMs += e.duration }).observe({ entryTypes: ['gc'] })
 
 /**
- * Telemetry as a small device sends it: about 150 bytes of JSON, values varying
- * deterministically. Pre-built, so the load generator spends its time on MQTT.
+ * Telemetry as a small device sends it, values varying deterministically. Pre-built, so the
+ * load generator spends its time on MQTT. 'status': about 150 bytes of JSON.
  */
-const payloads: Buffer[] = Array.from({ length: PAYLOADS }, (_, n) => Buffer.from(JSON.stringify({
-  ts: Date.UTC(2026, 0, 1) + n * 1000,
-  seq: 100_000 + n,
-  temperature: Math.round((18 + (n % 97) / 10) * 100) / 100,
-  humidity: Math.round((35 + (n % 311) / 10) * 10) / 10,
-  pressure: Math.round((1000 + (n % 250) / 10) * 10) / 10,
-  battery: Math.round((3.3 + (n % 90) / 100) * 100) / 100,
-  rssi: -40 - (n % 50),
-  status: 'ok',
-  firmware: '2.4.1'
-}), 'utf8'))
+function buildPayloads (kind: PayloadKind): Buffer[] {
+  return Array.from({ length: PAYLOADS }, (_, n) => Buffer.from(JSON.stringify(kind === 'status'
+    ? {
+        ts: Date.UTC(2026, 0, 1) + n * 1000,
+        seq: 100_000 + n,
+        temperature: Math.round((18 + (n % 97) / 10) * 100) / 100,
+        humidity: Math.round((35 + (n % 311) / 10) * 10) / 10,
+        pressure: Math.round((1000 + (n % 250) / 10) * 10) / 10,
+        battery: Math.round((3.3 + (n % 90) / 100) * 100) / 100,
+        rssi: -40 - (n % 50),
+        status: 'ok',
+        firmware: '2.4.1'
+      }
+    : {
+        temperature: Math.round((18.04 + (n % 97) / 10) * 100) / 100,
+        humidity: Math.round((35.1 + (n % 311) / 10) * 10) / 10,
+        pressure: Math.round((1000.2 + (n % 250) / 10) * 10) / 10,
+        battery: Math.round((3.31 + (n % 90) / 100) * 100) / 100
+      }), 'utf8'))
+}
 
-export const payloadBytes = payloads.reduce((s, p) => s + p.length, 0) / payloads.length
+const averageBytes = (list: readonly Buffer[]): number => list.reduce((s, p) => s + p.length, 0) / list.length
+
+/** Set by the 'payload' command; the same for every group and run from then on. */
+let payloads: Buffer[] = buildPayloads('status')
+
+export const payloadBytes = averageBytes(payloads)
 
 // ---------------------------------------------------------------- streaming results
 
@@ -300,6 +322,11 @@ async function execute (c: LoadCommand): Promise<unknown> {
     }
     case 'end': return await endGroup(c.group)
     case 'loop': return { loopActiveMs: performance.eventLoopUtilization().active, gcMs }
+    case 'payload': {
+      if (current !== undefined) throw new Error('cannot change the payload while a run is on')
+      payloads = buildPayloads(c.kind)
+      return { bytes: averageBytes(payloads), example: payloads[0]?.toString('utf8') }
+    }
   }
 }
 

@@ -101,7 +101,15 @@ export function methodNotes (s: Settings): string[] {
       '(session: bursts with silences longer than the timeout). Per key an event-time policy with default options accepts the reading, what it releases goes into the key\'s operator, and advance(policy.watermark) follows every reading; ' +
       'closed windows are read (resultReader of the aggregates) as the gateway does when it emits them. Fresh state every round. ' +
       'Baseline = the same loop over the same readings feeding one bare Aggregate.add per key (percentiles on or off as the case), so the ratio shows what the policy and the windowing cost. ' +
-      'events/s here = the median of the rounds\' readings/s, and the ratio = median / median; p50/p99 = one chunk of 16,384 readings. Goal: ≥ 500k readings/s per kind.',
+      'events/s here = the median of the rounds\' readings/s, and the ratio = median / median; p50/p99 = one chunk of 16,384 readings. Goal: ≥ 500k readings/s per kind. ' +
+      'telemetry query 24 h (in process): one device/metric with 86,400 one-second rollup buckets (1-5 readings each, a random walk) written through createRollupStore + storage.batch into a temp LevelDB and compacted; ' +
+      'gridgate = openTelemetry(...).query(device, metric, params) with the config defaults (telemetry.maxQueryWindows raised where the default refuses a query, see its note), one call after the other; ' +
+      'baseline = a raw iterator over the same 86,400 keys (nextv batches, utf8) with JSON.parse of every value, the least any query over the day must do. Each round times every query and the baseline in turn ' +
+      `(forward, then backward) for ${s.seconds} s or at least 5 calls each; the summary shows p50 ms of one call and ratio = baseline p50 / query p50 (higher is better; 1 = the query costs no more than reading the rollups). ` +
+      `telemetry mqtt ingest: the mqtt fan-in (${s.mqttDevices} devices × ${s.mqttInflight} QoS 1 publishes in flight, same load generator and rounds) against two gridgate children, baseline telemetry.enabled false, ` +
+      'subject telemetry enabled with four windows on the default source (tumbling 60 s, hopping 60 s / 15 s, sliding 60 s, session 30 s / 600 s; aggregates count,min,max,avg,p95); ' +
+      'devices publish {"temperature","humidity","pressure","battery"} JSON (4 numeric fields) to both. Ratio = subject PUBACKs/s / baseline PUBACKs/s; goal ≥ 0.90. ' +
+      'Before every round the bench waits until the subject\'s telemetry has read all stored events, and reports its readings and emitted windows from /metrics after the run.',
     'Client, servers, LevelDB threads and compaction share the machine\'s cores, so absolute figures are machine-bound; compare ratios.'
   ]
   // Notes 1-4 are log, http, mqtt, telemetry: only those of the parts that ran.

@@ -10,6 +10,8 @@ import { benchLogAppend } from './log-append.js'
 import { runCommandsBench } from './commands.js'
 import { runDeliveryBench } from './delivery.js'
 import { benchMqttIngest } from './mqtt-ingest.js'
+import { benchTelemetryIngest } from './telemetry-ingest.js'
+import { benchTelemetryQuery } from './telemetry-query.js'
 import { benchTelemetryWindows } from './telemetry-windows.js'
 import { killAllChildrenSync, ROOT } from './children.js'
 import { progress, removeTempDirsSync, type CaseResult } from './common.js'
@@ -28,11 +30,11 @@ const USAGE = `Usage: npm run bench -- [options]
   --connections N   HTTP keep-alive connections (default 16)
   --inflight N      HTTP requests in flight (default 32)
   --http-batch N    events per publish request (default 100)
-  --mqtt-devices N  simulated MQTT devices for fan-in and latency (default 1000)
-  --mqtt-inflight N QoS 1 publishes in flight per device in the fan-in case (default 10)
+  --mqtt-devices N  simulated MQTT devices for fan-in and latency, and telemetry's ingest case (default 1000)
+  --mqtt-inflight N QoS 1 publishes in flight per device in the fan-in cases (default 10)
   --mqtt-rate N     publishes/s in total in the latency case (default 5000)
   --mqtt-idle N     idle connections in the memory case, 0 to skip it (default 5000)
-  --mqtt-cpu-prof DIR  write --cpu-prof profiles of the fan-in/latency children to DIR
+  --mqtt-cpu-prof DIR  write --cpu-prof profiles of the fan-in/latency children (and telemetry's gridgate children) to DIR
   --dir DIR         where temp databases go (default: the OS temp dir)
 `
 
@@ -248,6 +250,23 @@ async function main (): Promise<number> {
       warmupSeconds: settings.warmupSeconds,
       seconds: settings.seconds,
       rounds: settings.rounds,
+      warnings
+    }))
+    cases.push(...await benchTelemetryQuery({
+      baseDir,
+      warmupSeconds: settings.warmupSeconds,
+      seconds: settings.seconds,
+      rounds: settings.rounds,
+      warnings
+    }))
+    cases.push(...await benchTelemetryIngest({
+      baseDir,
+      warmupSeconds: settings.warmupSeconds,
+      seconds: settings.seconds,
+      rounds: settings.rounds,
+      devices: settings.mqttDevices,
+      inflight: settings.mqttInflight,
+      ...(values['mqtt-cpu-prof'] === undefined ? {} : { cpuProfileDir: await realpath(values['mqtt-cpu-prof']) }),
       warnings
     }))
   }
