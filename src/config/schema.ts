@@ -121,8 +121,10 @@ export interface TelemetryConfig {
     earlyArrivalAction: 'drop' | 'adjust'
     outOfOrderAction: 'drop' | 'adjust'
   }
-  /** How often window state and rollups are written and closed windows emitted. */
+  /** How often closed windows are appended to their output topics. */
   checkpointIntervalMs: number
+  /** How often window state and rollups are written; a restart re-reads the source topic from the last one. */
+  snapshotIntervalSeconds: number
   /** Per-second rollups older than this are removed; 0 keeps them. */
   rollupRetentionSeconds: number
   /** Rollup buckets one query may read (a day of one-second buckets is 86,400). */
@@ -332,6 +334,7 @@ export const configSchema = {
           }
         },
         checkpointIntervalMs: { type: 'integer', minimum: 10, maximum: 60_000, default: 1000 },
+        snapshotIntervalSeconds: { type: 'number', minimum: 0.01, maximum: 3600, default: 10 },
         rollupRetentionSeconds: { type: 'integer', minimum: 0, maximum: 315_360_000, default: 604_800 },
         maxQueryBuckets: count(2_678_400, 100_000_000),
         maxQueryWindows: count(10_000, 1_000_000),

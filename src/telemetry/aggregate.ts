@@ -204,9 +204,10 @@ export function mergeAggregates (a: Aggregate, b: Aggregate): Aggregate {
 }
 
 /** Rebuilds an aggregate from toJSON() output (e.g. a stored sub-aggregate). */
-export function aggregateFromJSON (json: unknown): Aggregate {
+export function aggregateFromJSON (json: unknown, opts: { percentiles?: boolean } = {}): Aggregate {
   if (!isAggregateJSON(json)) throw new GridgateError('INTERNAL', 'A stored aggregate is malformed')
-  const agg = new Aggregate({ percentiles: json.sketch !== undefined })
+  // A reader that needs no percentiles skips rebuilding the sketch (most of the cost).
+  const agg = new Aggregate({ percentiles: json.sketch !== undefined && opts.percentiles !== false })
   if (json.count === 0) return agg
   agg.count = json.count
   agg.sum = json.sum
@@ -218,7 +219,7 @@ export function aggregateFromJSON (json: unknown): Aggregate {
   agg.first = json.first ?? NaN
   agg.lastTime = json.lastTime ?? -Infinity
   agg.last = json.last ?? NaN
-  if (json.sketch !== undefined) agg.sketch?.merge(QuantileSketch.fromJSON(json.sketch))
+  if (json.sketch !== undefined && agg.sketch !== null) agg.sketch.merge(QuantileSketch.fromJSON(json.sketch))
   return agg
 }
 

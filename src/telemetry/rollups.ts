@@ -30,7 +30,7 @@ export interface RollupStore {
   /** Batch ops for what changed since the last call; merges buckets a previous run stored. */
   collect: () => Promise<unknown[]>
   /** Buckets with end in [fromEnd, toEnd], oldest first, stored and in memory. */
-  load: (deviceId: string, metric: string, fromEnd: number, toEnd: number) => Promise<RollupBucket[]>
+  load: (deviceId: string, metric: string, fromEnd: number, toEnd: number, opts?: { percentiles?: boolean }) => Promise<RollupBucket[]>
   /** The device's metrics with their newest reading; [] when it has none. */
   metricsOf: (deviceId: string) => Promise<MetricSummary[]>
   /** Whether the device has ever reported the metric (and its rollups have not aged out). */
@@ -111,11 +111,17 @@ export function createRollupStore (db: JsonSublevel): RollupStore {
       return ops
     },
 
-    async load (deviceId, metric, fromEnd, toEnd) {
+    async load (deviceId, metric, fromEnd, toEnd, opts = {}) {
       const prefix = `r!${deviceId}!${metric}!`
       const out: RollupBucket[] = []
-      for await (const [key, value] of db.iterator({ gte: prefix + encodeTime(fromEnd), lte: prefix + encodeTime(toEnd) })) {
-        out.push({ end: decodeNumber(key.slice(prefix.length)), agg: aggregateFromJSON(value) })
+      const it = db.iterator({ gte: prefix + encodeTime(fromEnd), lte: prefix + encodeTime(toEnd) })
+      try {
+        // A thousand entries per call: a day is 86,400 buckets, one await each would dominate.
+        for (let page = await it.nextv(1000); page.length > 0; page = await it.nextv(1000)) {
+          for (const [key, value] of page) out.push({ end: decodeNumber(key.slice(prefix.length)), agg: aggregateFromJSON(value, opts) })
+        }
+      } finally {
+        await it.close()
       }
       // Buckets not yet written (or changed since) are in memory.
       const key = deviceId + '!' + metric
@@ -126,7 +132,7 @@ export function createRollupStore (db: JsonSublevel): RollupStore {
         if (b.end < fromEnd || b.end > toEnd) continue
         const i = out.findIndex((s) => s.end === b.end)
         // A merged or new bucket in memory is complete; an unmerged one adds to the stored part.
-        const agg = i >= 0 && b.merge ? aggregateFromJSON((out[i] as RollupBucket).agg.toJSON()).merge(b.agg) : b.agg
+        const agg = i >= 0 && b.merge ? aggregateFromJSON((out[i] as RollupBucket).agg.toJSON(), opts).merge(b.agg) : b.agg
         if (i >= 0) out[i] = { end: b.end, agg }
         else out.push({ end: b.end, agg })
       }

@@ -14,16 +14,21 @@ import { createHopping, createSessionWindow, createSlidingWindow, createTumbling
 // events into readings, passes them per device through the event-time policy, and feeds the
 // rollups and every continuous window on the topic. Work and checkpoints run one at a time.
 //
-// Crash safety (a transactional outbox): closed windows wait in memory until the next
-// checkpoint, which writes in ONE LevelDB batch the cursor, the changed policies and window
-// operators, the changed rollups and the closed windows themselves; only then are the
-// windows appended to their output topics. After a kill -9 the stream resumes from the last
-// checkpoint, and windows that checkpoint holds are appended again unless the output topic
-// already has their ids: none is lost, none appears twice, and contents never differ,
-// because they were fixed before they were first appended.
+// Crash safety. Every checkpointIntervalMs the stream appends the windows that closed to
+// their output topics; every snapshotIntervalMs it writes, in ONE LevelDB batch, the changed
+// event-time policies, window operators and rollups with the source offset they correspond
+// to and where each output topic stood. After a kill -9 the stream restores the snapshot
+// and reads the source topic again from its offset. That replay computes exactly the
+// windows the lost run computed: readings arrive in the same log order with the same arrival
+// times, and the arrival-clock flushes of the lost run can only have closed windows earlier,
+// never changed what went into them (a flush lifts the watermark to arrival − late
+// tolerance, and every later reading is adjusted to at least that anyway). Windows the
+// output topics already hold (newest end per window, device and metric, read back from
+// where the snapshot says) are skipped; the rest are appended. So no closed window is lost,
+// none is emitted twice, and none with other contents.
 //
 // Keys in the `telemetry` sublevel, per source topic T:
-//   s!T!c                          { cursor, outbox, from }
+//   s!T!c                          { cursor, outputFrom, unsent }
 //   s!T!p!{deviceId}               the device's event-time policy
 //   s!T!o!{window}!{deviceId}!{metric}   a window operator
 
@@ -53,7 +58,10 @@ export interface StreamOptions {
   rollups: RollupStore
   namespace: string
   sync: boolean
+  /** How often closed windows are appended to their topics. */
   checkpointIntervalMs: number
+  /** How often the state is written; a restart replays the source topic from the last one. */
+  snapshotIntervalMs: number
   observer?: TelemetryObserver
   /** Records per log read. */
   readBatch?: number
@@ -65,7 +73,9 @@ export interface TelemetryStream {
   addWindow: (w: StreamWindow) => Promise<void>
   /** Stops a window and deletes its operators. */
   removeWindow: (name: string) => Promise<void>
-  /** Processes what the topic holds, then writes a checkpoint and emits closed windows. */
+  /** Processes what the topic holds and appends the windows that closed. */
+  emit: () => Promise<void>
+  /** emit(), then writes the state (a snapshot). */
   checkpoint: () => Promise<void>
   /** Per-device event-time policy counters, summed. */
   counters: () => EventTimeCounters
@@ -103,10 +113,12 @@ interface Attached extends StreamWindow {
 }
 
 interface Checkpoint {
+  /** The next source offset the state has not seen. */
   cursor: number
-  outbox: OutboxEntry[]
-  /** Each output topic's next offset before the outbox was appended. */
-  from: Record<string, number>
+  /** Each output topic's next offset when the snapshot was taken: later windows are after it. */
+  outputFrom: Record<string, number>
+  /** Closed windows whose append failed, retried. */
+  unsent: OutboxEntry[]
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString()
@@ -135,6 +147,10 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
   const unsent: OutboxEntry[] = []
   let cursor: number
   let cursorSaved: number
+  let lastSnapshot = clock.now()
+  /** While replaying after a restart: the newest window end already in the output topic, per window, device and metric. */
+  let emitted: Map<string, number> | null = null
+  let replayUntil = 0
   let closed = false
 
   // ------------------------------------------------------------ one task at a time
@@ -180,6 +196,7 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
     const values = r.values ?? w.read(r.aggregate as Aggregate)
     const data: Record<string, unknown> = { window: w.name, kind: w.spec.window.kind, deviceId: e.deviceId, metric: e.metric, start: iso(r.start), end: iso(r.end), ...values }
     if (r.closedBy !== undefined) data.closedBy = r.closedBy
+    if (emitted !== null && (emitted.get(w.name + '\0' + e.deviceId + '\0' + e.metric) ?? -Infinity) >= r.end) return
     // The id is the window's identity: the same window always gets the same id.
     const id = `${w.name}/${e.deviceId}/${r.end}/${e.metric}`
     const event = {
@@ -266,6 +283,7 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
       for (const rec of records) take(rec.bytes, rec.time)
       if (nextOffset <= cursor) return
       cursor = nextOffset
+      if (emitted !== null && cursor >= replayUntil) emitted = null
     }
   }
 
@@ -290,7 +308,8 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
     }
   }
 
-  async function checkpointNow (): Promise<void> {
+  /** Closes what the arrival clock closes and appends every closed window to its topic. */
+  async function emitNow (): Promise<void> {
     await pump()
     // Sparse devices: the arrival clock moves their watermarks (Stream Analytics' behaviour).
     const now = clock.now()
@@ -300,6 +319,13 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
       if (advance(d) || released.length > 0) d.dirty = true
     }
     const out = [...unsent.splice(0), ...outbox.splice(0)]
+    if (out.length > 0) await appendOutbox(out)
+  }
+
+  /** emitNow, then the state as of the cursor in one batch, with where each output topic stood. */
+  async function snapshotNow (): Promise<void> {
+    await emitNow()
+    lastSnapshot = clock.now()
     const ops: unknown[] = []
     for (const d of devices.values()) {
       if (d.dirty) {
@@ -313,41 +339,60 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
       }
     }
     ops.push(...await rollups.collect())
-    if (ops.length === 0 && out.length === 0 && cursor === cursorSaved) return
-    const from: Record<string, number> = {}
-    for (const e of out) from[e.topic] ??= log.getTopic(e.topic)?.nextOffset ?? 0
-    const cp: Checkpoint = { cursor, outbox: out, from }
+    if (ops.length === 0 && unsent.length === 0 && cursor === cursorSaved) return
+    const outputFrom: Record<string, number> = {}
+    for (const w of attached.values()) outputFrom[w.spec.outputTopic] ??= log.getTopic(w.spec.outputTopic)?.nextOffset ?? 0
+    const cp: Checkpoint = { cursor, outputFrom, unsent: [...unsent] }
     ops.push({ type: 'put', sublevel: db, key: `${prefix}c`, value: cp })
     await storage.batch(ops, { sync: opts.sync })
     cursorSaved = cursor
-    if (out.length > 0) await appendOutbox(out)
   }
 
-  /** After a crash: appends the stored outbox entries the output topics do not have yet. */
-  async function recoverOutbox (cp: Checkpoint): Promise<void> {
-    if (cp.outbox.length === 0) return
-    const seen = new Set<string>()
-    for (const [t, from] of Object.entries(cp.from)) {
+  /**
+   * After a restart: which windows went out after the snapshot (the replay from its cursor
+   * computes them again, identically, and emit() skips them), and which of its unsent ones
+   * still need appending.
+   */
+  async function recover (cp: Checkpoint): Promise<void> {
+    const names = new Set(windows.map((w) => w.name))
+    const pending = new Map(cp.unsent.map((e) => [e.topic + '\0' + e.id, e]))
+    emitted = new Map()
+    for (const [t, from] of Object.entries(cp.outputFrom)) {
       let offset = from
-      for (;;) {
-        if (log.getTopic(t) === undefined) break
+      for (let guard = 0; log.getTopic(t) !== undefined && guard < 1_000_000; guard++) {
         const { records, nextOffset } = await log.read(t, { offset }, 1000)
         for (const rec of records) {
           const id = (JSON.parse(rec.bytes.toString('utf8')) as { id?: unknown }).id
-          if (typeof id === 'string') seen.add(t + '\0' + id)
+          if (typeof id !== 'string') continue
+          pending.delete(t + '\0' + id)
+          // {window}/{device}/{end}/{metric}: device ids and window names hold no '/'.
+          const [name, device, end] = id.split('/', 3)
+          if (name === undefined || device === undefined || end === undefined || !names.has(name)) continue
+          const key = name + '\0' + device + '\0' + id.slice(name.length + device.length + end.length + 3)
+          const n = Number(end)
+          if (!((emitted.get(key) ?? -Infinity) >= n)) emitted.set(key, n)
         }
         if (records.length === 0 || nextOffset <= offset) break
         offset = nextOffset
       }
     }
-    await appendOutbox(cp.outbox.filter((e) => !seen.has(e.topic + '\0' + e.id)))
+    if (pending.size > 0) await appendOutbox([...pending.values()])
+    replayUntil = log.getTopic(topic)?.nextOffset ?? 0
   }
 
   // ------------------------------------------------------------ start
   const stored = await db.get(`${prefix}c`) as Checkpoint | undefined
   cursor = stored?.cursor ?? log.getTopic(topic)?.nextOffset ?? 0
   cursorSaved = stored === undefined ? -1 : cursor
-  if (stored !== undefined) await recoverOutbox(stored)
+  if (stored !== undefined) await recover(stored)
+  else {
+    // The starting position must be durable at once: a crash before the first snapshot
+    // would otherwise start the next run at the topic's end and lose what came between.
+    const outputFrom: Record<string, number> = {}
+    for (const w of windows) outputFrom[w.spec.outputTopic] ??= log.getTopic(w.spec.outputTopic)?.nextOffset ?? 0
+    await db.put(`${prefix}c`, { cursor, outputFrom, unsent: [] } satisfies Checkpoint)
+    cursorSaved = cursor
+  }
   for await (const [key, value] of db.iterator({ gte: `${prefix}p!`, lt: `${prefix}p!${RANGE_END}` })) {
     device(key.slice(prefix.length + 2), value)
   }
@@ -377,7 +422,8 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
   const tick = (): void => {
     timer = clock.setTimer(opts.checkpointIntervalMs, () => {
       if (closed) return
-      void background(checkpointNow).then(() => { if (!closed) tick() })
+      const task = clock.now() - lastSnapshot >= opts.snapshotIntervalMs ? snapshotNow : emitNow
+      void background(task).then(() => { if (!closed) tick() })
     })
   }
   tick()
@@ -394,6 +440,9 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
         const metric = rest.join('!')
         device(deviceId).ops.set(w.name + '\0' + metric, { window: a, deviceId, metric, op: operatorFor(w.spec, a.names, value), dirty: false })
       }
+      // A snapshot at once, so that a replay after a crash neither feeds the new window older
+      // events nor misses what it appended to a topic the last snapshot did not know.
+      await snapshotNow()
     }),
     removeWindow: (name) => run(async () => {
       attached.delete(name)
@@ -404,7 +453,8 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
       outbox = outbox.filter((e) => !e.id.startsWith(name + '/'))
       await db.clear({ gte: `${prefix}o!${name}!`, lt: `${prefix}o!${name}!${RANGE_END}` })
     }),
-    checkpoint: () => run(checkpointNow),
+    emit: () => run(emitNow),
+    checkpoint: () => run(snapshotNow),
     counters: () => {
       const sum: EventTimeCounters = { invalidDropped: 0, lateDropped: 0, lateAdjusted: 0, earlyDropped: 0, earlyAdjusted: 0, outOfOrderDropped: 0, outOfOrderAdjusted: 0 }
       for (const d of devices.values()) {
@@ -415,7 +465,7 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
     close: async () => {
       if (closed) return
       closed = true
-      await background(checkpointNow)
+      await background(snapshotNow)
       timer?.cancel()
       unsubscribe()
       await chain

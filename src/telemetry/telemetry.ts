@@ -4,6 +4,7 @@ import { GridgateError } from '../core/errors.js'
 import type { TopicLog } from '../log/types.js'
 import type { JsonSublevel, Storage } from '../storage/db.js'
 import { RANGE_END } from '../storage/keys.js'
+import { needsPercentiles } from './aggregate.js'
 import type { EventTimeCounters } from './event-time.js'
 import { bucketRange, computeSeries, parseTelemetryQuery } from './query.js'
 import { createRollupStore, type MetricSummary, type RollupStore } from './rollups.js'
@@ -147,6 +148,7 @@ export async function openTelemetry (opts: TelemetryOptions): Promise<Telemetry>
         namespace: opts.namespace,
         sync: opts.sync,
         checkpointIntervalMs: config.checkpointIntervalMs,
+        snapshotIntervalMs: config.snapshotIntervalSeconds * 1000,
         observer: opts.observer
       }, mine.map(([name, d]) => ({ name, spec: d.spec, matcher: d.matcher })))
       streams.set(source.topic, stream)
@@ -207,7 +209,7 @@ export async function openTelemetry (opts: TelemetryOptions): Promise<Telemetry>
       }
       const q = parseTelemetryQuery(params, clock.now(), { maxBuckets: config.maxQueryBuckets, maxWindows: config.maxQueryWindows })
       const { fromEnd, toEnd } = bucketRange(q)
-      const buckets = await rollups.load(deviceId, metric, fromEnd, toEnd)
+      const buckets = await rollups.load(deviceId, metric, fromEnd, toEnd, { percentiles: needsPercentiles(q.aggs) })
       const series = computeSeries(q, buckets).map((w) => ({ ...w, start: new Date(w.start as number).toISOString(), end: new Date(w.end as number).toISOString() }))
       return { series }
     },

@@ -51,7 +51,8 @@ async function rig (): Promise<Rig> {
       rollups: createRollupStore(storage.json('telemetry')),
       namespace: 'ns',
       sync: false,
-      checkpointIntervalMs: 3_600_000
+      checkpointIntervalMs: 3_600_000,
+      snapshotIntervalMs: 3_600_000
     }, [WINDOW]),
     publish: async (deviceId, ts, data) => {
       const event = { specversion: '1.0', id: String(n++), source: 's', type: 't', deviceid: deviceId, data: { ts, ...data } }
@@ -107,6 +108,24 @@ describe('telemetry stream restarts', () => {
     const second = await r.open()
     await second.checkpoint()
     expect(summary(await r.outputs())).toEqual(['d@10:2/3', 'd@20:1/11'])
+  })
+
+  it('emits once the windows that went out between the last snapshot and a crash, and the ones still to come', async () => {
+    const r = await rig()
+    const first = await r.open()
+    for (const t of [1, 2]) await r.publish('d', T0 + t * S, { v: t })
+    await first.checkpoint()
+    // After the snapshot: one window goes out, one more closes only after the crash.
+    for (const t of [11, 12]) await r.publish('d', T0 + t * S, { v: t })
+    await r.publish('e', T0 + 3 * S, { v: 100 })
+    await r.publish('e', T0 + 21 * S, { v: 200 })
+    await first.emit()
+    expect(summary(await r.outputs())).toEqual(['d@10:2/3', 'e@10:1/100'])
+    await r.publish('d', T0 + 25 * S, { v: 25 })
+    // Dropped without a snapshot: the next stream replays from the last one.
+    const second = await r.open()
+    await second.emit()
+    expect(summary(await r.outputs())).toEqual(['d@10:2/3', 'e@10:1/100', 'd@20:2/23'])
   })
 
   it('closes windows of devices that went quiet by the arrival clock (late-arrival tolerance)', async () => {
