@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config'
 
 // Two projects so the fast half can run alone: `unit` is pure logic and single modules,
-// `flows` starts whole gateways (in-process or as child processes) on port 0.
+// `flows` starts whole gateways (in-process or as child processes) on port 0, and runs the
+// reliability suite's small variants (test/reliability/).
 export default defineConfig({
   test: {
     projects: [
@@ -9,14 +10,14 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/flows/**'],
+          exclude: ['test/flows/**', 'test/reliability/**'],
           testTimeout: 20_000
         }
       },
       {
         test: {
           name: 'flows',
-          include: ['test/flows/**/*.test.ts'],
+          include: ['test/flows/**/*.test.ts', 'test/reliability/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000
         }
