@@ -169,6 +169,8 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
         },
         onConnection: (deviceId, connected, details) => {
           if (connected && details.transport !== undefined) metrics.mqttConnections.inc({ transport: details.transport })
+          if (connected) metrics.mqttConnectedClients.inc()
+          else metrics.mqttConnectedClients.dec()
           mqttLog.debug({ deviceId, connected, ...details }, connected ? 'device connected' : 'device disconnected')
           ingest.connection(deviceId, connected, details).catch((err: unknown) => mqttLog.warn({ err, deviceId }, 'connection event not recorded'))
         }
@@ -188,7 +190,11 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       tlsPort: config.mqtt.tlsPort,
       wssPort: config.mqtt.wssPort,
       tls: await readTls(config.mqtt.tls, configDir),
-      maxWsPayload: config.mqtt.maxPayloadBytes + 65_536
+      maxWsPayload: config.mqtt.maxPayloadBytes + 65_536,
+      // The largest publish within the payload limit: payload, a topic of up to 65,535 bytes, ids.
+      maxPacketBytes: config.mqtt.maxPayloadBytes + 65_541,
+      maxConnections: config.mqtt.maxConnections,
+      maxConnectionsPerAddress: config.mqtt.maxConnectionsPerAddress
     }).catch(async (err: unknown) => { await broker.close(); throw err })
     // Clients first (aedes closes them and writes their state), then the sockets.
     stops.push(async () => { await broker.close(); await mqtt.close() })

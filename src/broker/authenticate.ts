@@ -42,7 +42,9 @@ export function createAuthenticator (opts: { registry: Registry, clock: Clock, a
 
   return {
     async check (client, username, password) {
-      const address = addressOf(client)
+      // Failures count per (address, username): guessing one device's password is slowed,
+      // while other devices behind the same address (NAT, a gateway host) still connect at once.
+      const address = `${addressOf(client)}\u0000${username ?? ''}`
       const delay = delayBeforeAttempt(failures.get(address), opts.clock.now(), opts.backoff)
       if (delay > 0) await wait(delay)
 

@@ -31,7 +31,7 @@ export interface BrokerObserver {
   /** A device publish handled, from the hook's entry to its answer (the PUBACK waits for this). */
   handled?: (seconds: number) => void
   /** A refused action, by gridgate error code. */
-  refused: (code: 'MQTT_NOT_AUTHORIZED' | 'MQTT_BAD_CREDENTIALS' | 'PAYLOAD_TOO_LARGE' | 'STORAGE_WRITE_FAILED', deviceId: string, detail: string) => void
+  refused: (code: 'MQTT_NOT_AUTHORIZED' | 'MQTT_BAD_CREDENTIALS' | 'PAYLOAD_TOO_LARGE' | 'MQTT_RETAINED_LIMIT' | 'STORAGE_WRITE_FAILED', deviceId: string, detail: string) => void
 }
 
 /** What the commands module needs of the broker. */
@@ -81,6 +81,19 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const live = new Map<string, number>() // device id -> open connections
   const ready = new Map<string, Set<Client>>() // device id -> connections subscribed to their commands
   const signals = new EventEmitter()
+  // Distinct topics each device has a retained message on (since start): aedes keeps every
+  // retained message, so without a cap one device could fill the store with topic after topic.
+  const retained = new Map<string, Set<string>>()
+  const retainedAllowed = (deviceId: string, topic: string, clearing: boolean): boolean => {
+    if (config.maxRetainedPerDevice === 0) return true
+    let set = retained.get(deviceId)
+    if (clearing) { set?.delete(topic); return true }
+    if (set === undefined) retained.set(deviceId, set = new Set())
+    if (set.has(topic)) return true
+    if (set.size >= config.maxRetainedPerDevice) return false
+    set.add(topic)
+    return true
+  }
   // A probe topic: a filter that matches it covers the device's command topics.
   const commandsCovered = (deviceId: string, filter: string): boolean => topicMatches(filter, `devices/${deviceId}/commands/probe/probe`)
   const markReady = (client: Client, filters: Iterable<string>): void => {
@@ -99,8 +112,13 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
 
   const aedes = await Aedes.createBroker({
     persistence: opts.persistence,
-    // Devices must say who they are within 30 s of opening a socket.
-    connectTimeout: 30_000,
+    // Devices must say who they are soon after opening a socket (mqtt.connectTimeoutSeconds).
+    connectTimeout: Math.round(config.connectTimeoutSeconds * 1000),
+    // Incoming QoS 2 messages held until PUBREL, per connection; more closes the connection.
+    maxInflightInbound: config.maxInflightQos2,
+    // A subscriber that stops reading holds aedes' delivery slots until its socket drains;
+    // past this it is disconnected (aedes' own default is 60 s).
+    drainTimeout: Math.round(config.drainTimeoutSeconds * 1000),
 
     preConnect (client, packet, done) {
       wills.set(client, packet.will === undefined || packet.will === null ? undefined : { topic: packet.will.topic })
@@ -149,6 +167,11 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
         if (!session.permissions.canPublish(packet.topic)) {
           observer.refused('MQTT_NOT_AUTHORIZED', deviceId, `publish to '${packet.topic}'`)
           done(new GridgateError('MQTT_NOT_AUTHORIZED', `publish to '${packet.topic}' is not allowed`))
+          return
+        }
+        if (packet.retain && !retainedAllowed(deviceId, packet.topic, packet.payload.length === 0)) {
+          observer.refused('MQTT_RETAINED_LIMIT', deviceId, `retained on '${packet.topic}'`)
+          done(new GridgateError('MQTT_RETAINED_LIMIT', `more than ${config.maxRetainedPerDevice} retained topics`))
           return
         }
       }

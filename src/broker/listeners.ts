@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import { createServer as createNetServer, type AddressInfo, type Server } from 'node:net'
+import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { createServer as createTlsServer } from 'node:tls'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Aedes } from 'aedes'
@@ -25,6 +25,53 @@ export interface ListenerOptions {
   tls?: TlsMaterial
   /** Largest WebSocket message accepted (the MQTT payload limit plus headers). */
   maxWsPayload: number
+  /** Largest MQTT packet (remaining length) accepted; a larger declared length closes the connection at once. */
+  maxPacketBytes?: number
+  /** Open sockets over all listeners (0 = no limit); more are destroyed on arrival. */
+  maxConnections?: number
+  /** Open sockets per remote address (0 = no limit). */
+  maxConnectionsPerAddress?: number
+}
+
+interface Readable { read: (size?: number) => unknown, destroy: () => void }
+
+/**
+ * Watches the fixed headers of the MQTT packets flowing through `stream.read` (aedes pulls
+ * its bytes with read()) and destroys the stream as soon as a packet declares a remaining
+ * length over `max`, so a declared 256 MB packet is cut after its first bytes instead of
+ * being buffered by the parser until it is complete. Costs a few steps per packet.
+ */
+export function guardPacketSize (stream: Readable, max: number): void {
+  let skip = 0 // body bytes of the current packet still to pass
+  let state = 0 // 0: expecting a packet's first byte; 1..4: reading its length byte n
+  let length = 0
+  let multiplier = 1
+  const read = stream.read.bind(stream)
+  stream.read = (size?: number): unknown => {
+    const chunk = read(size)
+    if (!Buffer.isBuffer(chunk)) return chunk
+    let i = 0
+    while (i < chunk.length) {
+      if (skip > 0) {
+        const n = Math.min(skip, chunk.length - i)
+        skip -= n
+        i += n
+        continue
+      }
+      const byte = chunk[i++] as number
+      if (state === 0) { state = 1; length = 0; multiplier = 1; continue }
+      length += (byte & 0x7f) * multiplier
+      multiplier *= 128
+      if ((byte & 0x80) !== 0 && state < 4) { state++; continue }
+      state = 0
+      if (length > max) {
+        stream.destroy()
+        return null
+      }
+      skip = length
+    }
+    return chunk
+  }
 }
 
 export interface MqttListeners {
@@ -58,6 +105,7 @@ export async function startMqttListeners (aedes: Aedes, opts: ListenerOptions): 
     wss.on('connection', (ws, req) => {
       const stream = createWebSocketStream(ws)
       stream.on('error', () => ws.terminate())
+      if (opts.maxPacketBytes !== undefined) guardPacketSize(stream, opts.maxPacketBytes)
       aedes.handle(stream, req)
     })
     sockets.push(wss)
@@ -65,12 +113,28 @@ export async function startMqttListeners (aedes: Aedes, opts: ListenerOptions): 
 
   // Open sockets of every server, so close() does not wait on clients that never leave.
   const open = new Set<{ destroy: () => void }>()
+  const perAddress = new Map<string, number>()
+  const maxTotal = opts.maxConnections ?? 0
+  const maxPerAddress = opts.maxConnectionsPerAddress ?? 0
   const track = <S extends Server | HttpServer>(server: S): S => {
-    server.on('connection', (socket: { destroy: () => void, once: (e: string, f: () => void) => void, setNoDelay?: (on: boolean) => void }) => {
+    // Ahead of the server's own listener, so a refused socket never reaches aedes.
+    server.prependListener('connection', (socket: { destroy: () => void, once: (e: string, f: () => void) => void, setNoDelay?: (on: boolean) => void, remoteAddress?: string }) => {
+      const address = socket.remoteAddress ?? 'unknown'
+      const fromAddress = perAddress.get(address) ?? 0
+      if ((maxTotal > 0 && open.size >= maxTotal) || (maxPerAddress > 0 && fromAddress >= maxPerAddress)) {
+        socket.destroy() // over the connection limits: closed before any byte is read
+        return
+      }
       // MQTT is request/response (PUBLISH/PUBACK): Nagle plus delayed ACKs would add ~40 ms stalls.
       socket.setNoDelay?.(true)
       open.add(socket)
-      socket.once('close', () => open.delete(socket))
+      perAddress.set(address, fromAddress + 1)
+      socket.once('close', () => {
+        open.delete(socket)
+        const n = (perAddress.get(address) ?? 1) - 1
+        if (n > 0) perAddress.set(address, n)
+        else perAddress.delete(address)
+      })
     })
     servers.push(server)
     return server
@@ -91,7 +155,12 @@ export async function startMqttListeners (aedes: Aedes, opts: ListenerOptions): 
   }
 
   try {
-    const tcp = track(createNetServer((socket) => aedes.handle(socket)))
+    const handle = (socket: Socket): void => {
+      if (socket.destroyed) return // refused by the connection limits
+      if (opts.maxPacketBytes !== undefined) guardPacketSize(socket, opts.maxPacketBytes)
+      aedes.handle(socket)
+    }
+    const tcp = track(createNetServer(handle))
     await listen(tcp, opts.host, opts.port)
     urls.mqtt = urlOf('mqtt', tcp)
 
@@ -101,7 +170,7 @@ export async function startMqttListeners (aedes: Aedes, opts: ListenerOptions): 
     urls.ws = urlOf('ws', ws, WS_PATH)
 
     if (tlsOptions !== undefined) {
-      const tls = track(createTlsServer(tlsOptions, (socket) => aedes.handle(socket)))
+      const tls = track(createTlsServer(tlsOptions, handle))
       await listen(tls, opts.host, opts.tlsPort)
       urls.mqtts = urlOf('mqtts', tls)
 

@@ -49,7 +49,8 @@ export function compilePermissions (templates: Templates, who: Identity): Client
   const publish = filled(templates.publish)
   const subscribe = filled(templates.subscribe)
   return {
-    canPublish: (topic) => publish.some((f) => topicMatches(f, topic)),
-    canSubscribe: (filter) => isValidFilter(filter) && subscribe.some((f) => filterCovers(f, filter))
+    // MQTT 3.1.1 §4.7.3: topic names and filters must not contain U+0000 (a will on one was let through).
+    canPublish: (topic) => !topic.includes('\0') && publish.some((f) => topicMatches(f, topic)),
+    canSubscribe: (filter) => !filter.includes('\0') && isValidFilter(filter) && subscribe.some((f) => filterCovers(f, filter))
   }
 }

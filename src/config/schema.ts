@@ -44,6 +44,10 @@ export interface Config {
     maxBatchBytes: number
     maxBatchEvents: number
     maxReplayLimit: number
+    /** A request whose headers and body have not all arrived by then is answered 408 and closed. */
+    requestTimeoutSeconds: number
+    /** `:receive` long polls open at once, over all subscriptions; more get 429 TOO_MANY_RECEIVES. */
+    maxConcurrentReceives: number
   }
   mqtt: {
     host: string
@@ -60,6 +64,18 @@ export interface Config {
     permissions: PermissionSet
     anonymousPermissions: PermissionSet
     authFailures: { freeAttempts: number, baseDelayMs: number, maxDelayMs: number, windowSeconds: number }
+    /** A socket that has not completed CONNECT within this is closed. */
+    connectTimeoutSeconds: number
+    /** Open MQTT sockets over all listeners; 0 = no limit. */
+    maxConnections: number
+    /** Open MQTT sockets per remote address; 0 = no limit. */
+    maxConnectionsPerAddress: number
+    /** Incoming QoS 2 messages per connection awaiting PUBREL; more closes the connection. */
+    maxInflightQos2: number
+    /** Distinct topics with a retained message per device (since start); 0 = no limit. */
+    maxRetainedPerDevice: number
+    /** A client whose socket stays full (it stopped reading) this long is disconnected. */
+    drainTimeoutSeconds: number
   }
   routes: RouteConfig[]
   webhooks: {
@@ -181,7 +197,9 @@ export const configSchema = {
         maxEventBytes: count(1_048_576, 16 * 1_048_576),
         maxBatchBytes: count(1_048_576, 64 * 1_048_576),
         maxBatchEvents: count(1000, 100_000),
-        maxReplayLimit: count(1000, 100_000)
+        maxReplayLimit: count(1000, 100_000),
+        requestTimeoutSeconds: count(30, 3600),
+        maxConcurrentReceives: count(1000, 100_000)
       }
     },
     mqtt: {
@@ -222,7 +240,13 @@ export const configSchema = {
             maxDelayMs: { type: 'integer', minimum: 0, maximum: 600_000, default: 10_000 },
             windowSeconds: { type: 'integer', minimum: 1, maximum: 86_400, default: 300 }
           }
-        }
+        },
+        connectTimeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 600, default: 10 },
+        maxConnections: { type: 'integer', minimum: 0, maximum: 10_000_000, default: 100_000 },
+        maxConnectionsPerAddress: { type: 'integer', minimum: 0, maximum: 10_000_000, default: 0 },
+        maxInflightQos2: { type: 'integer', minimum: 1, maximum: 65_535, default: 32 },
+        maxRetainedPerDevice: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 1000 },
+        drainTimeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 600, default: 10 }
       }
     },
     routes: {
