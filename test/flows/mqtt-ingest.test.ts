@@ -131,7 +131,7 @@ describe('device identities', () => {
 })
 
 describe('repeated bad passwords', () => {
-  it('are slowed down per client address on the injected clock, and a good password then still works', async () => {
+  it('are slowed down per client address and username on the injected clock, and a good password then still works', async () => {
     const clock = new ManualClock(Date.now())
     const gw = await startTestGateway({ mqtt: { authFailures: { freeAttempts: 2, baseDelayMs: 1000, maxDelayMs: 8000, windowSeconds: 300 } }, telemetry: { enabled: false } }, { clock })
     teardown(gw.stop)
