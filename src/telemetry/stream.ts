@@ -1,7 +1,7 @@
 import type { Clock, TimerHandle } from '../core/clock.js'
 import type { EventMatcher } from '../core/filters.js'
 import type { TopicLog } from '../log/types.js'
-import type { JsonSublevel, Storage } from '../storage/db.js'
+import type { BinarySublevel, Storage } from '../storage/db.js'
 import { RANGE_END } from '../storage/keys.js'
 import { resultReader, type Aggregate } from './aggregate.js'
 import { createEventTimePolicy, type EventTimeCounters, type EventTimePolicy, type EventTimePolicyOptions, type TimedValue } from './event-time.js'
@@ -50,7 +50,8 @@ export interface TelemetryObserver {
 
 export interface StreamOptions {
   storage: Storage
-  db: JsonSublevel
+  /** Where the stream keeps its snapshots (stateSublevel(storage)). */
+  db: BinarySublevel
   log: TopicLog
   clock: Clock
   source: SourceSpec
@@ -122,6 +123,17 @@ interface Checkpoint {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString()
+
+/**
+ * Snapshots are stored as JSON text the stream writes itself, a few hundred operators at a
+ * time between turns of the event loop: one batch of thousands of window states encoded in
+ * one go stalled ingest for a second.
+ */
+export const stateSublevel = (storage: Storage): BinarySublevel => storage.binary('telemetry-state')
+const encode = (value: unknown): Buffer => Buffer.from(JSON.stringify(value))
+const decode = (buf: Buffer): unknown => JSON.parse(buf.toString('utf8'))
+const turn = async (): Promise<void> => await new Promise((resolve) => setImmediate(resolve))
+const OPS_PER_TURN = 256
 
 function operatorFor (spec: WindowSpec, names: string[], state?: unknown): WindowOperator<unknown> {
   const w = spec.window
@@ -327,15 +339,24 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
     await emitNow()
     lastSnapshot = clock.now()
     const ops: unknown[] = []
+    // Only this task touches the state until it ends (tasks run one at a time), so the turns
+    // given to ingest in between cannot change what is being written.
+    let sinceTurn = 0
     for (const d of devices.values()) {
       if (d.dirty) {
         d.dirty = false
-        ops.push({ type: 'put', sublevel: db, key: `${prefix}p!${d.id}`, value: d.policy.snapshot() })
+        ops.push({ type: 'put', sublevel: db, key: `${prefix}p!${d.id}`, value: encode(d.policy.snapshot()) })
+        sinceTurn++
       }
       for (const e of d.ops.values()) {
         if (!e.dirty) continue
         e.dirty = false
-        ops.push({ type: 'put', sublevel: db, key: `${prefix}o!${e.window.name}!${d.id}!${e.metric}`, value: e.op.snapshot() })
+        ops.push({ type: 'put', sublevel: db, key: `${prefix}o!${e.window.name}!${d.id}!${e.metric}`, value: encode(e.op.snapshot()) })
+        sinceTurn++
+      }
+      if (sinceTurn >= OPS_PER_TURN) {
+        sinceTurn = 0
+        await turn()
       }
     }
     ops.push(...await rollups.collect())
@@ -343,7 +364,7 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
     const outputFrom: Record<string, number> = {}
     for (const w of attached.values()) outputFrom[w.spec.outputTopic] ??= log.getTopic(w.spec.outputTopic)?.nextOffset ?? 0
     const cp: Checkpoint = { cursor, outputFrom, unsent: [...unsent] }
-    ops.push({ type: 'put', sublevel: db, key: `${prefix}c`, value: cp })
+    ops.push({ type: 'put', sublevel: db, key: `${prefix}c`, value: encode(cp) })
     await storage.batch(ops, { sync: opts.sync })
     cursorSaved = cursor
   }
@@ -381,7 +402,8 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
   }
 
   // ------------------------------------------------------------ start
-  const stored = await db.get(`${prefix}c`) as Checkpoint | undefined
+  const storedBytes = await db.get(`${prefix}c`)
+  const stored = storedBytes === undefined ? undefined : decode(storedBytes) as Checkpoint
   cursor = stored?.cursor ?? log.getTopic(topic)?.nextOffset ?? 0
   cursorSaved = stored === undefined ? -1 : cursor
   if (stored !== undefined) await recover(stored)
@@ -390,11 +412,11 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
     // would otherwise start the next run at the topic's end and lose what came between.
     const outputFrom: Record<string, number> = {}
     for (const w of windows) outputFrom[w.spec.outputTopic] ??= log.getTopic(w.spec.outputTopic)?.nextOffset ?? 0
-    await db.put(`${prefix}c`, { cursor, outputFrom, unsent: [] } satisfies Checkpoint)
+    await db.put(`${prefix}c`, encode({ cursor, outputFrom, unsent: [] } satisfies Checkpoint))
     cursorSaved = cursor
   }
   for await (const [key, value] of db.iterator({ gte: `${prefix}p!`, lt: `${prefix}p!${RANGE_END}` })) {
-    device(key.slice(prefix.length + 2), value)
+    device(key.slice(prefix.length + 2), decode(value))
   }
   for (const w of windows) attach(w)
   const stale: string[] = []
@@ -408,7 +430,7 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
     const metric = rest.join('!')
     const d = device(deviceId)
     d.advancedTo = d.policy.watermark
-    d.ops.set(w.name + '\0' + metric, { window: w, deviceId, metric, op: operatorFor(w.spec, w.names, value), dirty: false })
+    d.ops.set(w.name + '\0' + metric, { window: w, deviceId, metric, op: operatorFor(w.spec, w.names, decode(value)), dirty: false })
   }
   if (stale.length > 0) await db.batch(stale.map((key) => ({ type: 'del' as const, key })))
 
@@ -438,7 +460,7 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
         const [deviceId, ...rest] = key.slice(prefix.length + 3 + w.name.length).split('!')
         if (deviceId === undefined) continue
         const metric = rest.join('!')
-        device(deviceId).ops.set(w.name + '\0' + metric, { window: a, deviceId, metric, op: operatorFor(w.spec, a.names, value), dirty: false })
+        device(deviceId).ops.set(w.name + '\0' + metric, { window: a, deviceId, metric, op: operatorFor(w.spec, a.names, decode(value)), dirty: false })
       }
       // A snapshot at once, so that a replay after a crash neither feeds the new window older
       // events nor misses what it appended to a topic the last snapshot did not know.

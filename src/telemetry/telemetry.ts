@@ -8,7 +8,7 @@ import { needsPercentiles } from './aggregate.js'
 import type { EventTimeCounters } from './event-time.js'
 import { bucketRange, computeSeries, parseTelemetryQuery } from './query.js'
 import { createRollupStore, type MetricSummary, type RollupStore } from './rollups.js'
-import { openStream, type StreamWindow, type TelemetryObserver, type TelemetryStream } from './stream.js'
+import { openStream, stateSublevel, type StreamWindow, type TelemetryObserver, type TelemetryStream } from './stream.js'
 import { DEVICE_ID } from './source.js'
 import { METRIC_NAME, parseWindow, renderWindow, sameWindow, WINDOW_NAME, type WindowSpec } from './window-spec.js'
 
@@ -72,6 +72,7 @@ export async function openTelemetry (opts: TelemetryOptions): Promise<Telemetry>
   const { storage, log, clock, config } = opts
   const db: JsonSublevel = storage.json('telemetry')
   const rollups: RollupStore = createRollupStore(db)
+  const state = stateSublevel(storage)
   const streams = new Map<string, TelemetryStream>()
   const windows = new Map<string, Live>()
 
@@ -129,10 +130,10 @@ export async function openTelemetry (opts: TelemetryOptions): Promise<Telemetry>
     for (const source of config.sources) {
       const mine = [...defs].filter(([, d]) => d.spec.sourceTopic === source.topic)
       // A window whose definition changed starts over.
-      for (const [name, d] of mine) if (d.reset) await db.clear({ gte: `s!${source.topic}!o!${name}!`, lt: `s!${source.topic}!o!${name}!${RANGE_END}` })
+      for (const [name, d] of mine) if (d.reset) await state.clear({ gte: `s!${source.topic}!o!${name}!`, lt: `s!${source.topic}!o!${name}!${RANGE_END}` })
       const stream = await openStream({
         storage,
-        db,
+        db: state,
         log,
         clock,
         source: { topic: source.topic, types: source.types, fields: source.fields, timeField: source.timeField },

@@ -5,7 +5,7 @@ import { openTopicLog } from '../../src/log/topic-log.js'
 import type { TopicLog } from '../../src/log/types.js'
 import { openStorage, type Storage } from '../../src/storage/db.js'
 import { createRollupStore } from '../../src/telemetry/rollups.js'
-import { openStream, type StreamWindow, type TelemetryStream } from '../../src/telemetry/stream.js'
+import { openStream, stateSublevel, type StreamWindow, type TelemetryStream } from '../../src/telemetry/stream.js'
 import { parseWindow } from '../../src/telemetry/window-spec.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
@@ -43,7 +43,7 @@ async function rig (): Promise<Rig> {
     clock,
     open: async (via = log) => await openStream({
       storage,
-      db: storage.json('telemetry'),
+      db: stateSublevel(storage),
       log: via,
       clock,
       source: { topic: 'telemetry', types: [], timeField: 'ts' },
