@@ -28,6 +28,6 @@ export function toGridgateError (err: unknown, contentType?: string): GridgateEr
 
 export function sendError (reply: FastifyReply, err: GridgateError): FastifyReply {
   // Event Grid clients retry 503 and honour Retry-After.
-  if (err.status === 503) void reply.header('retry-after', '1')
+  if (err.status === 503 || err.code === 'TOO_MANY_RECEIVES') void reply.header('retry-after', '1')
   return reply.code(err.status).type('application/json').send({ error: { code: err.code, message: err.message } })
 }

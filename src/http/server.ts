@@ -23,7 +23,15 @@ export function createHttpServer (deps: HttpDeps, logger: Logger): FastifyInstan
     bodyLimit: deps.config.maxBatchBytes,
     // Percent-encoded names (Event Grid clients encode them) are decoded by the router.
     routerOptions: { maxParamLength: 200 },
-    return503OnClosing: true
+    return503OnClosing: true,
+    // A client dribbling its headers or body is cut off (408) after http.requestTimeoutSeconds;
+    // node checks open requests every connectionsCheckingInterval, so keep that below the limit.
+    requestTimeout: deps.config.requestTimeoutSeconds * 1000,
+    http: {
+      requestTimeout: deps.config.requestTimeoutSeconds * 1000,
+      headersTimeout: deps.config.requestTimeoutSeconds * 1000,
+      connectionsCheckingInterval: Math.min(1000, deps.config.requestTimeoutSeconds * 250)
+    }
   })
   const auth = createAuthenticator(deps.config.keys)
 

@@ -17,6 +17,8 @@ function sendRaw (reply: FastifyReply, parts: Buffer[]): FastifyReply {
 
 export async function subscriptionRoutes (app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { subscriptions } = deps
+  // Long polls open now, over all subscriptions (http.maxConcurrentReceives).
+  let openReceives = 0
   type Params = { topic: string, sub: string }
 
   app.get<{ Params: { topic: string } }>('/topics/:topic/eventsubscriptions', async (req) => {
@@ -95,7 +97,16 @@ export async function subscriptionRoutes (app: FastifyInstance, deps: HttpDeps):
     if (target.action === 'receive') {
       const maxEvents = intParam(req.query, 'maxEvents', { min: 1, max: 100 }) ?? 1
       const maxWaitTime = intParam(req.query, 'maxWaitTime', { min: 10, max: 120 }) ?? 60
-      const got = await receive(sub, deps.log, deps.clock, maxEvents, maxWaitTime * 1000, () => req.raw.destroyed)
+      if (openReceives >= deps.config.maxConcurrentReceives) {
+        throw new GridgateError('TOO_MANY_RECEIVES', `${deps.config.maxConcurrentReceives} receive calls are already waiting (http.maxConcurrentReceives); retry later`)
+      }
+      openReceives++
+      let got: Awaited<ReturnType<typeof receive>>
+      try {
+        got = await receive(sub, deps.log, deps.clock, maxEvents, maxWaitTime * 1000, () => req.raw.destroyed)
+      } finally {
+        openReceives--
+      }
       const parts: Buffer[] = [Buffer.from('{"value":[')]
       got.forEach((d, i) => {
         parts.push(Buffer.from(`${i === 0 ? '' : ','}{"brokerProperties":{"lockToken":${JSON.stringify(d.lockToken)},"deliveryCount":${d.deliveryCount}},"event":`), d.bytes, Buffer.from('}'))

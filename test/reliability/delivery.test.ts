@@ -1,0 +1,13 @@
+import { describe, expect, it } from 'vitest'
+import { cases } from './cases-delivery.js'
+
+// The delivery, HTTP and permission reliability cases at size 'ci' (npm run soak runs them big).
+
+describe('reliability: delivery, HTTP side and permissions', () => {
+  for (const c of cases) {
+    it(c.name, async () => {
+      const result = await c.run('ci')
+      expect(result.pass, result.figure).toBe(true)
+    }, 120_000)
+  }
+})
