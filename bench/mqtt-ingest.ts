@@ -546,7 +546,7 @@ async function trafficCases (opts: MqttIngestOptions, openFiles: number, warning
  * `say` is called. A small connect/disconnect cycle goes first, so one-time growth (compiled
  * code, heap and allocator sizing) is not charged to the connections.
  */
-async function idleSystem (load: { child: Child, ipc: Ipc }, server: Server, group: string, devices: Device[], quiet = false): Promise<{ result: SystemResult, say: () => void }> {
+export async function idleSystem (load: { child: Child, ipc: Ipc }, server: Server, group: string, devices: Device[], quiet = false): Promise<{ result: SystemResult, say: () => void }> {
   const warm = devices.slice(0, Math.min(IDLE_WARMUP_CONNECTIONS, Math.ceil(devices.length / 10)))
   await connectGroups(load.ipc, [{ server, group: `${group}-warm-up`, devices: warm }], IDLE_CONNECT_RATE, true)
   await load.ipc.call({ cmd: 'end', group: `${group}-warm-up` }, 120_000)

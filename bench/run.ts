@@ -10,6 +10,7 @@ import { benchLogAppend } from './log-append.js'
 import { runCommandsBench } from './commands.js'
 import { runDeliveryBench } from './delivery.js'
 import { benchMqttIngest } from './mqtt-ingest.js'
+import { benchSim } from './sim.js'
 import { benchTelemetryIngest } from './telemetry-ingest.js'
 import { benchTelemetryQuery } from './telemetry-query.js'
 import { benchTelemetryWindows } from './telemetry-windows.js'
@@ -25,7 +26,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --seconds N       measured seconds per round and system (default 3)
   --warmup N        warm-up seconds before each measurement (default 1)
   --rounds N        rounds per case; each runs baseline and gridgate, order alternating (default 4)
-  --only log|http|mqtt|delivery|commands|telemetry  run one part only
+  --only log|http|mqtt|delivery|commands|telemetry|sim  run one part only
+                    (sim: devices-sim at 1,000 devices × 5,000 msg/s and 10,000 connections, ~4 min)
   --callers N       concurrent log.append callers (default 64)
   --connections N   HTTP keep-alive connections (default 16)
   --inflight N      HTTP requests in flight (default 32)
@@ -155,7 +157,7 @@ async function main (): Promise<number> {
     process.stdout.write(USAGE)
     return 0
   }
-  if (values.only !== undefined && !['log', 'http', 'mqtt', 'delivery', 'commands', 'telemetry'].includes(values.only)) throw new Error(`--only must be 'log', 'http', 'mqtt', 'delivery', 'commands' or 'telemetry', not '${values.only}'`)
+  if (values.only !== undefined && !['log', 'http', 'mqtt', 'delivery', 'commands', 'telemetry', 'sim'].includes(values.only)) throw new Error(`--only must be 'log', 'http', 'mqtt', 'delivery', 'commands', 'telemetry' or 'sim', not '${values.only}'`)
   const settings: Settings = {
     warmupSeconds: positive('warmup', values.warmup, 1, false),
     seconds: positive('seconds', values.seconds, 3, false),
@@ -270,6 +272,7 @@ async function main (): Promise<number> {
       warnings
     }))
   }
+  if (runs('sim')) cases.push(...await benchSim({ baseDir, warnings }))
 
   facts.loadAverage.end = os.loadavg()[0] ?? 0
   if (fingerprint === undefined || await sourceFingerprint() !== fingerprint) {
