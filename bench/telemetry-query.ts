@@ -1,3 +1,4 @@
+import { seeded as prng } from '../test/helpers/seeded.js'
 import type { Histogram } from 'hdr-histogram-js'
 import { DEFAULT_CONFIG_PATH, loadConfig } from '../src/config/load.js'
 import type { TelemetryConfig } from '../src/config/schema.js'
@@ -92,18 +93,6 @@ const QUERIES: QuerySpec[] = [
     coversAll: true
   }
 ]
-
-/** Deterministic PRNG (mulberry32). */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /**
  * A day of readings of one device and metric: 1-5 a second at random times inside the second,

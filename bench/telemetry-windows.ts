@@ -1,3 +1,4 @@
+import { seeded as prng } from '../test/helpers/seeded.js'
 import type { Histogram } from 'hdr-histogram-js'
 import { createAggregate, resultReader, type Aggregate } from '../src/telemetry/aggregate.js'
 import { createEventTimePolicy, type EventTimePolicy, type TimedValue } from '../src/telemetry/event-time.js'
@@ -54,18 +55,6 @@ interface Dataset {
   times: Float64Array
   arrivals: Float64Array
   values: Float64Array
-}
-
-/** Deterministic PRNG (mulberry32), so every run feeds the same readings. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 /**

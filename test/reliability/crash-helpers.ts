@@ -18,17 +18,8 @@ export class Scope {
   }
 }
 
-/** mulberry32: small, fast, and the same sequence for the same seed. */
-export function seededRandom (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** mulberry32: the same sequence for the same seed. */
+export { seeded as seededRandom } from '../helpers/seeded.js'
 
 /** The seed from GRIDGATE_SEED when set (to replay a failure), else a fresh one. */
 export function pickSeed (): number {

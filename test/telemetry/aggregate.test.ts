@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { AGGREGATE_NAMES, RELATIVE_ACCURACY, aggregateFromJSON, assertAggregateNames, createAggregate, mergeAggregates, needsPercentiles, type Aggregate } from '../../src/telemetry/aggregate.js'
-import { exactQuantile, normal, seeded } from './seeded.js'
+import { exactQuantile, normal, seeded } from '../helpers/seeded.js'
 
 function aggOf (readings: ReadonlyArray<readonly [number, number]>): Aggregate {
   const a = createAggregate()

@@ -3,7 +3,7 @@ import { GridgateError } from '../../src/core/errors.js'
 import { createAggregate } from '../../src/telemetry/aggregate.js'
 import { bucketRange, computeSeries, parseTelemetryQuery, ROLLUP_MS, type HoppingQuery, type QueryBucket, type QueryLimits, type SessionQuery, type SlidingQuery, type TelemetryQuery, type TumblingQuery } from '../../src/telemetry/query.js'
 import { createSessionWindow } from '../../src/telemetry/session-window.js'
-import { normal, seeded } from './seeded.js'
+import { normal, seeded } from '../helpers/seeded.js'
 
 const S = 1000
 const MIN = 60 * S

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { MAX_BINS, QuantileSketch, RELATIVE_ACCURACY } from '../../src/telemetry/sketch.js'
-import { exactQuantile, normal, seeded } from './seeded.js'
+import { exactQuantile, normal, seeded } from '../helpers/seeded.js'
 
 const QS = [0, 0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1]
 // The guarantee is α exactly; allow for the rounding of log/pow at bucket edges.

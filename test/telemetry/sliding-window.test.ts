@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createAggregate } from '../../src/telemetry/aggregate.js'
 import { createSlidingWindow, type SlidingResult } from '../../src/telemetry/windows.js'
-import { seeded } from './seeded.js'
+import { seeded } from '../helpers/seeded.js'
 
 const S = 1000
 const T0 = Date.UTC(2021, 9, 26, 10, 15, 0)

@@ -8,7 +8,7 @@ import {
   createHopping, createSessionWindow, createSlidingWindow, createTumbling, type PaneWindowsState, type SessionResult,
   type SessionWindowState, type SlidingResult, type SlidingWindowState, type WindowOperator, type WindowResult
 } from '../../src/telemetry/windows.js'
-import { normal, seeded } from './seeded.js'
+import { normal, seeded } from '../helpers/seeded.js'
 
 const S = 1000
 const T0 = Date.UTC(2021, 9, 26, 10, 15, 0)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createAggregate, type Aggregate } from '../../src/telemetry/aggregate.js'
 import { createHopping, createTumbling, hoppingWindows, tumblingWindow, type WindowOperator, type WindowResult } from '../../src/telemetry/windows.js'
-import { seeded } from './seeded.js'
+import { seeded } from '../helpers/seeded.js'
 
 const S = 1000
 /** 2021-10-26T10:15:ss, the timeline of Stream Analytics' examples; 10:15:00 is on every grid used here. */
