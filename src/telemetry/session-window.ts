@@ -13,7 +13,7 @@
 
 import { createAggregate, type Aggregate, type AggregateJSON, type AggregateOptions } from './aggregate.js'
 import {
-  NO_RESULTS, aggregateState, arrayState, ceilTo, countState, decodeNumber, encodeNumber, finiteState, malformedState,
+  NO_RESULTS, OperatorBase, aggregateState, arrayState, ceilTo, countState, decodeNumber, encodeNumber, finiteState, malformedState,
   recordState, requireDuration, type WindowOperator, type WindowResult
 } from './window-util.js'
 
@@ -37,15 +37,13 @@ export interface SessionWindowState {
   pending: Array<{ start: number, end: number, closedBy: SessionResult['closedBy'], agg: AggregateJSON }>
 }
 
-class SessionWindow implements WindowOperator<SessionResult> {
+class SessionWindow extends OperatorBase implements WindowOperator<SessionResult> {
   /** Whether a session is open; it may have no reading yet when continued at a check point. */
   private open = false
   private start = 0
   private agg: Aggregate | null = null
   private lastTime = -Infinity
   private pending: SessionResult[] = []
-  private wm = -Infinity
-  private rejectedCount = 0
 
   constructor (
     private readonly timeout: number,
@@ -53,25 +51,15 @@ class SessionWindow implements WindowOperator<SessionResult> {
     private readonly aggOpts: AggregateOptions,
     state?: unknown
   ) {
+    super()
     requireDuration('timeout', timeout)
     requireDuration('maxDuration', maxDuration, { infinite: true })
     if (state !== undefined) this.restore(state)
   }
 
-  get watermark (): number {
-    return this.wm
-  }
-
-  get rejected (): number {
-    return this.rejectedCount
-  }
-
   /** Readings must come in time order (as the event-time policy releases them), at or after the watermark. */
   add (time: number, value: number): boolean {
-    if (!(time >= this.wm) || time < this.lastTime || !Number.isFinite(time) || !Number.isFinite(value)) {
-      this.rejectedCount++
-      return false
-    }
+    if (this.refuses(time, value, this.lastTime)) return false
     this.settle(time)
     if (!this.open) {
       this.open = true

@@ -12,7 +12,7 @@
 
 import { AGGREGATE_NAMES, createAggregate, needsPercentiles, resultReader, type Aggregate, type AggregateJSON } from './aggregate.js'
 import {
-  NO_RESULTS, aggregateState, arrayState, countState, decodeNumber, encodeNumber, finiteState, malformedState, recordState,
+  NO_RESULTS, OperatorBase, aggregateState, arrayState, countState, decodeNumber, encodeNumber, finiteState, malformedState, recordState,
   requireDuration, type WindowOperator
 } from './window-util.js'
 
@@ -71,7 +71,7 @@ class Fifo {
   }
 }
 
-class SlidingWindow implements WindowOperator<SlidingResult> {
+class SlidingWindow extends OperatorBase implements WindowOperator<SlidingResult> {
   private readonly times = new Fifo()
   private readonly values = new Fifo()
   /** Position of the first event that has not entered yet: the content is [times.start, entered). */
@@ -83,32 +83,20 @@ class SlidingWindow implements WindowOperator<SlidingResult> {
   /** Exits since the moments were last recomputed from the content. */
   private exits = 0
   private lastTime = -Infinity
-  private wm = -Infinity
-  private rejectedCount = 0
 
   private readonly read: (agg: Aggregate) => Record<string, number | null>
 
   constructor (private readonly size: number, aggs: readonly string[], state?: unknown) {
+    super()
     requireDuration('size', size)
     this.read = resultReader(aggs)
     this.agg = createAggregate({ percentiles: needsPercentiles(aggs) })
     if (state !== undefined) this.restore(state)
   }
 
-  get watermark (): number {
-    return this.wm
-  }
-
-  get rejected (): number {
-    return this.rejectedCount
-  }
-
   /** Readings must come in time order (as the event-time policy releases them), at or after the watermark. */
   add (time: number, value: number): boolean {
-    if (!(time >= this.wm) || time < this.lastTime || !Number.isFinite(time) || !Number.isFinite(value)) {
-      this.rejectedCount++
-      return false
-    }
+    if (this.refuses(time, value, this.lastTime)) return false
     this.times.push(time)
     this.values.push(value)
     this.lastTime = time

@@ -101,3 +101,26 @@ export function aggregateState (x: unknown, percentiles: boolean): Aggregate {
   if ((agg.sketch !== null) !== percentiles) throw malformedState()
   return agg
 }
+
+/**
+ * What every operator shares: its watermark, the readings it refused, and the check that
+ * refuses them (not finite, below the watermark, or before `after` for in-order operators).
+ */
+export abstract class OperatorBase {
+  protected wm = -Infinity
+  protected rejectedCount = 0
+
+  get watermark (): number {
+    return this.wm
+  }
+
+  get rejected (): number {
+    return this.rejectedCount
+  }
+
+  protected refuses (time: number, value: number, after = -Infinity): boolean {
+    if (time >= this.wm && time >= after && Number.isFinite(time) && Number.isFinite(value)) return false
+    this.rejectedCount++
+    return true
+  }
+}

@@ -8,7 +8,7 @@
 
 import { createAggregate, type Aggregate, type AggregateJSON, type AggregateOptions } from './aggregate.js'
 import {
-  NO_RESULTS, aggregateState, arrayState, ceilTo, countState, decodeNumber, encodeNumber, finiteState, gcd, malformedState,
+  NO_RESULTS, OperatorBase, aggregateState, arrayState, ceilTo, countState, decodeNumber, encodeNumber, finiteState, gcd, malformedState,
   recordState, requireDuration, requireOffset, type WindowOperator, type WindowResult
 } from './window-util.js'
 
@@ -53,13 +53,11 @@ export interface PaneWindowsState {
  * window is the merge of its size / pane panes when it closes. For tumbling windows the pane
  * is the window and is handed out as is.
  */
-class PaneWindows implements WindowOperator<WindowResult> {
+class PaneWindows extends OperatorBase implements WindowOperator<WindowResult> {
   private readonly pane: number
   private readonly panes: Pane[] = []
   /** The next window end not yet output: ends below it are done. */
   private nextEnd = -Infinity
-  private wm = -Infinity
-  private rejectedCount = 0
 
   constructor (
     private readonly size: number,
@@ -68,6 +66,7 @@ class PaneWindows implements WindowOperator<WindowResult> {
     private readonly aggOpts: AggregateOptions,
     state?: unknown
   ) {
+    super()
     requireDuration('size', size)
     requireDuration('hop', hop)
     requireOffset(offset)
@@ -75,19 +74,8 @@ class PaneWindows implements WindowOperator<WindowResult> {
     if (state !== undefined) this.restore(state)
   }
 
-  get watermark (): number {
-    return this.wm
-  }
-
-  get rejected (): number {
-    return this.rejectedCount
-  }
-
   add (time: number, value: number): boolean {
-    if (!(time >= this.wm) || !Number.isFinite(time) || !Number.isFinite(value)) {
-      this.rejectedCount++
-      return false
-    }
+    if (this.refuses(time, value)) return false
     const end = ceilTo(time, this.pane, this.offset)
     const panes = this.panes
     let i = panes.length - 1
