@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import { performance, PerformanceObserver } from 'node:perf_hooks'
 import { connect, type MqttClient } from 'mqtt'
+import { pacedStarts } from './common.js'
 
 // The device fleet of the commands bench (bench/commands.ts), a child process with an IPC
 // channel (advanced serialization), so the devices do not share an event loop with the
@@ -104,67 +105,51 @@ async function connectGroup (c: Extract<FleetCommand, { cmd: 'connect' }>): Prom
   let connected = 0
   let failed = 0
   let failedFirst: string | undefined
-  let next = 0
-  let pending = 0
   const t0 = performance.now()
   const progressTimer = setInterval(() => send({ stream: 'connecting', group: c.group, connected, failed } satisfies FleetStream), 1000)
   try {
-    await new Promise<void>((resolve) => {
-      let waiting: NodeJS.Timeout | undefined
-      const pump = (): void => {
-        const allowed = Math.floor(c.rate * (performance.now() - t0) / 1000) + 1
-        while (next < c.devices.length && pending < c.concurrency && next < allowed) start(next++)
-        if (next >= c.devices.length && pending === 0) { resolve(); return }
-        if (next < c.devices.length && pending < c.concurrency && waiting === undefined) {
-          waiting = setTimeout(() => { waiting = undefined; pump() }, 2)
+    await pacedStarts(c.devices.length, c.rate, c.concurrency, (i, done) => {
+      const [id, password] = c.devices[i] as FleetDevice
+      const client = connect(c.url, {
+        clientId: id,
+        username: password === undefined ? undefined : id,
+        password,
+        clean: true,
+        protocolVersion: 4,
+        keepalive: c.keepalive,
+        reconnectPeriod: 0,
+        connectTimeout: 60_000,
+        resubscribe: false
+      })
+      noDelay(client)
+      const prefix = `devices/${id}/`
+      let settled = false
+      const settle = (err?: string): void => {
+        if (settled) return
+        settled = true
+        if (err === undefined) {
+          connected += 1
+          const sim: Sim = { client, alive: true }
+          group.devices.push(sim)
+          client.on('close', () => { sim.alive = false })
+        } else {
+          failed += 1
+          failedFirst ??= `${id}: ${err}`
+          client.end(true)
         }
+        done()
       }
-      const start = (i: number): void => {
-        const [id, password] = c.devices[i] as FleetDevice
-        pending += 1
-        const client = connect(c.url, {
-          clientId: id,
-          username: password === undefined ? undefined : id,
-          password,
-          clean: true,
-          protocolVersion: 4,
-          keepalive: c.keepalive,
-          reconnectPeriod: 0,
-          connectTimeout: 60_000,
-          resubscribe: false
+      client.on('message', (topic, payload) => { answer(group, client, prefix, topic, payload) })
+      client.once('connect', () => {
+        client.subscribe(`${prefix}commands/#`, { qos: 1 }, (err, granted) => {
+          if (err !== undefined && err !== null) { settle(`subscribe: ${err.message}`); return }
+          const qos = granted?.[0]?.qos
+          if (qos !== 1) { settle(`subscribe to ${prefix}commands/# granted QoS ${String(qos)}`); return }
+          settle()
         })
-        noDelay(client)
-        const prefix = `devices/${id}/`
-        let settled = false
-        const settle = (err?: string): void => {
-          if (settled) return
-          settled = true
-          pending -= 1
-          if (err === undefined) {
-            connected += 1
-            const sim: Sim = { client, alive: true }
-            group.devices.push(sim)
-            client.on('close', () => { sim.alive = false })
-          } else {
-            failed += 1
-            failedFirst ??= `${id}: ${err}`
-            client.end(true)
-          }
-          pump()
-        }
-        client.on('message', (topic, payload) => { answer(group, client, prefix, topic, payload) })
-        client.once('connect', () => {
-          client.subscribe(`${prefix}commands/#`, { qos: 1 }, (err, granted) => {
-            if (err !== undefined && err !== null) { settle(`subscribe: ${err.message}`); return }
-            const qos = granted?.[0]?.qos
-            if (qos !== 1) { settle(`subscribe to ${prefix}commands/# granted QoS ${String(qos)}`); return }
-            settle()
-          })
-        })
-        client.on('error', (e) => settle(e.message))
-        client.once('close', () => settle('closed before SUBACK'))
-      }
-      pump()
+      })
+      client.on('error', (e) => settle(e.message))
+      client.once('close', () => settle('closed before SUBACK'))
     })
   } finally {
     clearInterval(progressTimer)

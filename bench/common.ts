@@ -406,3 +406,30 @@ export function cpuAverage (rounds: readonly Round[]): Record<string, number> {
   }
   return out
 }
+
+// ---------------------------------------------------------------- paced starts
+
+/**
+ * Starts `count` tasks at most `rate` per second with at most `concurrency` unfinished; each
+ * task calls `done` once when it has finished. Resolves when all have.
+ */
+export async function pacedStarts (count: number, rate: number, concurrency: number, start: (i: number, done: () => void) => void): Promise<void> {
+  const t0 = performance.now()
+  let next = 0
+  let pending = 0
+  await new Promise<void>((resolve) => {
+    let waiting: NodeJS.Timeout | undefined
+    const pump = (): void => {
+      const allowed = Math.floor(rate * (performance.now() - t0) / 1000) + 1
+      while (next < count && pending < concurrency && next < allowed) {
+        pending += 1
+        start(next++, () => { pending -= 1; pump() })
+      }
+      if (next >= count && pending === 0) { resolve(); return }
+      if (next < count && pending < concurrency && waiting === undefined) {
+        waiting = setTimeout(() => { waiting = undefined; pump() }, 2)
+      }
+    }
+    pump()
+  })
+}

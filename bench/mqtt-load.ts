@@ -1,5 +1,6 @@
 import { performance, PerformanceObserver } from 'node:perf_hooks'
 import { connect, type MqttClient } from 'mqtt'
+import { pacedStarts } from './common.js'
 
 // The MQTT load generator: a child process of the bench (IPC channel, advanced
 // serialization) holding the simulated devices, one mqtt.js client each, so the load does
@@ -151,57 +152,41 @@ async function connectGroup (c: Extract<LoadCommand, { cmd: 'connect' }>): Promi
   let connected = 0
   let failed = 0
   let failedFirst: string | undefined
-  let next = 0
-  let pending = 0
   const t0 = performance.now()
   const progressTimer = setInterval(() => send({ stream: 'connecting', group: c.group, connected, failed } satisfies LoadStream), 1000)
   try {
-    await new Promise<void>((resolve) => {
-      let waiting: NodeJS.Timeout | undefined
-      const pump = (): void => {
-        const allowed = Math.floor(c.rate * (performance.now() - t0) / 1000) + 1
-        while (next < c.devices.length && pending < c.concurrency && next < allowed) start(next++)
-        if (next >= c.devices.length && pending === 0) { resolve(); return }
-        if (next < c.devices.length && pending < c.concurrency && waiting === undefined) {
-          waiting = setTimeout(() => { waiting = undefined; pump() }, 2)
+    await pacedStarts(c.devices.length, c.rate, c.concurrency, (i, done) => {
+      const [id, password] = c.devices[i] as Device
+      const began = performance.now()
+      const client = connect(c.url, {
+        clientId: id,
+        username: password === undefined ? undefined : id,
+        password,
+        clean: true,
+        protocolVersion: 4,
+        keepalive: c.keepalive,
+        reconnectPeriod: 0,
+        connectTimeout: 60_000
+      })
+      let settled = false
+      const settle = (err?: string): void => {
+        if (settled) return
+        settled = true
+        if (err === undefined) {
+          connectMs[connected++] = performance.now() - began
+          const sim: Sim = { client, topic: `devices/${id}/telemetry`, inflight: 0, alive: true }
+          group.devices.push(sim)
+          client.on('close', () => { sim.alive = false })
+        } else {
+          failed += 1
+          failedFirst ??= `${id}: ${err}`
+          client.end(true)
         }
+        done()
       }
-      const start = (i: number): void => {
-        const [id, password] = c.devices[i] as Device
-        pending += 1
-        const began = performance.now()
-        const client = connect(c.url, {
-          clientId: id,
-          username: password === undefined ? undefined : id,
-          password,
-          clean: true,
-          protocolVersion: 4,
-          keepalive: c.keepalive,
-          reconnectPeriod: 0,
-          connectTimeout: 60_000
-        })
-        let settled = false
-        const settle = (err?: string): void => {
-          if (settled) return
-          settled = true
-          pending -= 1
-          if (err === undefined) {
-            connectMs[connected++] = performance.now() - began
-            const sim: Sim = { client, topic: `devices/${id}/telemetry`, inflight: 0, alive: true }
-            group.devices.push(sim)
-            client.on('close', () => { sim.alive = false })
-          } else {
-            failed += 1
-            failedFirst ??= `${id}: ${err}`
-            client.end(true)
-          }
-          pump()
-        }
-        client.once('connect', () => settle())
-        client.on('error', (e) => settle(e.message))
-        client.once('close', () => settle('closed before CONNACK'))
-      }
-      pump()
+      client.once('connect', () => settle())
+      client.on('error', (e) => settle(e.message))
+      client.once('close', () => settle('closed before CONNACK'))
     })
   } finally {
     clearInterval(progressTimer)
