@@ -1,4 +1,5 @@
-import { readSegmentHeader, type LogRecord } from './segment.js'
+import { readSegmentHeader } from './segment.js'
+import type { LogRecord } from './types.js'
 
 // Recently written and read segments, decoded once: readers near the head of a topic
 // (subscriptions, tails) get their events without a LevelDB read, and any read inside a

@@ -5,16 +5,11 @@
 // Layout (little-endian): u8 version=1 | u32 count | f64 appendTime ms | count × (u32 length | bytes)
 // Pure: no I/O.
 
+import type { LogRecord } from './types.js'
+
 const VERSION = 1
 const HEADER = 1 + 4 + 8
 
-export interface LogRecord {
-  offset: number
-  /** When the log accepted the event (ms since epoch); non-decreasing along a topic. */
-  time: number
-  /** The CloudEvent as JSON, exactly as stored. */
-  bytes: Buffer
-}
 
 export function segmentSize (events: readonly Buffer[]): number {
   let size = HEADER

@@ -1,10 +1,17 @@
 import type { RetentionPolicy } from './retention.js'
-import type { LogRecord } from './segment.js'
 
-// The port every log engine implements (LevelDB now; Redis Streams can sit behind it
-// later). test/log/topic-log.contract.ts is the suite an engine must pass.
+// The namespace-topic port every storage engine implements (src/storage/: LevelDB and
+// memory today, Redis next). test/log/topic-log.contract.ts is the suite an engine must pass.
 
-export type { LogRecord, RetentionPolicy }
+export type { RetentionPolicy }
+
+export interface LogRecord {
+  offset: number
+  /** When the log accepted the event (ms since epoch); non-decreasing along a topic. */
+  time: number
+  /** The CloudEvent as JSON, exactly as stored. */
+  bytes: Buffer
+}
 
 export interface AppendResult {
   /** Offset of the first appended event. */
@@ -42,12 +49,30 @@ export interface LogObserver {
   removed?: (topic: string, events: number, bytes: number) => void
 }
 
+/**
+ * Namespace topics: ordered, replayable, retained logs of serialised CloudEvents.
+ *
+ * Semantics across instances. Several TopicLog instances may be open on one store (views
+ * in one process on an embedded engine; processes on several nodes on a shared one), and
+ * they behave as one log:
+ * - Offsets are assigned by the store's single writer for the topic, never by a caller:
+ *   on an embedded engine (LevelDB allows one process per directory, memory is one heap)
+ *   that is the store's group commit, shared by every instance; on a shared engine it is
+ *   an atomic step in the engine. Either way a topic's offsets are dense and gap-free, and
+ *   an append is visible to every instance once its promise resolves.
+ * - Topics are store state, not instance state: `getTopic` and `listTopics` answer what the
+ *   store holds now, including topics created or deleted through another instance.
+ * - Readers learn of new appends from the store (`onAppend`, `waitForAppend`), not from
+ *   in-process calls: a listener hears appends made through any instance. A notice says
+ *   only "the topic grew to nextOffset"; it may be coalesced, so readers re-read from their
+ *   own cursor and never count notices.
+ */
 export interface TopicLog {
   /** Creates the topic, or updates its retention when it exists. */
   createTopic: (name: string, retention?: Partial<RetentionPolicy>) => Promise<{ topic: TopicInfo, created: boolean }>
   deleteTopic: (name: string) => Promise<boolean>
-  getTopic: (name: string) => TopicInfo | undefined
-  listTopics: () => TopicInfo[]
+  getTopic: (name: string) => Promise<TopicInfo | undefined>
+  listTopics: () => Promise<TopicInfo[]>
   /**
    * Appends serialised CloudEvents, all or none, and resolves once they are durably
    * written. Concurrent appends share one write (group commit). Offsets are gap-free.
@@ -57,10 +82,10 @@ export interface TopicLog {
   read: (topic: string, from: ReadFrom, limit: number) => Promise<ReadResult>
   /** Resolves true once the topic's next offset passes `afterOffset`, false after the timeout. */
   waitForAppend: (topic: string, afterOffset: number, timeoutMs: number) => Promise<boolean>
-  /** Calls `listener` after every committed append; returns the unsubscribe function. */
+  /** Calls `listener` after committed appends (through any instance); returns the unsubscribe function. */
   onAppend: (listener: (topic: string, nextOffset: number) => void) => () => void
   /** Removes what retention no longer keeps; returns the number of events removed. */
   enforceRetention: () => Promise<number>
-  /** Waits for queued appends, then refuses new ones. */
+  /** Waits for this instance's queued appends, then refuses new ones through it. */
   close: () => Promise<void>
 }

@@ -3,23 +3,23 @@ import { GridgateError } from '../core/errors.js'
 // Group commit: concurrent callers queue their items; one write at a time takes everything
 // queued (up to the limits) and turns it into a single LevelDB batch. Each caller's promise
 // settles only after that batch is written, so an acknowledgement is never earlier than the
-// data. While one batch is being written the next one fills up, which is what makes batches
+// data. Engine-neutral: the ops and the write are the engine's. While one batch is being written the next one fills up, which is what makes batches
 // large under load and small (low latency) when idle.
 
-export interface BatchPlan<R> {
+export interface BatchPlan<R, O = unknown> {
   /** The operations for the items that can be written (opaque to this module). */
-  ops: unknown[]
+  ops: O[]
   /** One entry per item, in order: its result once written, or why it was refused. */
   outcomes: Array<{ ok: true, value: R } | { ok: false, error: Error }>
   /** Called after the write succeeded, before callers are resolved. */
   commit?: () => void
 }
 
-export interface GroupCommitOptions<T, R> {
+export interface GroupCommitOptions<T, R, O = unknown> {
   /** Turns the queued items into one batch; runs when the batch is about to be written. */
-  plan: (items: T[]) => BatchPlan<R>
+  plan: (items: T[]) => BatchPlan<R, O>
   /** Writes the ops durably. */
-  write: (ops: unknown[]) => Promise<void>
+  write: (ops: O[]) => Promise<void>
   /** Size of one item in bytes, for the batch limit. */
   sizeOf: (item: T) => number
   maxItems: number
@@ -45,7 +45,7 @@ interface Pending<T, R> {
   reject: (e: Error) => void
 }
 
-export function createGroupCommit<T, R> (opts: GroupCommitOptions<T, R>): GroupCommit<T, R> {
+export function createGroupCommit<T, R, O = unknown> (opts: GroupCommitOptions<T, R, O>): GroupCommit<T, R> {
   const now = opts.now ?? (() => performance.now())
   let queue: Array<Pending<T, R>> = []
   let writing = false
@@ -75,7 +75,7 @@ export function createGroupCommit<T, R> (opts: GroupCommitOptions<T, R>): GroupC
   }
 
   async function writeOne (batch: Array<Pending<T, R>>): Promise<void> {
-    let plan: BatchPlan<R>
+    let plan: BatchPlan<R, O>
     try {
       plan = opts.plan(batch.map((p) => p.item))
     } catch (err) {

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { decodeNumber, encodeOffset, encodeTime, RANGE_END } from '../../src/storage/keys.js'
+import { decodeNumber, encodeOffset, encodeTime, RANGE_END } from '../../src/storage/level/keys.js'
 
 // Deliberately not in order, with neighbours across every digit-count boundary.
 const NUMBERS = [

@@ -1,20 +1,25 @@
-import type { Clock } from '../core/clock.js'
-import { GridgateError } from '../core/errors.js'
-import { assertTopicName } from '../core/topic-name.js'
-import type { Storage } from '../storage/db.js'
-import { createGroupCommit, type BatchPlan } from '../storage/group-commit.js'
-import { decodeNumber, encodeOffset, encodeTime, RANGE_END } from '../storage/keys.js'
-import { segmentsToRemove, type RetentionPolicy, type SegmentEntry } from './retention.js'
-import { indexSegment, recordsOf, SegmentCache } from './segment-cache.js'
-import { encodeSegment, type LogRecord } from './segment.js'
-import type { AppendResult, LogObserver, ReadFrom, ReadResult, TopicInfo, TopicLog } from './types.js'
+import type { Clock } from '../../core/clock.js'
+import { GridgateError } from '../../core/errors.js'
+import { assertTopicName } from '../../core/topic-name.js'
+import { segmentsToRemove, type RetentionPolicy, type SegmentEntry } from '../../log/retention.js'
+import { indexSegment, recordsOf, SegmentCache } from '../../log/segment-cache.js'
+import { encodeSegment } from '../../log/segment.js'
+import type { AppendResult, LogObserver, LogRecord, ReadFrom, ReadResult, TopicInfo, TopicLog } from '../../log/types.js'
+import { createGroupCommit, type BatchPlan } from '../group-commit.js'
+import type { LevelStore, Op } from './db.js'
+import { decodeNumber, encodeOffset, encodeTime, RANGE_END } from './keys.js'
 
-// Namespace topics on LevelDB.
+// Namespace topics on an abstract-level store (LevelDB on disk, or memory).
 //   segments sublevel  `{topic}!{offset}`              one record per group-commit batch
 //   index sublevel     `x!{topic}!{time}!{offset}`     [count, bytes, cumulativeBytes] per segment
 //                      `m!{topic}`                     { retention, createdAt }
 //                      `w!{topic}`                     { firstOffset, cumBytes } left by retention
 // The time index sorts like the offsets because append times never decrease along a topic.
+//
+// One process holds the store (LevelDB locks its directory; memory is one heap), so the
+// topic table, the group commit that assigns offsets and the append notices live once per
+// store, in the core this module opens; every TopicLog handed out is a view of that core
+// (the cross-instance rules of log/types.ts hold by construction).
 
 interface TopicState {
   name: string
@@ -38,7 +43,7 @@ interface AppendItem {
 }
 
 export interface TopicLogOptions {
-  storage: Storage
+  storage: LevelStore
   clock: Clock
   /** fsync each batch before acknowledging it. */
   sync: boolean
@@ -59,7 +64,13 @@ function parseIndexKey (key: string): { time: number, firstOffset: number } {
   return { time: decodeNumber(parts[2] ?? ''), firstOffset: decodeNumber(parts[3] ?? '') }
 }
 
-export async function openTopicLog (opts: TopicLogOptions): Promise<TopicLog> {
+/** The store's log: `view()` hands out TopicLog instances; `close()` ends the writer. */
+export interface LevelTopicLogs {
+  view: () => TopicLog
+  close: () => Promise<void>
+}
+
+export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelTopicLogs> {
   const { storage, clock, observer } = opts
   const segments = storage.binary('seg')
   const index = storage.json('topics')
@@ -120,10 +131,10 @@ export async function openTopicLog (opts: TopicLogOptions): Promise<TopicLog> {
     return t
   }
 
-  function plan (items: AppendItem[]): BatchPlan<AppendResult> {
+  function plan (items: AppendItem[]): BatchPlan<AppendResult, Op> {
     // All items of one topic in this batch become one segment, in queue order.
     const byTopic = new Map<string, { state: TopicState, events: Buffer[], bytes: number }>()
-    const outcomes: BatchPlan<AppendResult>['outcomes'] = []
+    const outcomes: BatchPlan<AppendResult, Op>['outcomes'] = []
     const time = clock.now()
     for (const item of items) {
       const state = topics.get(item.topic)
@@ -140,7 +151,7 @@ export async function openTopicLog (opts: TopicLogOptions): Promise<TopicLog> {
       for (const e of item.events) group.events.push(e)
       outcomes.push({ ok: true, value: { firstOffset, nextOffset: firstOffset + item.events.length, time: Math.max(time, state.lastTime) } })
     }
-    const ops: unknown[] = []
+    const ops: Op[] = []
     const commits: Array<() => void> = []
     for (const { state, events } of byTopic.values()) {
       if (events.length === 0) continue
@@ -171,7 +182,7 @@ export async function openTopicLog (opts: TopicLogOptions): Promise<TopicLog> {
     }
   }
 
-  const writer = createGroupCommit<AppendItem, AppendResult>({
+  const writer = createGroupCommit<AppendItem, AppendResult, Op>({
     plan,
     write: (ops) => storage.batch(ops, { sync: opts.sync }),
     sizeOf: (item) => item.events.reduce((s, e) => s + 4 + e.length, 0),
@@ -245,7 +256,7 @@ export async function openTopicLog (opts: TopicLogOptions): Promise<TopicLog> {
       const gone = entries.slice(0, n)
       const lastGone = gone[gone.length - 1] as (typeof entries)[number]
       const firstOffset = lastGone.firstOffset + lastGone.count
-      const ops: unknown[] = []
+      const ops: Op[] = []
       for (const e of gone) {
         ops.push({ type: 'del', sublevel: segments, key: segmentPrefix(state.name) + encodeOffset(e.firstOffset) })
         ops.push({ type: 'del', sublevel: index, key: e.key })
@@ -263,83 +274,100 @@ export async function openTopicLog (opts: TopicLogOptions): Promise<TopicLog> {
     return removed
   }
 
-  return {
-    createTopic: (name, retention) => serially(async () => {
-      assertTopicName(name)
-      const existing = topics.get(name)
-      const createdAt = existing?.createdAt ?? clock.now()
-      const r = retention ?? existing?.retention ?? {}
-      await index.put(`m!${name}`, { retention: r, createdAt })
-      if (existing !== undefined) {
-        existing.retention = r
-        return { topic: info(existing), created: false }
+  const createTopic: TopicLog['createTopic'] = (name, retention) => serially(async () => {
+    assertTopicName(name)
+    const existing = topics.get(name)
+    const createdAt = existing?.createdAt ?? clock.now()
+    const r = retention ?? existing?.retention ?? {}
+    await index.put(`m!${name}`, { retention: r, createdAt })
+    if (existing !== undefined) {
+      existing.retention = r
+      return { topic: info(existing), created: false }
+    }
+    const state = await loadTopic(name, { retention: r, createdAt })
+    topics.set(name, state)
+    return { topic: info(state), created: true }
+  })
+
+  const deleteTopic: TopicLog['deleteTopic'] = (name) => serially(async () => {
+    const state = topics.get(name)
+    if (state === undefined) return false
+    state.deleted = true
+    topics.delete(name)
+    await writer.drain() // batches already planned for it finish first
+    cache.drop(name)
+    await segments.clear({ gte: segmentPrefix(name), lt: segmentPrefix(name) + RANGE_END })
+    await index.clear({ gte: indexPrefix(name), lt: indexPrefix(name) + RANGE_END })
+    await index.batch([{ type: 'del', key: `m!${name}` }, { type: 'del', key: `w!${name}` }])
+    return true
+  })
+
+  const read: TopicLog['read'] = async (topic, from: ReadFrom, limit) => {
+    const state = requireTopic(topic)
+    const offset = 'time' in from ? await offsetAtTime(state, from.time) : from.offset
+    return await readFromOffset(state, offset, limit)
+  }
+
+  const enforceRetention: TopicLog['enforceRetention'] = async () => {
+    const now = clock.now()
+    let removed = 0
+    for (const state of [...topics.values()]) removed += await trimTopic(state, now)
+    return removed
+  }
+
+  /** An instance: shares everything above, owns its listeners and its close. */
+  function view (): TopicLog {
+    const mine = new Set<(topic: string, nextOffset: number) => void>()
+    const inFlight = new Set<Promise<unknown>>()
+    let closed = false
+    const listen = (l: (topic: string, nextOffset: number) => void): () => void => {
+      mine.add(l)
+      appendListeners.add(l)
+      return () => { mine.delete(l); appendListeners.delete(l) }
+    }
+    return {
+      createTopic,
+      deleteTopic,
+      getTopic: async (name) => {
+        const t = topics.get(name)
+        return t === undefined ? undefined : info(t)
+      },
+      listTopics: async () => [...topics.values()].map(info).sort((a, b) => a.name.localeCompare(b.name)),
+      append: async (topic, events) => {
+        if (closed) throw new GridgateError('SHUTTING_DOWN')
+        const state = requireTopic(topic)
+        if (events.length === 0) return { firstOffset: state.nextOffset, nextOffset: state.nextOffset, time: clock.now() }
+        const p = writer.submit({ topic, events })
+        inFlight.add(p)
+        try { return await p } finally { inFlight.delete(p) }
+      },
+      read,
+      waitForAppend: async (topic, afterOffset, timeoutMs) => {
+        const state = requireTopic(topic)
+        if (state.nextOffset > afterOffset) return true
+        return await new Promise<boolean>((resolve) => {
+          const timer = clock.setTimer(timeoutMs, () => done(false))
+          const stop = listen((name, next) => { if (name === topic && next > afterOffset) done(true) })
+          function done (v: boolean): void {
+            stop()
+            timer.cancel()
+            resolve(v)
+          }
+        })
+      },
+      onAppend: listen,
+      enforceRetention,
+      close: async () => {
+        closed = true
+        await Promise.allSettled([...inFlight])
+        for (const l of mine) appendListeners.delete(l)
+        mine.clear()
       }
-      const state = await loadTopic(name, { retention: r, createdAt })
-      topics.set(name, state)
-      return { topic: info(state), created: true }
-    }),
+    }
+  }
 
-    deleteTopic: (name) => serially(async () => {
-      const state = topics.get(name)
-      if (state === undefined) return false
-      state.deleted = true
-      topics.delete(name)
-      await writer.drain() // batches already planned for it finish first
-      cache.drop(name)
-      await segments.clear({ gte: segmentPrefix(name), lt: segmentPrefix(name) + RANGE_END })
-      await index.clear({ gte: indexPrefix(name), lt: indexPrefix(name) + RANGE_END })
-      await index.batch([{ type: 'del', key: `m!${name}` }, { type: 'del', key: `w!${name}` }])
-      return true
-    }),
-
-    getTopic: (name) => {
-      const t = topics.get(name)
-      return t === undefined ? undefined : info(t)
-    },
-
-    listTopics: () => [...topics.values()].map(info).sort((a, b) => a.name.localeCompare(b.name)),
-
-    append: async (topic, events) => {
-      const state = requireTopic(topic)
-      if (events.length === 0) return { firstOffset: state.nextOffset, nextOffset: state.nextOffset, time: clock.now() }
-      return await writer.submit({ topic, events })
-    },
-
-    read: async (topic, from: ReadFrom, limit) => {
-      const state = requireTopic(topic)
-      const offset = 'time' in from ? await offsetAtTime(state, from.time) : from.offset
-      return await readFromOffset(state, offset, limit)
-    },
-
-    waitForAppend: async (topic, afterOffset, timeoutMs) => {
-      const state = requireTopic(topic)
-      if (state.nextOffset > afterOffset) return true
-      return await new Promise<boolean>((resolve) => {
-        const listener = (name: string, next: number): void => {
-          if (name === topic && next > afterOffset) done(true)
-        }
-        const timer = clock.setTimer(timeoutMs, () => done(false))
-        function done (v: boolean): void {
-          appendListeners.delete(listener)
-          timer.cancel()
-          resolve(v)
-        }
-        appendListeners.add(listener)
-      })
-    },
-
-    onAppend: (listener) => {
-      appendListeners.add(listener)
-      return () => { appendListeners.delete(listener) }
-    },
-
-    enforceRetention: async () => {
-      const now = clock.now()
-      let removed = 0
-      for (const state of [...topics.values()]) removed += await trimTopic(state, now)
-      return removed
-    },
-
+  return {
+    view,
     close: async () => {
       await writer.close()
       appendListeners.clear()

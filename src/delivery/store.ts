@@ -1,0 +1,59 @@
+import type { PendingEntry } from './pending.js'
+import type { SubscriptionSpec } from './subscription-spec.js'
+
+// What delivery keeps in storage, as delivery needs it: subscription definitions, and per
+// subscription its cursor, the events taken but not settled, and its dead letters. An
+// engine implements these ports (src/storage/); test/delivery/subscription-store.contract.ts
+// is the suite it must pass. No engine type or key layout appears here.
+
+export interface StoredSubscription {
+  spec: SubscriptionSpec
+  startOffset: number
+  createdAt: string
+}
+
+export interface DeadLetter {
+  offset: number
+  event: string
+  deadLetterReason: string
+  deliveryAttempts: number
+  lastHttpStatusCode?: number
+  lastError?: string
+  publishedAt: string
+  deadLetteredAt: string
+}
+
+/** One change to a subscription's state; a write applies a list of them in order, atomically. */
+export type QueueChange =
+  | { kind: 'cursor', offset: number }
+  | { kind: 'pending', offset: number, entry: PendingEntry | null }
+  | { kind: 'dead', offset: number, letter: DeadLetter | null }
+
+export interface QueueState {
+  /** Undefined for a subscription that never stored one. */
+  cursor: number | undefined
+  /** Offset order. */
+  pending: PendingEntry[]
+  /** Offsets of the dead letters, in offset order. */
+  deadOffsets: number[]
+}
+
+/** One subscription's delivery state. */
+export interface QueueStore {
+  load: () => Promise<QueueState>
+  /** Applies the changes in order as one atomic write; resolves once it is durable. */
+  write: (changes: readonly QueueChange[]) => Promise<void>
+  /** Dead letters in offset order; the first `limit`, or all. */
+  deadLetters: (limit?: number) => Promise<DeadLetter[]>
+  /** Removes every trace of the subscription's delivery state. */
+  destroy: () => Promise<void>
+}
+
+export interface SubscriptionStore {
+  /** Every stored definition, ordered by topic then name. */
+  list: () => Promise<Array<{ topic: string, name: string, stored: StoredSubscription }>>
+  put: (topic: string, name: string, stored: StoredSubscription) => Promise<void>
+  /** Removes the definition (its queue state goes with `queue(...).destroy()`). */
+  remove: (topic: string, name: string) => Promise<void>
+  queue: (topic: string, name: string) => QueueStore
+}

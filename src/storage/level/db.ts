@@ -1,0 +1,107 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { AbstractLevel, AbstractSublevel } from 'abstract-level'
+import { Level } from 'level'
+import { MemoryLevel } from 'memory-level'
+
+// The one abstract-level database of an embedded engine: classic-level on disk under
+// dataDir (engine `leveldb`) or memory-level in this process's heap (engine `memory`). Each
+// owner gets its own sublevel, so key spaces never collide and one `batch` can still write
+// to several of them atomically. Nothing outside src/storage/ sees these types.
+
+export type Db = AbstractLevel<string | Buffer | Uint8Array, string, Buffer>
+export type BinarySublevel = AbstractSublevel<Db, string | Buffer | Uint8Array, string, Buffer>
+export type JsonSublevel = AbstractSublevel<Db, string | Buffer | Uint8Array, string, unknown>
+type AnySublevel = BinarySublevel | JsonSublevel
+
+/** One write of a batch; `sublevel` says whose key space it is in. */
+export type Op =
+  | { type: 'put', sublevel: AnySublevel, key: string, value: unknown }
+  | { type: 'del', sublevel: AnySublevel, key: string }
+
+export interface LevelStore {
+  readonly db: Db
+  /** Buffer-valued sublevel (event segments, snapshots). */
+  binary: (name: string) => BinarySublevel
+  /** JSON-valued sublevel (metadata, cursors, indexes). */
+  json: (name: string) => JsonSublevel
+  /** One atomic write of ops that may span sublevels. */
+  batch: (ops: readonly Op[], options?: { sync?: boolean }) => Promise<void>
+  close: () => Promise<void>
+}
+
+type WriteFn = (...args: unknown[]) => Promise<unknown>
+
+/**
+ * Shim over classic-level's private `_put/_del/_batch/_clear/_chainedBatch` (the
+ * abstract-level implementation hooks; abstract-level has no public "before every write"
+ * hook, and its `write` events fire after the write, too late to refuse it).
+ *
+ * A failed LevelDB write (disk full, EFBIG) can leave a torn record in the middle of its
+ * write-ahead log while LevelDB keeps appending after it; on the next recovery the log
+ * reader loses its block alignment and drops the records written after the tear, so events
+ * acknowledged once space returned vanished after a crash (reliability case "disk full /
+ * write errors"). So after any failed write, the next write first rolls the log: LevelDB's
+ * compactRange flushes the memtable (everything written so far) to a table file and starts
+ * a new log. Until a roll succeeds every write fails, as the failed one did.
+ */
+function rollLogAfterWriteErrors (db: Level<string, Buffer>): void {
+  let mustRoll = false
+  let rolling: Promise<void> | undefined
+  const ready = async (): Promise<void> => {
+    if (!mustRoll) return
+    // classic-level has compactRange; level's Level type does not declare it.
+    const compact = (db as unknown as { compactRange: (start: string, end: string) => Promise<void> }).compactRange.bind(db)
+    rolling ??= compact('\u0000', '\u0000').then(() => { mustRoll = false }).finally(() => { rolling = undefined })
+    await rolling
+  }
+  const guard = (target: object, name: string): void => {
+    const t = target as Record<string, WriteFn>
+    const write = (t[name] as WriteFn).bind(target)
+    t[name] = async (...args) => {
+      await ready()
+      try {
+        return await write(...args)
+      } catch (err) {
+        mustRoll = true
+        throw err
+      }
+    }
+  }
+  for (const name of ['_put', '_del', '_batch', '_clear']) guard(db, name)
+  // Chained batches (aedes-persistence-level uses them) write through their own `_write`.
+  const d = db as unknown as { _chainedBatch: () => object }
+  const chained = d._chainedBatch.bind(db)
+  d._chainedBatch = () => {
+    const batch = chained()
+    guard(batch, '_write')
+    return batch
+  }
+}
+
+function storeOver (db: Db): LevelStore {
+  return {
+    db,
+    binary: (name) => db.sublevel<string, Buffer>(name, { keyEncoding: 'utf8', valueEncoding: 'buffer' }),
+    json: (name) => db.sublevel<string, unknown>(name, { keyEncoding: 'utf8', valueEncoding: 'json' }),
+    // abstract-level types a batch per value type; ours mixes sublevels of both, which it allows.
+    batch: (ops, options) => db.batch(ops as Parameters<Db['batch']>[0], options ?? {}),
+    close: async () => { await db.close() }
+  }
+}
+
+/** LevelDB in `{dataDir}/db`. */
+export async function openLevelDb (dataDir: string): Promise<LevelStore> {
+  await mkdir(dataDir, { recursive: true })
+  const db = new Level<string, Buffer>(join(dataDir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'buffer' })
+  await db.open()
+  rollLogAfterWriteErrors(db)
+  return storeOver(db)
+}
+
+/** The same key layout in memory: nothing survives the process. */
+export async function openMemoryDb (): Promise<LevelStore> {
+  const db = new MemoryLevel<string, Buffer>({ keyEncoding: 'utf8', valueEncoding: 'buffer' })
+  await db.open()
+  return storeOver(db)
+}
