@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { resolve } from 'node:path'
-import aedesPersistenceLevel from 'aedes-persistence-level'
 import { createAuthenticator } from './broker/authenticate.js'
 import { openCommands, type Commands } from './commands/commands.js'
 import { createBroker } from './broker/broker.js'
@@ -19,14 +18,14 @@ import { openSubscriptions } from './delivery/subscriptions.js'
 import { createIngest } from './ingest/ingest.js'
 import { compileSchemas } from './ingest/schemas.js'
 import { startRetentionSweeper, type RetentionSweeper } from './log/retention-sweeper.js'
-import { openTopicLog } from './log/topic-log.js'
 import type { TopicLog } from './log/types.js'
 import { createHealth } from './observability/health.js'
 import { createLogger, type Logger } from './observability/logger.js'
 import { createMetrics, type Metrics } from './observability/metrics.js'
 import { openRegistry, type Registry } from './registry/devices.js'
-import { openStorage, type Storage } from './storage/db.js'
+import { openStorageEngine, type StorageEngine } from './storage/engine.js'
 import { openTelemetry, type Telemetry } from './telemetry/telemetry.js'
+import { brokerObserver, commandsObserver, connectionMetrics, ingestObserver, logObserver, telemetryObserver } from './observers.js'
 
 // The composition root: builds every module from the one frozen Config, starts them in
 // dependency order and stops them in reverse. Nothing else constructs modules.
@@ -53,6 +52,8 @@ export interface Listeners {
 
 export interface Gateway {
   readonly config: Config
+  /** Which storage engine holds the state. */
+  readonly engine: StorageEngine['kind']
   readonly log: TopicLog
   readonly metrics: Metrics
   readonly listeners: Listeners
@@ -108,31 +109,24 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     const { keys, generated } = await resolveAccessKeys(config.http.keys, dataDir)
     const effective: Config = Object.freeze({ ...config, http: Object.freeze({ ...config.http, keys: Object.freeze(keys) as string[] }) })
 
-    const storage: Storage = await openStorage(dataDir)
-    stops.push(() => storage.close())
-
-    const log = await openTopicLog({
-      storage,
+    const engine: StorageEngine = await openStorageEngine({
+      engine: config.storage.engine,
+      dataDir,
       clock,
       sync: config.storage.sync,
-      maxBatchEvents: config.storage.maxBatchEvents,
-      maxBatchBytes: config.storage.maxBatchBytes,
-      cacheBytes: config.storage.segmentCacheBytes,
-      defaultRetention: { maxAgeSeconds: config.retention.maxAgeSeconds, maxBytes: config.retention.maxBytes },
-      observer: {
-        batch: (items, _bytes, ms, ok) => {
-          if (!ok) { metrics.logWriteFailures.inc(); return }
-          metrics.logBatchEvents.observe(items)
-          metrics.logBatchSeconds.observe(ms / 1000)
-        },
-        appended: (topic, n) => metrics.eventsAppended.inc({ topic }, n),
-        removed: (topic, n) => metrics.eventsRemoved.inc({ topic }, n)
+      log: {
+        maxBatchEvents: config.storage.maxBatchEvents,
+        maxBatchBytes: config.storage.maxBatchBytes,
+        cacheBytes: config.storage.segmentCacheBytes,
+        defaultRetention: { maxAgeSeconds: config.retention.maxAgeSeconds, maxBytes: config.retention.maxBytes },
+        observer: logObserver(metrics)
       }
     })
-    stops.push(() => log.close())
+    stops.push(() => engine.close())
+    const log = engine.topics
     for (const t of config.topics) await log.createTopic(t.name, t.retention)
 
-    const registry = await openRegistry(storage, clock)
+    const registry = await openRegistry(engine.devices, clock)
     const schemas = await compileSchemas(config.routes, configDir)
     const ingest = createIngest({
       log,
@@ -140,15 +134,9 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       namespace: config.namespace,
       clock,
       ids,
-      observer: {
-        ingested: (topic) => metrics.mqttMessages.inc({ topic }),
-        invalid: (route) => {
-          metrics.mqttInvalid.inc({ route })
-          metrics.rejections.inc({ code: 'SCHEMA_VIOLATION', source: 'mqtt' })
-        }
-      }
+      observer: ingestObserver(metrics)
     })
-    for (const topic of ingest.topics()) if (log.getTopic(topic) === undefined) await log.createTopic(topic)
+    for (const topic of ingest.topics()) if (await log.getTopic(topic) === undefined) await log.createTopic(topic)
 
     const mqttLog = logger.child({ component: 'mqtt' })
     // Commands need the broker to send, the broker hands answers to commands: a late-bound port.
@@ -157,7 +145,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       config: config.mqtt,
       registry,
       authenticator: createAuthenticator({ registry, clock, allowAnonymous: config.mqtt.allowAnonymous, backoff: config.mqtt.authFailures }),
-      persistence: config.mqtt.persistence ? aedesPersistenceLevel(storage.binary('mqtt')) : undefined,
+      persistence: config.mqtt.persistence ? engine.mqttPersistence : undefined,
       ports: {
         onPublish: async (msg) => {
           // devices/{id}/responses/{commandId}: an answer to a command, from that device only.
@@ -168,20 +156,12 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
           await ingest.handle(msg)
         },
         onConnection: (deviceId, connected, details) => {
-          if (connected && details.transport !== undefined) metrics.mqttConnections.inc({ transport: details.transport })
-          if (connected) metrics.mqttConnectedClients.inc()
-          else metrics.mqttConnectedClients.dec()
+          connectionMetrics(metrics, connected, details.transport)
           mqttLog.debug({ deviceId, connected, ...details }, connected ? 'device connected' : 'device disconnected')
           ingest.connection(deviceId, connected, details).catch((err: unknown) => mqttLog.warn({ err, deviceId }, 'connection event not recorded'))
         }
       },
-      observer: {
-        handled: (seconds) => metrics.mqttPublishSeconds.observe(seconds),
-        refused: (code, deviceId, detail) => {
-          metrics.rejections.inc({ code, source: 'mqtt' })
-          mqttLog.warn({ code, deviceId, detail }, 'mqtt refused')
-        }
-      }
+      observer: brokerObserver(metrics, mqttLog)
     })
     const mqtt = await startMqttListeners(broker.aedes, {
       host: config.mqtt.host,
@@ -204,7 +184,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     const webhookClient: WebhookClientOptions = { agent, timeoutMs: config.webhooks.timeoutSeconds * 1000, origin: config.webhooks.origin }
     const deliveryLog = logger.child({ component: 'delivery' })
     const subscriptions = await openSubscriptions({
-      storage,
+      store: engine.subscriptions,
       log,
       clock,
       maxPendingPerSubscription: config.delivery.maxPendingPerSubscription,
@@ -228,7 +208,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     stops.push(() => subscriptions.close())
 
     const commands = await openCommands({
-      storage,
+      store: engine.commands,
       log,
       clock,
       ids,
@@ -236,32 +216,20 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       namespace: config.namespace,
       sync: config.storage.sync,
       maxOpenPerDevice: config.commands.maxOpenPerDevice,
-      observer: {
-        transition: (status) => metrics.commandTransitions.inc({ status }),
-        response: (outcome) => metrics.commandResponses.inc({ outcome }),
-        error: (err, id) => logger.warn({ err, command: id }, 'command step failed')
-      }
+      observer: commandsObserver(metrics, logger)
     })
     commandsPort = commands
     stops.push(() => commands.close())
 
     const telemetryLog = logger.child({ component: 'telemetry' })
     const telemetry: Telemetry = await openTelemetry({
-      storage,
+      store: engine.telemetry,
       log,
       clock,
       config: config.telemetry,
       namespace: config.namespace,
       sync: config.storage.sync,
-      observer: {
-        readings: (topic, n) => metrics.telemetryReadings.inc({ topic }, n),
-        skipped: (topic, reason, n) => metrics.telemetrySkipped.inc({ topic, reason }, n),
-        emitted: (window, n) => metrics.telemetryWindows.inc({ window }, n),
-        error: (topic, err) => {
-          metrics.telemetryErrors.inc({ topic })
-          telemetryLog.warn({ err, topic }, 'telemetry step failed; it is retried')
-        }
-      }
+      observer: telemetryObserver(metrics, telemetryLog)
     })
     metrics.hooks.eventTime = () => ({ ...telemetry.counters() })
     stops.push(() => telemetry.close())
@@ -270,7 +238,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       (err) => logger.error({ err }, 'retention sweep failed'))
     stops.push(() => sweeper.stop())
 
-    const http = createHttpServer({ config: effective.http, log, metrics, health, registry, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id) }, logger)
+    const http = createHttpServer({ config: effective.http, log, metrics, health, engine: engine.kind, registry, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id) }, logger)
     await http.listen({ host: config.http.host, port: config.http.port })
     stops.push(() => http.close())
 
@@ -292,10 +260,11 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     // Scripts wait for this line, so it is written at any level short of 'silent'.
     const startup = logger.isLevelEnabled('info') || config.log.level === 'silent' ? logger : logger.child({}, { level: 'info' })
     for (const [listener, url] of Object.entries(listeners)) startup.info({ listener, url }, 'listener bound')
-    startup.info({ listeners, dataDir }, 'listening')
+    startup.info({ listeners, engine: engine.kind, ...(engine.durable ? { dataDir } : {}) }, 'listening')
 
     return {
       config: effective,
+      engine: engine.kind,
       log,
       metrics,
       listeners,

@@ -20,7 +20,8 @@ export const ENV_OVERRIDES: Readonly<Record<string, Override>> = {
   GRIDGATE_HTTP_KEYS: { path: ['http', 'keys'], kind: 'list' },
   GRIDGATE_MQTT_ALLOW_ANONYMOUS: { path: ['mqtt', 'allowAnonymous'], kind: 'boolean' },
   GRIDGATE_WEBHOOK_ALLOW_LOOPBACK: { path: ['webhooks', 'allowLoopback'], kind: 'boolean' },
-  GRIDGATE_LOG_LEVEL: { path: ['log', 'level'], kind: 'string' }
+  GRIDGATE_LOG_LEVEL: { path: ['log', 'level'], kind: 'string' },
+  GRIDGATE_STORAGE_ENGINE: { path: ['storage', 'engine'], kind: 'string' }
 }
 
 function parse (name: string, kind: Kind, raw: string): unknown {

@@ -102,6 +102,8 @@ export interface Config {
     maxWaitSeconds: number
   }
   storage: {
+    /** Which engine holds the state: `leveldb` on disk under dataDir, `memory` in the heap (nothing survives a restart). */
+    engine: 'leveldb' | 'memory'
     /** fsync every group-commit batch before acknowledging it. */
     sync: boolean
     maxBatchEvents: number
@@ -304,6 +306,7 @@ export const configSchema = {
       additionalProperties: false,
       default: {},
       properties: {
+        engine: { type: 'string', enum: ['leveldb', 'memory'], default: 'leveldb' },
         sync: { type: 'boolean', default: true },
         maxBatchEvents: count(10_000),
         maxBatchBytes: count(8 * 1_048_576),

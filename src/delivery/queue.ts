@@ -1,17 +1,15 @@
 import { randomBytes } from 'node:crypto'
 import type { Clock } from '../core/clock.js'
 import type { LogRecord, TopicLog } from '../log/types.js'
-import type { JsonSublevel } from '../storage/db.js'
-import { encodeOffset, RANGE_END } from '../storage/keys.js'
 import type { EventMatcher } from '../core/filters.js'
 import { holdsLock, lockFor, makeLockToken, offsetOfToken, REASON_TTL, unlock, verdict, type PendingEntry } from './pending.js'
+import type { DeadLetter, QueueChange, QueueStore } from './store.js'
 
 // One subscription's position in its topic: a cursor into the log plus state only for the
 // events taken but not settled (cursors, not copies: fan-out writes no event twice). Both
 // pull and push deliver through take() and settle through the token calls. Every change is
-// written to LevelDB before the caller hears of it, so a restart resumes where it was.
-//
-//   subs sublevel: c!{topic}!{sub} cursor · p!{topic}!{sub}!{offset} pending · d!{topic}!{sub}!{offset} dead letter
+// written to the subscription's QueueStore (one atomic write per call) before the caller
+// hears of it, so a restart resumes where it was.
 
 export interface Delivery {
   offset: number
@@ -23,16 +21,7 @@ export interface Delivery {
   bytes: Buffer
 }
 
-export interface DeadLetter {
-  offset: number
-  event: string
-  deadLetterReason: string
-  deliveryAttempts: number
-  lastHttpStatusCode?: number
-  lastError?: string
-  publishedAt: string
-  deadLetteredAt: string
-}
+export type { DeadLetter }
 
 export interface QueueLimits {
   maxDeliveryCount: number
@@ -71,7 +60,7 @@ export interface SubscriptionQueue {
 }
 
 export interface QueueOptions {
-  db: JsonSublevel
+  store: QueueStore
   log: TopicLog
   topic: string
   name: string
@@ -96,31 +85,23 @@ export interface QueueOptions {
 const SCAN_PER_TAKE = 5000
 
 export async function openQueue (opts: QueueOptions, startOffset: number): Promise<SubscriptionQueue> {
-  const { db, log, topic, name, clock, limits } = opts
-  const id = `${topic}!${name}`
-  const cursorKey = `c!${id}`
-  const pendingPrefix = `p!${id}!`
-  const deadPrefix = `d!${id}!`
+  const { store, log, topic, clock, limits } = opts
   const pending = new Map<number, PendingEntry>() // insertion order is offset order
   const counters: QueueCounters = { delivered: 0, failed: 0, deadLettered: 0 }
   let deadCount = 0
 
-  let cursor = (await db.get(cursorKey) as number | undefined) ?? startOffset
+  const loaded = await store.load()
+  let cursor = loaded.cursor ?? startOffset
   let storedCursor = cursor
-  for await (const [, v] of db.iterator({ gte: pendingPrefix, lt: pendingPrefix + RANGE_END })) {
-    const e = v as PendingEntry
+  for (const e of loaded.pending) {
     pending.set(e.offset, opts.push && e.lockToken !== undefined ? unlock(e, e.availableAt) : e)
   }
-  const deadKeys = await db.keys({ gte: deadPrefix, lt: deadPrefix + RANGE_END }).all()
-  deadCount = deadKeys.length
+  deadCount = loaded.deadOffsets.length
   // Push: offsets at or past the stored cursor that already ended as dead letters; the log
   // scan after a restart passes them by instead of delivering them again.
   const settledAhead = new Set<number>()
   if (opts.push) {
-    for (const k of deadKeys) {
-      const offset = Number(k.slice(deadPrefix.length))
-      if (offset >= cursor) settledAhead.add(offset)
-    }
+    for (const offset of loaded.deadOffsets) if (offset >= cursor) settledAhead.add(offset)
   }
   // Push: offsets taken from the log and in flight, in increasing order; `settledVolatile`
   // marks those settled, so the lowest unsettled one is found without a scan.
@@ -139,11 +120,11 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
     return inFlightHead < inFlight.length ? inFlight[inFlightHead] as number : cursor
   }
   /** Push: stores the low watermark as the cursor when it moved. */
-  function cursorOp (): unknown[] {
+  function cursorOp (): QueueChange[] {
     const at = opts.push ? lowWatermark() : cursor
     if (at === storedCursor) return []
     storedCursor = at
-    return [{ type: 'put', key: cursorKey, value: at }]
+    return [{ kind: 'cursor', offset: at }]
   }
   function forgetVolatile (e: PendingEntry): void {
     if (e.volatile === true) settledVolatile.add(e.offset)
@@ -157,8 +138,8 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
     return run
   }
 
-  const pkey = (offset: number): string => pendingPrefix + encodeOffset(offset)
-  const dkey = (offset: number): string => deadPrefix + encodeOffset(offset)
+  const put = (e: PendingEntry): QueueChange => ({ kind: 'pending', offset: e.offset, entry: e })
+  const drop = (offset: number): QueueChange => ({ kind: 'pending', offset, entry: null })
   // One random draw per take, not per event: tokens are `{offset}.{takeNonce}{n}`.
   let nonce = ''
   let n = 0
@@ -170,7 +151,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
     return r?.offset === offset ? r : undefined
   }
 
-  function deadLetterOp (e: PendingEntry, bytes: Buffer | undefined, reason: string, now: number): unknown {
+  function deadLetterOp (e: PendingEntry, bytes: Buffer | undefined, reason: string, now: number): QueueChange {
     const record: DeadLetter = {
       offset: e.offset,
       event: bytes?.toString('utf8') ?? 'null',
@@ -181,13 +162,13 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
       publishedAt: new Date(e.appendTime).toISOString(),
       deadLetteredAt: new Date(now).toISOString()
     }
-    return { type: 'put', key: dkey(e.offset), value: record }
+    return { kind: 'dead', offset: e.offset, letter: record }
   }
 
-  async function settle (tokens: readonly string[], apply: (e: PendingEntry, now: number, ops: unknown[]) => Promise<void> | void): Promise<SettleOutcome[]> {
+  async function settle (tokens: readonly string[], apply: (e: PendingEntry, now: number, ops: QueueChange[]) => Promise<void> | void): Promise<SettleOutcome[]> {
     return await serially(async () => {
       const now = clock.now()
-      const ops: unknown[] = []
+      const ops: QueueChange[] = []
       const outcomes: SettleOutcome[] = []
       const seen = new Set<string>()
       for (const t of tokens) {
@@ -202,7 +183,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
         outcomes.push({ ok: true })
       }
       if (opts.push) ops.push(...cursorOp())
-      if (ops.length > 0) await db.batch(ops as never)
+      await store.write(ops)
       return outcomes
     })
   }
@@ -216,7 +197,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
       nonce = randomBytes(12).toString('base64url')
       n = 0
       const out: Delivery[] = []
-      const ops: unknown[] = []
+      const ops: QueueChange[] = []
       let dead = 0
       // Settled-but-unfinished first: released, retried or lock-expired events, oldest first.
       for (const e of [...pending.values()]) {
@@ -226,19 +207,19 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
         const record = await readOne(e.offset)
         if (record === undefined) { // removed by retention meanwhile
           pending.delete(e.offset)
-          ops.push({ type: 'del', key: pkey(e.offset) })
+          ops.push(drop(e.offset))
           continue
         }
         if (v.kind === 'deadletter') {
           pending.delete(e.offset)
           forgetVolatile(e)
-          ops.push({ type: 'del', key: pkey(e.offset) }, deadLetterOp(e, record.bytes, v.reason, now))
+          ops.push(drop(e.offset), deadLetterOp(e, record.bytes, v.reason, now))
           dead++
           continue
         }
         const locked = lockFor(e, token(e.offset), now, lockMs)
         pending.set(e.offset, locked)
-        if (locked.volatile !== true) ops.push({ type: 'put', key: pkey(e.offset), value: locked })
+        if (locked.volatile !== true) ops.push(put(locked))
         out.push({ offset: e.offset, appendTime: e.appendTime, lockToken: locked.lockToken as string, deliveryCount: locked.deliveryCount, bytes: record.bytes })
       }
       // Then new events from the log, through the filter.
@@ -271,14 +252,14 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
             locked.volatile = true
             inFlight.push(r.offset)
           } else {
-            ops.push({ type: 'put', key: pkey(r.offset), value: locked })
+            ops.push(put(locked))
           }
           pending.set(r.offset, locked)
           out.push({ offset: r.offset, appendTime: r.time, lockToken: locked.lockToken as string, deliveryCount: 1, bytes: r.bytes })
         }
       }
       if (cursor !== startCursor || opts.push) ops.push(...cursorOp())
-      if (ops.length > 0) await db.batch(ops as never)
+      await store.write(ops)
       deadCount += dead
       counters.deadLettered += dead
       if (dead > 0) opts.onDeadLetter?.(dead)
@@ -299,7 +280,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
     acknowledge: (tokens) => settle(tokens, (e, _now, ops) => {
       pending.delete(e.offset)
       if (e.volatile === true) forgetVolatile(e)
-      else ops.push({ type: 'del', key: pkey(e.offset) })
+      else ops.push(drop(e.offset))
       counters.delivered++
     }),
 
@@ -307,7 +288,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
       forgetVolatile(e) // a retry is stored from now on
       const next = unlock(e, now + delayMs, result)
       pending.set(e.offset, next)
-      ops.push({ type: 'put', key: pkey(e.offset), value: next })
+      ops.push(put(next))
       if (result !== undefined) {
         counters.failed++
         counters.lastError = result.error ?? (result.status === undefined ? undefined : `HTTP ${result.status}`)
@@ -319,7 +300,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
       pending.delete(e.offset)
       forgetVolatile(e)
       const last = { ...e, lastStatus: result?.status ?? e.lastStatus, lastError: result?.error ?? e.lastError }
-      if (e.volatile !== true) ops.push({ type: 'del', key: pkey(e.offset) })
+      if (e.volatile !== true) ops.push(drop(e.offset))
       ops.push(deadLetterOp(last, record?.bytes, reason, now))
       deadCount++
       counters.deadLettered++
@@ -333,7 +314,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
     renew: (tokens, lockMs) => settle(tokens, (e, now, ops) => {
       const next = { ...e, lockedUntil: now + lockMs }
       pending.set(e.offset, next)
-      ops.push({ type: 'put', key: pkey(e.offset), value: next })
+      ops.push(put(next))
     }),
 
     stats: () => {
@@ -343,39 +324,32 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
       return { pending: pending.size, locked, waiting: pending.size - locked, deadLettered: deadCount }
     },
 
-    deadLetters: async (limit) => {
-      const out: DeadLetter[] = []
-      for await (const [, v] of db.iterator({ gte: deadPrefix, lt: deadPrefix + RANGE_END, limit })) out.push(v as DeadLetter)
-      return out
-    },
+    deadLetters: (limit) => store.deadLetters(limit),
 
     redeliver: (offsets) => serially(async () => {
       const now = clock.now()
       const wanted = offsets === undefined ? undefined : new Set(offsets)
-      const ops: unknown[] = []
+      const ops: QueueChange[] = []
       let n = 0
-      for await (const [key, v] of db.iterator({ gte: deadPrefix, lt: deadPrefix + RANGE_END })) {
-        const d = v as DeadLetter
+      for (const d of await store.deadLetters()) {
         if (wanted !== undefined && !wanted.has(d.offset)) continue
         const e: PendingEntry = { offset: d.offset, appendTime: now, deliveryCount: 0, availableAt: now }
         pending.set(d.offset, e)
-        ops.push({ type: 'del', key }, { type: 'put', key: pkey(d.offset), value: e })
+        ops.push({ kind: 'dead', offset: d.offset, letter: null }, put(e))
         n++
       }
       // Map order must stay offset order: rebuild it sorted.
       const sorted = [...pending.values()].sort((a, b) => a.offset - b.offset)
       pending.clear()
       for (const e of sorted) pending.set(e.offset, e)
-      if (ops.length > 0) await db.batch(ops as never)
+      await store.write(ops)
       deadCount -= n
       return n
     }),
 
     destroy: () => serially(async () => {
       pending.clear()
-      await db.clear({ gte: pendingPrefix, lt: pendingPrefix + RANGE_END })
-      await db.clear({ gte: deadPrefix, lt: deadPrefix + RANGE_END })
-      await db.del(cursorKey)
+      await store.destroy()
     })
   }
 }

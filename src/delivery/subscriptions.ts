@@ -1,15 +1,14 @@
 import type { Clock } from '../core/clock.js'
 import { GridgateError } from '../core/errors.js'
 import type { TopicLog } from '../log/types.js'
-import type { Storage } from '../storage/db.js'
-import { RANGE_END } from '../storage/keys.js'
-import { createEventCache } from './event-cache.js'
 import { compileFilters } from '../core/filters.js'
+import { createEventCache } from './event-cache.js'
 import { openQueue, type SubscriptionQueue } from './queue.js'
+import type { StoredSubscription, SubscriptionStore } from './store.js'
 import { maxDeliveryCount, parseSubscription, renderSubscription, SUBSCRIPTION_NAME, timeToLiveMs, type SubscriptionSpec } from './subscription-spec.js'
 
-// The event subscriptions of every topic: definitions in LevelDB (`s!{topic}!{name}`), one
-// queue each, and for push subscriptions a running dispatcher.
+// The event subscriptions of every topic: definitions in the SubscriptionStore, one queue
+// each, and for push subscriptions a running dispatcher.
 
 export interface Subscription {
   topic: string
@@ -27,7 +26,7 @@ export type EndpointCheck = (spec: SubscriptionSpec) => Promise<void>
 
 export interface Subscriptions {
   put: (topic: string, name: string, body: unknown) => Promise<{ subscription: Record<string, unknown>, created: boolean }>
-  get: (topic: string, name: string) => Subscription
+  get: (topic: string, name: string) => Promise<Subscription>
   render: (sub: Subscription) => Record<string, unknown>
   list: (topic: string) => Subscription[]
   remove: (topic: string, name: string) => Promise<boolean>
@@ -36,7 +35,7 @@ export interface Subscriptions {
 }
 
 export interface SubscriptionsOptions {
-  storage: Storage
+  store: SubscriptionStore
   log: TopicLog
   clock: Clock
   maxPendingPerSubscription: number
@@ -45,15 +44,10 @@ export interface SubscriptionsOptions {
   onDeadLetter?: (topic: string, name: string, count: number) => void
 }
 
-interface Stored {
-  spec: SubscriptionSpec
-  startOffset: number
-  createdAt: string
-}
+type Stored = StoredSubscription
 
 export async function openSubscriptions (opts: SubscriptionsOptions): Promise<Subscriptions> {
-  const { storage, log, clock } = opts
-  const db = storage.json('subs')
+  const { store, log, clock } = opts
   const cache = createEventCache()
   const subs = new Map<string, Subscription>()
   const pushStops = new Map<string, () => Promise<void>>()
@@ -64,7 +58,7 @@ export async function openSubscriptions (opts: SubscriptionsOptions): Promise<Su
     const filters = stored.spec.filters
     const matchesAll = (filters.includedEventTypes ?? []).length === 0 && (filters.filters ?? []).length === 0
     const queue = await openQueue({
-      db,
+      store: store.queue(topic, name),
       log,
       topic,
       name,
@@ -92,14 +86,13 @@ export async function openSubscriptions (opts: SubscriptionsOptions): Promise<Su
     return sub
   }
 
-  for await (const [key, value] of db.iterator({ gte: 's!', lt: 's!' + RANGE_END })) {
-    const [, topic, name] = key.split('!') as [string, string, string]
-    if (log.getTopic(topic) === undefined) continue
-    await activate(topic, name, value as Stored)
+  for (const { topic, name, stored } of await store.list()) {
+    if (await log.getTopic(topic) === undefined) continue
+    await activate(topic, name, stored)
   }
 
   async function startOffsetFor (topic: string, spec: SubscriptionSpec): Promise<number> {
-    const t = log.getTopic(topic)
+    const t = await log.getTopic(topic)
     if (t === undefined) throw new GridgateError('TOPIC_NOT_FOUND', `topic '${topic}' does not exist`, { details: { topic } })
     switch (spec.startAt.kind) {
       case 'end': return t.nextOffset
@@ -119,7 +112,7 @@ export async function openSubscriptions (opts: SubscriptionsOptions): Promise<Su
       if (!SUBSCRIPTION_NAME.test(name)) {
         throw new GridgateError('SUBSCRIPTION_INVALID', `name: '${name.slice(0, 60)}' is invalid: use 1-50 letters, digits, '-', '_' or '.'`, { details: { field: 'name' } })
       }
-      if (log.getTopic(topic) === undefined) throw new GridgateError('TOPIC_NOT_FOUND', `topic '${topic}' does not exist`, { details: { topic } })
+      if (await log.getTopic(topic) === undefined) throw new GridgateError('TOPIC_NOT_FOUND', `topic '${topic}' does not exist`, { details: { topic } })
       const { spec } = parseSubscription(body)
       if (spec.mode === 'Push') await opts.checkEndpoint(spec)
       const existing = subs.get(keyOf(topic, name))
@@ -127,16 +120,16 @@ export async function openSubscriptions (opts: SubscriptionsOptions): Promise<Su
       const stored: Stored = existing === undefined
         ? { spec, startOffset: await startOffsetFor(topic, spec), createdAt: new Date(clock.now()).toISOString() }
         : { spec, startOffset: existing.startOffset, createdAt: existing.createdAt }
-      await db.put(`s!${keyOf(topic, name)}`, stored)
+      await store.put(topic, name, stored)
       await deactivate(topic, name)
       const sub = await activate(topic, name, stored)
       return { subscription: render(sub), created: existing === undefined }
     },
 
-    get (topic, name) {
+    async get (topic, name) {
       const sub = subs.get(keyOf(topic, name))
       if (sub === undefined) {
-        if (log.getTopic(topic) === undefined) throw new GridgateError('TOPIC_NOT_FOUND', `topic '${topic}' does not exist`, { details: { topic } })
+        if (await log.getTopic(topic) === undefined) throw new GridgateError('TOPIC_NOT_FOUND', `topic '${topic}' does not exist`, { details: { topic } })
         throw new GridgateError('SUBSCRIPTION_NOT_FOUND', `event subscription '${name}' of topic '${topic}' does not exist`, { details: { topic, subscription: name } })
       }
       return sub
@@ -150,7 +143,7 @@ export async function openSubscriptions (opts: SubscriptionsOptions): Promise<Su
       const sub = await deactivate(topic, name)
       if (sub === undefined) return false
       await sub.queue.destroy()
-      await db.del(`s!${keyOf(topic, name)}`)
+      await store.remove(topic, name)
       return true
     },
 

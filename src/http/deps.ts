@@ -14,6 +14,8 @@ export interface HttpDeps {
   log: TopicLog
   metrics: Metrics
   health: Health
+  /** The storage engine's name (`leveldb`, `memory`), reported by /readyz. */
+  engine: string
   registry: Registry
   subscriptions: Subscriptions
   commands: Commands

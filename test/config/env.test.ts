@@ -13,7 +13,8 @@ const OVERRIDES = [
   { name: 'GRIDGATE_HTTP_KEYS', value: 'first-key-0123456789,second-key-0123456789', expected: { http: { keys: ['first-key-0123456789', 'second-key-0123456789'] } } },
   { name: 'GRIDGATE_MQTT_ALLOW_ANONYMOUS', value: 'true', expected: { mqtt: { allowAnonymous: true } } },
   { name: 'GRIDGATE_WEBHOOK_ALLOW_LOOPBACK', value: 'false', expected: { webhooks: { allowLoopback: false } } },
-  { name: 'GRIDGATE_LOG_LEVEL', value: 'debug', expected: { log: { level: 'debug' } } }
+  { name: 'GRIDGATE_LOG_LEVEL', value: 'debug', expected: { log: { level: 'debug' } } },
+  { name: 'GRIDGATE_STORAGE_ENGINE', value: 'memory', expected: { storage: { engine: 'memory' } } }
 ]
 
 const PORTS = Object.entries(ENV_OVERRIDES).filter(([, o]) => o.kind === 'port').map(([name]) => name)

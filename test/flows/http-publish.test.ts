@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { startTestGateway } from '../helpers/gateway.js'
+import { startTestGateway, TEST_ENGINE } from '../helpers/gateway.js'
 import { cloudEvent } from '../helpers/http.js'
 import { useTeardown } from '../helpers/teardown.js'
 
@@ -188,7 +188,7 @@ describe('topics and probes', () => {
     const gw = await startTestGateway()
     teardown(gw.stop)
     expect((await gw.request('GET', '/healthz', { auth: null })).status).toBe(200)
-    expect((await gw.request('GET', '/readyz', { auth: null })).body).toEqual({ status: 'ready' })
+    expect((await gw.request('GET', '/readyz', { auth: null })).body).toEqual({ status: 'ready', engine: TEST_ENGINE })
     expect((await gw.request('GET', '/metrics', { auth: null })).status).toBe(401)
     expect((await gw.request('GET', '/metrics')).text).toContain('gridgate_log_events_appended_total')
   })

@@ -16,7 +16,7 @@ async function setup (queue: Record<string, unknown> = {}, extra: Record<string,
   const clock = new ManualClock(Date.now())
   const gw = await startTestGateway(NO_TELEMETRY, { clock, dataDir })
   teardown(gw.stop)
-  if (gw.gateway.log.getTopic('orders') === undefined) expect((await gw.request('PUT', '/topics/orders')).status).toBe(201)
+  if (await gw.gateway.log.getTopic('orders') === undefined) expect((await gw.request('PUT', '/topics/orders')).status).toBe(201)
   const put = await gw.request('PUT', '/topics/orders/eventsubscriptions/sub1', {
     body: { properties: { deliveryConfiguration: { deliveryMode: 'Queue', queue }, ...extra } }
   })

@@ -14,7 +14,7 @@ async function gateway (overrides: Record<string, any> = {}, dataDir?: string) {
   // random() = 0.5 means no jitter, so the retry times are exact.
   const gw = await startTestGateway({ webhooks: { allowLoopback: true }, ...overrides }, { clock, random: () => 0.5, dataDir })
   teardown(gw.stop)
-  if (gw.gateway.log.getTopic('orders') === undefined) await gw.request('PUT', '/topics/orders')
+  if (await gw.gateway.log.getTopic('orders') === undefined) await gw.request('PUT', '/topics/orders')
   return { gw, clock }
 }
 

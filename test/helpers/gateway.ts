@@ -8,6 +8,14 @@ import { tempDir } from './tmp.js'
 
 export const TEST_KEY = 'test-key-0123456789abcdef'
 
+/**
+ * The storage engine in-process test gateways run on: `leveldb` unless GRIDGATE_TEST_ENGINE
+ * says otherwise (the `flows-memory` project runs the flows again on `memory`). Tests that
+ * restart a gateway on the same data use `durableOnly` (nothing survives on memory).
+ */
+export const TEST_ENGINE = process.env.GRIDGATE_TEST_ENGINE === 'memory' ? 'memory' : 'leveldb'
+export const durableOnly = TEST_ENGINE !== 'memory'
+
 export interface TestGateway extends Client {
   gateway: Gateway
   dataDir: string
@@ -20,6 +28,7 @@ export async function startTestGateway (overrides: Record<string, any> = {}, opt
   const dataDir = opts.dataDir ?? (dir as { path: string }).path
   const config = validateConfig({
     ...overrides,
+    storage: { engine: TEST_ENGINE, ...overrides.storage },
     dataDir,
     log: { level: 'silent', ...overrides.log },
     http: { port: 0, keys: [TEST_KEY], ...overrides.http },

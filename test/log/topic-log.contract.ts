@@ -3,17 +3,26 @@ import { ManualClock } from '../../src/core/clock.js'
 import type { RetentionPolicy, TopicLog } from '../../src/log/types.js'
 
 // The behaviour every log engine must have. An engine's test calls runTopicLogContract with
-// a factory that opens the log on a given (reusable) location with a given clock.
+// a factory that opens the log on a fresh store with a given clock.
 
 export interface LogFactory {
-  /** Opens a log on a fresh location; `reopen` opens the same location again (a restart). */
-  open: (clock: ManualClock, defaults?: Partial<RetentionPolicy>) => Promise<{ log: TopicLog, reopen: () => Promise<TopicLog>, cleanup: () => Promise<void> }>
+  /**
+   * Opens a log on a fresh store. `another` opens a second TopicLog instance over the same
+   * store (as another process would on a shared engine); `reopen` (durable engines only)
+   * closes the store and opens the same location again: a restart.
+   */
+  open: (clock: ManualClock, defaults?: Partial<RetentionPolicy>) => Promise<{
+    log: TopicLog
+    another: () => Promise<TopicLog>
+    reopen?: () => Promise<TopicLog>
+    cleanup: () => Promise<void>
+  }>
 }
 
 const ev = (i: number | string, size = 0): Buffer => Buffer.from(JSON.stringify({ specversion: '1.0', id: String(i), source: '/c', type: 't', data: 'x'.repeat(size) }))
 const ids = (records: Array<{ bytes: Buffer }>): string[] => records.map((r) => (JSON.parse(r.bytes.toString()) as { id: string }).id)
 
-export function runTopicLogContract (name: string, factory: LogFactory): void {
+export function runTopicLogContract (name: string, factory: LogFactory, durable: boolean): void {
   describe(`TopicLog contract: ${name}`, () => {
     async function setup (defaults?: Partial<RetentionPolicy>) {
       const clock = new ManualClock()
@@ -72,8 +81,9 @@ export function runTopicLogContract (name: string, factory: LogFactory): void {
       } finally { await log.close(); await cleanup() }
     })
 
-    it('keeps topics, offsets and events across a close and reopen', async () => {
+    it.skipIf(!durable)('keeps topics, offsets and events across a close and reopen', async () => {
       const { log, reopen, cleanup } = await setup()
+      if (reopen === undefined) throw new Error('a durable engine reopens')
       await log.createTopic('a', { maxAgeSeconds: 10 })
       await log.createTopic('b')
       await log.append('a', [ev(0), ev(1)])
@@ -81,14 +91,14 @@ export function runTopicLogContract (name: string, factory: LogFactory): void {
       await log.close()
       const again = await reopen()
       try {
-        expect(again.listTopics().map((t) => [t.name, t.firstOffset, t.nextOffset])).toEqual([['a', 0, 2], ['b', 0, 1]])
-        expect(again.getTopic('a')?.retention.maxAgeSeconds).toBe(10)
+        expect((await again.listTopics()).map((t) => [t.name, t.firstOffset, t.nextOffset])).toEqual([['a', 0, 2], ['b', 0, 1]])
+        expect((await again.getTopic('a'))?.retention.maxAgeSeconds).toBe(10)
         expect((await again.append('a', [ev(2)])).firstOffset).toBe(2)
         expect(ids((await again.read('a', { offset: 0 }, 10)).records)).toEqual(['0', '1', '2'])
       } finally { await again.close(); await cleanup() }
     })
 
-    it('removes the oldest events by age, and keeps offsets after everything expired and a reopen', async () => {
+    it(`removes the oldest events by age, and keeps offsets after everything expired${durable ? ' and a reopen' : ''}`, async () => {
       const { log, clock, reopen, cleanup } = await setup()
       await log.createTopic('t', { maxAgeSeconds: 60 })
       await log.append('t', [ev(0), ev(1)])
@@ -96,15 +106,16 @@ export function runTopicLogContract (name: string, factory: LogFactory): void {
       await log.append('t', [ev(2)])
       clock.advance(31_000) // the first batch is now 61 s old, the second 31 s
       expect(await log.enforceRetention()).toBe(2)
-      expect(log.getTopic('t')?.firstOffset).toBe(2)
+      expect((await log.getTopic('t'))?.firstOffset).toBe(2)
       expect(ids((await log.read('t', { offset: 0 }, 10)).records)).toEqual(['2'])
       clock.advance(60_000)
       expect(await log.enforceRetention()).toBe(1)
-      expect(log.getTopic('t')).toMatchObject({ firstOffset: 3, nextOffset: 3, events: 0, bytes: 0 })
+      expect(await log.getTopic('t')).toMatchObject({ firstOffset: 3, nextOffset: 3, events: 0, bytes: 0 })
       await log.close()
-      const again = await reopen()
+      const again = await (reopen ?? (async () => { await log.close(); return log }))()
+      if (reopen === undefined) { await cleanup(); return }
       try {
-        expect(again.getTopic('t')).toMatchObject({ firstOffset: 3, nextOffset: 3, bytes: 0 })
+        expect(await again.getTopic('t')).toMatchObject({ firstOffset: 3, nextOffset: 3, bytes: 0 })
         expect((await again.append('t', [ev(3)])).firstOffset).toBe(3)
       } finally { await again.close(); await cleanup() }
     })
@@ -113,18 +124,19 @@ export function runTopicLogContract (name: string, factory: LogFactory): void {
       const { log, reopen, cleanup } = await setup()
       await log.createTopic('t', { maxBytes: 5000 })
       for (let i = 0; i < 10; i++) await log.append('t', [ev(i, 1000)])
-      const before = log.getTopic('t')?.bytes ?? 0
+      const before = (await log.getTopic('t'))?.bytes ?? 0
       expect(before).toBeGreaterThan(10_000)
       const removed = await log.enforceRetention()
-      const after = log.getTopic('t')
+      const after = await log.getTopic('t')
       expect(after?.bytes).toBeLessThanOrEqual(5000)
       expect(after?.bytes).toBeGreaterThan(5000 - 1200) // no more than needed went
       expect(after?.firstOffset).toBe(removed)
       expect(ids((await log.read('t', { offset: 0 }, 100)).records)[0]).toBe(String(removed))
       await log.close()
+      if (reopen === undefined) { await cleanup(); return }
       const again = await reopen()
       try {
-        expect(again.getTopic('t')?.bytes).toBe(after?.bytes)
+        expect((await again.getTopic('t'))?.bytes).toBe(after?.bytes)
       } finally { await again.close(); await cleanup() }
     })
 
@@ -171,6 +183,66 @@ export function runTopicLogContract (name: string, factory: LogFactory): void {
       await log.close()
       await expect(log.append('t', [ev(0)])).rejects.toMatchObject({ code: 'SHUTTING_DOWN' })
       await cleanup()
+    })
+  
+    describe('two instances over one store', () => {
+      it('see each other\'s topics, created, updated and deleted', async () => {
+        const { log, another, cleanup } = await setup()
+        const other = await another()
+        try {
+          await log.createTopic('a', { maxAgeSeconds: 10 })
+          expect((await other.getTopic('a'))?.retention.maxAgeSeconds).toBe(10)
+          await other.createTopic('a', { maxAgeSeconds: 20 })
+          await other.createTopic('b')
+          expect((await log.listTopics()).map((t) => [t.name, t.retention.maxAgeSeconds])).toEqual([['a', 20], ['b', 0]])
+          expect(await other.deleteTopic('a')).toBe(true)
+          expect(await log.getTopic('a')).toBeUndefined()
+          await expect(log.append('a', [ev(0)])).rejects.toMatchObject({ code: 'TOPIC_NOT_FOUND' })
+        } finally { await other.close(); await log.close(); await cleanup() }
+      })
+
+      it('give concurrent appends through both instances dense, gap-free offsets', async () => {
+        const { log, another, cleanup } = await setup()
+        const other = await another()
+        try {
+          await log.createTopic('t')
+          const results = await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? log : other).append('t', [ev(`${i}a`), ev(`${i}b`)])))
+          expect(results.map((r) => r.firstOffset).sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i * 2))
+          for (const reader of [log, other]) {
+            const { records } = await reader.read('t', { offset: 0 }, 1000)
+            expect(records.map((r) => r.offset)).toEqual(Array.from({ length: 200 }, (_, i) => i))
+          }
+          expect((await other.getTopic('t'))?.nextOffset).toBe(200)
+        } finally { await other.close(); await log.close(); await cleanup() }
+      })
+
+      it('tell a reader on one instance of appends made through the other', async () => {
+        const { log, another, cleanup } = await setup()
+        const other = await another()
+        try {
+          await log.createTopic('t')
+          const heard: Array<[string, number]> = []
+          const stop = other.onAppend((topic, next) => heard.push([topic, next]))
+          const woken = other.waitForAppend('t', 0, 30_000)
+          await log.append('t', [ev(0), ev(1)])
+          expect(await woken).toBe(true)
+          expect(heard.at(-1)).toEqual(['t', 2])
+          stop()
+          await log.append('t', [ev(2)])
+          expect(heard.at(-1)).toEqual(['t', 2])
+        } finally { await other.close(); await log.close(); await cleanup() }
+      })
+
+      it('keep working through one instance after the other is closed', async () => {
+        const { log, another, cleanup } = await setup()
+        const other = await another()
+        try {
+          await log.createTopic('t')
+          await other.close()
+          await expect(other.append('t', [ev(0)])).rejects.toMatchObject({ code: 'SHUTTING_DOWN' })
+          expect((await log.append('t', [ev(0)])).firstOffset).toBe(0)
+        } finally { await log.close(); await cleanup() }
+      })
     })
   })
 }

@@ -7,7 +7,7 @@ export async function healthRoutes (app: FastifyInstance, deps: HttpDeps): Promi
   app.get('/healthz', async () => ({ status: 'ok' }))
   app.get('/readyz', async (_req, reply) => {
     return deps.health.ready
-      ? reply.send({ status: 'ready' })
+      ? reply.send({ status: 'ready', engine: deps.engine })
       : sendError(reply, new GridgateError('NOT_READY'))
   })
   app.get('/metrics', async (_req, reply) => {

@@ -23,7 +23,7 @@ export async function publishRoutes (app: FastifyInstance, deps: HttpDeps): Prom
     if (target === undefined || target.action !== 'publish') {
       throw new GridgateError('NOT_FOUND', `no such action: POST /topics/${req.params.topicAction}`)
     }
-    if (deps.log.getTopic(target.name) === undefined) {
+    if (await deps.log.getTopic(target.name) === undefined) {
       throw new GridgateError('TOPIC_NOT_FOUND', `topic '${target.name}' does not exist`, { details: { topic: target.name } })
     }
     const events = decodePublish(req.headers, req.body as Buffer | undefined, deps.config)

@@ -22,7 +22,7 @@ export async function subscriptionRoutes (app: FastifyInstance, deps: HttpDeps):
   type Params = { topic: string, sub: string }
 
   app.get<{ Params: { topic: string } }>('/topics/:topic/eventsubscriptions', async (req) => {
-    if (deps.log.getTopic(req.params.topic) === undefined) throw new GridgateError('TOPIC_NOT_FOUND', `topic '${req.params.topic}' does not exist`)
+    if (await deps.log.getTopic(req.params.topic) === undefined) throw new GridgateError('TOPIC_NOT_FOUND', `topic '${req.params.topic}' does not exist`)
     return { value: subscriptions.list(req.params.topic).map(subscriptions.render) }
   })
 
@@ -32,18 +32,18 @@ export async function subscriptionRoutes (app: FastifyInstance, deps: HttpDeps):
   })
 
   app.get<{ Params: Params }>('/topics/:topic/eventsubscriptions/:sub', async (req) => {
-    return subscriptions.render(subscriptions.get(req.params.topic, req.params.sub))
+    return subscriptions.render(await subscriptions.get(req.params.topic, req.params.sub))
   })
 
   app.delete<{ Params: Params }>('/topics/:topic/eventsubscriptions/:sub', async (req, reply) => {
-    subscriptions.get(req.params.topic, req.params.sub)
+    await subscriptions.get(req.params.topic, req.params.sub)
     await subscriptions.remove(req.params.topic, req.params.sub)
     return reply.code(204).send()
   })
 
   app.get<{ Params: Params }>('/topics/:topic/eventsubscriptions/:sub/status', async (req) => {
-    const sub = subscriptions.get(req.params.topic, req.params.sub)
-    const topic = deps.log.getTopic(sub.topic)
+    const sub = await subscriptions.get(req.params.topic, req.params.sub)
+    const topic = await deps.log.getTopic(sub.topic)
     const stats = sub.queue.stats()
     return {
       name: sub.name,
@@ -62,7 +62,7 @@ export async function subscriptionRoutes (app: FastifyInstance, deps: HttpDeps):
   })
 
   app.get<{ Params: Params, Querystring: Query }>('/topics/:topic/eventsubscriptions/:sub/deadletters', async (req) => {
-    const sub = subscriptions.get(req.params.topic, req.params.sub)
+    const sub = await subscriptions.get(req.params.topic, req.params.sub)
     const limit = intParam(req.query, 'limit', { min: 1, max: 1000 }) ?? 100
     const value = (await sub.queue.deadLetters(limit)).map((d) => {
       const event = JSON.parse(d.event) as unknown
@@ -93,7 +93,7 @@ export async function subscriptionRoutes (app: FastifyInstance, deps: HttpDeps):
     if (target === undefined || !PULL_ACTIONS.has(target.action)) {
       throw new GridgateError('NOT_FOUND', `no such action: POST /topics/${req.params.topic}/eventsubscriptions/${req.params.subAction}`)
     }
-    const sub = subscriptions.get(req.params.topic, target.name)
+    const sub = await subscriptions.get(req.params.topic, target.name)
     if (target.action === 'receive') {
       const maxEvents = intParam(req.query, 'maxEvents', { min: 1, max: 100 }) ?? 1
       const maxWaitTime = intParam(req.query, 'maxWaitTime', { min: 10, max: 120 }) ?? 60
@@ -129,7 +129,7 @@ export async function subscriptionRoutes (app: FastifyInstance, deps: HttpDeps):
     if (req.params.deadAction !== 'deadletters:redeliver') {
       throw new GridgateError('NOT_FOUND', `no such action: ${req.params.deadAction}`)
     }
-    const sub = subscriptions.get(req.params.topic, req.params.sub)
+    const sub = await subscriptions.get(req.params.topic, req.params.sub)
     const offsets = (req.body as { offsets?: unknown } | undefined)?.offsets
     if (offsets !== undefined && (!Array.isArray(offsets) || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0))) {
       throw new GridgateError('BODY_INVALID', "'offsets' must be an array of event offsets (omit it to redeliver all)", { details: { field: 'offsets' } })

@@ -6,8 +6,8 @@ import { intParam, timeParam, type Query } from '../query.js'
 
 const DEFAULT_REPLAY_LIMIT = 100
 
-function requireTopic (deps: HttpDeps, name: string) {
-  const topic = deps.log.getTopic(name)
+async function requireTopic (deps: HttpDeps, name: string) {
+  const topic = await deps.log.getTopic(name)
   if (topic === undefined) throw new GridgateError('TOPIC_NOT_FOUND', `topic '${name}' does not exist`, { details: { topic: name } })
   return topic
 }
@@ -37,17 +37,17 @@ export function parseTopicBody (body: unknown): Partial<RetentionPolicy> | undef
 }
 
 export async function topicRoutes (app: FastifyInstance, deps: HttpDeps): Promise<void> {
-  app.get('/topics', async () => ({ value: deps.log.listTopics() }))
+  app.get('/topics', async () => ({ value: await deps.log.listTopics() }))
 
   app.put<{ Params: { topic: string } }>('/topics/:topic', async (req, reply) => {
     const { topic, created } = await deps.log.createTopic(req.params.topic, parseTopicBody(req.body))
     return reply.code(created ? 201 : 200).send(topic)
   })
 
-  app.get<{ Params: { topic: string } }>('/topics/:topic', async (req) => requireTopic(deps, req.params.topic))
+  app.get<{ Params: { topic: string } }>('/topics/:topic', async (req) => await requireTopic(deps, req.params.topic))
 
   app.delete<{ Params: { topic: string } }>('/topics/:topic', async (req, reply) => {
-    requireTopic(deps, req.params.topic)
+    await requireTopic(deps, req.params.topic)
     await deps.subscriptions.removeTopic(req.params.topic)
     await deps.log.deleteTopic(req.params.topic)
     return reply.code(204).send()
@@ -56,7 +56,7 @@ export async function topicRoutes (app: FastifyInstance, deps: HttpDeps): Promis
   // Replay: {"value":[{"offset":N,"event":{...}}],"nextOffset":N}. The stored event bytes go
   // into the answer as they are; nothing is parsed or re-serialised.
   app.get<{ Params: { topic: string }, Querystring: Query }>('/topics/:topic/events', async (req, reply) => {
-    const topic = requireTopic(deps, req.params.topic)
+    const topic = await requireTopic(deps, req.params.topic)
     const fromOffset = intParam(req.query, 'fromOffset', { min: 0, max: Number.MAX_SAFE_INTEGER })
     const fromTime = timeParam(req.query, 'fromTime')
     const limit = intParam(req.query, 'limit', { min: 1, max: deps.config.maxReplayLimit }) ?? DEFAULT_REPLAY_LIMIT

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { AbstractLevel, AbstractSublevel } from 'abstract-level'
+import type { AbstractBatchOperation, AbstractBatchOptions, AbstractLevel, AbstractSublevel } from 'abstract-level'
 import { Level } from 'level'
 import { MemoryLevel } from 'memory-level'
 
@@ -85,7 +85,8 @@ function storeOver (db: Db): LevelStore {
     binary: (name) => db.sublevel<string, Buffer>(name, { keyEncoding: 'utf8', valueEncoding: 'buffer' }),
     json: (name) => db.sublevel<string, unknown>(name, { keyEncoding: 'utf8', valueEncoding: 'json' }),
     // abstract-level types a batch per value type; ours mixes sublevels of both, which it allows.
-    batch: (ops, options) => db.batch(ops as Parameters<Db['batch']>[0], options ?? {}),
+    // `sync` is classic-level's option; abstract-level passes options through to the engine.
+    batch: (ops, options) => db.batch(ops as unknown as Array<AbstractBatchOperation<Db, string, Buffer>>, (options ?? {}) as AbstractBatchOptions<string, Buffer>),
     close: async () => { await db.close() }
   }
 }
@@ -96,12 +97,13 @@ export async function openLevelDb (dataDir: string): Promise<LevelStore> {
   const db = new Level<string, Buffer>(join(dataDir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'buffer' })
   await db.open()
   rollLogAfterWriteErrors(db)
-  return storeOver(db)
+  // level's Level narrows abstract-level's key types; the store only uses string keys.
+  return storeOver(db as unknown as Db)
 }
 
 /** The same key layout in memory: nothing survives the process. */
 export async function openMemoryDb (): Promise<LevelStore> {
   const db = new MemoryLevel<string, Buffer>({ keyEncoding: 'utf8', valueEncoding: 'buffer' })
   await db.open()
-  return storeOver(db)
+  return storeOver(db as unknown as Db)
 }

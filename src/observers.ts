@@ -1,0 +1,64 @@
+import type { LogObserver } from './log/types.js'
+import type { Logger } from './observability/logger.js'
+import type { Metrics } from './observability/metrics.js'
+
+// Module events → metrics and log lines. Every module reports through an observer port it
+// declares; these adapters are the only place that knows both sides.
+
+export function logObserver (metrics: Metrics): LogObserver {
+  return {
+    batch: (items, _bytes, ms, ok) => {
+      if (!ok) { metrics.logWriteFailures.inc(); return }
+      metrics.logBatchEvents.observe(items)
+      metrics.logBatchSeconds.observe(ms / 1000)
+    },
+    appended: (topic, n) => metrics.eventsAppended.inc({ topic }, n),
+    removed: (topic, n) => metrics.eventsRemoved.inc({ topic }, n)
+  }
+}
+
+export function ingestObserver (metrics: Metrics) {
+  return {
+    ingested: (topic: string) => metrics.mqttMessages.inc({ topic }),
+    invalid: (route: string) => {
+      metrics.mqttInvalid.inc({ route })
+      metrics.rejections.inc({ code: 'SCHEMA_VIOLATION', source: 'mqtt' })
+    }
+  }
+}
+
+export function brokerObserver (metrics: Metrics, log: Logger) {
+  return {
+    handled: (seconds: number) => metrics.mqttPublishSeconds.observe(seconds),
+    refused: (code: string, deviceId: string | undefined, detail: unknown) => {
+      metrics.rejections.inc({ code, source: 'mqtt' })
+      log.warn({ code, deviceId, detail }, 'mqtt refused')
+    }
+  }
+}
+
+export function connectionMetrics (metrics: Metrics, connected: boolean, transport: string | undefined): void {
+  if (connected && transport !== undefined) metrics.mqttConnections.inc({ transport })
+  if (connected) metrics.mqttConnectedClients.inc()
+  else metrics.mqttConnectedClients.dec()
+}
+
+export function commandsObserver (metrics: Metrics, log: Logger) {
+  return {
+    transition: (status: string) => metrics.commandTransitions.inc({ status }),
+    response: (outcome: string) => metrics.commandResponses.inc({ outcome }),
+    error: (err: unknown, id: string) => log.warn({ err, command: id }, 'command step failed')
+  }
+}
+
+export function telemetryObserver (metrics: Metrics, log: Logger) {
+  return {
+    readings: (topic: string, n: number) => metrics.telemetryReadings.inc({ topic }, n),
+    skipped: (topic: string, reason: string, n: number) => metrics.telemetrySkipped.inc({ topic, reason }, n),
+    emitted: (window: string, n: number) => metrics.telemetryWindows.inc({ window }, n),
+    error: (topic: string, err: unknown) => {
+      metrics.telemetryErrors.inc({ topic })
+      log.warn({ err, topic }, 'telemetry step failed; it is retried')
+    }
+  }
+}

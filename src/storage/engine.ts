@@ -1,0 +1,86 @@
+import aedesPersistenceLevel from 'aedes-persistence-level'
+import type { CommandStore } from '../commands/store.js'
+import type { Clock } from '../core/clock.js'
+import type { SubscriptionStore } from '../delivery/store.js'
+import type { LogObserver, RetentionPolicy, TopicLog } from '../log/types.js'
+import type { DeviceStore } from '../registry/store.js'
+import type { TelemetryStore } from '../telemetry/store.js'
+import { levelCommandStore } from './level/command-store.js'
+import { openLevelDb, openMemoryDb, type LevelStore } from './level/db.js'
+import { levelDeviceStore } from './level/device-store.js'
+import { levelSubscriptionStore } from './level/subscription-store.js'
+import { levelTelemetryStore } from './level/telemetry-store.js'
+import { openLevelTopicLogs } from './level/topic-log.js'
+
+// A storage engine is one set of adapters for every port the modules declare. Selected by
+// `storage.engine`; nothing above this folder knows which one runs.
+//   leveldb  classic-level under {dataDir}/db; everything survives a restart (the default).
+//   memory   memory-level in this process's heap; nothing survives, MQTT sessions and
+//            retained messages use aedes' own in-memory persistence.
+// Both embedded engines are abstract-level stores behind the same adapters, so they share
+// the key layouts of src/storage/level/; a shared engine (Redis) brings its own adapters.
+
+export type EngineKind = 'leveldb' | 'memory'
+
+export interface EngineOptions {
+  engine: EngineKind
+  dataDir: string
+  clock: Clock
+  /** fsync every write that decides an acknowledgement. */
+  sync: boolean
+  log: {
+    maxBatchEvents: number
+    maxBatchBytes: number
+    /** Bytes of recent segments kept decoded for readers (0 turns it off). */
+    cacheBytes: number
+    defaultRetention: RetentionPolicy
+    observer?: LogObserver
+  }
+}
+
+export interface StorageEngine {
+  readonly kind: EngineKind
+  /** Whether what is acknowledged survives a restart of the process. */
+  readonly durable: boolean
+  /** The namespace topics. */
+  readonly topics: TopicLog
+  /** Another TopicLog over the same store (it behaves as one log with `topics`). */
+  openTopicLog: () => TopicLog
+  readonly subscriptions: SubscriptionStore
+  readonly devices: DeviceStore
+  readonly commands: CommandStore
+  readonly telemetry: TelemetryStore
+  /** aedes persistence (sessions, subscriptions, queued and retained messages); undefined: aedes' in-memory one. */
+  readonly mqttPersistence: unknown
+  /** Stops the writers, then closes the store. */
+  close: () => Promise<void>
+}
+
+export async function openStorageEngine (opts: EngineOptions): Promise<StorageEngine> {
+  const store: LevelStore = opts.engine === 'memory' ? await openMemoryDb() : await openLevelDb(opts.dataDir)
+  try {
+    const logs = await openLevelTopicLogs({ storage: store, clock: opts.clock, sync: opts.sync, ...opts.log })
+    const commands = await levelCommandStore(store, { sync: opts.sync })
+    const topics = logs.view()
+    return {
+      kind: opts.engine,
+      durable: opts.engine === 'leveldb',
+      topics,
+      openTopicLog: logs.view,
+      subscriptions: levelSubscriptionStore(store),
+      devices: levelDeviceStore(store),
+      commands,
+      telemetry: levelTelemetryStore(store),
+      mqttPersistence: opts.engine === 'memory' ? undefined : aedesPersistenceLevel(store.binary('mqtt')),
+      close: async () => {
+        await topics.close()
+        await commands.close()
+        await logs.close()
+        await store.close()
+      }
+    }
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+}
