@@ -2,7 +2,9 @@ import { defineConfig } from 'vitest/config'
 
 // Two projects so the fast half can run alone: `unit` is pure logic and single modules,
 // `flows` starts whole gateways (in-process or as child processes) on port 0, and runs the
-// reliability suite's small variants (test/reliability/).
+// reliability suite's small variants (test/reliability/). `flows-memory` runs the in-process
+// flows again on the memory engine (tests that restart a gateway on its data skip there);
+// flows that spawn gateway processes run on LevelDB only.
 export default defineConfig({
   test: {
     projects: [
@@ -18,6 +20,16 @@ export default defineConfig({
         test: {
           name: 'flows',
           include: ['test/flows/**/*.test.ts', 'test/reliability/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000
+        }
+      },
+      {
+        test: {
+          name: 'flows-memory',
+          include: ['test/flows/**/*.test.ts'],
+          exclude: ['test/flows/**/*-crash.test.ts', 'test/flows/process.test.ts'],
+          env: { GRIDGATE_TEST_ENGINE: 'memory' },
           testTimeout: 60_000,
           hookTimeout: 60_000
         }

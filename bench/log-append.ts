@@ -4,16 +4,16 @@ import { Level } from 'level'
 import { validateConfig } from '../src/config/validate.js'
 import { systemClock } from '../src/core/clock.js'
 import { encodeSegment } from '../src/log/segment.js'
-import { openTopicLog } from '../src/log/topic-log.js'
-import { openStorage } from '../src/storage/db.js'
-import { encodeOffset } from '../src/storage/keys.js'
+import { openStorageEngine } from '../src/storage/engine.js'
+import { encodeOffset } from '../src/storage/level/keys.js'
 import {
   combine, cpuAverage, latencyHistogram, loopUtilization, makeTempDir, median, ownCpuSeconds, progress, removeTempDir, serialisedEvents,
   summarise, timed, type CaseResult, type Round, type SystemResult
 } from './common.js'
 
-// Log append: gridgate's TopicLog (group commit over LevelDB) against raw classic-level
-// batches of the same records, both in this process, each on a fresh database.
+// Log append: gridgate's TopicLog (group commit through the storage port, LevelDB engine)
+// against raw classic-level batches of the same records, both in this process, each on a
+// fresh database.
 
 export interface LogAppendOptions {
   baseDir: string
@@ -67,15 +67,16 @@ async function rawRound (opts: LogAppendOptions, sync: boolean, pool: readonly B
 async function gridgateRound (opts: LogAppendOptions, sync: boolean, pool: readonly Buffer[], histogram: Histogram, batches: { n: number, events: number, ms: number }): Promise<Round> {
   const dir = await makeTempDir(opts.baseDir, 'gridgate-bench-log-')
   const defaults = validateConfig({})
-  const storage = await openStorage(dir)
   let window = false
-  try {
-    const log = await openTopicLog({
-      storage,
-      clock: systemClock,
-      sync,
+  const engine = await openStorageEngine({
+    engine: 'leveldb',
+    dataDir: dir,
+    clock: systemClock,
+    sync,
+    log: {
       maxBatchEvents: defaults.storage.maxBatchEvents,
       maxBatchBytes: defaults.storage.maxBatchBytes,
+      cacheBytes: defaults.storage.segmentCacheBytes,
       defaultRetention: { maxAgeSeconds: defaults.retention.maxAgeSeconds, maxBytes: defaults.retention.maxBytes },
       observer: {
         batch: (items, _bytes, ms, ok) => {
@@ -85,7 +86,10 @@ async function gridgateRound (opts: LogAppendOptions, sync: boolean, pool: reado
           batches.ms += ms
         }
       }
-    })
+    }
+  })
+  try {
+    const log = engine.topics
     try {
       await log.createTopic(TOPIC)
       return await timed({
@@ -112,7 +116,7 @@ async function gridgateRound (opts: LogAppendOptions, sync: boolean, pool: reado
       await log.close()
     }
   } finally {
-    await storage.close()
+    await engine.close()
     await removeTempDir(dir)
   }
 }

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import { connect as netConnect } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { startTestGateway, type TestGateway, durableOnly } from '../helpers/gateway.js'
 import { whenClosed, connectDevice, nextMessage, registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
@@ -66,7 +66,7 @@ describe('schemas, limits and QoS 0', () => {
 })
 
 describe('sessions across a restart', () => {
-  it('keeps a persistent session\'s subscription, queued QoS 1 messages and retained messages', async () => {
+  it.runIf(durableOnly)('keeps a persistent session\'s subscription, queued QoS 1 messages and retained messages', async () => {
     const dir = await tempDir()
     teardown(dir.remove)
     const overrides = { mqtt: { permissions: { publish: ['devices/${client.id}/#'], subscribe: ['devices/#'] } } } // eslint-disable-line no-template-curly-in-string

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../../src/core/clock.js'
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { startTestGateway, type TestGateway, durableOnly } from '../helpers/gateway.js'
 import { cloudEvent } from '../helpers/http.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
@@ -170,7 +170,7 @@ describe('pull delivery (Queue subscriptions)', () => {
     expect((await receive(gw)).body.value.map((v: any) => v.event.id)).toEqual(['hot'])
   })
 
-  it('keeps cursors, locks and acknowledgements across a restart', async () => {
+  it.runIf(durableOnly)('keeps cursors, locks and acknowledgements across a restart', async () => {
     const dir = await tempDir()
     teardown(dir.remove)
     const first = await setup({}, {}, dir.path)

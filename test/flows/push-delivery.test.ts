@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../../src/core/clock.js'
 import { verifyWebhook } from '../../src/delivery/push/sign.js'
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { startTestGateway, type TestGateway, durableOnly } from '../helpers/gateway.js'
 import { cloudEvent } from '../helpers/http.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
@@ -152,7 +152,7 @@ describe('push delivery to webhooks', () => {
     expect(dead.posts.length).toBeLessThanOrEqual(4)
   })
 
-  it('after a restart, delivered and dead-lettered events stay settled and a waiting retry still comes', async () => {
+  it.runIf(durableOnly)('after a restart, delivered and dead-lettered events stay settled and a waiting retry still comes', async () => {
     const dir = await tempDir()
     teardown(dir.remove)
     const hook = await webhook()

@@ -1,7 +1,7 @@
 import type { MqttClient } from 'mqtt'
 import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../../src/core/clock.js'
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { startTestGateway, type TestGateway, durableOnly } from '../helpers/gateway.js'
 import { connectDevice, registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
@@ -105,7 +105,7 @@ describe('continuous windows', () => {
     expect(await windows('sess')).toEqual(['34-47:3/114'])
   })
 
-  it('keeps definitions across restarts, validates them and deletes them', async () => {
+  it.runIf(durableOnly)('keeps definitions across restarts, validates them and deletes them', async () => {
     const dir = await tempDir()
     teardown(dir.remove)
     const first = await setup({}, dir.path)
