@@ -5,6 +5,7 @@ import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, unlink, writeFile } 
 import { isIP } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { DEVICE_ID } from './core/names.js'
 
 // Development certificates for the MQTT TLS (8883) and secure WebSocket (8084) listeners:
 // a local CA, a server certificate for the given hosts and client certificates for devices.
@@ -39,10 +40,9 @@ export interface CertPaths {
 export const DEFAULT_HOSTS: readonly string[] = ['localhost', '127.0.0.1', '::1']
 export const DEFAULT_DAYS = 825
 
-// The registry's rule for device ids (src/registry/devices.ts DEVICE_ID): a certificate for
-// an id the registry refuses would be of no use. It also keeps ids safe as file names
-// ('.', '..', '/') and inside an openssl -subj ('/', '+', '=', '\').
-const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/
+// Device ids follow the registry's rule (core/names.ts DEVICE_ID): a certificate for an id
+// the registry refuses would be of no use. It also keeps ids safe as file names ('.', '..',
+// '/') and inside an openssl -subj ('/', '+', '=', '\').
 const DNS_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/
 // X.509 (RFC 5280 ub-common-name) caps a CN at 64 characters and openssl enforces it, so
 // registry ids of 65-128 characters cannot have a client certificate.

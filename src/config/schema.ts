@@ -1,3 +1,5 @@
+import { NAME_PATTERN } from '../core/names.js'
+
 // The whole configuration as one JSON Schema: every default lives here, every unit is in
 // the field name. ajv fills the defaults and refuses unknown fields (additionalProperties).
 
@@ -263,7 +265,7 @@ export const configSchema = {
         required: ['filter', 'topic', 'type'],
         properties: {
           filter: { type: 'string', minLength: 1, maxLength: 1024 },
-          topic: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$' },
+          topic: { type: 'string', pattern: NAME_PATTERN },
           type: { type: 'string', minLength: 1, maxLength: 256 },
           schema: path
         }
@@ -339,7 +341,7 @@ export const configSchema = {
             additionalProperties: false,
             required: ['topic'],
             properties: {
-              topic: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$' },
+              topic: { type: 'string', pattern: NAME_PATTERN },
               types: { type: 'array', maxItems: 32, items: { type: 'string', minLength: 1, maxLength: 256 }, default: [] },
               fields: { type: 'array', maxItems: 256, items: { type: 'string', minLength: 1, maxLength: 256 } },
               timeField: { type: 'string', minLength: 1, maxLength: 256 }
@@ -370,7 +372,7 @@ export const configSchema = {
           default: [],
           maxItems: 1000,
           // The fields are checked like a PUT /windows/{name} body, when the gateway starts.
-          items: { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$' } } }
+          items: { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: NAME_PATTERN } } }
         }
       }
     },
@@ -382,7 +384,7 @@ export const configSchema = {
         additionalProperties: false,
         required: ['name'],
         properties: {
-          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$' },
+          name: { type: 'string', pattern: NAME_PATTERN },
           retention: { type: 'object', additionalProperties: false, properties: retentionFields }
         }
       }

@@ -1,14 +1,12 @@
 import { GridgateError } from './errors.js'
+import { NAME, NAME_RULE } from './names.js'
 
-// Namespace topic names: Event Grid allows 3-50 alphanumerics and hyphens; gridgate is a
-// little looser (1-50, also '_' and '.') for its own system topics, and never allows
-// the '!' that separates storage keys.
-const TOPIC_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$/
+// Namespace topic names follow the one name rule (names.ts).
 
 export function assertTopicName (name: string): string {
-  if (!TOPIC_NAME.test(name)) {
+  if (!NAME.test(name)) {
     throw new GridgateError('TOPIC_NAME_INVALID',
-      `topic name '${name.slice(0, 60)}' is invalid: use 1-50 letters, digits, '-', '_' or '.', starting with a letter or digit`,
+      `topic name '${name.slice(0, 60)}' is invalid: use ${NAME_RULE}`,
       { details: { topic: name } })
   }
   return name

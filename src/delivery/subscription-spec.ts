@@ -1,6 +1,7 @@
 import { GridgateError } from '../core/errors.js'
 import { isRfc3339 } from '../core/cloudevent.js'
 import { compileFilters, type EventMatcher, type FiltersConfiguration } from '../core/filters.js'
+import { NAME } from '../core/names.js'
 import { parseIsoDuration } from './push/schedule.js'
 
 // Event subscriptions in Event Grid's namespace-subscription shape, with or without the
@@ -36,7 +37,8 @@ export interface SubscriptionSpec {
   startAt: StartAt
 }
 
-export const SUBSCRIPTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$/
+/** Subscription names follow the one name rule (core/names.ts). */
+export const SUBSCRIPTION_NAME = NAME
 
 function fail (field: string, problem: string): never {
   throw new GridgateError('SUBSCRIPTION_INVALID', `${field}: ${problem}`, { details: { field } })

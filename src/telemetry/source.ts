@@ -1,3 +1,4 @@
+import { DEVICE_ID } from '../core/names.js'
 import { eventTime, extractReadings } from './extract.js'
 import { METRIC_NAME } from './window-spec.js'
 
@@ -15,7 +16,7 @@ export interface SourceSpec {
 }
 
 /** The registry's rule for device ids: ids are parts of storage keys and URLs. */
-export const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/
+export { DEVICE_ID }
 
 export type SkipReason = 'type' | 'device' | 'time'
 

@@ -1,12 +1,13 @@
 import { GridgateError } from '../core/errors.js'
 import { compileFilters, type EventMatcher } from '../core/filters.js'
+import { NAME } from '../core/names.js'
 import { AGGREGATE_NAMES, isAggregateName, type AggregateName } from './aggregate.js'
 
 // A continuous window definition (PUT /windows/{name} or `telemetry.windows` in the config):
 // validated once into a spec with durations in ms and a compiled filter. Pure.
 
-export const WINDOW_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$/
-export const TOPIC_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$/
+/** Window names follow the one name rule (core/names.ts). */
+export const WINDOW_NAME = NAME
 export const DEFAULT_AGGREGATES: readonly AggregateName[] = ['count', 'min', 'max', 'avg']
 export const DEFAULT_OUTPUT_TOPIC = 'telemetry-windows'
 /** Longest window or session: state for longer ones would outgrow memory and retention. */
@@ -113,9 +114,9 @@ export function parseWindow (body: unknown): ParsedWindow {
   const b = object(body ?? {}, 'body')
   onlyKeys(b, '', ['sourceTopic', 'outputTopic', 'metrics', 'aggregates', 'window', 'filtersConfiguration'])
   const sourceTopic = b.sourceTopic ?? 'telemetry'
-  if (typeof sourceTopic !== 'string' || !TOPIC_NAME.test(sourceTopic)) fail('sourceTopic', 'must be a topic name')
+  if (typeof sourceTopic !== 'string' || !NAME.test(sourceTopic)) fail('sourceTopic', 'must be a topic name')
   const outputTopic = b.outputTopic ?? DEFAULT_OUTPUT_TOPIC
-  if (typeof outputTopic !== 'string' || !TOPIC_NAME.test(outputTopic)) fail('outputTopic', 'must be a topic name')
+  if (typeof outputTopic !== 'string' || !NAME.test(outputTopic)) fail('outputTopic', 'must be a topic name')
   if (outputTopic === sourceTopic) fail('outputTopic', 'must differ from sourceTopic')
   const metrics = b.metrics === undefined ? [] : stringList(b.metrics, 'metrics', 100)
   metrics.forEach((m, i) => { if (!METRIC_NAME.test(m)) fail(`metrics[${i}]`, 'must be a metric name (a dot path of letters, digits, _ . : -)') })
