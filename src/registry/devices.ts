@@ -6,7 +6,7 @@ import { DUMMY_HASH, fingerprint, hashPassword, newPassword, verifyPassword } fr
 // The device registry: identities, credentials (scrypt hashes only) and presence.
 // All devices are held in memory (they are few compared to events) and written through.
 
-export const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/
+import { DEVICE_ID } from '../core/names.js'
 
 export interface Device {
   id: string
