@@ -1,5 +1,6 @@
 import type { CommandChannel } from '../broker/broker.js'
 import type { Clock, TimerHandle } from '../core/clock.js'
+import { commandTopic, parseDeviceTopic } from '../core/device-topic.js'
 import { GridgateError } from '../core/errors.js'
 import type { IdGenerator } from '../core/ids.js'
 import type { TopicLog } from '../log/types.js'
@@ -46,8 +47,6 @@ export interface CommandsOptions {
   maxOpenPerDevice: number
   observer?: CommandsObserver
 }
-
-export const commandTopic = (c: Command): string => `devices/${c.deviceId}/commands/${c.name}/${c.id}`
 
 export async function openCommands (opts: CommandsOptions): Promise<Commands> {
   const { log, clock, ids, channel, observer } = opts
@@ -147,7 +146,7 @@ export async function openCommands (opts: CommandsOptions): Promise<Commands> {
           await apply(deviceId, c.id, { type: 'send' })
           const now = open.get(keyOf(deviceId, c.id))
           if (now === undefined) continue
-          await channel.publish(commandTopic(now), Buffer.from(JSON.stringify(now.payload ?? null)))
+          await channel.publish(commandTopic(now.deviceId, now.name, now.id), Buffer.from(JSON.stringify(now.payload ?? null)))
         }
       }
     } catch (err) {
@@ -170,9 +169,8 @@ export async function openCommands (opts: CommandsOptions): Promise<Commands> {
     void sendQueue(deviceId)
   })
   channel.onAcked((deviceId, topic) => {
-    const parts = topic.split('/')
-    const id = parts[4]
-    if (parts.length === 5 && parts[1] === deviceId && id !== undefined) void apply(deviceId, id, { type: 'ack' })
+    const t = parseDeviceTopic(topic)
+    if (t?.kind === 'command' && t.deviceId === deviceId) void apply(deviceId, t.commandId, { type: 'ack' })
   })
   // Devices that are already listening when the gateway starts.
   for (const deviceId of new Set([...open.values()].map((c) => c.deviceId))) void sendQueue(deviceId)
