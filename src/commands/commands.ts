@@ -4,10 +4,9 @@ import { commandTopic, parseDeviceTopic } from '../core/device-topic.js'
 import { GridgateError } from '../core/errors.js'
 import type { IdGenerator } from '../core/ids.js'
 import type { TopicLog } from '../log/types.js'
-import type { Storage } from '../storage/db.js'
 import { isEnd, nextDeadline, parseResponse, transition, view, type Command, type CommandEvent, type CommandStatus } from './lifecycle.js'
 import type { CommandRequest } from './request.js'
-import { openCommandStore } from './store.js'
+import type { CommandStore } from './store.js'
 
 // Commands to devices: stored, sent over MQTT when the device is there (in creation order),
 // followed to an end state, with every transition a CloudEvent on the `commands` topic.
@@ -37,21 +36,20 @@ export interface Commands {
 }
 
 export interface CommandsOptions {
-  storage: Storage
+  /** Where commands are kept; the caller opened it and closes it after `close`. */
+  store: CommandStore
   log: TopicLog
   clock: Clock
   ids: IdGenerator
   channel: CommandChannel
   namespace: string
-  sync: boolean
   maxOpenPerDevice: number
   observer?: CommandsObserver
 }
 
 export async function openCommands (opts: CommandsOptions): Promise<Commands> {
-  const { log, clock, ids, channel, observer } = opts
-  const store = await openCommandStore(opts.storage, opts.sync)
-  if (log.getTopic(COMMANDS_TOPIC) === undefined) await log.createTopic(COMMANDS_TOPIC)
+  const { store, log, clock, ids, channel, observer } = opts
+  if (await log.getTopic(COMMANDS_TOPIC) === undefined) await log.createTopic(COMMANDS_TOPIC)
 
   const open = new Map<string, Command>() // `${deviceId}!${id}` -> command not ended
   const timers = new Map<string, TimerHandle>()
@@ -83,7 +81,7 @@ export async function openCommands (opts: CommandsOptions): Promise<Commands> {
     const key = keyOf(c.deviceId, c.id)
     const run = (chains.get(key) ?? Promise.resolve()).then(async () => {
       if (withEvent) await log.append(COMMANDS_TOPIC, [eventFor(c)])
-      await store.save(c, isNew)
+      await (isNew ? store.add(c) : store.update(c))
     })
     const tail = run.catch((err: unknown) => observer?.error?.(err, c.id))
     chains.set(key, tail)
@@ -156,7 +154,7 @@ export async function openCommands (opts: CommandsOptions): Promise<Commands> {
     }
   }
 
-  for (const c of await store.loadOpen((s) => !isEnd(s))) {
+  for (const c of await store.loadOpen()) {
     open.set(keyOf(c.deviceId, c.id), c)
     if (c.status !== 'pending') needsResend.add(keyOf(c.deviceId, c.id))
     arm(c)
@@ -187,6 +185,11 @@ export async function openCommands (opts: CommandsOptions): Promise<Commands> {
         const existing = open.get(keyOf(deviceId, req.id)) ?? await store.get(deviceId, req.id)
         if (existing !== undefined) return { command: view(existing), created: false }
       }
+      // The seq comes from the store (on a shared engine, across instances). Creates that ran
+      // while it was on its way are in `open`, so the checks below come after it, with no await.
+      const seq = await store.nextSeq()
+      const concurrent = req.id === undefined ? undefined : open.get(keyOf(deviceId, req.id))
+      if (concurrent !== undefined) return { command: view(concurrent), created: false }
       let openCount = 0
       for (const c of open.values()) if (c.deviceId === deviceId) openCount++
       if (openCount >= opts.maxOpenPerDevice) {
@@ -207,7 +210,7 @@ export async function openCommands (opts: CommandsOptions): Promise<Commands> {
         updatedAt: now,
         sentAt: null,
         sendCount: 0,
-        seq: store.nextSeq()
+        seq
       }
       const key = keyOf(deviceId, c.id)
       open.set(key, c)
@@ -274,8 +277,8 @@ export async function openCommands (opts: CommandsOptions): Promise<Commands> {
       closed = true
       for (const t of timers.values()) t.cancel()
       timers.clear()
+      // Every write has settled; the store itself is the caller's to close.
       await Promise.all([...chains.values()])
-      await store.close()
     }
   }
 }
