@@ -1,10 +1,14 @@
 import type { Clock } from '../core/clock.js'
 import { GridgateError } from '../core/errors.js'
-import type { Storage } from '../storage/db.js'
 import { DUMMY_HASH, fingerprint, hashPassword, newPassword, verifyPassword } from './credentials.js'
+import type { DeviceStore, StoredDevice } from './store.js'
 
 // The device registry: identities, credentials (scrypt hashes only) and presence.
-// All devices are held in memory (they are few compared to events) and written through.
+// The DeviceStore is the source of truth. This process keeps a cache of every device, loaded
+// at open and written through, because broker and HTTP look devices up synchronously (they
+// are few compared to events); a later cluster issue replaces the cache, since another
+// gateway process sharing the store can change devices behind it. Which devices are connected
+// is known only to this process for now (presence is reworked later too).
 
 import { DEVICE_ID } from '../core/names.js'
 
@@ -13,14 +17,6 @@ export interface Device {
   attributes: Record<string, string>
   createdAt: string
   connected: boolean
-  lastSeen: string | null
-}
-
-interface Stored {
-  id: string
-  hash: string
-  attributes: Record<string, string>
-  createdAt: string
   lastSeen: string | null
 }
 
@@ -58,14 +54,13 @@ export function assertAttributes (attributes: unknown): Record<string, string> {
   return out
 }
 
-export async function openRegistry (storage: Storage, clock: Clock): Promise<Registry> {
-  const db = storage.json('devices')
-  const devices = new Map<string, Stored>()
+export async function openRegistry (store: DeviceStore, clock: Clock): Promise<Registry> {
+  const devices = new Map<string, StoredDevice>()
   const connected = new Set<string>()
   const verified = new Map<string, string>() // id -> fingerprint of a password that passed scrypt
-  for await (const [id, value] of db.iterator()) devices.set(id, value as Stored)
+  for (const d of await store.list()) devices.set(d.id, d)
 
-  const view = (s: Stored): Device => ({ id: s.id, attributes: { ...s.attributes }, createdAt: s.createdAt, connected: connected.has(s.id), lastSeen: connected.has(s.id) ? new Date(clock.now()).toISOString() : s.lastSeen })
+  const view = (s: StoredDevice): Device => ({ id: s.id, attributes: { ...s.attributes }, createdAt: s.createdAt, connected: connected.has(s.id), lastSeen: connected.has(s.id) ? new Date(clock.now()).toISOString() : s.lastSeen })
 
   return {
     async register (id, attributes) {
@@ -74,13 +69,13 @@ export async function openRegistry (storage: Storage, clock: Clock): Promise<Reg
       const existing = devices.get(id)
       if (existing !== undefined) {
         const updated = { ...existing, attributes: attributes === undefined ? existing.attributes : attrs }
-        await db.put(id, updated)
+        await store.put(updated)
         devices.set(id, updated)
         return { device: view(updated), created: false }
       }
       const password = newPassword()
-      const stored: Stored = { id, hash: await hashPassword(password), attributes: attrs, createdAt: new Date(clock.now()).toISOString(), lastSeen: null }
-      await db.put(id, stored)
+      const stored: StoredDevice = { id, hash: await hashPassword(password), attributes: attrs, createdAt: new Date(clock.now()).toISOString(), lastSeen: null }
+      await store.put(stored)
       devices.set(id, stored)
       return { device: view(stored), password, created: true }
     },
@@ -93,7 +88,7 @@ export async function openRegistry (storage: Storage, clock: Clock): Promise<Reg
       if (!devices.has(id)) return false
       devices.delete(id)
       verified.delete(id)
-      await db.del(id)
+      await store.remove(id)
       return true
     },
     async authenticate (id, password) {
@@ -113,7 +108,7 @@ export async function openRegistry (storage: Storage, clock: Clock): Promise<Reg
       if (s === undefined) return
       s.lastSeen = new Date(clock.now()).toISOString()
       // lastSeen is advisory: a lost write only makes it older.
-      db.put(id, s).catch(() => undefined)
+      store.touch(id, s.lastSeen).catch(() => undefined)
     }
   }
 }
