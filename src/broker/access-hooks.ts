@@ -1,0 +1,119 @@
+import type { AedesOptions, Client } from 'aedes'
+import type { Config } from '../config/schema.js'
+import { parseDeviceTopic } from '../core/device-topic.js'
+import { GridgateError } from '../core/errors.js'
+import type { Authenticator } from './authenticate.js'
+import { compilePermissions, type ClientPermissions } from './permissions.js'
+import type { BrokerObserver, BrokerPorts } from './ports.js'
+import type { RetainedCap } from './retained-cap.js'
+
+// aedes' access hooks: who a client is (preConnect, authenticate), what it may publish
+// (authorizePublish) and subscribe to (authorizeSubscribe).
+//
+// aedes 1.2 writes the QoS 1 PUBACK *before* its `published` hook (lib/handlers/publish.js),
+// and only authorizePublish runs ahead of it, so the durable append happens inside
+// authorizePublish, through the injected onPublish port. An error from that hook closes the
+// connection, so it is used only for permission violations, oversized payloads, the retained
+// cap and failed writes (no PUBACK then). authorizePublish runs for every device message.
+
+/** An authenticated connection: set by authenticate, read by every other part of the broker. */
+export interface Session {
+  deviceId: string
+  permissions: ClientPermissions
+}
+
+export interface AccessHooksOptions {
+  config: Pick<Config['mqtt'], 'permissions' | 'anonymousPermissions' | 'maxPayloadBytes' | 'maxRetainedPerDevice'>
+  authenticator: Authenticator
+  onPublish: BrokerPorts['onPublish']
+  observer: BrokerObserver
+  /** Filled here at authenticate; owned by the broker. */
+  sessions: WeakMap<Client, Session>
+  retained: RetainedCap
+}
+
+export type AccessHooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>>
+
+export function createAccessHooks (opts: AccessHooksOptions): AccessHooks {
+  const { config, observer, sessions, retained, onPublish } = opts
+  // A will's topic, from CONNECT to authenticate, where it is checked against the permissions.
+  const wills = new WeakMap<Client, { topic: string } | undefined>()
+
+  return {
+    preConnect (client, packet, done) {
+      wills.set(client, packet.will === undefined || packet.will === null ? undefined : { topic: packet.will.topic })
+      done(null, true)
+    },
+
+    authenticate (client, username, password, done) {
+      opts.authenticator.check(client, username, password).then((outcome) => {
+        if (!outcome.ok) {
+          observer.refused('MQTT_BAD_CREDENTIALS', client.id, outcome.reason)
+          done(Object.assign(new Error(outcome.reason), { returnCode: outcome.returnCode }), null)
+          return
+        }
+        const templates = outcome.anonymous ? config.anonymousPermissions : config.permissions
+        const permissions = compilePermissions(templates, { id: outcome.deviceId, username, attributes: outcome.attributes })
+        const will = wills.get(client)
+        if (will !== undefined && !permissions.canPublish(will.topic)) {
+          observer.refused('MQTT_NOT_AUTHORIZED', outcome.deviceId, `will on '${will.topic}'`)
+          done(Object.assign(new Error('will topic not allowed'), { returnCode: 5 as const }), null)
+          return
+        }
+        sessions.set(client, { deviceId: outcome.deviceId, permissions })
+        done(null, true)
+      }, (err: unknown) => {
+        done(Object.assign(new Error((err as Error).message), { returnCode: 3 as const }), null)
+      })
+    },
+
+    authorizePublish (client, packet, done) {
+      let deviceId: string
+      if (client === null) {
+        // A will, published by the broker after its device went away; its topic was
+        // checked against the device's permissions at connect.
+        const topic = parseDeviceTopic(packet.topic)
+        if (topic === undefined) { done(null); return }
+        deviceId = topic.deviceId
+      } else {
+        const session = sessions.get(client)
+        if (session === undefined) { done(new Error('not authenticated')); return }
+        deviceId = session.deviceId
+        if (packet.payload.length > config.maxPayloadBytes) {
+          observer.refused('PAYLOAD_TOO_LARGE', deviceId, `${packet.payload.length} bytes on '${packet.topic}'`)
+          done(new GridgateError('PAYLOAD_TOO_LARGE', `payload of ${packet.payload.length} bytes is over ${config.maxPayloadBytes}`))
+          return
+        }
+        if (!session.permissions.canPublish(packet.topic)) {
+          observer.refused('MQTT_NOT_AUTHORIZED', deviceId, `publish to '${packet.topic}'`)
+          done(new GridgateError('MQTT_NOT_AUTHORIZED', `publish to '${packet.topic}' is not allowed`))
+          return
+        }
+        if (packet.retain && !retained.allow(deviceId, packet.topic, packet.payload.length === 0)) {
+          observer.refused('MQTT_RETAINED_LIMIT', deviceId, `retained on '${packet.topic}'`)
+          done(new GridgateError('MQTT_RETAINED_LIMIT', `more than ${config.maxRetainedPerDevice} retained topics`))
+          return
+        }
+      }
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
+      const started = performance.now()
+      onPublish({ deviceId, mqttTopic: packet.topic, payload, qos: packet.qos, retain: packet.retain }).then(() => {
+        observer.handled?.((performance.now() - started) / 1000)
+        done(null)
+      }, (err: unknown) => {
+        observer.refused('STORAGE_WRITE_FAILED', deviceId, (err as Error).message)
+        done(err as Error) // no PUBACK: the device retransmits after reconnecting
+      })
+    },
+
+    authorizeSubscribe (client, subscription, done) {
+      const session = sessions.get(client)
+      if (session === undefined || !session.permissions.canSubscribe(subscription.topic)) {
+        observer.refused('MQTT_NOT_AUTHORIZED', session?.deviceId ?? client.id, `subscribe to '${subscription.topic}'`)
+        done(null, null) // SUBACK 0x80 for this filter; the connection stays
+        return
+      }
+      done(null, subscription)
+    }
+  }
+}
