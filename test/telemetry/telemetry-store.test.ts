@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest'
+import { levelTelemetryStore } from '../../src/storage/level/telemetry-store.js'
+import { EMBEDDED_ENGINES } from '../helpers/engines.js'
+import { runTelemetryStoreContract } from './telemetry-store.contract.js'
+
+// The TelemetryStore contract on every embedded engine.
+for (const engine of EMBEDDED_ENGINES) {
+  runTelemetryStoreContract(engine.name, {
+    durable: engine.durable,
+    open: async () => {
+      const handle = await engine.open()
+      return {
+        store: levelTelemetryStore(handle.store),
+        reopen: async () => levelTelemetryStore(await handle.reopen()),
+        cleanup: handle.cleanup
+      }
+    }
+  })
+}
+
+// Data directories written before the port keep working: the adapter reads the layout that
+// telemetry wrote into its sublevels itself.
+describe('level telemetry store: the existing layout', () => {
+  it('reads definitions, stream state and rollups as the previous code wrote them', async () => {
+    const handle = await (EMBEDDED_ENGINES.find((e) => e.durable) ?? EMBEDDED_ENGINES[0])!.open()
+    try {
+      const json = handle.store.json('telemetry')
+      const state = handle.store.binary('telemetry-state')
+      const enc = (v: unknown): Buffer => Buffer.from(JSON.stringify(v))
+      await json.put('w!w1', { definition: { name: 'w1' }, createdAt: '2026-01-01T00:00:00.000Z' })
+      await json.put('r!d1!temp!001767225601000', { count: 2 })
+      await json.put('l!d1!temp', { value: 21.5, time: 1767225600500 })
+      await state.put('s!telemetry!c', enc({ cursor: 42, outputFrom: { 'telemetry-windows': 3 }, unsent: [] }))
+      await state.put('s!telemetry!p!d1', enc({ seq: 1 }))
+      await state.put('s!telemetry!o!w1!d1!temp', enc({ panes: [] }))
+      const store = levelTelemetryStore(handle.store)
+      expect(await store.listWindows()).toEqual([{ name: 'w1', stored: { definition: { name: 'w1' }, createdAt: '2026-01-01T00:00:00.000Z' } }])
+      expect(await store.readBuckets('d1', 'temp', 0, 2e12)).toEqual([{ end: 1767225601000, agg: { count: 2 } }])
+      expect(await store.lastValues('d1')).toEqual([{ metric: 'temp', value: 21.5, time: 1767225600500 }])
+      const s = await store.loadStream('telemetry')
+      expect(s.checkpoint).toEqual({ cursor: 42, outputFrom: { 'telemetry-windows': 3 }, unsent: [] })
+      expect(s.policies.map((p) => [p.deviceId, p.state.toString()])).toEqual([['d1', '{"seq":1}']])
+      expect(s.operators.map((o) => [o.window, o.deviceId, o.metric, o.state.toString()])).toEqual([['w1', 'd1', 'temp', '{"panes":[]}']])
+      // And writes it the same way.
+      await store.commit([{ kind: 'operator', source: 'telemetry', window: 'w1', deviceId: 'd2', metric: 'hum', state: enc({ panes: [1] }) }])
+      expect((await state.get('s!telemetry!o!w1!d2!hum'))?.toString()).toBe('{"panes":[1]}')
+    } finally {
+      await handle.cleanup()
+    }
+  })
+})
