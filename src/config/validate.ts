@@ -64,6 +64,29 @@ function crossFieldProblems (c: Config): string[] {
     if (other !== undefined) problems.push(`${field}: port ${p} is already used by ${other}`)
     byPort.set(p, field)
   }
+  problems.push(...telemetryWindowProblems(c.telemetry))
+  return problems
+}
+
+// The window source every window reads unless it names one (telemetry/window-spec.ts).
+const DEFAULT_WINDOW_SOURCE = 'telemetry'
+
+/**
+ * Across `telemetry.windows` entries and sections. Each entry's own fields are checked at
+ * start by telemetry, which owns the window parser (the same as PUT /windows/{name}).
+ */
+function telemetryWindowProblems (t: Config['telemetry']): string[] {
+  const problems: string[] = []
+  const names = new Set<string>()
+  for (const [i, w] of t.windows.entries()) {
+    if (names.has(w.name)) problems.push(`/telemetry/windows/${i}/name: '${w.name}' is defined twice`)
+    names.add(w.name)
+    const source = w.sourceTopic ?? DEFAULT_WINDOW_SOURCE
+    // A source that is not a string is the window parser's to report.
+    if (t.enabled && typeof source === 'string' && !t.sources.some((s) => s.topic === source)) {
+      problems.push(`/telemetry/windows: window '${w.name}' reads '${source}', which is not in telemetry.sources`)
+    }
+  }
   return problems
 }
 
