@@ -1,17 +1,14 @@
-import type { JsonSublevel } from '../storage/db.js'
-import { decodeNumber, encodeTime, RANGE_END } from '../storage/keys.js'
 import { aggregateFromJSON, createAggregate, type Aggregate } from './aggregate.js'
 import { ROLLUP_MS } from './query.js'
+import type { TelemetryChange, TelemetryStore } from './store.js'
+import type { PendingWrite } from './stream-snapshots.js'
 
 // Per-second rollups of every (device, metric): the aggregate of the readings with event
 // time in (end − 1 s, end], so queries over a day merge 86,400 small records instead of
 // scanning raw events. Readings arrive in event-time order per device (the event-time
 // policy releases them so), so each (device, metric) has one open bucket in memory; the
-// stream writes closed and changed buckets in its checkpoint batch.
-//
-// Keys in the `telemetry` sublevel:
-//   r!{deviceId}!{metric}!{end}   a bucket's AggregateJSON (end: fixed-width ms)
-//   l!{deviceId}!{metric}         { value, time } of the newest reading
+// streams write closed and changed buckets, and the newest reading of each (device, metric),
+// in their checkpoint commits. One instance serves every stream.
 
 export interface RollupBucket {
   end: number
@@ -24,11 +21,11 @@ export interface MetricSummary {
   lastTime: number
 }
 
-export interface RollupStore {
+export interface Rollups {
   /** Adds a released reading (in memory). */
   add: (deviceId: string, metric: string, time: number, value: number) => void
-  /** Batch ops for what changed since the last call; merges buckets a previous run stored. */
-  collect: () => Promise<unknown[]>
+  /** Changes for what changed since the last call; merges buckets a previous run stored. */
+  collect: () => Promise<PendingWrite>
   /** Buckets with end in [fromEnd, toEnd], oldest first, stored and in memory. */
   load: (deviceId: string, metric: string, fromEnd: number, toEnd: number, opts?: { percentiles?: boolean }) => Promise<RollupBucket[]>
   /** The device's metrics with their newest reading; [] when it has none. */
@@ -55,10 +52,10 @@ interface Last {
   dirty: boolean
 }
 
-const bucketKey = (deviceId: string, metric: string, end: number): string => `r!${deviceId}!${metric}!${encodeTime(end)}`
-
-export function createRollupStore (db: JsonSublevel): RollupStore {
+export function createRollups (store: TelemetryStore): Rollups {
+  /** By `{deviceId}!{metric}`. */
   const open = new Map<string, Bucket>()
+  /** Buckets a newer one replaced in `open`, not written yet. */
   const closed: Bucket[] = []
   const lasts = new Map<string, Last>()
 
@@ -91,38 +88,40 @@ export function createRollupStore (db: JsonSublevel): RollupStore {
       for (const b of open.values()) if (b.dirty) write.push(b)
       const merging = write.filter((b) => b.merge)
       if (merging.length > 0) {
-        const stored = await db.getMany(merging.map((b) => bucketKey(b.deviceId, b.metric, b.end)))
+        const stored = await store.getBuckets(merging)
         merging.forEach((b, i) => {
           const s = stored[i]
           if (s !== undefined) b.agg = aggregateFromJSON(s).merge(b.agg)
           b.merge = false
         })
       }
-      const ops: unknown[] = []
+      const changes: TelemetryChange[] = []
       for (const b of write) {
         b.dirty = false
-        ops.push({ type: 'put', sublevel: db, key: bucketKey(b.deviceId, b.metric, b.end), value: b.agg.toJSON() })
+        changes.push({ kind: 'bucket', deviceId: b.deviceId, metric: b.metric, end: b.end, agg: b.agg.toJSON() })
       }
+      const taken: Last[] = []
       for (const [key, last] of lasts) {
         if (!last.dirty) continue
         last.dirty = false
-        ops.push({ type: 'put', sublevel: db, key: 'l!' + key, value: { value: last.value, time: last.time } })
+        taken.push(last)
+        const i = key.indexOf('!')
+        changes.push({ kind: 'last', deviceId: key.slice(0, i), metric: key.slice(i + 1), value: last.value, time: last.time })
       }
-      return ops
+      // Dirty again, they go into the next commit. Other streams may have added to them
+      // meanwhile, which only makes what is written then more complete.
+      const failed = (): void => {
+        for (const b of write) {
+          b.dirty = true
+          if (open.get(b.deviceId + '!' + b.metric) !== b && !closed.includes(b)) closed.push(b)
+        }
+        for (const last of taken) last.dirty = true
+      }
+      return { changes, failed }
     },
 
     async load (deviceId, metric, fromEnd, toEnd, opts = {}) {
-      const prefix = `r!${deviceId}!${metric}!`
-      const out: RollupBucket[] = []
-      const it = db.iterator({ gte: prefix + encodeTime(fromEnd), lte: prefix + encodeTime(toEnd) })
-      try {
-        // A thousand entries per call: a day is 86,400 buckets, one await each would dominate.
-        for (let page = await it.nextv(1000); page.length > 0; page = await it.nextv(1000)) {
-          for (const [key, value] of page) out.push({ end: decodeNumber(key.slice(prefix.length)), agg: aggregateFromJSON(value, opts) })
-        }
-      } finally {
-        await it.close()
-      }
+      const out: RollupBucket[] = (await store.readBuckets(deviceId, metric, fromEnd, toEnd)).map((s) => ({ end: s.end, agg: aggregateFromJSON(s.agg, opts) }))
       // Buckets not yet written (or changed since) are in memory.
       const key = deviceId + '!' + metric
       const pending = closed.filter((b) => b.deviceId === deviceId && b.metric === metric)
@@ -140,12 +139,8 @@ export function createRollupStore (db: JsonSublevel): RollupStore {
     },
 
     async metricsOf (deviceId) {
-      const prefix = `l!${deviceId}!`
       const found = new Map<string, MetricSummary>()
-      for await (const [key, value] of db.iterator({ gte: prefix, lt: prefix + RANGE_END })) {
-        const v = value as { value: number, time: number }
-        found.set(key.slice(prefix.length), { metric: key.slice(prefix.length), lastValue: v.value, lastTime: v.time })
-      }
+      for (const v of await store.lastValues(deviceId)) found.set(v.metric, { metric: v.metric, lastValue: v.value, lastTime: v.time })
       for (const [key, last] of lasts) {
         if (!key.startsWith(deviceId + '!')) continue
         const metric = key.slice(deviceId.length + 1)
@@ -155,23 +150,13 @@ export function createRollupStore (db: JsonSublevel): RollupStore {
     },
 
     async hasMetric (deviceId, metric) {
-      const key = deviceId + '!' + metric
-      return lasts.has(key) || await db.get('l!' + key) !== undefined
+      return lasts.has(deviceId + '!' + metric) || await store.lastValue(deviceId, metric) !== undefined
     },
 
     async sweep (cutoff) {
-      let cut = 0
-      const gone: string[] = []
-      for await (const [key, value] of db.iterator({ gte: 'l!', lt: 'l!' + RANGE_END })) {
-        const rest = key.slice(2)
-        await db.clear({ gte: `r!${rest}!`, lte: `r!${rest}!${encodeTime(cutoff)}` })
-        cut++
-        if ((value as { time: number }).time <= cutoff && lasts.get(rest)?.dirty !== true) gone.push(key)
-      }
-      for (const key of gone) {
-        lasts.delete(key.slice(2))
-        await db.del(key)
-      }
+      const cut = await store.removeRollupsThrough(cutoff)
+      // A last value not written yet is newer than the stored one: the next commit writes it.
+      for (const [key, last] of lasts) if (!last.dirty && last.time <= cutoff) lasts.delete(key)
       return cut
     }
   }

@@ -30,6 +30,16 @@ export interface EventReadings {
   skipped: number
 }
 
+/** A stored event as an object; undefined if it is not one (the log holds validated events: a guard, not a path). */
+export function parseEvent (bytes: Buffer): Record<string, unknown> | undefined {
+  try {
+    const parsed: unknown = JSON.parse(bytes.toString('utf8'))
+    return parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) ? undefined : parsed as Record<string, unknown>
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * The readings of a parsed CloudEvent that arrived at `arrival`, or why it has none: an event
  * of another type, without a valid `deviceid` or with an unreadable time field. `readings`

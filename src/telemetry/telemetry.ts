@@ -2,25 +2,30 @@ import type { TelemetryConfig } from '../config/schema.js'
 import type { Clock, TimerHandle } from '../core/clock.js'
 import { GridgateError } from '../core/errors.js'
 import type { TopicLog } from '../log/types.js'
-import type { JsonSublevel, Storage } from '../storage/db.js'
-import { RANGE_END } from '../storage/keys.js'
 import { needsPercentiles } from './aggregate.js'
+import { loadDefinitions, withoutEcho, type Definition } from './definitions.js'
 import type { EventTimeCounters } from './event-time.js'
 import { bucketRange, computeSeries, parseTelemetryQuery } from './query.js'
-import { createRollupStore, type MetricSummary, type RollupStore } from './rollups.js'
-import { openStream, stateSublevel, type StreamWindow, type TelemetryObserver, type TelemetryStream } from './stream.js'
+import { createRollups, type MetricSummary } from './rollups.js'
 import { DEVICE_ID } from './source.js'
+import type { TelemetryStore } from './store.js'
+import { addCounters, noCounters } from './stream-fanout.js'
+import { openStream, type TelemetryObserver, type TelemetryStream } from './stream.js'
 import { METRIC_NAME, parseWindow, renderWindow, sameWindow, WINDOW_NAME, type WindowSpec } from './window-spec.js'
 
 // Windowed telemetry: one stream per source topic, the continuous windows (config and
-// PUT /windows/{name}, stored as `w!{name}`), rollup queries and rollup retention.
+// PUT /windows/{name}), rollup queries and rollup retention. State lives behind `store`.
+
+export type { TelemetryObserver }
 
 export interface TelemetryOptions {
-  storage: Storage
+  store: TelemetryStore
   log: TopicLog
   clock: Clock
+  /** Validated (config/validate.ts checks what spans config entries). */
   config: TelemetryConfig
   namespace: string
+  /** Checkpoints resolve once durable. */
   sync: boolean
   observer?: TelemetryObserver
 }
@@ -48,11 +53,6 @@ export interface Telemetry {
   close: () => Promise<void>
 }
 
-interface StoredWindow {
-  definition: Record<string, unknown>
-  createdAt: string
-}
-
 interface Live {
   name: string
   spec: WindowSpec
@@ -60,19 +60,9 @@ interface Live {
   stream: TelemetryStream
 }
 
-/** A definition as GET shows it may be PUT back: its `name` (if it matches) and `createdAt` are set by the gateway. */
-function withoutEcho (name: string, body: unknown): unknown {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return body
-  const { name: given, createdAt: _createdAt, ...rest } = body as Record<string, unknown>
-  if (given !== undefined && given !== name) throw new GridgateError('WINDOW_INVALID', `name: '${String(given)}' does not match the window's URL`, { details: { field: 'name' } })
-  return rest
-}
-
 export async function openTelemetry (opts: TelemetryOptions): Promise<Telemetry> {
-  const { storage, log, clock, config } = opts
-  const db: JsonSublevel = storage.json('telemetry')
-  const rollups: RollupStore = createRollupStore(db)
-  const state = stateSublevel(storage)
+  const { store, log, clock, config } = opts
+  const rollups = createRollups(store)
   const streams = new Map<string, TelemetryStream>()
   const windows = new Map<string, Live>()
 
@@ -85,55 +75,26 @@ export async function openTelemetry (opts: TelemetryOptions): Promise<Telemetry>
   }
 
   const ensureTopic = async (topic: string): Promise<void> => {
-    if (log.getTopic(topic) === undefined) await log.createTopic(topic)
+    if (await log.getTopic(topic) === undefined) await log.createTopic(topic)
   }
 
-  // Definitions: stored ones, then the config's (which win, and restart a window they change).
-  const defs = new Map<string, { spec: WindowSpec, matcher: StreamWindow['matcher'], createdAt: string, reset: boolean }>()
-  for await (const [key, value] of db.iterator({ gte: 'w!', lt: 'w!' + RANGE_END })) {
-    const v = value as StoredWindow
-    const parsed = parseWindow(withoutEcho(key.slice(2), v.definition))
-    defs.set(key.slice(2), { ...parsed, createdAt: v.createdAt, reset: false })
-  }
-  const now = new Date(clock.now()).toISOString()
-  const writes: unknown[] = []
-  config.windows.forEach((entry, i) => {
-    const { name, ...body } = entry
-    if (config.windows.findIndex((w) => w.name === name) !== i) throw new GridgateError('CONFIG_INVALID', `/telemetry/windows/${i}/name: '${name}' is defined twice`)
-    let parsed
-    try {
-      parsed = parseWindow(body)
-    } catch (err) {
-      throw new GridgateError('CONFIG_INVALID', `/telemetry/windows/${i}/${(err as Error).message}`, { cause: err })
-    }
-    const old = defs.get(name)
-    if (old !== undefined && sameWindow(old.spec, parsed.spec)) return
-    defs.set(name, { ...parsed, createdAt: now, reset: old !== undefined })
-    writes.push({ type: 'put', key: 'w!' + name, value: { definition: renderWindow(name, parsed.spec), createdAt: now } satisfies StoredWindow })
-  })
-  if (writes.length > 0) await db.batch(writes as never)
+  const defs = await loadDefinitions(store, config.windows, new Date(clock.now()).toISOString())
 
   if (config.enabled) {
     for (const source of config.sources) await ensureTopic(source.topic)
-    const configured = new Set(config.windows.map((w) => w.name))
     for (const [name, def] of defs) {
       if (!config.sources.some((s) => s.topic === def.spec.sourceTopic)) {
-        const problem = `window '${name}' reads '${def.spec.sourceTopic}', which is not in telemetry.sources`
-        if (configured.has(name)) throw new GridgateError('CONFIG_INVALID', `/telemetry/windows: ${problem}`)
         // A window made over HTTP whose source was taken out of the config: kept, not run.
-        opts.observer?.error?.(def.spec.sourceTopic, new Error(`${problem}; it stays stored but does not run`))
+        opts.observer?.error?.(def.spec.sourceTopic, new Error(`window '${name}' reads '${def.spec.sourceTopic}', which is not in telemetry.sources; it stays stored but does not run`))
         defs.delete(name)
         continue
       }
       await ensureTopic(def.spec.outputTopic)
     }
     for (const source of config.sources) {
-      const mine = [...defs].filter(([, d]) => d.spec.sourceTopic === source.topic)
-      // A window whose definition changed starts over.
-      for (const [name, d] of mine) if (d.reset) await state.clear({ gte: `s!${source.topic}!o!${name}!`, lt: `s!${source.topic}!o!${name}!${RANGE_END}` })
+      const mine: Array<[string, Definition]> = [...defs].filter(([, d]) => d.spec.sourceTopic === source.topic)
       const stream = await openStream({
-        storage,
-        db: state,
+        store,
         log,
         clock,
         source: { topic: source.topic, types: source.types, fields: source.fields, timeField: source.timeField },
@@ -189,7 +150,7 @@ export async function openTelemetry (opts: TelemetryOptions): Promise<Telemetry>
       await ensureTopic(parsed.spec.outputTopic)
       if (old !== undefined) await old.stream.removeWindow(name)
       const createdAt = new Date(clock.now()).toISOString()
-      await db.put('w!' + name, { definition: renderWindow(name, parsed.spec), createdAt } satisfies StoredWindow)
+      await store.putWindow(name, { definition: renderWindow(name, parsed.spec), createdAt })
       await stream.addWindow({ name, spec: parsed.spec, matcher: parsed.matcher })
       const live: Live = { name, spec: parsed.spec, createdAt, stream }
       windows.set(name, live)
@@ -201,7 +162,7 @@ export async function openTelemetry (opts: TelemetryOptions): Promise<Telemetry>
       const w = get(name)
       windows.delete(name)
       await w.stream.removeWindow(name)
-      await db.del('w!' + name)
+      await store.removeWindow(name)
     },
     async query (deviceId, metric, params) {
       if (!DEVICE_ID.test(deviceId)) throw new GridgateError('DEVICE_ID_INVALID')
@@ -216,11 +177,8 @@ export async function openTelemetry (opts: TelemetryOptions): Promise<Telemetry>
     },
     metricsOf: (deviceId) => rollups.metricsOf(deviceId),
     counters: () => {
-      const sum: EventTimeCounters = { invalidDropped: 0, lateDropped: 0, lateAdjusted: 0, earlyDropped: 0, earlyAdjusted: 0, outOfOrderDropped: 0, outOfOrderAdjusted: 0 }
-      for (const s of streams.values()) {
-        const c = s.counters()
-        for (const k of Object.keys(sum) as Array<keyof EventTimeCounters>) sum[k] += c[k]
-      }
+      const sum = noCounters()
+      for (const s of streams.values()) addCounters(sum, s.counters())
       return sum
     },
     async checkpoint () {
