@@ -1,5 +1,6 @@
 import type { CommandChannel } from '../broker/broker.js'
 import type { Clock, TimerHandle } from '../core/clock.js'
+import { deviceSource, jsonCloudEvent } from '../core/cloudevent-writer.js'
 import { commandTopic, parseDeviceTopic } from '../core/device-topic.js'
 import { GridgateError } from '../core/errors.js'
 import type { IdGenerator } from '../core/ids.js'
@@ -63,15 +64,13 @@ export async function openCommands (opts: CommandsOptions): Promise<Commands> {
   const keyOf = (deviceId: string, id: string): string => `${deviceId}!${id}`
 
   function eventFor (c: Command): Buffer {
-    return Buffer.from(JSON.stringify({
-      specversion: '1.0',
+    return Buffer.from(jsonCloudEvent({
       id: ids.next(),
-      source: `/${opts.namespace}/devices/${c.deviceId}`,
+      source: deviceSource(opts.namespace, c.deviceId),
       type: `device.command.${c.status}`,
       subject: `devices/${c.deviceId}/commands/${c.id}`,
-      time: new Date(c.updatedAt).toISOString(),
-      deviceid: c.deviceId,
-      datacontenttype: 'application/json',
+      time: c.updatedAt,
+      deviceId: c.deviceId,
       data: view(c)
     }))
   }

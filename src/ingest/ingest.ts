@@ -1,4 +1,5 @@
 import type { Clock } from '../core/clock.js'
+import { deviceSource, jsonCloudEvent } from '../core/cloudevent-writer.js'
 import type { IdGenerator } from '../core/ids.js'
 import type { TopicLog } from '../log/types.js'
 import { matchRoute, type Route } from './routes.js'
@@ -56,18 +57,16 @@ export function createIngest (opts: IngestOptions): Ingest {
       observer?.ingested?.(topic)
     },
     connection: async (deviceId, connected, details) => {
-      const event = {
-        specversion: '1.0',
+      const event = jsonCloudEvent({
         id: ids.next(),
-        source: `/${namespace}/devices/${deviceId}`,
+        source: deviceSource(namespace, deviceId),
         type: connected ? 'device.connected' : 'device.disconnected',
         subject: `devices/${deviceId}`,
-        time: new Date(clock.now()).toISOString(),
-        deviceid: deviceId,
-        datacontenttype: 'application/json',
+        time: clock.now(),
+        deviceId,
         data: details
-      }
-      await log.append(SYSTEM_TOPIC, [Buffer.from(JSON.stringify(event))])
+      })
+      await log.append(SYSTEM_TOPIC, [Buffer.from(event)])
     },
     topics: () => [...new Set([...routes.map((r) => r.topic), INVALID_TOPIC, SYSTEM_TOPIC])]
   }

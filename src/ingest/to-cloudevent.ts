@@ -1,8 +1,11 @@
 import { isUtf8 } from 'node:buffer'
+import { BASE64_DATA, cloudEventHead, deviceSource, JSON_DATA } from '../core/cloudevent-writer.js'
 
 // MQTT message -> CloudEvent 1.0 in the JSON format (api.md, "From MQTT message to
 // CloudEvent"). Pure. The event is assembled as bytes around the payload: a JSON payload
 // goes in as `data` exactly as the device sent it, with no parse-and-serialise round trip.
+// The layout is core/cloudevent-writer.ts's, with the extensions mqttqos, mqttretain and
+// validationerror after deviceid.
 
 export interface DeviceMessage {
   deviceId: string
@@ -27,13 +30,14 @@ export interface EventContext {
 const q = JSON.stringify
 
 export function toCloudEvent (msg: DeviceMessage, ctx: EventContext): Buffer {
-  let head = `{"specversion":"1.0","id":${q(ctx.id)},"source":${q(`/${ctx.namespace}/devices/${msg.deviceId}`)},"type":${q(ctx.type)},"subject":${q(msg.mqttTopic)},"time":"${new Date(ctx.time).toISOString()}","deviceid":${q(msg.deviceId)},"mqttqos":${msg.qos},"mqttretain":${msg.retain ? 'true' : 'false'}`
+  let head = cloudEventHead(ctx.id, deviceSource(ctx.namespace, msg.deviceId), ctx.type, msg.mqttTopic, ctx.time, msg.deviceId) +
+    `,"mqttqos":${msg.qos},"mqttretain":${msg.retain ? 'true' : 'false'}`
   if (ctx.validationError !== undefined) head += `,"validationerror":${q(ctx.validationError)}`
   if (msg.payload.length === 0) return Buffer.from(head + '}')
   if (ctx.json) {
-    return Buffer.concat([Buffer.from(head + ',"datacontenttype":"application/json","data":'), msg.payload, Buffer.from('}')])
+    return Buffer.concat([Buffer.from(head + JSON_DATA), msg.payload, Buffer.from('}')])
   }
-  return Buffer.from(`${head},"datacontenttype":"application/octet-stream","data_base64":"${msg.payload.toString('base64')}"}`)
+  return Buffer.from(`${head}${BASE64_DATA}${msg.payload.toString('base64')}"}`)
 }
 
 /** Parses a payload as JSON if it is JSON; binary payloads are recognised without an exception in the common case. */

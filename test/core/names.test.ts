@@ -66,7 +66,7 @@ describe('the config schema uses NAME_PATTERN', () => {
     expect(() => validateConfig({
       routes: [{ filter: 'devices/+/x', topic: name, type: 't' }],
       topics: [{ name }],
-      telemetry: { sources: [{ topic: name }], windows: [{ name }] }
+      telemetry: { sources: [{ topic: name }], windows: [{ name, sourceTopic: name }] }
     })).not.toThrow()
   })
 })
