@@ -28,9 +28,9 @@ export interface ListenerOptions {
   /** Largest MQTT packet (remaining length) accepted; a larger declared length closes the connection at once. */
   maxPacketBytes?: number
   /** Open sockets over all listeners (0 = no limit); more are destroyed on arrival. */
-  maxConnections?: number
+  maxConnections: number
   /** Open sockets per remote address (0 = no limit). */
-  maxConnectionsPerAddress?: number
+  maxConnectionsPerAddress: number
 }
 
 interface Readable { read: (size?: number) => unknown, destroy: () => void }
@@ -114,8 +114,8 @@ export async function startMqttListeners (aedes: Aedes, opts: ListenerOptions): 
   // Open sockets of every server, so close() does not wait on clients that never leave.
   const open = new Set<{ destroy: () => void }>()
   const perAddress = new Map<string, number>()
-  const maxTotal = opts.maxConnections ?? 0
-  const maxPerAddress = opts.maxConnectionsPerAddress ?? 0
+  const maxTotal = opts.maxConnections
+  const maxPerAddress = opts.maxConnectionsPerAddress
   const track = <S extends Server | HttpServer>(server: S): S => {
     // Ahead of the server's own listener, so a refused socket never reaches aedes.
     server.prependListener('connection', (socket: { destroy: () => void, once: (e: string, f: () => void) => void, setNoDelay?: (on: boolean) => void, remoteAddress?: string }) => {

@@ -199,9 +199,9 @@ export function createGuardedLookup (opts: GuardOptions, resolve: Resolver = dns
  * `lookup` for them) and host names in the `lookup` it hands to net/tls.connect. The refusal
  * is a GridgateError('WEBHOOK_TARGET_FORBIDDEN') whose message says why; requests reject with it.
  */
-export function createGuardedAgent (opts: GuardOptions & { connectTimeoutMs?: number, connections?: number }): Agent {
+export function createGuardedAgent (opts: GuardOptions & { connectTimeoutMs: number, connections?: number }): Agent {
   const guard: GuardOptions = { allowLoopback: opts.allowLoopback }
-  const connector = buildConnector({ timeout: opts.connectTimeoutMs ?? 10_000, lookup: createGuardedLookup(guard) })
+  const connector = buildConnector({ timeout: opts.connectTimeoutMs, lookup: createGuardedLookup(guard) })
   const connect: buildConnector.connector = (options, callback) => {
     const refused = refuseLiteral(options.hostname, guard)
     if (refused !== undefined) {

@@ -2,6 +2,8 @@
 // answers count as delivered, which are retried and when, and when an event gives up and
 // is dead-lettered. Time and randomness are arguments, so a schedule is tested exactly.
 
+import type { Config } from '../../config/schema.js'
+
 export interface RetryPolicy {
   /** Delay before attempt n is `delaysMs[n - 1]`; the last entry repeats for every later attempt. */
   delaysMs: readonly number[]
@@ -9,11 +11,13 @@ export interface RetryPolicy {
   jitterRatio: number
 }
 
-// Event Grid namespaces: at once, then 10 s, 30 s, 1 min, 5 min, then every 5 min.
-export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
-  delaysMs: Object.freeze([0, 10_000, 30_000, 60_000, 300_000]),
-  jitterRatio: 0.1
-})
+/**
+ * The policy of the `webhooks` config. Its defaults (config/schema.ts) are Event Grid
+ * namespaces' schedule: at once, then 10 s, 30 s, 1 min, 5 min, then every 5 min, ±10%.
+ */
+export function retryPolicyOf (webhooks: Pick<Config['webhooks'], 'retryDelaysSeconds' | 'jitterRatio'>): RetryPolicy {
+  return { delaysMs: webhooks.retryDelaysSeconds.map((s) => s * 1000), jitterRatio: webhooks.jitterRatio }
+}
 
 /** Dead-letter reasons, worded as Event Grid words them in `deadletterproperties.deadletterreason`. */
 export const DEADLETTER_REASONS = Object.freeze({

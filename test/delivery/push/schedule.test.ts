@@ -1,13 +1,17 @@
 import { describe, expect, it } from 'vitest'
+import { validateConfig } from '../../../src/config/validate.js'
 import {
   classifyResponse,
   DEADLETTER_REASONS,
-  DEFAULT_RETRY_POLICY,
   nextStep,
   parseIsoDuration,
   retryDelay,
+  retryPolicyOf,
   type RetryPolicy
 } from '../../../src/delivery/push/schedule.js'
+
+// The policy of the default config: the tables below check that it is Event Grid's schedule.
+const DEFAULT_RETRY_POLICY = retryPolicyOf(validateConfig({}).webhooks)
 
 const mid = (): number => 0.5 // jitter factor 0: the table value exactly
 const low = (): number => 0 // the most negative jitter
@@ -46,6 +50,10 @@ describe('retryDelay', () => {
       expect(d).toBeGreaterThanOrEqual(54_000)
       expect(d).toBeLessThanOrEqual(66_000)
     }
+  })
+
+  it('takes a configured policy in ms', () => {
+    expect(retryPolicyOf({ retryDelaysSeconds: [0, 1.5, 60], jitterRatio: 0.2 })).toEqual({ delaysMs: [0, 1500, 60_000], jitterRatio: 0.2 })
   })
 
   it('repeats the last delay of a custom (test-sized) policy and honours jitterRatio 0', () => {
