@@ -3,12 +3,13 @@ import type { Histogram } from 'hdr-histogram-js'
 import { DEFAULT_CONFIG_PATH, loadConfig } from '../src/config/load.js'
 import type { TelemetryConfig } from '../src/config/schema.js'
 import { systemClock } from '../src/core/clock.js'
-import { openTopicLog } from '../src/log/topic-log.js'
 import type { TopicLog } from '../src/log/types.js'
-import { openStorage, type Storage } from '../src/storage/db.js'
-import { decodeNumber, encodeTime } from '../src/storage/keys.js'
+import { openLevelDb, type LevelStore } from '../src/storage/level/db.js'
+import { decodeNumber, encodeTime } from '../src/storage/level/keys.js'
+import { levelTelemetryStore } from '../src/storage/level/telemetry-store.js'
+import { openLevelTopicLogs, type LevelTopicLogs } from '../src/storage/level/topic-log.js'
 import { parseTelemetryQuery } from '../src/telemetry/query.js'
-import { createRollupStore } from '../src/telemetry/rollups.js'
+import { createRollups } from '../src/telemetry/rollups.js'
 import { openTelemetry, type Telemetry } from '../src/telemetry/telemetry.js'
 import {
   combine, cpuAverage, latencyHistogram, loopUtilization, makeTempDir, median, ownCpuSeconds, progress, removeTempDir, summarise,
@@ -99,9 +100,10 @@ const QUERIES: QuerySpec[] = [
  * a random walk around 21 °C rounded to 0.01, through the gateway's rollup store (as its
  * stream writes them), then compacted (a day-old range would long have been).
  */
-async function seed (storage: Storage): Promise<{ readings: number, seconds: number }> {
+async function seed (storage: LevelStore): Promise<{ readings: number, seconds: number }> {
   const t0 = performance.now()
-  const store = createRollupStore(storage.json('telemetry'))
+  const telemetryStore = levelTelemetryStore(storage)
+  const store = createRollups(telemetryStore)
   const rand = prng(0x24_86_40)
   let value = 21
   let readings = 0
@@ -113,9 +115,9 @@ async function seed (storage: Storage): Promise<{ readings: number, seconds: num
       store.add(DEVICE, METRIC, DAY + s * 1000 + off, Math.round(value * 100) / 100)
       readings++
     }
-    if ((s + 1) % SEED_BATCH_SECONDS === 0) await storage.batch(await store.collect())
+    if ((s + 1) % SEED_BATCH_SECONDS === 0) await telemetryStore.commit((await store.collect()).changes)
   }
-  await storage.batch(await store.collect())
+  await telemetryStore.commit((await store.collect()).changes)
   // Level's types leave out classic-level's compactRange; every key starts with a sublevel's '!'.
   await (storage.db as unknown as { compactRange: (start: string, end: string) => Promise<void> }).compactRange('!', '~')
   return { readings, seconds: (performance.now() - t0) / 1000 }
@@ -125,7 +127,7 @@ async function seed (storage: Storage): Promise<{ readings: number, seconds: num
  * The baseline: every bucket key of the day read and its value JSON-decoded, nothing else, the
  * cheapest way level offers (nextv batches, no promise per entry).
  */
-function rawScan (storage: Storage): () => Promise<number> {
+function rawScan (storage: LevelStore): () => Promise<number> {
   const sub = storage.json('telemetry')
   const prefix = `r!${DEVICE}!${METRIC}!`
   const rootPrefix = sub.prefixKey(prefix, 'utf8')
@@ -225,13 +227,14 @@ function system (name: string, description: string, latencyOf: string, m: Measur
 
 export async function benchTelemetryQuery (opts: TelemetryQueryOptions): Promise<CaseResult[]> {
   const dir = await makeTempDir(opts.baseDir, 'gridgate-bench-telemetry-query-')
-  let storage: Storage | undefined
+  let storage: LevelStore | undefined
+  let logs: LevelTopicLogs | undefined
   let log: TopicLog | undefined
   let telemetry: Telemetry | undefined
   try {
     progress.line(`\n[telemetry query] one device/metric, ${SECONDS.toLocaleString('en-US')} one-second rollup buckets (1-${MAX_PER_SECOND} readings each), in process; ` +
       `${opts.rounds} round(s) of ${opts.seconds}s per query and for the baseline (raw LevelDB scan + JSON.parse)`)
-    storage = await openStorage(dir)
+    storage = await openLevelDb(dir)
     const seeded = await seed(storage)
     progress.line(`  seeded ${seeded.readings.toLocaleString('en-US')} readings into ${SECONDS.toLocaleString('en-US')} buckets in ${seeded.seconds.toFixed(1)} s (rollup store, then compactRange)`)
 
@@ -247,8 +250,9 @@ export async function benchTelemetryQuery (opts: TelemetryQueryOptions): Promise
       }
     }
     const config: TelemetryConfig = refused.size === 0 ? defaults : { ...defaults, maxQueryWindows: Math.max(defaults.maxQueryWindows, RAISED_MAX_WINDOWS) }
-    log = await openTopicLog({ storage, clock: systemClock, sync: false, maxBatchEvents: 1000, maxBatchBytes: 1 << 20, defaultRetention: { maxAgeSeconds: 0, maxBytes: 0 } })
-    telemetry = await openTelemetry({ storage, log, clock: systemClock, config, namespace: 'gridgate', sync: false })
+    logs = await openLevelTopicLogs({ storage, clock: systemClock, sync: false, maxBatchEvents: 1000, maxBatchBytes: 1 << 20, defaultRetention: { maxAgeSeconds: 0, maxBytes: 0 } })
+    log = logs.view()
+    telemetry = await openTelemetry({ store: levelTelemetryStore(storage), log, clock: systemClock, config, namespace: 'gridgate', sync: false })
     const t = telemetry
 
     // One answer of each query, checked, before any timing.
@@ -333,6 +337,7 @@ export async function benchTelemetryQuery (opts: TelemetryQueryOptions): Promise
   } finally {
     await telemetry?.close()
     await log?.close()
+    await logs?.close()
     await storage?.close()
     await removeTempDir(dir)
   }

@@ -214,7 +214,6 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       ids,
       channel: broker.commands,
       namespace: config.namespace,
-      sync: config.storage.sync,
       maxOpenPerDevice: config.commands.maxOpenPerDevice,
       observer: commandsObserver(metrics, logger)
     })
