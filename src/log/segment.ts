@@ -10,7 +10,6 @@ import type { LogRecord } from './types.js'
 const VERSION = 1
 const HEADER = 1 + 4 + 8
 
-
 export function segmentSize (events: readonly Buffer[]): number {
   let size = HEADER
   for (const e of events) size += 4 + e.length

@@ -184,7 +184,7 @@ export function runTopicLogContract (name: string, factory: LogFactory, durable:
       await expect(log.append('t', [ev(0)])).rejects.toMatchObject({ code: 'SHUTTING_DOWN' })
       await cleanup()
     })
-  
+
     describe('two instances over one store', () => {
       it('see each other\'s topics, created, updated and deleted', async () => {
         const { log, another, cleanup } = await setup()
