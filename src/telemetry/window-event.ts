@@ -1,3 +1,4 @@
+import { jsonCloudEvent } from '../core/cloudevent-writer.js'
 import type { Aggregate } from './aggregate.js'
 import type { WindowEvent } from './store.js'
 import type { AttachedWindow } from './window-operators.js'
@@ -37,16 +38,14 @@ export function windowEvent (namespace: string, w: AttachedWindow, deviceId: str
   const data: Record<string, unknown> = { window: w.name, kind: w.spec.window.kind, deviceId, metric, start: iso(r.start), end: iso(r.end), ...values }
   if (r.closedBy !== undefined) data.closedBy = r.closedBy
   const id = `${w.name}/${deviceId}/${r.end}/${metric}`
-  const event = {
-    specversion: '1.0',
+  const json = jsonCloudEvent({
     id,
     source: `/${namespace}/windows/${w.name}`,
     type: 'telemetry.window',
     subject: `devices/${deviceId}/metrics/${metric}`,
-    time: iso(r.end),
-    deviceid: deviceId,
-    datacontenttype: 'application/json',
+    time: r.end,
+    deviceId,
     data
-  }
-  return { topic: w.spec.outputTopic, id, json: JSON.stringify(event) }
+  })
+  return { topic: w.spec.outputTopic, id, json }
 }
