@@ -4,6 +4,7 @@ import { spawnGateway, type ChildGateway } from '../helpers/child.js'
 import { connectDevice, registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
+import { until } from '../helpers/wait.js'
 
 const teardown = useTeardown()
 const KEY = 'commands-crash-key-0123456789'
@@ -32,15 +33,6 @@ async function status (gw: ChildGateway, id: string): Promise<string> {
   return (await gw.request('GET', `/devices/k1/commands/${id}`)).body.status
 }
 
-async function until (check: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error('condition not reached')
-}
-
 describe('commands across kill -9', () => {
   it('keeps end states, still sends pending commands and sends unanswered ones again', async () => {
     const dir = await tempDir()
@@ -51,7 +43,7 @@ describe('commands across kill -9', () => {
     const ok = (await first.request('POST', '/devices/k1/commands?wait=10', { body: { name: 'ok', id: 'c-ok' } })).body
     expect(ok.status).toBe('succeeded')
     await first.request('POST', '/devices/k1/commands', { body: { name: 'slow', id: 'c-slow', timeoutSeconds: 3600 } })
-    await until(() => dev.names.includes('slow'))
+    await until(() => dev.names.includes('slow'), { timeoutMs: 15_000, what: "the 'slow' command at the device" })
     await dev.client.endAsync()
     await first.request('POST', '/devices/k1/commands', { body: { name: 'later', id: 'c-later' } })
     await first.request('POST', '/devices/k1/commands', { body: { name: 'nix', id: 'c-nix' } })
@@ -62,7 +54,7 @@ describe('commands across kill -9', () => {
     expect([await status(second, 'c-ok'), await status(second, 'c-nix'), await status(second, 'c-later')]).toEqual(['succeeded', 'canceled', 'pending'])
     expect(['sent', 'delivered']).toContain(await status(second, 'c-slow'))
     const again = await device(second, password, () => true)
-    await until(async () => await status(second, 'c-slow') === 'succeeded' && await status(second, 'c-later') === 'succeeded')
+    await until(async () => await status(second, 'c-slow') === 'succeeded' && await status(second, 'c-later') === 'succeeded', { timeoutMs: 15_000, what: "'c-slow' and 'c-later' to succeed after the restart" })
     expect(again.names).toEqual(['slow', 'later'])
     expect(await status(second, 'c-ok')).toBe('succeeded')
   })

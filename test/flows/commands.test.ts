@@ -5,6 +5,7 @@ import { startTestGateway, type TestGateway, durableOnly } from '../helpers/gate
 import { connectDevice, registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
+import { until, within } from '../helpers/wait.js'
 
 const teardown = useTeardown()
 
@@ -34,15 +35,8 @@ async function device (gw: TestGateway, id: string, password: string, answer?: (
 
 const post = (gw: TestGateway, id: string, body: unknown, query = '', headers: Record<string, string> = {}) => gw.request('POST', `/devices/${id}/commands${query}`, { body, headers })
 
-/** Polls a condition on the gateway's state, bounded by a deadline. */
-async function until (check: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-  throw new Error('condition not reached')
-}
+/** How long a test waits for the gateway's state to reach what it expects. */
+const WAIT = { timeoutMs: 10_000 }
 
 async function commandEvents (gw: TestGateway, commandId: string): Promise<string[]> {
   const all = (await gw.request('GET', '/topics/commands/events?limit=1000')).body.value
@@ -65,7 +59,7 @@ describe('commands to devices', () => {
     expect(res.status).toBe(201)
     expect(res.body).toMatchObject({ status: 'succeeded', name: 'reboot', result: { did: 'reboot', with: { delay: 5 } }, error: null, sendCount: 1 })
     expect(dev.received).toEqual([{ topic: `devices/pump-1/commands/reboot/${res.body.id as string}`, payload: '{"delay":5}' }])
-    await until(async () => (await commandEvents(gw, res.body.id)).length >= 4)
+    await until(async () => (await commandEvents(gw, res.body.id)).length >= 4, { ...WAIT, what: 'the four lifecycle events on the commands topic' })
     expect(await commandEvents(gw, res.body.id)).toEqual(['device.command.pending', 'device.command.sent', 'device.command.delivered', 'device.command.succeeded'])
     const ev = (await gw.request('GET', '/topics/commands/events')).body.value[0].event
     expect(ev).toMatchObject({ subject: `devices/pump-1/commands/${res.body.id as string}`, source: '/gridgate/devices/pump-1', data: { id: res.body.id } })
@@ -86,7 +80,7 @@ describe('commands to devices', () => {
     for (const name of ['first', 'second', 'third']) ids.push((await post(gw, 'sleepy', { name })).body.id)
     expect((await gw.request('GET', `/devices/sleepy/commands/${ids[0] as string}`)).body.status).toBe('pending')
     const dev = await device(gw, 'sleepy', password, () => ({ status: 'succeeded' }))
-    await until(() => dev.received.length === 3)
+    await until(() => dev.received.length === 3, { ...WAIT, what: 'the three queued commands at the device' })
     expect(dev.received.map((r) => r.topic.split('/')[3])).toEqual(['first', 'second', 'third'])
     const last = await gw.request('POST', '/devices/sleepy/commands?wait=30', { body: { name: 'fourth', id: 'cmd-4' } })
     expect(last.body.status).toBe('succeeded')
@@ -102,9 +96,9 @@ describe('commands to devices', () => {
     const password = await registerDevice(gw, 'mute')
     const dev = await device(gw, 'mute', password, undefined, false)
     const res = await post(gw, 'mute', { name: 'ping', timeoutSeconds: 10 })
-    await until(async () => (await gw.request('GET', `/devices/mute/commands/${res.body.id as string}`)).body.status === 'delivered')
+    await until(async () => (await gw.request('GET', `/devices/mute/commands/${res.body.id as string}`)).body.status === 'delivered', { ...WAIT, what: 'the command to be delivered' })
     clock.advance(10_000)
-    await until(async () => (await gw.request('GET', `/devices/mute/commands/${res.body.id as string}`)).body.status === 'timedOut')
+    await until(async () => (await gw.request('GET', `/devices/mute/commands/${res.body.id as string}`)).body.status === 'timedOut', { ...WAIT, what: 'the command to time out' })
     await dev.client.publishAsync(`devices/mute/responses/${res.body.id as string}`, JSON.stringify({ status: 'succeeded' }), { qos: 1 })
     await dev.client.publishAsync(`devices/mute/responses/${res.body.id as string}`, JSON.stringify({ status: 'succeeded' }), { qos: 1 })
     expect((await gw.request('GET', `/devices/mute/commands/${res.body.id as string}`)).body.status).toBe('timedOut')
@@ -120,7 +114,7 @@ describe('commands to devices', () => {
     })
     const res = await post(gw, 'echo', { name: 'x' }, '?wait=30')
     expect(res.body).toMatchObject({ status: 'succeeded', result: 1 })
-    await until(async () => /gridgate_command_responses_total\{outcome="late"\} 1/.test((await gw.request('GET', '/metrics')).text))
+    await until(async () => /gridgate_command_responses_total\{outcome="late"\} 1/.test((await gw.request('GET', '/metrics')).text), { ...WAIT, what: 'the second answer counted as late' })
     expect((await gw.request('GET', `/devices/echo/commands/${res.body.id as string}`)).body.status).toBe('succeeded')
   })
 
@@ -129,7 +123,7 @@ describe('commands to devices', () => {
     await registerDevice(gw, 'away')
     const res = await post(gw, 'away', { name: 'x', ttlSeconds: 60 })
     clock.advance(60_000)
-    await until(async () => (await gw.request('GET', `/devices/away/commands/${res.body.id as string}`)).body.status === 'expired')
+    await until(async () => (await gw.request('GET', `/devices/away/commands/${res.body.id as string}`)).body.status === 'expired', { ...WAIT, what: 'the command to expire' })
     expect(await commandEvents(gw, res.body.id)).toEqual(['device.command.pending', 'device.command.expired'])
   })
 
@@ -140,7 +134,7 @@ describe('commands to devices', () => {
     expect((await gw.request('DELETE', `/devices/c1/commands/${res.body.id as string}`)).body.status).toBe('canceled')
     await device(gw, 'c1', password)
     const sent = await post(gw, 'c1', { name: 'y' })
-    await until(async () => (await gw.request('GET', `/devices/c1/commands/${sent.body.id as string}`)).body.status !== 'pending')
+    await until(async () => (await gw.request('GET', `/devices/c1/commands/${sent.body.id as string}`)).body.status !== 'pending', { ...WAIT, what: 'the command to leave pending' })
     const refused = await gw.request('DELETE', `/devices/c1/commands/${sent.body.id as string}`)
     expect([refused.status, refused.body.error.code]).toEqual([409, 'COMMAND_NOT_CANCELABLE'])
   })
@@ -190,7 +184,7 @@ describe('commands to devices', () => {
     const b = await connectDevice(gw.gateway.listeners.mqtt, 'dev-b', pb)
     const closed = new Promise<void>((resolve) => { b.once('close', () => resolve()) })
     b.publish(`devices/dev-a/responses/${res.body.id as string}`, JSON.stringify({ status: 'succeeded' }), { qos: 1 })
-    await closed // refused by permissions: the connection is closed
+    await within(closed, { ...WAIT, what: 'the gateway to close dev-b after its answer for dev-a' }) // refused by permissions
     expect((await gw.request('GET', `/devices/dev-a/commands/${res.body.id as string}`)).body.status).not.toBe('succeeded')
   })
 
@@ -201,7 +195,7 @@ describe('commands to devices', () => {
     const password = await registerDevice(first.gw, 'r1')
     const quiet = await device(first.gw, 'r1', password)
     const sent = await post(first.gw, 'r1', { name: 'sent-one', timeoutSeconds: 3600 })
-    await until(() => quiet.received.length === 1)
+    await until(() => quiet.received.length === 1, { ...WAIT, what: 'the command at the device that will not answer' })
     await quiet.client.endAsync()
     const done = await post(first.gw, 'r1', { name: 'to-cancel' })
     await first.gw.request('DELETE', `/devices/r1/commands/${done.body.id as string}`)
@@ -210,9 +204,9 @@ describe('commands to devices', () => {
 
     const second = await setup(dir.path)
     const dev = await device(second.gw, 'r1', password, () => ({ status: 'succeeded' }))
-    await until(() => dev.received.length === 2)
+    await until(() => dev.received.length === 2, { ...WAIT, what: 'both commands at the device after the restart' })
     expect(dev.received.map((r) => r.topic.split('/')[3])).toEqual(['sent-one', 'pending-one'])
-    await until(async () => (await second.gw.request('GET', `/devices/r1/commands/${pending.body.id as string}`)).body.status === 'succeeded')
+    await until(async () => (await second.gw.request('GET', `/devices/r1/commands/${pending.body.id as string}`)).body.status === 'succeeded', { ...WAIT, what: 'the pending command to succeed after the restart' })
     const again = (await second.gw.request('GET', `/devices/r1/commands/${sent.body.id as string}`)).body
     expect(again).toMatchObject({ status: 'succeeded', sendCount: 2 })
     expect((await second.gw.request('GET', `/devices/r1/commands/${done.body.id as string}`)).body.status).toBe('canceled')

@@ -3,6 +3,7 @@ import { spawnGateway, type ChildGateway } from '../helpers/child.js'
 import { connectDevice, registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
+import { within } from '../helpers/wait.js'
 
 const teardown = useTeardown()
 const KEY = 'mqtt-crash-key-0123456789'
@@ -36,7 +37,7 @@ describe('QoS 1 across kill -9', () => {
         if (acked.size >= 500) reached()
       }
     })
-    await Promise.race([enough, new Promise((resolve) => setTimeout(resolve, 30_000))])
+    await within(enough, { timeoutMs: 30_000, orElse: undefined }) // then kill, whatever was reached: judged below
     expect(await first.kill('SIGKILL')).toBe('SIGKILL')
     stop = true
     // The socket is dead: no PUBACK can arrive after this point. (mqtt.js may never settle

@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import { connect as netConnect } from 'node:net'
 import { join } from 'node:path'
@@ -7,6 +6,7 @@ import { startTestGateway, type TestGateway, durableOnly } from '../helpers/gate
 import { whenClosed, connectDevice, nextMessage, registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
+import { once, until } from '../helpers/wait.js'
 
 const teardown = useTeardown()
 
@@ -88,7 +88,7 @@ describe('sessions across a restart', () => {
     teardown(() => again.endAsync(true))
     again.on('message', (topic, payload) => got.push([topic, payload.toString()]))
     // The queued messages arrive without subscribing again.
-    for (let i = 0; i < 200 && got.length < 2; i++) await nextMessage(again)
+    await until(() => got.length >= 2, { timeoutMs: 10_000, what: 'the two queued messages after the restart' })
     expect(got).toEqual(expect.arrayContaining([['devices/pub/state', 'on'], ['devices/pub/telemetry', '{"queued":1}']]))
     // A new client gets the retained message.
     const fresh = await connectDevice(second.gateway.listeners.mqtt, 'pub', pPub)
@@ -115,8 +115,9 @@ describe('malformed MQTT packets', () => {
     const url = new URL(gw.gateway.listeners.mqtt)
     const bad = netConnect(Number(url.port), url.hostname)
     teardown(() => bad.destroy())
-    await once(bad, 'connect')
-    const closed = once(bad, 'close')
+    await once(bad, 'connect', { timeoutMs: 5000 })
+    // Within the connect timeout (10 s) at the latest.
+    const closed = once(bad, 'close', { timeoutMs: 15_000, what: `the gateway to close the connection that sent ${_name}` })
     bad.on('error', () => {})
     bad.write(bytes)
     if (halfClose) bad.end()

@@ -5,6 +5,7 @@ import { runCli, spawnGateway, type ChildGateway } from '../helpers/child.js'
 import { cloudEvent } from '../helpers/http.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
+import { reached, within } from '../helpers/wait.js'
 
 const teardown = useTeardown()
 const KEY = 'process-test-key-0123456789'
@@ -63,7 +64,7 @@ describe('the gateway as a process', () => {
         } catch { return } // connection reset by the kill
       }
     })
-    await Promise.race([enough, new Promise((resolve) => setTimeout(resolve, 20_000))])
+    await within(enough, { timeoutMs: 20_000, orElse: undefined }) // then kill, whatever was reached: judged below
     killed = true
     expect(await first.kill('SIGKILL')).toBe('SIGKILL')
     await Promise.all(publishers)
@@ -85,7 +86,7 @@ describe('the gateway as a process', () => {
     const dir = await dataDir()
     const first = await spawnGateway({ env: { GRIDGATE_DATA_DIR: dir } })
     teardown(() => first.kill('SIGKILL'))
-    for (let i = 0; i < 200 && !first.stderr().includes('Use it as'); i++) await new Promise((resolve) => setTimeout(resolve, 25))
+    await reached(() => first.stderr().includes('Use it as'), { timeoutMs: 5000, everyMs: 25 }) // the key is judged below
     const key = /\n {4}(\S+)\n/.exec(first.stderr())?.[1]
     expect(key).toBeDefined()
     expect(first.stderr()).toContain('Authorization: SharedAccessKey')

@@ -4,6 +4,7 @@ import { startTestGateway, type TestGateway, durableOnly } from '../helpers/gate
 import { cloudEvent } from '../helpers/http.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
+import { until } from '../helpers/wait.js'
 
 // These tests count the manual clock's timers; telemetry's checkpoint timer would move the count.
 const NO_TELEMETRY = { telemetry: { enabled: false } }
@@ -29,7 +30,7 @@ const settle = (gw: TestGateway, action: string, lockTokens: unknown[], query = 
 
 /** Waits (bounded) until a long poll has registered its wait on the manual clock. */
 async function untilTimers (clock: ManualClock, n: number): Promise<void> {
-  for (let i = 0; i < 1000 && clock.pendingTimers() < n; i++) await new Promise((resolve) => setImmediate(resolve))
+  await until(() => clock.pendingTimers() >= n, { timeoutMs: 5000, everyMs: 1, what: `a long poll waiting on the manual clock (${n} timers)` })
 }
 
 describe('pull delivery (Queue subscriptions)', () => {

@@ -6,6 +6,7 @@ import { spawnGateway, type ChildGateway } from '../helpers/child.js'
 import { connectDevice, registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
+import { reached } from '../helpers/wait.js'
 
 const teardown = useTeardown()
 const KEY = 'telemetry-crash-key-0123456789'
@@ -66,8 +67,7 @@ describe('continuous windows across kill -9', () => {
         sent[d] = i + 1
       }
     })
-    const deadline = Date.now() + 30_000
-    while (Date.now() < deadline && (await all(first, 'telemetry-windows')).length < 20) await new Promise((resolve) => setTimeout(resolve, 10))
+    await reached(async () => (await all(first, 'telemetry-windows')).length >= 20, { timeoutMs: 30_000 })
     expect(await first.kill('SIGKILL')).toBe('SIGKILL')
     void publishers
     await Promise.all(clients.map((c) => c.endAsync(true)))
@@ -97,15 +97,13 @@ describe('continuous windows across kill -9', () => {
         for (const w of sess.advance(e.data.ts)) expectedSessions.set(`sess/s-${d}/${w.end}/v`, JSON.stringify([w.aggregate.count, w.aggregate.sum]))
       }
     }
-    const until = Date.now() + 30_000
     let windows: any[] = []
     let sessions: any[] = []
-    while (Date.now() < until) {
+    await reached(async () => {
       windows = await all(second, 'telemetry-windows')
       sessions = await all(second, 'sessions')
-      if (windows.length >= expected.size && sessions.length >= expectedSessions.size) break
-      await new Promise((resolve) => setTimeout(resolve, 20))
-    }
+      return windows.length >= expected.size && sessions.length >= expectedSessions.size
+    }, { timeoutMs: 30_000, everyMs: 20 }) // what arrived is judged below
     const got = new Map(windows.map((e) => [e.id, JSON.stringify([e.data.count, e.data.sum, e.data.min, e.data.max])]))
     const gotSessions = new Map(sessions.map((e) => [e.id, JSON.stringify([e.data.count, e.data.sum])]))
     expect(windows.length).toBe(got.size) // no id twice

@@ -1,5 +1,6 @@
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt'
 import type { Client } from './http.js'
+import { within } from './wait.js'
 
 /** Registers a device over HTTP and returns its one-time password. */
 export async function registerDevice (gw: Client, id: string, attributes?: Record<string, string>): Promise<string> {
@@ -36,12 +37,19 @@ export async function subackCode (client: MqttClient, filter: string): Promise<n
   }
 }
 
-/** Resolves when the client's connection closes. */
-export function whenClosed (client: MqttClient): Promise<void> {
-  return new Promise((resolve) => { client.once('close', () => resolve()) })
+/** How long whenClosed and nextMessage wait by default. */
+const MQTT_WAIT_MS = 10_000
+
+/** Resolves when the client's connection closes; WaitTimeout when it is still open after `timeoutMs`. */
+export async function whenClosed (client: MqttClient, timeoutMs = MQTT_WAIT_MS): Promise<void> {
+  const closed = new Promise<void>((resolve) => { client.once('close', () => resolve()) })
+  await within(closed, { timeoutMs, what: `the connection of ${client.options.clientId ?? 'the client'} to close` })
 }
 
-/** Resolves with the next message the client receives. */
-export function nextMessage (client: MqttClient): Promise<{ topic: string, payload: Buffer, retain: boolean }> {
-  return new Promise((resolve) => { client.once('message', (topic, payload, packet) => resolve({ topic, payload, retain: packet.retain })) })
+/** Resolves with the next message the client receives; WaitTimeout when none comes within `timeoutMs`. */
+export async function nextMessage (client: MqttClient, timeoutMs = MQTT_WAIT_MS): Promise<{ topic: string, payload: Buffer, retain: boolean }> {
+  const next = new Promise<{ topic: string, payload: Buffer, retain: boolean }>((resolve) => {
+    client.once('message', (topic, payload, packet) => resolve({ topic, payload, retain: packet.retain }))
+  })
+  return await within(next, { timeoutMs, what: `a message to ${client.options.clientId ?? 'the client'}` })
 }
