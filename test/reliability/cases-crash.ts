@@ -6,7 +6,8 @@ import { cloudEvent } from '../helpers/http.js'
 import { connectDevice, registerDevice } from '../helpers/mqtt.js'
 import { tempDir } from '../helpers/tmp.js'
 import type { CaseResult, ReliabilityCase, Size } from './case.js'
-import { metric, pickSeed, replay, Scope, seededRandom, sleep, startAndTimeReady, startChild, startSlowWebhook, waitUntil } from './crash-helpers.js'
+import { pause, reached, within } from '../helpers/wait.js'
+import { metric, pickSeed, replay, Scope, seededRandom, startAndTimeReady, startChild, startSlowWebhook } from './crash-helpers.js'
 
 // The crash part of the reliability suite: kill -9 during QoS 1 ingest, kill -9 during push
 // delivery, dead-lettering and with pull locks held, and a real disk-write failure. Each case
@@ -94,8 +95,8 @@ const killDuringIngest: ReliabilityCase = {
               }
             })()
           }
-          await Promise.race([acking, sleep(10_000)])
-          await sleep(s.killMinMs + random() * (s.killMaxMs - s.killMinMs))
+          await within(acking, { timeoutMs: 10_000, orElse: undefined })
+          await pause(s.killMinMs + random() * (s.killMaxMs - s.killMinMs)) // the random kill time
           if (await gw.kill('SIGKILL') !== 'SIGKILL') throw new Error('the gateway was not killed by SIGKILL')
           run.stop = true
         } finally {
@@ -225,7 +226,7 @@ const killDuringDelivery: ReliabilityCase = {
               got = res.body.value
             } catch { pull.interruptedReceives++; return }
             if (got.length === 0) continue
-            await sleep(20 + random() * 40) // a receiver that works on what it got
+            await pause(20 + random() * 40) // a receiver that works on what it got
             const take: string[] = []
             for (const v of got) {
               sawEvent(v.event.id)
@@ -243,7 +244,7 @@ const killDuringDelivery: ReliabilityCase = {
             }
           }
         })()
-        await sleep(s.killMinMs + random() * (s.killMaxMs - s.killMinMs))
+        await pause(s.killMinMs + random() * (s.killMaxMs - s.killMinMs)) // the random kill time
         if (await gw.kill('SIGKILL') !== 'SIGKILL') throw new Error('the gateway was not killed by SIGKILL')
         run.stop = true
         await worker
@@ -264,8 +265,8 @@ const killDuringDelivery: ReliabilityCase = {
         const byToken = new Map(got.map((v) => [v.brokerProperties.lockToken, v.event.id]))
         for (const t of r.succeeded) pull.acked.add(byToken.get(t) as string)
       }
-      const pushed = await waitUntil(() => ids.every((id) => ok.delivered.has(id)), Math.max(1000, deadline - Date.now()))
-      await waitUntil(async () => (await status('bad')).deadLettered >= ids.length, Math.max(1000, deadline - Date.now()))
+      const pushed = await reached(() => ids.every((id) => ok.delivered.has(id)), { timeoutMs: Math.max(1000, deadline - Date.now()), everyMs: 100 })
+      await reached(async () => (await status('bad')).deadLettered >= ids.length, { timeoutMs: Math.max(1000, deadline - Date.now()), everyMs: 100 })
       const dead = (await gw.request('GET', `${base}/bad/deadletters?limit=1000`)).body.value as Array<{ event: { id: string }, deadLetterReason: string, lastHttpStatusCode: number | null }>
       const deadIds = new Set(dead.map((d) => d.event.id))
       const badReason = dead.filter((d) => d.deadLetterReason !== REJECT_REASON || d.lastHttpStatusCode !== 400)
@@ -384,7 +385,7 @@ const diskFull: ReliabilityCase = {
             }
           })
           await Promise.all(http)
-          await Promise.race([Promise.all(mqtt), sleep(20_000)])
+          await within(Promise.all(mqtt), { timeoutMs: 20_000, orElse: undefined })
           // Still failing, still serving.
           const again = await limited.publish('full', cloudEvent(`c${cycle}-again`))
           if (again.status === 200) httpAcked.add(`c${cycle}-again`)

@@ -7,7 +7,8 @@ import { verifyWebhook } from '../../src/delivery/push/sign.js'
 import { startTestGateway } from '../helpers/gateway.js'
 import { cloudEvent } from '../helpers/http.js'
 import { connectDevice, registerDevice, subackCode } from '../helpers/mqtt.js'
-import { Cleanup, KEY, mib, postEarlyAnswer, pushSub, queueSub, RawMqtt, rssOf, sleep, startChild, startHook, subscribePacket, publishPacket, until } from './delivery-helpers.js'
+import { pause, reached, within } from '../helpers/wait.js'
+import { Cleanup, KEY, mib, postEarlyAnswer, pushSub, queueSub, RawMqtt, rssOf, startChild, startHook, subscribePacket, publishPacket } from './delivery-helpers.js'
 
 // Delivery, HTTP-side and permission cases of the reliability suite.
 
@@ -66,21 +67,21 @@ const outage: ReliabilityCase = {
           const delay = (RETRY_DELAYS_S[Math.min(k, RETRY_DELAYS_S.length - 1)] as number) * 1000
           const before = posts.length
           clock.advance(delay - 1)
-          await new Promise((resolve) => setTimeout(resolve, 100))
+          await pause(100) // the quiet period: no attempt may go out 1 ms before it is due
           early += posts.length - before
           clock.advance(1)
         }
         const limitAlive = k < LIMIT_ATTEMPTS
         const expected = events * (k + 1)
-        const arrived = await until(() => count('main') >= expected && (!limitAlive || count('limit') >= expected), 60_000)
+        const arrived = await reached(() => count('main') >= expected && (!limitAlive || count('limit') >= expected), { timeoutMs: 60_000 })
         if (!arrived) { problems.push(`phase ${k + 1} (${phase}): ${count('main')}/${expected} main attempts, ${count('limit')} limit attempts`); break }
-        const settled = await until(async () => {
+        const settled = await reached(async () => {
           const s = await status('main')
           const l = await status('limit')
           const mainDone = phase === '200' ? s.delivered >= events : s.failed >= expected
           const limitDone = !limitAlive || (k + 1 === LIMIT_ATTEMPTS ? l.deadLettered >= events : l.failed >= expected)
           return mainDone && limitDone
-        }, 30_000)
+        }, { timeoutMs: 30_000 })
         if (!settled) { problems.push(`phase ${k + 1} (${phase}): attempts were not settled in time`); break }
         if ((await status('main')).deadLettered > 0) deadEarly++
         const limitDead = (await status('limit')).deadLettered
@@ -211,10 +212,10 @@ const httpSide: ReliabilityCase = {
         if (res.status !== 201) setup.push(`redirect sub ${path}: ${res.status}`)
       }
       await open.publish('orders', cloudEvent('redirected'))
-      const redirectSettled = await until(async () => {
+      const redirectSettled = await reached(async () => {
         const dead = await Promise.all(['rpostmeta', 'rpostloop'].map(async (n) => (await open.request('GET', `/topics/orders/eventsubscriptions/${n}/status`)).body?.deadLettered ?? 0))
         return dead.every((d) => d >= 1)
-      }, 15_000, 50)
+      }, { timeoutMs: 15_000, everyMs: 50 })
       rows.push({ check: 'OPTIONS redirects refused (WEBHOOK_VALIDATION_FAILED)', ok: optionsRefused.filter(Boolean).length, total: 2 })
       rows.push({ check: 'POST redirects not followed (settled as failures)', ok: redirectSettled && followed === 0 ? 2 : 0, total: 2, note: `${redirectsSent} redirects answered, ${followed} requests reached the redirect target` })
       for (const n of ['rpostmeta', 'rpostloop']) await open.request('DELETE', `/topics/orders/eventsubscriptions/${n}`)
@@ -252,7 +253,7 @@ const httpSide: ReliabilityCase = {
           if (put.status !== 200) setup.push(`rotation PUT ${put.status}`)
         }
       }
-      const allSigned = await until(() => ids.size >= published, 60_000, 20)
+      const allSigned = await reached(() => ids.size >= published, { timeoutMs: 60_000, everyMs: 20 })
       rows.push({
         check: 'deliveries verifying with the old or the new secret',
         ok: verified.old + verified.new,
@@ -315,7 +316,7 @@ const httpSide: ReliabilityCase = {
         socket.write(`POST /topics/orders:publish HTTP/1.1\r\nhost: ${hostname}\r\nauthorization: SharedAccessKey ${KEY}\r\ncontent-type: application/cloudevents+json\r\ncontent-length: 100000\r\n\r\n{`)
         const dribble = setInterval(() => { if (!socket.destroyed) socket.write(' ') }, 250)
         // Not events.once: it rejects on the socket's 'error', and a reset is a way of closing.
-        const closed = await Promise.race([new Promise<boolean>((resolve) => socket.once('close', () => resolve(true))), sleep((REQUEST_TIMEOUT_S + 4) * 1000).then(() => false)])
+        const closed = await within(new Promise<boolean>((resolve) => socket.once('close', () => resolve(true))), { timeoutMs: (REQUEST_TIMEOUT_S + 4) * 1000, orElse: false })
         clearInterval(dribble)
         socket.destroy()
         return { closed, ms: Date.now() - slowStarted, timedOut: answer.startsWith('HTTP/1.1 408'), reset }
@@ -332,7 +333,7 @@ const httpSide: ReliabilityCase = {
         polls.push(open.request('POST', '/topics/orders/eventsubscriptions/q:receive?maxEvents=1&maxWaitTime=30').then((r) => ({ status: r.status, code: r.body?.error?.code })))
       }
       // Wait until the cap is reached (a probe is refused), then send the extras.
-      const capped = await until(async () => (await open.request('POST', '/topics/orders/eventsubscriptions/q:receive?maxWaitTime=10')).status === 429, 20_000, 50)
+      const capped = await reached(async () => (await open.request('POST', '/topics/orders/eventsubscriptions/q:receive?maxWaitTime=10')).status === 429, { timeoutMs: 20_000, everyMs: 50 })
       const extras = await Promise.all(Array.from({ length: sz.extraReceives }, async () => {
         const r = await open.request('POST', '/topics/orders/eventsubscriptions/q:receive?maxEvents=1&maxWaitTime=30')
         return r.status === 429 && r.body?.error?.code === 'TOO_MANY_RECEIVES' && r.headers.get('retry-after') === '1'
@@ -420,7 +421,7 @@ const permissions: ReliabilityCase = {
       const pv = await registerDevice(gw, victim)
       const twinPassword = await registerDevice(gw, `${attacker}-twin`)
       const v = await connectDevice(mqttUrl, victim, pv, { keepalive: 30 })
-      cleanup.add(async () => await Promise.race([v.endAsync(true), sleep(2000)]))
+      cleanup.add(async () => await within(v.endAsync(true), { timeoutMs: 2000, orElse: undefined }))
       let victimClosed = 0
       v.on('close', () => { victimClosed++ })
       const victimGot: string[] = []
@@ -428,7 +429,7 @@ const permissions: ReliabilityCase = {
       if (await subackCode(v, `devices/${victim}/commands/#`) !== 1) return { figure: 'the victim could not subscribe to its own commands', pass: false }
       // A contained (granted) subscription of the attacker: must never see the victim's command.
       const spy = await connectDevice(mqttUrl, attacker, pa)
-      cleanup.add(async () => await Promise.race([spy.endAsync(true), sleep(2000)]))
+      cleanup.add(async () => await within(spy.endAsync(true), { timeoutMs: 2000, orElse: undefined }))
       const spyGot: string[] = []
       spy.on('message', (topic) => { spyGot.push(topic) })
       const spyGrant = await subackCode(spy, `devices/${attacker}/commands/../../${victim}/commands/#`)
@@ -473,10 +474,10 @@ const permissions: ReliabilityCase = {
 
       // The victim's own command still arrives, and only it.
       const cmd = await gw.request('POST', `/devices/${victim}/commands`, { body: { name: 'ping', payload: { n: 1 }, timeoutSeconds: 30 } })
-      const gotOwn = await until(() => victimGot.length >= 1, 10_000)
+      const gotOwn = await reached(() => victimGot.length >= 1, { timeoutMs: 10_000 })
       // A round trip through the broker on the spy: had it been sent the command, it would be here first.
       const spyAlive = spy.connected
-      if (spyAlive) await Promise.race([subackCode(spy, `devices/${attacker}/commands/x`), sleep(5000)])
+      if (spyAlive) await within(subackCode(spy, `devices/${attacker}/commands/x`), { timeoutMs: 5000, orElse: undefined })
       const foreign = victimGot.filter((m) => !m.startsWith(`devices/${victim}/commands/ping/`)).length
       const pass = denied === total && victimClosed === 0 && v.connected && gotOwn && foreign === 0 && spyGot.length === 0 && spyAlive && cmd.status === 201
       const table = [...failures].map(([d, n]) => `${d} ×${n}`).join(', ')
@@ -534,7 +535,7 @@ const slowConsumers: ReliabilityCase = {
       const loaders = await Promise.all(Array.from({ length: sz.loaders }, async (_, i) => {
         const id = `load-${i}`
         const c = await connectDevice(mqttUrl, id, await registerDevice(gw, id))
-        cleanup.add(async () => await Promise.race([c.endAsync(true), sleep(2000)]))
+        cleanup.add(async () => await within(c.endAsync(true), { timeoutMs: 2000, orElse: undefined }))
         return { id, c }
       }))
       let published = 0
@@ -552,14 +553,14 @@ const slowConsumers: ReliabilityCase = {
       }
       const drained = async (): Promise<number> => {
         const t = Date.now()
-        const ok = await until(() => fastEvents >= published, 30_000, 20)
+        const ok = await reached(() => fastEvents >= published, { timeoutMs: 30_000, everyMs: 20 })
         return ok ? (Date.now() - t) / 1000 : Infinity
       }
       const pid = gw.proc.pid
       const rssBase = await rssOf(pid)
       let rssPeak = rssBase
       const sampling = { on: true }
-      const sampler = (async () => { while (sampling.on) { rssPeak = Math.max(rssPeak, await rssOf(pid)); await sleep(200) } })()
+      const sampler = (async () => { while (sampling.on) { rssPeak = Math.max(rssPeak, await rssOf(pid)); await pause(200) } })() // a sample every 200 ms
       cleanup.add(async () => { sampling.on = false; await sampler })
 
       const payload = 'x'.repeat(sz.commandKiB * 1024)
@@ -574,7 +575,7 @@ const slowConsumers: ReliabilityCase = {
 
       // Baseline: the same work, but the command receiver reads and the second webhook answers at once.
       const healthy = await connectDevice(mqttUrl, 'healthy', await registerDevice(gw, 'healthy'))
-      cleanup.add(async () => await Promise.race([healthy.endAsync(true), sleep(2000)]))
+      cleanup.add(async () => await within(healthy.endAsync(true), { timeoutMs: 2000, orElse: undefined }))
       let healthyGot = 0
       healthy.on('message', () => { healthyGot++ })
       if (await subackCode(healthy, 'devices/healthy/commands/#') !== 1) return { figure: 'healthy device could not subscribe', pass: false }
@@ -614,14 +615,11 @@ const slowConsumers: ReliabilityCase = {
       let commandsAccepted = 0
       const sender = flood('frozen').then((n) => { commandsAccepted = n })
       let droppedAt: number | undefined
-      const watcher = (async () => {
-        const deadline = Date.now() + sz.phaseMs + 30_000
-        while (droppedAt === undefined && Date.now() < deadline) {
-          const d = await gw.request('GET', '/devices/frozen')
-          if (d.body?.connected === false) droppedAt = Date.now()
-          else await sleep(100)
-        }
-      })()
+      const watcher = reached(async () => {
+        const d = await gw.request('GET', '/devices/frozen')
+        if (d.body?.connected === false) droppedAt = Date.now()
+        return droppedAt !== undefined
+      }, { timeoutMs: sz.phaseMs + 30_000, everyMs: 100 })
       const rateB = await load(sz.phaseMs)
       const lagB = await drained()
       await sender
@@ -631,7 +629,7 @@ const slowConsumers: ReliabilityCase = {
       // Requests the slow receiver still holds are cut by the gateway's timeout shortly.
       // The gateway keeps sending new ones; judge those started before now.
       const judged = slowRequests.slice()
-      await until(() => judged.every((r) => r.ended !== undefined), (HOOK_TIMEOUT_S + 8) * 1000, 50)
+      await reached(() => judged.every((r) => r.ended !== undefined), { timeoutMs: (HOOK_TIMEOUT_S + 8) * 1000, everyMs: 50 })
       const cutTimes = judged.map((r) => ((r.ended ?? Infinity) - r.started) / 1000)
       const slowestCut = Math.max(0, ...cutTimes)
       const dropS = droppedAt === undefined ? Infinity : (droppedAt - firstCommandAt) / 1000

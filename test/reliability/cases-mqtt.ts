@@ -5,8 +5,9 @@ import { connectDevice } from '../helpers/mqtt.js'
 import { tempDir } from '../helpers/tmp.js'
 import {
   alive, closedWithin, connectPacket, fdsOf, mb, metric, mutatedPacket, pool, publishPacket, pubrelPacket, rawConnect, rawLogin,
-  liveHeap, registerMany, rng, rssOf, snapshotOptions, sleep, startTarget, validPacket, type RawConnection, type Target
+  liveHeap, registerMany, rng, rssOf, snapshotOptions, startTarget, validPacket, type RawConnection, type Target
 } from './mqtt-helpers.js'
+import { pause, reached, within } from '../helpers/wait.js'
 
 // Malformed, oversized, slow, churning and abusive MQTT clients against a child gateway.
 
@@ -37,20 +38,17 @@ async function startCanary (t: Target, id: string, password: string): Promise<Ca
         const timer = setTimeout(() => resolve(false), 5000)
         waiting.set(tag, () => { clearTimeout(timer); resolve(true) })
       })
-      const ok = await Promise.race([
-        (async () => {
-          await client.publishAsync(`devices/${id}/telemetry`, JSON.stringify({ seq }), { qos: 1 })
-          await client.publishAsync(`devices/${id}/commands/loop`, tag, { qos: 1 })
-          return await echoed
-        })().catch(() => false),
-        sleep(5000).then(() => false)
-      ])
+      const ok = await within((async () => {
+        await client.publishAsync(`devices/${id}/telemetry`, JSON.stringify({ seq }), { qos: 1 })
+        await client.publishAsync(`devices/${id}/commands/loop`, tag, { qos: 1 })
+        return await echoed
+      })().catch(() => false), { timeoutMs: 5000, orElse: false })
       waiting.delete(tag)
       rounds++
       if (!ok) failures++
       maxMs = Math.max(maxMs, Date.now() - t0)
       if (!ok && client.disconnected) return
-      await sleep(50)
+      await pause(50) // the canary's pace
     }
   })()
   return {
@@ -93,7 +91,7 @@ ${LOOP_PERMISSIONS}`)
       const [canaryDev] = await registerMany(t.gw, 'canary', 1)
       const fuzzers = await registerMany(t.gw, 'fuzz', concurrency)
       const canary = await startCanary(t, canaryDev?.id ?? '', canaryDev?.password ?? '')
-      await sleep(500)
+      await pause(500) // the canary's first rounds, before the RSS baseline
       const rss0 = rssOf(t.pid)
       sampler = rssSampler(t.pid)
       let fast = 0
@@ -171,7 +169,7 @@ async function wsClose (url: string, send: (ws: WebSocket) => void): Promise<{ c
     const t0 = Date.now()
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)))
     send(ws)
-    const code = await Promise.race([closed, sleep(5000).then(() => -1)])
+    const code = await within(closed, { timeoutMs: 5000, orElse: -1 })
     return { code, ms: Date.now() - t0 }
   } finally {
     ws.terminate()
@@ -187,7 +185,7 @@ async function declareHuge (c: RawConnection): Promise<{ sentBytes: number, ms: 
   const state = { closed: false }
   void c.closed.then(() => { state.closed = true })
   for (let i = 0; i < 32 && !state.closed; i++) {
-    if (!c.write(chunk)) await Promise.race([new Promise((resolve) => c.socket.once('drain', resolve)), c.closed, sleep(2000)])
+    if (!c.write(chunk)) await within(Promise.race([new Promise((resolve) => c.socket.once('drain', resolve)), c.closed]), { timeoutMs: 2000, orElse: undefined })
     if (!state.closed) sentBytes += chunk.length
   }
   return { sentBytes, ms: await closedWithin(c, t0, 5000) }
@@ -254,7 +252,7 @@ const oversized: ReliabilityCase = {
       const dribble = (c: RawConnection, bytes: Buffer) => async () => {
         for (let i = 0; i < bytes.length && !c.socket.destroyed && !c.socket.closed; i++) {
           c.write(bytes.subarray(i, i + 1))
-          await sleep(100)
+          await pause(100) // a byte every 100 ms: the dribble
         }
       }
       const longConnect = connectPacket({ clientId: d(5).id, username: d(5).id, password: d(5).password + 'x'.repeat(400), keepalive: 60 })
@@ -303,7 +301,7 @@ const churn: ReliabilityCase = {
           else {
             const closed = new Promise<void>((resolve) => c?.once('close', () => resolve()))
             c.stream.destroy()
-            await Promise.race([closed, sleep(2000)])
+            await within(closed, { timeoutMs: 2000, orElse: undefined })
             await c.endAsync(true)
           }
         } catch {
@@ -319,13 +317,12 @@ const churn: ReliabilityCase = {
         const t0 = Date.now()
         let gauge: number | undefined
         let connected = -1
-        while (Date.now() - t0 < 10_000) {
+        await reached(async () => {
           gauge = await metric(t.gw, 'gridgate_mqtt_connected_clients')
           const list = await t.gw.request('GET', '/devices')
           connected = (list.body.value as Array<{ connected: boolean }>).filter((x) => x.connected).length
-          if (gauge === 0 && connected === 0) break
-          await sleep(100)
-        }
+          return gauge === 0 && connected === 0
+        }, { timeoutMs: 10_000, everyMs: 100 })
         return { gauge, connected, ms: Date.now() - t0 }
       }
       await settle()
@@ -403,7 +400,7 @@ const abuse: ReliabilityCase = {
             goodMs.push(Date.now() - t0)
             await c.endAsync()
           } catch { goodMs.push(Number.POSITIVE_INFINITY) }
-          await sleep(200)
+          await pause(200) // a good device connects every 200 ms meanwhile
         }
       })()
       await pool(guesses, attackers, async (i) => {
@@ -432,7 +429,7 @@ const abuse: ReliabilityCase = {
       for (let i = 0; i < 24; i++) track(await rawConnect(t.mqtt, '127.0.0.1'))
       const overAddress = await refusedWithin('127.0.0.1')
       for (let i = 0; i < 24; i++) track(await rawConnect(t.mqtt, '127.0.0.2'))
-      await sleep(100)
+      await pause(100) // the quiet period: none of the 48 may be closed in it
       const heldOpen = conns.filter((c) => !c.socket.closed).length
       const overTotal = await refusedWithin('127.0.0.3')
       check(overAddress !== undefined && overTotal !== undefined && heldOpen === 48,
@@ -440,7 +437,7 @@ const abuse: ReliabilityCase = {
       for (const c of conns.splice(0)) c.destroy()
       let relogin = false
       for (let i = 0; i < 20 && !relogin; i++) {
-        try { track(await rawLogin(t.mqtt, other.id, other.password, 30)); relogin = true } catch { await sleep(100) }
+        try { track(await rawLogin(t.mqtt, other.id, other.password, 30)); relogin = true } catch { await pause(100) } // back-off
       }
       check(relogin, relogin ? 'room freed once they closed' : 'no room after closing')
 

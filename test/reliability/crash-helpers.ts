@@ -3,9 +3,10 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { spawnGateway, type ChildGateway, type SpawnOptions } from '../helpers/child.js'
 import type { Client } from '../helpers/http.js'
+import { until } from '../helpers/wait.js'
 
 // Shared by the crash cases (test/reliability/cases-crash.ts): a cleanup scope, a seeded
-// random source, bounded waits, replay, and a webhook receiver that answers after a delay.
+// random source, replay, and a webhook receiver that answers after a delay. (Waits: test/helpers/wait.ts.)
 
 /** Everything a case starts registers its stop here; `close()` stops them in reverse, whatever failed. */
 export class Scope {
@@ -27,18 +28,6 @@ export function pickSeed (): number {
   return env !== undefined && /^\d+$/.test(env) ? Number(env) : Math.floor(Math.random() * 2 ** 31)
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Polls `check` every `everyMs` until it returns true or the deadline passes; resolves with whether it did. */
-export async function waitUntil (check: () => Promise<boolean> | boolean, deadlineMs: number, everyMs = 100): Promise<boolean> {
-  const end = Date.now() + deadlineMs
-  for (;;) {
-    if (await check()) return true
-    if (Date.now() >= end) return false
-    await sleep(everyMs)
-  }
-}
-
 /** Starts a child gateway, registered with the scope (killed with SIGKILL at close). */
 export async function startChild (scope: Scope, opts: SpawnOptions): Promise<ChildGateway> {
   const gw = await spawnGateway(opts)
@@ -50,8 +39,11 @@ export async function startChild (scope: Scope, opts: SpawnOptions): Promise<Chi
 export async function startAndTimeReady (scope: Scope, opts: SpawnOptions, deadlineMs = 30_000): Promise<{ gw: ChildGateway, readyMs: number }> {
   const t0 = performance.now()
   const gw = await startChild(scope, { ...opts, timeoutMs: deadlineMs })
-  const ok = await waitUntil(async () => (await gw.request('GET', '/readyz', { auth: null })).status === 200, deadlineMs - (performance.now() - t0), 20)
-  if (!ok) throw new Error(`not ready within ${deadlineMs} ms`)
+  await until(async () => (await gw.request('GET', '/readyz', { auth: null })).status === 200, {
+    timeoutMs: deadlineMs - (performance.now() - t0),
+    everyMs: 20,
+    what: `GET /readyz 200 (within ${deadlineMs} ms of the spawn)`
+  })
   return { gw, readyMs: performance.now() - t0 }
 }
 

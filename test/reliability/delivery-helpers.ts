@@ -26,18 +26,6 @@ export function mib (bytes: number): string {
   return `${(bytes / 1_048_576).toFixed(1)} MiB`
 }
 
-export const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
-
-/** Polls `check` every `everyMs` until it is true or `timeoutMs` passes; says which. */
-export async function until (check: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 10): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await check()) return true
-    if (Date.now() >= deadline) return false
-    await sleep(everyMs)
-  }
-}
-
 export interface Hook {
   server: Server
   url: string

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { spawnGateway, type ChildGateway } from '../helpers/child.js'
 import { registerDevice } from '../helpers/mqtt.js'
 import { tempDir } from '../helpers/tmp.js'
+import { reached, within } from '../helpers/wait.js'
 
 // Raw MQTT 3.1.1 for the reliability cases: a seeded generator, packet encoders for every
 // packet type, mutators that break them in the ways a fuzzer should, raw sockets that
@@ -231,9 +232,7 @@ export async function rawConnect (url: string, localAddress?: string): Promise<R
 
 /** Resolves with ms until the socket closes, or undefined when it is still open after `timeoutMs`. */
 export async function closedWithin (c: RawConnection, since: number, timeoutMs: number): Promise<number | undefined> {
-  let timer: NodeJS.Timeout | undefined
-  const at = await Promise.race([c.closed, new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), timeoutMs) })])
-  clearTimeout(timer)
+  const at = await within(c.closed, { timeoutMs, orElse: undefined })
   return at === undefined ? undefined : at - since
 }
 
@@ -333,10 +332,7 @@ export async function liveHeap (t: Target, dir: string): Promise<number> {
   const before = new Set(readdirSync(dir))
   t.gw.proc.kill('SIGUSR2')
   let file: string | undefined
-  for (let i = 0; i < 200 && file === undefined; i++) {
-    file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f))
-    if (file === undefined) await sleep(25)
-  }
+  await reached(() => (file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f))) !== undefined, { timeoutMs: 5000, everyMs: 25 })
   const heap = await metric(t.gw, 'gridgate_nodejs_heap_size_used_bytes') ?? 0
   if (file !== undefined) await rm(join(dir, file), { force: true })
   return heap
@@ -356,5 +352,3 @@ export async function pool (n: number, concurrency: number, work: (i: number, wo
     }
   }))
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
