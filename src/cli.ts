@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util'
 import { makeDevCerts } from './certs.js'
 import { DEFAULT_CONFIG_PATH, loadConfig } from './config/load.js'
 import { isGridgateError } from './core/errors.js'
-import { startGateway } from './main.js'
+import { startGateway, type Gateway } from './main.js'
 import { createLogger } from './observability/logger.js'
 
 const USAGE = `Usage: gridgate <command> [options]
@@ -19,7 +19,7 @@ Commands:
 
 Environment overrides (see README): GRIDGATE_DATA_DIR, GRIDGATE_HTTP_PORT, GRIDGATE_MQTT_PORT,
 GRIDGATE_MQTT_WS_PORT, GRIDGATE_MQTTS_PORT, GRIDGATE_MQTT_WSS_PORT, GRIDGATE_HTTP_KEYS,
-GRIDGATE_MQTT_ALLOW_ANONYMOUS, GRIDGATE_WEBHOOK_ALLOW_LOOPBACK, GRIDGATE_LOG_LEVEL
+GRIDGATE_MQTT_ALLOW_ANONYMOUS, GRIDGATE_WEBHOOK_ALLOW_LOOPBACK, GRIDGATE_LOG_LEVEL, GRIDGATE_STORAGE_ENGINE
 `
 
 function version (): string {
@@ -27,10 +27,33 @@ function version (): string {
   return pkg.version
 }
 
+/**
+ * Signal handlers go in before anything opens: a SIGTERM or SIGINT at any moment of start-up
+ * aborts it (startGateway closes what it opened), and after start-up stops the gateway;
+ * either way the exit code is 0.
+ */
 async function start (configFile: string): Promise<void> {
+  const abort = new AbortController()
+  // Set once the gateway runs: how a signal stops it.
+  const running: { stop?: (signal: string) => void } = {}
+  const onSignal = (signal: string): void => {
+    if (running.stop !== undefined) running.stop(signal)
+    else if (!abort.signal.aborted) abort.abort(signal)
+  }
+  process.on('SIGTERM', () => onSignal('SIGTERM'))
+  process.on('SIGINT', () => onSignal('SIGINT'))
   const config = await loadConfig(configFile)
+  if (abort.signal.aborted) process.exit(0) // nothing was opened yet
   const logger = createLogger(config.log.level)
-  const gateway = await startGateway(config, { logger, configDir: dirname(resolve(configFile)) })
+  logger.info({ engine: config.storage.engine }, 'starting')
+  let gateway: Gateway
+  try {
+    gateway = await startGateway(config, { logger, configDir: dirname(resolve(configFile)), signal: abort.signal })
+  } catch (err) {
+    if (!abort.signal.aborted) throw err
+    logger.info({ signal: abort.signal.reason }, 'start-up interrupted; stopped')
+    process.exit(0)
+  }
   let stopping = false
   const stop = (signal: string): void => {
     if (stopping) return
@@ -44,8 +67,9 @@ async function start (configFile: string): Promise<void> {
       process.exit(1)
     })
   }
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  process.on('SIGINT', () => stop('SIGINT'))
+  running.stop = stop
+  // A signal that came while the last step of start-up finished.
+  if (abort.signal.aborted) stop(String(abort.signal.reason))
 }
 
 async function main (argv: string[]): Promise<number> {

@@ -8,6 +8,7 @@ import { startMqttListeners, type TlsMaterial } from './broker/listeners.js'
 import { resolveAccessKeys } from './config/access-key.js'
 import type { Config } from './config/schema.js'
 import { systemClock, type Clock } from './core/clock.js'
+import { parseDeviceTopic } from './core/device-topic.js'
 import { GridgateError } from './core/errors.js'
 import { uuidGenerator, type IdGenerator } from './core/ids.js'
 import { createHttpServer } from './http/server.js'
@@ -38,6 +39,8 @@ export interface GatewayOptions {
   /** Where relative paths of the config (schemas, certificates) start; the config file's directory. */
   configDir?: string
   logger?: Logger
+  /** Aborts start-up: what was opened is closed and startGateway rejects with SHUTTING_DOWN. */
+  signal?: AbortSignal
   /** Where a generated access key is announced (stderr by default). */
   announce?: (text: string) => void
 }
@@ -105,7 +108,13 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     }
   }
 
+  // Between the steps of start-up: a signal (SIGTERM during start) stops it there.
+  const interrupted = (): void => {
+    if (options.signal?.aborted === true) throw new GridgateError('SHUTTING_DOWN', 'start-up was interrupted')
+  }
+
   try {
+    interrupted()
     const { keys, generated } = await resolveAccessKeys(config.http.keys, dataDir)
     const effective: Config = Object.freeze({ ...config, http: Object.freeze({ ...config.http, keys: Object.freeze(keys) as string[] }) })
 
@@ -123,6 +132,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       }
     })
     stops.push(() => engine.close())
+    interrupted()
     const log = engine.topics
     for (const t of config.topics) await log.createTopic(t.name, t.retention)
 
@@ -149,10 +159,8 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       ports: {
         onPublish: async (msg) => {
           // devices/{id}/responses/{commandId}: an answer to a command, from that device only.
-          const levels = msg.mqttTopic.split('/')
-          if (levels.length === 4 && levels[0] === 'devices' && levels[1] === msg.deviceId && levels[2] === 'responses') {
-            await commandsPort.onResponse(msg.deviceId, levels[3] as string, msg.payload)
-          }
+          const topic = parseDeviceTopic(msg.mqttTopic)
+          if (topic?.kind === 'response' && topic.deviceId === msg.deviceId) await commandsPort.onResponse(msg.deviceId, topic.commandId, msg.payload)
           await ingest.handle(msg)
         },
         onConnection: (deviceId, connected, details) => {
@@ -178,9 +186,11 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     }).catch(async (err: unknown) => { await broker.close(); throw err })
     // Clients first (aedes closes them and writes their state), then the sockets.
     stops.push(async () => { await broker.close(); await mqtt.close() })
+    interrupted()
 
     const agent = createGuardedAgent({ allowLoopback: config.webhooks.allowLoopback, connectTimeoutMs: config.webhooks.timeoutSeconds * 1000 })
     stops.push(async () => { await agent.close() })
+    interrupted()
     const webhookClient: WebhookClientOptions = { agent, timeoutMs: config.webhooks.timeoutSeconds * 1000, origin: config.webhooks.origin }
     const deliveryLog = logger.child({ component: 'delivery' })
     const subscriptions = await openSubscriptions({
@@ -206,6 +216,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       onDeadLetter: (topic, subscription, n) => metrics.deadLettered.inc({ topic, subscription }, n)
     })
     stops.push(() => subscriptions.close())
+    interrupted()
 
     const commands = await openCommands({
       store: engine.commands,
@@ -219,6 +230,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     })
     commandsPort = commands
     stops.push(() => commands.close())
+    interrupted()
 
     const telemetryLog = logger.child({ component: 'telemetry' })
     const telemetry: Telemetry = await openTelemetry({
@@ -232,14 +244,17 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     })
     metrics.hooks.eventTime = () => ({ ...telemetry.counters() })
     stops.push(() => telemetry.close())
+    interrupted()
 
     const sweeper: RetentionSweeper = startRetentionSweeper(log, clock, config.retention.sweepIntervalSeconds * 1000,
       (err) => logger.error({ err }, 'retention sweep failed'))
     stops.push(() => sweeper.stop())
+    interrupted()
 
     const http = createHttpServer({ config: effective.http, log, metrics, health, engine: engine.kind, registry, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id) }, logger)
     await http.listen({ host: config.http.host, port: config.http.port })
     stops.push(() => http.close())
+    interrupted()
 
     const listeners: Listeners = { http: urlOf('http', http.server.address()), ...mqtt.urls } as Listeners
     if (generated !== undefined) {
@@ -255,6 +270,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       ].join('\n'))
     }
 
+    interrupted()
     health.setReady(true)
     // Scripts wait for this line, so it is written at any level short of 'silent'.
     const startup = logger.isLevelEnabled('info') || config.log.level === 'silent' ? logger : logger.child({}, { level: 'info' })

@@ -1,7 +1,8 @@
+import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { runCli, spawnGateway, type ChildGateway } from '../helpers/child.js'
+import { FREE_PORTS, launch, runCli, spawnGateway, type ChildGateway } from '../helpers/child.js'
 import { cloudEvent } from '../helpers/http.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
@@ -35,7 +36,41 @@ async function replayAll (gw: ChildGateway, topic: string): Promise<any[]> {
   return out
 }
 
+/**
+ * Starts `gridgate start`, sends `signal` when a stdout or stderr line contains `at` (a moment
+ * of start-up), and resolves with the exit code and output.
+ */
+async function signalDuringStart (dir: string, at: string, signal: NodeJS.Signals): Promise<{ code: number | string, out: string, err: string }> {
+  const proc = launch({ env: { ...FREE_PORTS, GRIDGATE_DATA_DIR: dir, GRIDGATE_HTTP_KEYS: KEY, GRIDGATE_LOG_LEVEL: 'debug' } })
+  teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
+  let out = ''
+  let err = ''
+  let sent = false
+  const watch = (): void => {
+    if (!sent && (out + err).includes(at)) { sent = true; proc.kill(signal) }
+  }
+  proc.stdout?.on('data', (d: Buffer) => { out += d.toString(); watch() })
+  proc.stderr?.on('data', (d: Buffer) => { err += d.toString(); watch() })
+  const [code, sig] = await within(once(proc, 'exit') as Promise<[number | null, string | null]>, { timeoutMs: 30_000, what: 'the gateway to exit' })
+  expect(sent).toBe(true)
+  return { code: code ?? sig ?? 'unknown', out, err }
+}
+
 describe('the gateway as a process', () => {
+  it.each([
+    { at: '"msg":"starting"', signal: 'SIGTERM' as const },
+    { at: '"listener":"mqtt"', signal: 'SIGINT' as const },
+    { at: '"listener":"http"', signal: 'SIGTERM' as const },
+    { at: '"msg":"listening"', signal: 'SIGINT' as const }
+  ])('stops cleanly with exit 0 on $signal at $at during start-up, and the data opens again', async ({ at, signal }) => {
+    const dir = await dataDir()
+    const { code, err } = await signalDuringStart(dir, at, signal)
+    expect(code).toBe(0)
+    expect(err).not.toMatch(/\n\s+at /) // no stack trace
+    const again = await start(dir)
+    expect((await again.request('GET', '/topics')).status).toBe(200)
+  })
+
   it('logs one listening line with URLs and stops cleanly with exit 0 on SIGTERM', async () => {
     const gw = await start(await dataDir())
     expect(gw.listeners.http).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)

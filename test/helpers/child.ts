@@ -24,9 +24,10 @@ export interface SpawnOptions {
   timeoutMs?: number
 }
 
-const FREE_PORTS = { GRIDGATE_HTTP_PORT: '0', GRIDGATE_MQTT_PORT: '0', GRIDGATE_MQTT_WS_PORT: '0', GRIDGATE_MQTTS_PORT: '0', GRIDGATE_MQTT_WSS_PORT: '0' }
+export const FREE_PORTS = { GRIDGATE_HTTP_PORT: '0', GRIDGATE_MQTT_PORT: '0', GRIDGATE_MQTT_WS_PORT: '0', GRIDGATE_MQTTS_PORT: '0', GRIDGATE_MQTT_WSS_PORT: '0' }
 
-function launch (opts: SpawnOptions): ChildProcess {
+/** Starts the CLI as a child process and returns at once (the caller watches its output). */
+export function launch (opts: SpawnOptions): ChildProcess {
   const node = [process.execPath, '--import', 'tsx', 'src/cli.ts', ...(opts.args ?? ['start'])]
   const env = { ...process.env, ...opts.env }
   if (opts.shellPrefix !== undefined) {
