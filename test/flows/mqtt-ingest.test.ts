@@ -3,6 +3,7 @@ import { ManualClock } from '../../src/core/clock.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { whenClosed, connackCode, connectDevice, registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { reached } from '../helpers/wait.js'
 
 const teardown = useTeardown()
 
@@ -144,14 +145,14 @@ describe('repeated bad passwords', () => {
     // The third attempt waits 1 s of gateway time before it is even checked.
     let answered = false
     const third = connackCode(url, bad).then((code) => { answered = true; return code })
-    for (let i = 0; i < 500 && clock.pendingTimers() === idle; i++) await new Promise((resolve) => setImmediate(resolve))
+    await reached(() => clock.pendingTimers() !== idle, { timeoutMs: 5000, everyMs: 1 }) // the wait on the clock, judged below
     expect(clock.pendingTimers()).toBe(idle + 1)
     expect(answered).toBe(false)
     clock.advance(1000)
     expect(await third).toBe(4)
     // The fourth waits twice as long; the right password passes once the wait is over.
     const fourth = connackCode(url, { ...bad, password })
-    for (let i = 0; i < 500 && clock.pendingTimers() === idle; i++) await new Promise((resolve) => setImmediate(resolve))
+    await reached(() => clock.pendingTimers() !== idle, { timeoutMs: 5000, everyMs: 1 }) // the wait on the clock, judged below
     clock.advance(1999)
     expect(clock.pendingTimers()).toBe(idle + 1)
     clock.advance(1)

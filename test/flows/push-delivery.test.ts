@@ -5,9 +5,12 @@ import { startTestGateway, type TestGateway, durableOnly } from '../helpers/gate
 import { cloudEvent } from '../helpers/http.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
+import { until } from '../helpers/wait.js'
 import { startWebhook } from '../helpers/webhook.js'
 
 const teardown = useTeardown()
+/** Settling happens after the webhook's answer: how long a test waits for it to show in the status. */
+const SETTLED = { timeoutMs: 5000, everyMs: 1 }
 
 async function gateway (overrides: Record<string, any> = {}, dataDir?: string) {
   const clock = new ManualClock(Date.now())
@@ -102,14 +105,14 @@ describe('push delivery to webhooks', () => {
       clock.advance(1)
       await hook.received(count)
     }
-    // Settling happens after the answer; give it a turn before moving the clock.
-    for (let i = 0; i < 100 && (await settled(gw)).failed < 1; i++) await new Promise((resolve) => setImmediate(resolve))
+    // Settling happens after the answer; wait for it before moving the clock.
+    await until(async () => (await settled(gw)).failed >= 1, { ...SETTLED, what: 'attempt 1 settled as failed' })
     await retryDue(10_000, 2) // 503
-    for (let i = 0; i < 100 && (await settled(gw)).failed < 2; i++) await new Promise((resolve) => setImmediate(resolve))
+    await until(async () => (await settled(gw)).failed >= 2, { ...SETTLED, what: 'attempt 2 settled as failed' })
     await retryDue(30_000, 3) // 429
-    for (let i = 0; i < 100 && (await settled(gw)).failed < 3; i++) await new Promise((resolve) => setImmediate(resolve))
+    await until(async () => (await settled(gw)).failed >= 3, { ...SETTLED, what: 'attempt 3 settled as failed' })
     await retryDue(60_000, 4) // 200
-    for (let i = 0; i < 100 && (await settled(gw)).delivered < 1; i++) await new Promise((resolve) => setImmediate(resolve))
+    await until(async () => (await settled(gw)).delivered >= 1, { ...SETTLED, what: 'attempt 4 settled as delivered' })
     expect(await settled(gw)).toMatchObject({ delivered: 1, failed: 3, deadLettered: 0, lastError: 'HTTP 429' })
     expect(hook.posts.map((p) => JSON.parse(p.body).id)).toEqual(['r1', 'r1', 'r1', 'r1'])
   })
@@ -121,13 +124,13 @@ describe('push delivery to webhooks', () => {
     await gw.request('PUT', '/topics/orders/eventsubscriptions/hook', { body: pushSub(hook.url, { maxDeliveryCount: 2 }) })
     await gw.publish('orders', cloudEvent('client-error'))
     await hook.received(1)
-    for (let i = 0; i < 100 && (await deadLetters(gw)).length < 1; i++) await new Promise((resolve) => setImmediate(resolve))
+    await until(async () => (await deadLetters(gw)).length >= 1, { ...SETTLED, what: 'the first dead letter' })
     await gw.publish('orders', cloudEvent('server-error'))
     await hook.received(2)
-    for (let i = 0; i < 100 && (await settled(gw)).failed < 2; i++) await new Promise((resolve) => setImmediate(resolve))
+    await until(async () => (await settled(gw)).failed >= 2, { ...SETTLED, what: 'the first 500 settled as failed' })
     clock.advance(10_000)
     await hook.received(3)
-    for (let i = 0; i < 100 && (await deadLetters(gw)).length < 2; i++) await new Promise((resolve) => setImmediate(resolve))
+    await until(async () => (await deadLetters(gw)).length >= 2, { ...SETTLED, what: 'the second dead letter' })
     const dead = await deadLetters(gw)
     expect(dead.map((d) => [d.event.id, d.deadLetterReason, d.deliveryAttempts, d.lastHttpStatusCode])).toEqual([
       ['client-error', 'Undeliverable due to client error', 1, 400],
@@ -161,18 +164,18 @@ describe('push delivery to webhooks', () => {
     await first.gw.request('PUT', '/topics/orders/eventsubscriptions/hook', { body: pushSub(hook.url) })
     await first.gw.publish('orders', cloudEvent('dead'))
     await hook.received(1)
-    for (let i = 0; i < 100 && (await deadLetters(first.gw)).length < 1; i++) await new Promise((resolve) => setImmediate(resolve))
+    await until(async () => (await deadLetters(first.gw)).length >= 1, { ...SETTLED, what: 'the dead letter before the restart' })
     await first.gw.publish('orders', cloudEvent('retry'))
     await hook.received(2)
     await first.gw.publish('orders', cloudEvent('ok'))
     await hook.received(3)
-    for (let i = 0; i < 100 && ((await settled(first.gw)).failed < 1 || (await settled(first.gw)).delivered < 1); i++) await new Promise((resolve) => setImmediate(resolve))
+    await until(async () => { const s = await settled(first.gw); return s.failed >= 1 && s.delivered >= 1 }, { ...SETTLED, what: 'one failed and one delivered attempt settled before the restart' })
     await first.gw.stop()
 
     const second = await gateway({}, dir.path)
     second.clock.advance(10_000)
     await hook.received(4)
-    for (let i = 0; i < 100 && (await settled(second.gw)).delivered < 1; i++) await new Promise((resolve) => setImmediate(resolve))
+    await until(async () => (await settled(second.gw)).delivered >= 1, { ...SETTLED, what: 'the retry settled as delivered after the restart' })
     expect(hook.posts.map((p) => JSON.parse(p.body).id)).toEqual(['dead', 'retry', 'ok', 'retry'])
     expect((await deadLetters(second.gw)).map((d) => d.event.id)).toEqual(['dead'])
   })

@@ -1,6 +1,7 @@
 import { once } from 'node:events'
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { within } from './wait.js'
 
 export interface Received {
   method: string
@@ -13,7 +14,7 @@ export type Answer = { status: number, headers?: Record<string, string> } | 'han
 /**
  * A real webhook receiver on 127.0.0.1. It consents to the validation handshake unless told
  * otherwise, records every POST, and answers with the statuses queued by `answer()` (200 when
- * none is queued). `received(n)` resolves once n POSTs have arrived.
+ * none is queued). `received(n)` resolves once n POSTs have arrived (WaitTimeout after 30 s).
  */
 export async function startWebhook (opts: { consent?: boolean } = {}) {
   const posts: Received[] = []
@@ -46,10 +47,12 @@ export async function startWebhook (opts: { consent?: boolean } = {}) {
     url: `http://127.0.0.1:${port}/hook`,
     posts,
     answer: (...a: Answer[]) => { answers.push(...a) },
-    /** Resolves once `count` POSTs have arrived in all. */
-    received: (count: number) => posts.length >= count
-      ? Promise.resolve()
-      : new Promise<void>((resolve) => { waiters.push({ count, resolve }) }),
+    /** Resolves once `count` POSTs have arrived in all; WaitTimeout when they have not within `timeoutMs`. */
+    received: async (count: number, timeoutMs = 30_000): Promise<void> => {
+      if (posts.length >= count) return
+      const arrived = new Promise<void>((resolve) => { waiters.push({ count, resolve }) })
+      await within(arrived, { timeoutMs, what: `${count} POSTs at the webhook (${posts.length} so far)` })
+    },
     close: async () => {
       server.closeAllConnections()
       server.close()
