@@ -250,7 +250,7 @@ export async function benchTelemetryQuery (opts: TelemetryQueryOptions): Promise
       }
     }
     const config: TelemetryConfig = refused.size === 0 ? defaults : { ...defaults, maxQueryWindows: Math.max(defaults.maxQueryWindows, RAISED_MAX_WINDOWS) }
-    logs = await openLevelTopicLogs({ storage, clock: systemClock, sync: false, maxBatchEvents: 1000, maxBatchBytes: 1 << 20, defaultRetention: { maxAgeSeconds: 0, maxBytes: 0 } })
+    logs = await openLevelTopicLogs({ storage, clock: systemClock, sync: false, maxBatchEvents: 1000, maxBatchBytes: 1 << 20, cacheBytes: 64 * 1024 * 1024, defaultRetention: { maxAgeSeconds: 0, maxBytes: 0 } })
     log = logs.view()
     telemetry = await openTelemetry({ store: levelTelemetryStore(storage), log, clock: systemClock, config, namespace: 'gridgate', sync: false })
     const t = telemetry

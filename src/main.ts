@@ -13,6 +13,7 @@ import { GridgateError } from './core/errors.js'
 import { uuidGenerator, type IdGenerator } from './core/ids.js'
 import { createHttpServer } from './http/server.js'
 import { startPushDispatcher } from './delivery/push/dispatcher.js'
+import { retryPolicyOf } from './delivery/push/schedule.js'
 import { assertEndpointUrl, createGuardedAgent } from './delivery/push/endpoint-guard.js'
 import { validateEndpoint, type WebhookClientOptions } from './delivery/push/webhook-client.js'
 import { openSubscriptions } from './delivery/subscriptions.js'
@@ -207,7 +208,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
         log,
         clock,
         client: webhookClient,
-        policy: { delaysMs: config.webhooks.retryDelaysSeconds.map((s) => s * 1000), jitterRatio: config.webhooks.jitterRatio },
+        policy: retryPolicyOf(config.webhooks),
         random: options.random ?? Math.random,
         concurrency: config.webhooks.concurrency,
         onAttempt: (s, n, outcome) => metrics.deliveries.inc({ topic: s.topic, subscription: s.name, outcome }, n),

@@ -33,9 +33,10 @@ export interface LevelStore {
 type WriteFn = (...args: unknown[]) => Promise<unknown>
 
 /**
- * Shim over classic-level's private `_put/_del/_batch/_clear/_chainedBatch` (the
- * abstract-level implementation hooks; abstract-level has no public "before every write"
- * hook, and its `write` events fire after the write, too late to refuse it).
+ * The one shim over classic-level's private `_put/_del/_batch/_clear/_chainedBatch` (the
+ * abstract-level implementation methods). No public API fits: abstract-level's
+ * `hooks.prewrite` is synchronous and does not see `clear()`, so it cannot wait for the log
+ * roll below, and its `write` events fire after the write, too late to hold it back.
  *
  * A failed LevelDB write (disk full, EFBIG) can leave a torn record in the middle of its
  * write-ahead log while LevelDB keeps appending after it; on the next recovery the log

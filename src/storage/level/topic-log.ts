@@ -52,7 +52,7 @@ export interface TopicLogOptions {
   /** Applied where a topic sets no retention of its own. */
   defaultRetention: RetentionPolicy
   /** Bytes of recent segments kept decoded in memory for readers (0 turns it off). */
-  cacheBytes?: number
+  cacheBytes: number
   observer?: LogObserver
 }
 
@@ -75,7 +75,7 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
   const segments = storage.binary('seg')
   const index = storage.json('topics')
   const topics = new Map<string, TopicState>()
-  const cache = new SegmentCache(opts.cacheBytes ?? 64 * 1024 * 1024)
+  const cache = new SegmentCache(opts.cacheBytes)
   const appendListeners = new Set<(topic: string, nextOffset: number) => void>()
   // Topic creation and deletion are rare; one at a time keeps them simple.
   let adminChain: Promise<unknown> = Promise.resolve()
