@@ -1,10 +1,8 @@
-import { readFile } from 'node:fs/promises'
-import type { AddressInfo } from 'node:net'
 import { resolve } from 'node:path'
 import { createAuthenticator } from './broker/authenticate.js'
 import { openCommands, type Commands } from './commands/commands.js'
 import { createBroker } from './broker/broker.js'
-import { startMqttListeners, type TlsMaterial } from './broker/listeners.js'
+import { startMqttListeners } from './broker/listeners.js'
 import { resolveAccessKeys } from './config/access-key.js'
 import type { Config } from './config/schema.js'
 import { systemClock, type Clock } from './core/clock.js'
@@ -12,11 +10,6 @@ import { parseDeviceTopic } from './core/device-topic.js'
 import { GridgateError } from './core/errors.js'
 import { uuidGenerator, type IdGenerator } from './core/ids.js'
 import { createHttpServer } from './http/server.js'
-import { startPushDispatcher } from './delivery/push/dispatcher.js'
-import { retryPolicyOf } from './delivery/push/schedule.js'
-import { assertEndpointUrl, createGuardedAgent } from './delivery/push/endpoint-guard.js'
-import { validateEndpoint, type WebhookClientOptions } from './delivery/push/webhook-client.js'
-import { openSubscriptions } from './delivery/subscriptions.js'
 import { createIngest } from './ingest/ingest.js'
 import { compileSchemas } from './ingest/schemas.js'
 import { startRetentionSweeper, type RetentionSweeper } from './log/retention-sweeper.js'
@@ -27,6 +20,8 @@ import { createMetrics, type Metrics } from './observability/metrics.js'
 import { openRegistry, type Registry } from './registry/devices.js'
 import { openStorageEngine, type StorageEngine } from './storage/engine.js'
 import { openTelemetry, type Telemetry } from './telemetry/telemetry.js'
+import { openDelivery } from './delivery-wiring.js'
+import { keyAnnouncement, readTls, urlOf } from './startup-io.js'
 import { brokerObserver, commandsObserver, connectionMetrics, ingestObserver, logObserver, telemetryObserver } from './observers.js'
 
 // The composition root: builds every module from the one frozen Config, starts them in
@@ -70,29 +65,6 @@ export interface Gateway {
   stop: () => Promise<void>
 }
 
-async function readTls (config: Config['mqtt']['tls'], baseDir: string): Promise<TlsMaterial | undefined> {
-  if (config.cert === undefined || config.key === undefined) return undefined
-  const read = async (field: string, file: string): Promise<Buffer> => {
-    try {
-      return await readFile(resolve(baseDir, file))
-    } catch (err) {
-      throw new GridgateError('CONFIG_INVALID', `/mqtt/tls/${field}: cannot read ${file}: ${(err as Error).message}`, { cause: err })
-    }
-  }
-  return {
-    cert: await read('cert', config.cert),
-    key: await read('key', config.key),
-    ca: config.ca === undefined ? undefined : await read('ca', config.ca)
-  }
-}
-
-function urlOf (scheme: string, address: AddressInfo | string | null, path = ''): string {
-  if (address === null || typeof address === 'string') return `${scheme}://${String(address)}${path}`
-  const wildcard = address.address === '0.0.0.0' || address.address === '::'
-  const host = wildcard ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address
-  return `${scheme}://${host}:${address.port}${path}`
-}
-
 export async function startGateway (config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const clock = options.clock ?? systemClock
   const ids = options.ids ?? uuidGenerator
@@ -134,6 +106,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     })
     stops.push(() => engine.close())
     interrupted()
+    logger.debug({ engine: engine.kind }, 'storage open')
     const log = engine.topics
     for (const t of config.topics) await log.createTopic(t.name, t.retention)
 
@@ -188,34 +161,9 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     // Clients first (aedes closes them and writes their state), then the sockets.
     stops.push(async () => { await broker.close(); await mqtt.close() })
     interrupted()
+    logger.debug('mqtt listeners open')
 
-    const agent = createGuardedAgent({ allowLoopback: config.webhooks.allowLoopback, connectTimeoutMs: config.webhooks.timeoutSeconds * 1000 })
-    stops.push(async () => { await agent.close() })
-    interrupted()
-    const webhookClient: WebhookClientOptions = { agent, timeoutMs: config.webhooks.timeoutSeconds * 1000, origin: config.webhooks.origin }
-    const deliveryLog = logger.child({ component: 'delivery' })
-    const subscriptions = await openSubscriptions({
-      store: engine.subscriptions,
-      log,
-      clock,
-      maxPendingPerSubscription: config.delivery.maxPendingPerSubscription,
-      checkEndpoint: async (spec) => {
-        const url = spec.push?.endpointUrl ?? ''
-        assertEndpointUrl(url, { allowLoopback: config.webhooks.allowLoopback })
-        await validateEndpoint(url, webhookClient)
-      },
-      startPush: (sub) => startPushDispatcher(sub, {
-        log,
-        clock,
-        client: webhookClient,
-        policy: retryPolicyOf(config.webhooks),
-        random: options.random ?? Math.random,
-        concurrency: config.webhooks.concurrency,
-        onAttempt: (s, n, outcome) => metrics.deliveries.inc({ topic: s.topic, subscription: s.name, outcome }, n),
-        onError: (s, err) => deliveryLog.warn({ err, topic: s.topic, subscription: s.name }, 'push delivery paused')
-      }),
-      onDeadLetter: (topic, subscription, n) => metrics.deadLettered.inc({ topic, subscription }, n)
-    })
+    const subscriptions = await openDelivery({ config, store: engine.subscriptions, log, clock, metrics, logger, random: options.random ?? Math.random })
     stops.push(() => subscriptions.close())
     interrupted()
 
@@ -260,15 +208,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     const listeners: Listeners = { http: urlOf('http', http.server.address()), ...mqtt.urls } as Listeners
     if (generated !== undefined) {
       const announce = options.announce ?? ((text: string) => process.stderr.write(text))
-      announce([
-        `gridgate: no HTTP access key was configured, so one was generated and stored in ${generated.file}`,
-        '(shown only this once; set http.keys or GRIDGATE_HTTP_KEYS to use your own):',
-        '',
-        `    ${generated.key}`,
-        '',
-        `Use it as:  curl -H "Authorization: SharedAccessKey ${generated.key}" ${listeners.http}/topics`,
-        ''
-      ].join('\n'))
+      announce(keyAnnouncement(generated.file, generated.key, listeners.http))
     }
 
     interrupted()

@@ -59,8 +59,8 @@ async function signalDuringStart (dir: string, at: string, signal: NodeJS.Signal
 describe('the gateway as a process', () => {
   it.each([
     { at: '"msg":"starting"', signal: 'SIGTERM' as const },
-    { at: '"listener":"mqtt"', signal: 'SIGINT' as const },
-    { at: '"listener":"http"', signal: 'SIGTERM' as const },
+    { at: '"msg":"storage open"', signal: 'SIGINT' as const },
+    { at: '"msg":"mqtt listeners open"', signal: 'SIGTERM' as const },
     { at: '"msg":"listening"', signal: 'SIGINT' as const }
   ])('stops cleanly with exit 0 on $signal at $at during start-up, and the data opens again', async ({ at, signal }) => {
     const dir = await dataDir()
