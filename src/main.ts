@@ -73,7 +73,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
   const metrics = createMetrics()
   const health = createHealth()
   const dataDir = resolve(config.dataDir)
-  const stops: Array<() => Promise<void>> = []
+  const stops: Array<() => Promise<void>> = [async () => { metrics.close() }]
   const stopAll = async (): Promise<void> => {
     health.setReady(false)
     while (stops.length > 0) {

@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 // One registry per gateway (never prom-client's global one), so two gateways can run in one
@@ -29,6 +30,30 @@ export interface Metrics {
   /** Read at scrape time: the event-time policies' counters (late, early, out of order; dropped or adjusted). */
   hooks: { eventTime?: () => Record<string, number> }
   eventTime: Gauge<'outcome'>
+  /** Event-loop delay by loop and quantile, over the time since the previous scrape. */
+  eventLoopDelay: Gauge<'loop' | 'quantile'>
+  /** Adds a loop whose delay histogram is read at scrape time (the ingest loop is there from the start). */
+  watchLoop: (name: string, histogram: LoopDelay) => void
+  /** Stops the delay monitors. */
+  close: () => void
+}
+
+/** What a loop reports: delays in nanoseconds (perf_hooks' IntervalHistogram has this shape). */
+export interface LoopDelay {
+  percentile: (p: number) => number
+  readonly max: number
+  readonly count?: number
+  reset: () => void
+}
+
+/** Quantiles reported per loop; 1 is the maximum. */
+export const LOOP_DELAY_QUANTILES = [0.5, 0.9, 0.99, 0.999, 1] as const
+
+/** The delay monitor of the calling thread's event loop, sampling every 10 ms. */
+export function monitorLoop (): IntervalHistogram {
+  const h = monitorEventLoopDelay({ resolution: 10 })
+  h.enable()
+  return h
 }
 
 export function createMetrics (): Metrics {
@@ -36,9 +61,30 @@ export function createMetrics (): Metrics {
   collectDefaultMetrics({ register: registry, prefix: 'gridgate_' })
   const registers = [registry]
   const hooks: Metrics['hooks'] = {}
+  const ingestLoop = monitorLoop()
+  const loops = new Map<string, LoopDelay>([['ingest', ingestLoop]])
   return {
     registry,
     hooks,
+    eventLoopDelay: new Gauge({
+      name: 'gridgate_event_loop_delay_seconds',
+      help: 'Event-loop delay of each loop (ingest: the main thread; workers by name) by quantile (1 = max), over the time since the previous scrape',
+      labelNames: ['loop', 'quantile'],
+      registers,
+      collect () {
+        for (const [loop, h] of loops) {
+          // Before the first sample a histogram reports NaN or its initial max; say 0.
+          const at = (p: number): number => {
+            const ns = p === 1 ? h.max : h.percentile(p * 100)
+            return Number.isFinite(ns) && ns > 0 && ns < 1e12 ? ns / 1e9 : 0
+          }
+          for (const q of LOOP_DELAY_QUANTILES) this.set({ loop, quantile: String(q) }, at(q))
+          h.reset()
+        }
+      }
+    }),
+    watchLoop: (name, histogram) => { loops.set(name, histogram) },
+    close: () => { ingestLoop.disable() },
     telemetryReadings: new Counter({ name: 'gridgate_telemetry_readings_total', help: 'Numeric readings taken from telemetry events, by source topic', labelNames: ['topic'], registers }),
     telemetrySkipped: new Counter({ name: 'gridgate_telemetry_skipped_total', help: 'Telemetry passed over: non-numeric fields (field), events without a valid deviceid (device) or time field (time)', labelNames: ['topic', 'reason'], registers }),
     telemetryWindows: new Counter({ name: 'gridgate_telemetry_windows_emitted_total', help: 'Closed windows appended as telemetry.window CloudEvents, by window', labelNames: ['window'], registers }),
