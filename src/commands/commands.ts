@@ -12,8 +12,9 @@ import type { CommandStore } from './store.js'
 // Commands to devices: stored, sent over MQTT when the device is there (in creation order),
 // followed to an end state, with every transition a CloudEvent on the `commands` topic.
 // Decisions are taken on the in-memory state, synchronously; each command's writes then go
-// out in order (event first, then state, so no state change is without its event; after a
-// crash between the two, the event may come twice).
+// out in order, each state with its transition event in one atomic write (CommandStore).
+// A command is published without waiting for its `sent` write: after a crash before that
+// write it is still pending and is sent again (at least once, as every resend).
 
 export const COMMANDS_TOPIC = 'commands'
 
@@ -75,12 +76,12 @@ export async function openCommands (opts: CommandsOptions): Promise<Commands> {
     }))
   }
 
-  /** Writes in order per command: the transition's event, then the state. */
+  /** Writes in order per command: the state, with the transition's event in the same atomic write. */
   function persist (c: Command, isNew: boolean, withEvent: boolean): Promise<void> {
     const key = keyOf(c.deviceId, c.id)
+    const event = withEvent ? { topic: COMMANDS_TOPIC, bytes: eventFor(c) } : undefined
     const run = (chains.get(key) ?? Promise.resolve()).then(async () => {
-      if (withEvent) await log.append(COMMANDS_TOPIC, [eventFor(c)])
-      await (isNew ? store.add(c) : store.update(c))
+      await (isNew ? store.add(c, event) : store.update(c, event))
     })
     const tail = run.catch((err: unknown) => observer?.error?.(err, c.id))
     chains.set(key, tail)
@@ -140,7 +141,9 @@ export async function openCommands (opts: CommandsOptions): Promise<Commands> {
         if (due.length === 0) return
         for (const c of due) {
           needsResend.delete(keyOf(c.deviceId, c.id))
-          await apply(deviceId, c.id, { type: 'send' })
+          // The `sent` write goes its way (its failure is reported by persist); the publish
+          // does not wait for its fsync. Writes per command stay in order behind it.
+          void apply(deviceId, c.id, { type: 'send' }).catch(() => undefined)
           const now = open.get(keyOf(deviceId, c.id))
           if (now === undefined) continue
           await channel.publish(commandTopic(now.deviceId, now.name, now.id), Buffer.from(JSON.stringify(now.payload ?? null)))

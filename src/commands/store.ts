@@ -18,16 +18,26 @@ import type { Command, CommandStatus } from './lifecycle.js'
  *   none of them does. It resolves only once the write is as durable as the engine is.
  * - `update` replaces a command that was added, whole; its seq, and so its place in the
  *   listing, never changes. Writes to one command from one instance apply in call order.
+ * - With an `event`, `add` and `update` append it (the transition's CloudEvent) to the
+ *   namespace topic `event.topic` in the SAME atomic write as the state: a state change is
+ *   never stored without its event, nor an event without its state, and one durable write
+ *   (one fsync) covers both.
  * - Commands are read and written whole, as copies: changing an object passed in or
  *   returned changes nothing stored.
  */
+/** A serialised CloudEvent and the namespace topic it is appended to. */
+export interface TransitionEvent {
+  topic: string
+  bytes: Buffer
+}
+
 export interface CommandStore {
   /** The seq for a new command: creation order, for sending in order and for listing. */
   nextSeq: () => Promise<number>
-  /** Stores a new command (its seq from `nextSeq`). */
-  add: (c: Command) => Promise<void>
-  /** Stores the new state of a command that was added. */
-  update: (c: Command) => Promise<void>
+  /** Stores a new command (its seq from `nextSeq`), with its transition event if given. */
+  add: (c: Command, event?: TransitionEvent) => Promise<void>
+  /** Stores the new state of a command that was added, with its transition event if given. */
+  update: (c: Command, event?: TransitionEvent) => Promise<void>
   get: (deviceId: string, id: string) => Promise<Command | undefined>
   /**
    * A device's commands newest (highest seq) first: with `status`, only those in it now;

@@ -60,7 +60,7 @@ export async function openStorageEngine (opts: EngineOptions): Promise<StorageEn
   const store: LevelStore = opts.engine === 'memory' ? await openMemoryDb() : await openLevelDb(opts.dataDir)
   try {
     const logs = await openLevelTopicLogs({ storage: store, clock: opts.clock, sync: opts.sync, ...opts.log })
-    const commands = await levelCommandStore(store, { sync: opts.sync })
+    const commands = await levelCommandStore(store, { sync: opts.sync, logs })
     const topics = logs.view()
     return {
       kind: opts.engine,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Command, CommandStatus } from '../../src/commands/lifecycle.js'
 import type { CommandStore } from '../../src/commands/store.js'
+import type { TopicLog } from '../../src/log/types.js'
 
 // What every engine's CommandStore must do (the guarantees in src/commands/store.ts): whole
 // commands by id, each device's listing newest first with a status filter and paging, the
@@ -9,8 +10,11 @@ import type { CommandStore } from '../../src/commands/store.js'
 export interface CommandStoreFactory {
   /** Whether what is written survives a reopen (the restart case runs only then). */
   durable: boolean
-  /** A store on a fresh location; `reopen` (durable engines only) is a restart of the same location. */
-  open: () => Promise<{ store: CommandStore, reopen?: () => Promise<CommandStore>, cleanup: () => Promise<void> }>
+  /**
+   * A store on a fresh location, with the namespace topics of the same store (transition
+   * events go there); `reopen` (durable engines only) is a restart of the same location.
+   */
+  open: () => Promise<{ store: CommandStore, log: TopicLog, reopen?: () => Promise<{ store: CommandStore, log: TopicLog }>, cleanup: () => Promise<void> }>
 }
 
 const T0 = Date.UTC(2026, 0, 1)
@@ -169,6 +173,34 @@ export function runCommandStoreContract (engineName: string, factory: CommandSto
       expect(seqs((await store.list('meter-1', { limit: 10 })).commands)).toEqual([after.seq, before.seq])
     }))
 
+    it('writes a transition event with its state: both are there once the write resolves, in call order', async () => {
+      const { store, log, cleanup } = await factory.open()
+      try {
+        await log.createTopic('commands')
+        const seq = await store.nextSeq()
+        const c: Command = { id: 'ev-1', deviceId: 'meter-1', name: 'reboot', payload: null, timeoutSeconds: 30, ttlSeconds: 3600, status: 'pending', result: null, error: null, createdAt: T0, updatedAt: T0, sentAt: null, sendCount: 0, seq }
+        await store.add(c, { topic: 'commands', bytes: Buffer.from('{"n":1}') })
+        const sent = { ...c, status: 'sent' as const, sendCount: 1 }
+        await store.update(sent, { topic: 'commands', bytes: Buffer.from('{"n":2}') })
+        await store.update({ ...sent, sendCount: 2 }) // a state change without an event
+        expect(await store.get('meter-1', 'ev-1')).toEqual({ ...sent, sendCount: 2 })
+        const { records } = await log.read('commands', { offset: 0 }, 10)
+        expect(records.map((r) => r.bytes.toString())).toEqual(['{"n":1}', '{"n":2}'])
+      } finally { await cleanup() }
+    })
+
+    it('stores neither the state nor the event when the event cannot be appended', async () => {
+      const { store, log, cleanup } = await factory.open()
+      try {
+        const seq = await store.nextSeq()
+        const c: Command = { id: 'ev-2', deviceId: 'meter-1', name: 'reboot', payload: null, timeoutSeconds: 30, ttlSeconds: 3600, status: 'pending', result: null, error: null, createdAt: T0, updatedAt: T0, sentAt: null, sendCount: 0, seq }
+        await expect(store.add(c, { topic: 'no-such-topic', bytes: Buffer.from('{}') })).rejects.toMatchObject({ code: 'TOPIC_NOT_FOUND' })
+        expect(await store.get('meter-1', 'ev-2')).toBeUndefined()
+        expect(await store.loadOpen()).toEqual([])
+        expect(await log.listTopics()).toEqual([])
+      } finally { await cleanup() }
+    })
+
     if (!factory.durable) return
     it('keeps commands, listings and open state across a restart, and never reuses a seq', async () => {
       const { store, reopen, cleanup } = await factory.open()
@@ -184,7 +216,7 @@ export function runCommandStoreContract (engineName: string, factory: CommandSto
         const e = { ...a, id: 'late-low', seq: low }
         await store.add(d)
         await store.add(e)
-        const again = await reopen()
+        const { store: again } = await reopen()
         expect(await again.get('meter-1', b.id)).toEqual(b)
         expect((await again.list('meter-1', { limit: 10 })).commands).toEqual([d, e, b, a])
         expect((await again.list('meter-1', { status: 'succeeded', limit: 10 })).commands).toEqual([b])

@@ -1,25 +1,36 @@
+import { systemClock } from '../../src/core/clock.js'
+import type { LevelStore } from '../../src/storage/level/db.js'
 import { levelCommandStore, type LevelCommandStore } from '../../src/storage/level/command-store.js'
+import { openLevelTopicLogs, type LevelTopicLogs } from '../../src/storage/level/topic-log.js'
 import { EMBEDDED_ENGINES } from '../helpers/engines.js'
 import { runCommandStoreContract } from './command-store.contract.js'
 
-// The CommandStore contract on every embedded engine, through the level adapter. The adapter
-// is closed before its store, as the storage engine does.
+// The CommandStore contract on every embedded engine, through the level adapter, with the
+// store's log for transition events. Adapters are closed before their store, as the storage
+// engine does.
+async function openOn (store: LevelStore, sync: boolean): Promise<{ commands: LevelCommandStore, logs: LevelTopicLogs }> {
+  const logs = await openLevelTopicLogs({ storage: store, clock: systemClock, sync, maxBatchEvents: 1000, maxBatchBytes: 1 << 20, cacheBytes: 0, defaultRetention: { maxAgeSeconds: 0, maxBytes: 0 } })
+  return { commands: await levelCommandStore(store, { sync, logs }), logs }
+}
+
 for (const engine of EMBEDDED_ENGINES) {
   runCommandStoreContract(engine.name, {
     durable: engine.durable,
     open: async () => {
       const handle = await engine.open()
-      let store: LevelCommandStore = await levelCommandStore(handle.store, { sync: engine.durable })
+      let opened = await openOn(handle.store, engine.durable)
+      const close = async (): Promise<void> => { await opened.commands.close(); await opened.logs.close() }
       return {
-        store,
+        store: opened.commands,
+        log: opened.logs.view(),
         reopen: engine.durable
           ? async () => {
-            await store.close()
-            store = await levelCommandStore(await handle.reopen(), { sync: true })
-            return store
+            await close()
+            opened = await openOn(await handle.reopen(), true)
+            return { store: opened.commands, log: opened.logs.view() }
           }
           : undefined,
-        cleanup: async () => { await store.close(); await handle.cleanup() }
+        cleanup: async () => { await close(); await handle.cleanup() }
       }
     }
   })

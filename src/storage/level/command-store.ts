@@ -1,7 +1,8 @@
 import { isEnd, type Command } from '../../commands/lifecycle.js'
-import type { CommandStore } from '../../commands/store.js'
+import type { CommandStore, TransitionEvent } from '../../commands/store.js'
 import { createGroupCommit } from '../group-commit.js'
 import type { LevelStore, Op } from './db.js'
+import type { LevelTopicLogs } from './topic-log.js'
 import { encodeOffset, RANGE_END } from './keys.js'
 
 // Commands on an abstract-level store, all in the `commands` sublevel (the layout of data
@@ -20,7 +21,13 @@ export interface LevelCommandStore extends CommandStore {
   close: () => Promise<void>
 }
 
-export async function levelCommandStore (store: LevelStore, opts: { sync: boolean }): Promise<LevelCommandStore> {
+export interface LevelCommandStoreOptions {
+  sync: boolean
+  /** The store's log: a transition event goes into the same batch as the state through it. */
+  logs: Pick<LevelTopicLogs, 'appendWith'>
+}
+
+export async function levelCommandStore (store: LevelStore, opts: LevelCommandStoreOptions): Promise<LevelCommandStore> {
   const db = store.json('commands')
   let seq = (await db.get('n!seq') as number | undefined) ?? 0
   // n!seq only ever grows, whatever order adds complete in, so a restart never reuses a seq.
@@ -34,19 +41,24 @@ export async function levelCommandStore (store: LevelStore, opts: { sync: boolea
   })
   const ckey = (deviceId: string, id: string): string => `c!${deviceId}!${id}`
   const put = (key: string, value: unknown): Op => ({ type: 'put', sublevel: db, key, value })
+  // With an event the log's group commit writes both (one batch, one fsync); without, ours.
+  const write = async (ops: Op[], event: TransitionEvent | undefined): Promise<void> => {
+    if (event === undefined) await writer.submit(ops)
+    else await opts.logs.appendWith(event.topic, [event.bytes], ops)
+  }
 
   return {
     nextSeq: async () => ++seq,
-    async add (c) {
+    async add (c, event) {
       highestAdded = Math.max(highestAdded, c.seq)
       // One batch: the command, its listing entry and the counter appear together or not at all.
-      await writer.submit([
+      await write([
         put(ckey(c.deviceId, c.id), c),
         put(`o!${c.deviceId}!${encodeOffset(c.seq)}`, c.id),
         put('n!seq', highestAdded)
-      ])
+      ], event)
     },
-    update: async (c) => { await writer.submit([put(ckey(c.deviceId, c.id), c)]) },
+    update: async (c, event) => { await write([put(ckey(c.deviceId, c.id), c)], event) },
     get: async (deviceId, id) => await db.get(ckey(deviceId, id)) as Command | undefined,
     async list (deviceId, { status, limit, beforeSeq }) {
       const prefix = `o!${deviceId}!`

@@ -40,6 +40,8 @@ type IndexValue = [count: number, bytes: number, cumBytes: number]
 interface AppendItem {
   topic: string
   events: readonly Buffer[]
+  /** Other writes of the storage layer that must land in the same batch (a command's state). */
+  extra?: readonly Op[]
 }
 
 export interface TopicLogOptions {
@@ -67,6 +69,11 @@ function parseIndexKey (key: string): { time: number, firstOffset: number } {
 /** The store's log: `view()` hands out TopicLog instances; `close()` ends the writer. */
 export interface LevelTopicLogs {
   view: () => TopicLog
+  /**
+   * Appends like TopicLog.append, with other writes of this store in the same atomic batch
+   * (for adapters that record state together with an event, e.g. a command's transition).
+   */
+  appendWith: (topic: string, events: readonly Buffer[], extra: readonly Op[]) => Promise<AppendResult>
   close: () => Promise<void>
 }
 
@@ -135,6 +142,7 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
     // All items of one topic in this batch become one segment, in queue order.
     const byTopic = new Map<string, { state: TopicState, events: Buffer[], bytes: number }>()
     const outcomes: BatchPlan<AppendResult, Op>['outcomes'] = []
+    const extras: Op[] = []
     const time = clock.now()
     for (const item of items) {
       const state = topics.get(item.topic)
@@ -149,6 +157,7 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
       }
       const firstOffset = state.nextOffset + group.events.length
       for (const e of item.events) group.events.push(e)
+      if (item.extra !== undefined) extras.push(...item.extra)
       outcomes.push({ ok: true, value: { firstOffset, nextOffset: firstOffset + item.events.length, time: Math.max(time, state.lastTime) } })
     }
     const ops: Op[] = []
@@ -170,6 +179,7 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
         observer?.appended?.(state.name, events.length)
       })
     }
+    ops.push(...extras)
     return {
       ops,
       outcomes,
@@ -368,6 +378,10 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
 
   return {
     view,
+    appendWith: async (topic, events, extra) => {
+      requireTopic(topic)
+      return await writer.submit({ topic, events, extra })
+    },
     close: async () => {
       await writer.close()
       appendListeners.clear()
