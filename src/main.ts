@@ -22,7 +22,7 @@ import { openStorageEngine, type StorageEngine } from './storage/engine.js'
 import { openTelemetry, type Telemetry } from './telemetry/telemetry.js'
 import { openDelivery } from './delivery-wiring.js'
 import { keyAnnouncement, readTls, urlOf } from './startup-io.js'
-import { brokerObserver, commandsObserver, connectionMetrics, ingestObserver, logObserver, telemetryObserver } from './observers.js'
+import { brokerObserver, commandsObserver, connectionMetrics, ingestObserver, logObserver, telemetryObserver, watchState } from './observers.js'
 
 // The composition root: builds every module from the one frozen Config, starts them in
 // dependency order and stops them in reverse. Nothing else constructs modules.
@@ -165,6 +165,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
 
     const subscriptions = await openDelivery({ config, store: engine.subscriptions, log, clock, metrics, logger, random: options.random ?? Math.random })
     stops.push(() => subscriptions.close())
+    watchState(metrics, log, subscriptions)
     interrupted()
 
     const commands = await openCommands({

@@ -1,4 +1,5 @@
-import type { LogObserver } from './log/types.js'
+import type { Subscriptions } from './delivery/subscriptions.js'
+import type { LogObserver, TopicLog } from './log/types.js'
 import type { Logger } from './observability/logger.js'
 import type { Metrics } from './observability/metrics.js'
 
@@ -61,4 +62,18 @@ export function telemetryObserver (metrics: Metrics, log: Logger) {
       log.warn({ err, topic }, 'telemetry step failed; it is retried')
     }
   }
+}
+
+/**
+ * Topic sizes and subscription backlogs, read when /metrics is scraped. The backlog is the
+ * one GET .../eventsubscriptions/{sub}/status answers: events not yet taken from the topic
+ * (before filtering) plus those waiting for another attempt.
+ */
+export function watchState (metrics: Metrics, log: TopicLog, subscriptions: Pick<Subscriptions, 'list'>): void {
+  metrics.hooks.topics = async () => (await log.listTopics()).map((t) => ({ topic: t.name, events: t.events, bytes: t.bytes }))
+  metrics.hooks.backlogs = async () => (await log.listTopics()).flatMap((t) => subscriptions.list(t.name).map((sub) => ({
+    topic: t.name,
+    subscription: sub.name,
+    backlog: Math.max(0, t.nextOffset - sub.queue.cursor) + sub.queue.stats().waiting
+  })))
 }

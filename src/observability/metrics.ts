@@ -27,9 +27,19 @@ export interface Metrics {
   telemetrySkipped: Counter<'topic' | 'reason'>
   telemetryWindows: Counter<'window'>
   telemetryErrors: Counter<'topic'>
-  /** Read at scrape time: the event-time policies' counters (late, early, out of order; dropped or adjusted). */
-  hooks: { eventTime?: () => Record<string, number> }
-  eventTime: Gauge<'outcome'>
+  /** Read at scrape time, wired in main.ts (observability imports no module that owns the data). */
+  hooks: {
+    /** The event-time policies' counters (late, early, out of order; dropped or adjusted). */
+    eventTime?: () => Record<string, number>
+    /** Every topic's retained events and bytes, as GET /topics/{topic} says. */
+    topics?: () => Promise<ReadonlyArray<{ topic: string, events: number, bytes: number }>>
+    /** Every subscription's backlog, as GET .../eventsubscriptions/{sub}/status says. */
+    backlogs?: () => Promise<ReadonlyArray<{ topic: string, subscription: string, backlog: number }>>
+  }
+  eventTime: Counter<'outcome'>
+  topicEvents: Gauge<'topic'>
+  topicBytes: Gauge<'topic'>
+  subscriptionBacklog: Gauge<'topic' | 'subscription'>
   /** Event-loop delay by loop and quantile, over the time since the previous scrape. */
   eventLoopDelay: Gauge<'loop' | 'quantile'>
   /** Adds a loop whose delay histogram is read at scrape time (the ingest loop is there from the start). */
@@ -58,7 +68,15 @@ export function monitorLoop (): IntervalHistogram {
 
 export function createMetrics (): Metrics {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'gridgate_' })
+  // The process and Node.js metrics under their standard names (process_cpu_seconds_total,
+  // nodejs_eventloop_lag_seconds, ...), as every Node.js dashboard expects them.
+  collectDefaultMetrics({ register: registry })
+  // Except prom-client's three gauges named like counters (nodejs_active_handles_total,
+  // _requests_total, _resources_total): _total is for counters only, and each is the sum of
+  // the gauge of the same name without it (nodejs_active_handles{type}, ...).
+  for (const m of registry.getMetricsAsArray()) {
+    if (m.name.endsWith('_total') && (m as { type: unknown }).type !== 'counter') registry.removeSingleMetric(m.name)
+  }
   const registers = [registry]
   const hooks: Metrics['hooks'] = {}
   const ingestLoop = monitorLoop()
@@ -89,14 +107,56 @@ export function createMetrics (): Metrics {
     telemetrySkipped: new Counter({ name: 'gridgate_telemetry_skipped_total', help: 'Telemetry passed over: non-numeric fields (field), events without a valid deviceid (device) or time field (time)', labelNames: ['topic', 'reason'], registers }),
     telemetryWindows: new Counter({ name: 'gridgate_telemetry_windows_emitted_total', help: 'Closed windows appended as telemetry.window CloudEvents, by window', labelNames: ['window'], registers }),
     telemetryErrors: new Counter({ name: 'gridgate_telemetry_errors_total', help: 'Failed telemetry checkpoints or window appends (retried), by source topic', labelNames: ['topic'], registers }),
-    eventTime: new Gauge({
+    // A counter kept by telemetry (stored with its snapshots, so it survives restarts), read
+    // at scrape time: only ever grows, so it is a counter, set from the stored count.
+    eventTime: new Counter({
       name: 'gridgate_telemetry_event_time_total',
       help: 'Readings the event-time policies dropped or adjusted (late, early, out of order), since the counters were first stored',
       labelNames: ['outcome'],
       registers,
       collect () {
-        const counts = hooks.eventTime?.() ?? {}
-        for (const [outcome, n] of Object.entries(counts)) this.set({ outcome }, n)
+        const counts = hooks.eventTime?.()
+        if (counts === undefined) return
+        this.reset()
+        for (const [outcome, n] of Object.entries(counts)) this.inc({ outcome }, n)
+      }
+    }),
+    // Sizes and backlogs are state, not events: read when scraped, so a removed topic or
+    // subscription leaves no stale series behind.
+    topicEvents: new Gauge({
+      name: 'gridgate_topic_events',
+      help: 'Events a topic retains now',
+      labelNames: ['topic'],
+      registers,
+      async collect () {
+        const topics = await hooks.topics?.()
+        if (topics === undefined) return
+        this.reset()
+        for (const t of topics) this.set({ topic: t.topic }, t.events)
+      }
+    }),
+    topicBytes: new Gauge({
+      name: 'gridgate_topic_bytes',
+      help: 'Bytes of the events a topic retains now',
+      labelNames: ['topic'],
+      registers,
+      async collect () {
+        const topics = await hooks.topics?.()
+        if (topics === undefined) return
+        this.reset()
+        for (const t of topics) this.set({ topic: t.topic }, t.bytes)
+      }
+    }),
+    subscriptionBacklog: new Gauge({
+      name: 'gridgate_subscription_backlog',
+      help: 'Events a subscription has not yet taken from its topic (before filtering) plus those waiting for another attempt, as its status says',
+      labelNames: ['topic', 'subscription'],
+      registers,
+      async collect () {
+        const backlogs = await hooks.backlogs?.()
+        if (backlogs === undefined) return
+        this.reset()
+        for (const b of backlogs) this.set({ topic: b.topic, subscription: b.subscription }, b.backlog)
       }
     }),
     rejections: new Counter({ name: 'gridgate_rejections_total', help: 'Refused inputs by error code and source', labelNames: ['code', 'source'], registers }),

@@ -333,7 +333,7 @@ export async function liveHeap (t: Target, dir: string): Promise<number> {
   t.gw.proc.kill('SIGUSR2')
   let file: string | undefined
   await reached(() => (file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f))) !== undefined, { timeoutMs: 5000, everyMs: 25 })
-  const heap = await metric(t.gw, 'gridgate_nodejs_heap_size_used_bytes') ?? 0
+  const heap = await metric(t.gw, 'nodejs_heap_size_used_bytes') ?? 0
   if (file !== undefined) await rm(join(dir, file), { force: true })
   return heap
 }
