@@ -228,6 +228,14 @@ async function main (): Promise<number> {
       inflight: 64,
       warnings
     }))
+    // Low load: one command at a time, where the round trip is the sum of its steps' latencies.
+    const low = await runCommandsBench({ baseDir, warmupSeconds: settings.warmupSeconds, seconds: settings.seconds, rounds: settings.rounds, devices: 10, inflight: 1, nagleOffCase: false, warnings })
+    for (const c of low) {
+      c.id = `${c.id}-low-load`
+      c.title = `${c.title} (low load)`
+      c.goalCheck = { text: 'p50 ≤ 10 ms', outcome: c.gridgate.latency.p50Ms <= 10 ? 'met' : 'missed' }
+    }
+    cases.push(...low)
   }
   if (runs('delivery')) {
     cases.push(...await runDeliveryBench({
