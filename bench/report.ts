@@ -79,7 +79,7 @@ export function methodNotes (s: Settings): string[] {
       'median round ratio = the median of the per-round ratios (each pair measured back to back), which a burst of outside load sways less. ' +
       'A goal counts as met when both are at or above it, missed when both are below, borderline otherwise.',
     `log append (in-process, fresh database in a temp dir for every round): baseline = raw classic-level, sequential \`db.batch([put <16-digit offset key> = encodeSegment(${s.logBatchEvents} events)], { sync })\`; ` +
-      `gridgate = openTopicLog on openStorage (config defaults for batch limits), ${s.callers} concurrent callers each looping \`await log.append('bench', [event])\`. ` +
+      `gridgate = the LevelDB storage engine's TopicLog (openStorageEngine, config defaults for batch limits), ${s.callers} concurrent callers each looping \`await log.append('bench', [event])\`. ` +
       'Events are pre-serialised telemetry CloudEvents of ~280 bytes. p50/p99 = one append call as its caller sees it (queueing included). ' +
       'Goal: ratio ≥ 0.70.',
     `http publish: both servers are child processes (\`node --import tsx\`), the load generator is this process: undici Pool with ${s.connections} keep-alive connections, ` +
@@ -95,14 +95,16 @@ export function methodNotes (s: Settings): string[] {
       `latency (measured first): ${s.mqttRate} publishes/s in total, round robin over the devices from a 1 ms timer (open loop); p50/p99 = publish call → PUBACK; ratio = gridgate p99 / baseline p99. ` +
       `fan-in: each device keeps ${s.mqttInflight} publishes waiting for their PUBACK; events/s = PUBACKs/s; rounds alternate bare, gridgate, gridgate without persistence and back. ` +
       `idle: ${s.mqttIdle} devices connect (≤ 64 pending, ≤ 1000/s) and stay idle; KB/conn = growth of the server's RSS (after a full GC, via a probe preloaded into the server with --expose-gc) / connections, measured after an unmeasured connect/disconnect cycle of ≤ 500 devices. ` +
-      'persistence: the fan-in rounds of gridgate with mqtt.persistence true against gridgate with mqtt.persistence false. ' +
+      'persistence: the fan-in rounds of gridgate with mqtt.persistence true against gridgate with mqtt.persistence false; telemetry: against gridgate with telemetry.enabled false. ' +
+      `A second fan-in runs with ${100} other devices. CPU per message = the server child's CPU time (all threads) in the fan-in windows / PUBACKs in them. ` +
+      'The latency case also reads gridgate_event_loop_delay_seconds{loop="ingest"} at the start and end of each measured window (the gauge covers the time since the previous scrape). ' +
       'After the gridgate rounds the telemetry topic must hold at least as many events as PUBACKs were received.',
     'telemetry (in-process, one core, pure code): readings/s through each window kind; 1,000 keys (250 devices × 4 metrics), pre-generated random-walk readings at 1 reading/s of event time per key, interleaved across keys in event-time order ' +
       '(session: bursts with silences longer than the timeout). Per key an event-time policy with default options accepts the reading, what it releases goes into the key\'s operator, and advance(policy.watermark) follows every reading; ' +
       'closed windows are read (resultReader of the aggregates) as the gateway does when it emits them. Fresh state every round. ' +
       'Baseline = the same loop over the same readings feeding one bare Aggregate.add per key (percentiles on or off as the case), so the ratio shows what the policy and the windowing cost. ' +
       'events/s here = the median of the rounds\' readings/s, and the ratio = median / median; p50/p99 = one chunk of 16,384 readings. Goal: ≥ 500k readings/s per kind. ' +
-      'telemetry query 24 h (in process): one device/metric with 86,400 one-second rollup buckets (1-5 readings each, a random walk) written through createRollupStore + storage.batch into a temp LevelDB and compacted; ' +
+      'telemetry query 24 h (in process): one device/metric with 86,400 one-second rollup buckets (1-5 readings each, a random walk) written through the rollups and TelemetryStore.commit into a temp LevelDB and compacted; ' +
       'gridgate = openTelemetry(...).query(device, metric, params) with the config defaults (telemetry.maxQueryWindows raised where the default refuses a query, see its note), one call after the other; ' +
       'baseline = a raw iterator over the same 86,400 keys (nextv batches, utf8) with JSON.parse of every value, the least any query over the day must do. Each round times every query and the baseline in turn ' +
       `(forward, then backward) for ${s.seconds} s or at least 5 calls each; the summary shows p50 ms of one call and ratio = baseline p50 / query p50 (higher is better; 1 = the query costs no more than reading the rollups). ` +
