@@ -19,8 +19,17 @@ export function logObserver (metrics: Metrics): LogObserver {
 }
 
 export function ingestObserver (metrics: Metrics) {
+  // Once per message: label children bound once per topic instead of a label lookup each time.
+  const perTopic = new Map<string, { inc: () => void }>()
   return {
-    ingested: (topic: string) => metrics.mqttMessages.inc({ topic }),
+    ingested: (topic: string) => {
+      let child = perTopic.get(topic)
+      if (child === undefined) {
+        child = metrics.mqttMessages.labels(topic)
+        perTopic.set(topic, child)
+      }
+      child.inc()
+    },
     invalid: (route: string) => {
       metrics.mqttInvalid.inc({ route })
       metrics.rejections.inc({ code: 'SCHEMA_VIOLATION', source: 'mqtt' })
@@ -38,10 +47,10 @@ export function brokerObserver (metrics: Metrics, log: Logger) {
   }
 }
 
-export function connectionMetrics (metrics: Metrics, connected: boolean, transport: string | undefined): void {
-  if (connected && transport !== undefined) metrics.mqttConnections.inc({ transport })
-  if (connected) metrics.mqttConnectedClients.inc()
-  else metrics.mqttConnectedClients.dec()
+/** A device connection became live or ended; `live` is presence's count of live connections after it. */
+export function connectionMetrics (metrics: Metrics, connected: boolean, transport: string, live: number): void {
+  if (connected) metrics.mqttConnections.inc({ transport })
+  metrics.mqttConnectedClients.set(live)
 }
 
 export function commandsObserver (metrics: Metrics, log: Logger) {
