@@ -1,5 +1,6 @@
 import type { MqttClient } from 'mqtt'
 import { describe, expect, it } from 'vitest'
+import type { Command } from '../helpers/api.js'
 import { spawnGateway, type ChildGateway } from '../helpers/child.js'
 import { connectDevice, registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
@@ -30,7 +31,7 @@ async function device (gw: ChildGateway, password: string, answers: (name: strin
 }
 
 async function status (gw: ChildGateway, id: string): Promise<string> {
-  return (await gw.request('GET', `/devices/k1/commands/${id}`)).body.status
+  return (await gw.request<Command>('GET', `/devices/k1/commands/${id}`)).body.status
 }
 
 describe('commands across kill -9', () => {
@@ -40,14 +41,14 @@ describe('commands across kill -9', () => {
     const first = await start(dir.path)
     const password = await registerDevice(first, 'k1')
     const dev = await device(first, password, (name) => name === 'ok')
-    const ok = (await first.request('POST', '/devices/k1/commands?wait=10', { body: { name: 'ok', id: 'c-ok' } })).body
+    const ok = (await first.request<Command>('POST', '/devices/k1/commands?wait=10', { body: { name: 'ok', id: 'c-ok' } })).body
     expect(ok.status).toBe('succeeded')
     await first.request('POST', '/devices/k1/commands', { body: { name: 'slow', id: 'c-slow', timeoutSeconds: 3600 } })
     await until(() => dev.names.includes('slow'), { timeoutMs: 15_000, what: "the 'slow' command at the device" })
     await dev.client.endAsync()
     await first.request('POST', '/devices/k1/commands', { body: { name: 'later', id: 'c-later' } })
     await first.request('POST', '/devices/k1/commands', { body: { name: 'nix', id: 'c-nix' } })
-    expect((await first.request('DELETE', '/devices/k1/commands/c-nix')).body.status).toBe('canceled')
+    expect((await first.request<Command>('DELETE', '/devices/k1/commands/c-nix')).body.status).toBe('canceled')
     expect(await first.kill('SIGKILL')).toBe('SIGKILL')
 
     const second = await start(dir.path)

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import type { Received, Settled } from '../helpers/api.js'
 import { spawnGateway, type ChildGateway } from '../helpers/child.js'
 import { cloudEvent } from '../helpers/http.js'
 import { useTeardown } from '../helpers/teardown.js'
@@ -14,8 +15,8 @@ async function start (dir: string): Promise<ChildGateway> {
   return gw
 }
 
-const receive = (gw: ChildGateway, max: number) => gw.request('POST', `/topics/orders/eventsubscriptions/q:receive?maxEvents=${max}&maxWaitTime=10`)
-const ack = (gw: ChildGateway, lockTokens: string[]) => gw.request('POST', '/topics/orders/eventsubscriptions/q:acknowledge', { body: { lockTokens } })
+const receive = async (gw: ChildGateway, max: number) => await gw.request<Received>('POST', `/topics/orders/eventsubscriptions/q:receive?maxEvents=${max}&maxWaitTime=10`)
+const ack = async (gw: ChildGateway, lockTokens: string[]) => await gw.request<Settled>('POST', '/topics/orders/eventsubscriptions/q:acknowledge', { body: { lockTokens } })
 
 describe('delivery across kill -9', () => {
   it('pull: acknowledged events never come back, locks taken before the crash still settle, the rest is delivered', async () => {
@@ -27,15 +28,15 @@ describe('delivery across kill -9', () => {
     await first.publish('orders', Array.from({ length: 30 }, (_, i) => cloudEvent(`e${i}`)))
     const got = (await receive(first, 20)).body.value
     expect(got).toHaveLength(20)
-    const tokens = got.map((v: any) => v.brokerProperties.lockToken as string)
+    const tokens = got.map((v) => v.brokerProperties.lockToken)
     expect((await ack(first, tokens.slice(0, 10))).body.succeededLockTokens).toHaveLength(10)
     expect(await first.kill('SIGKILL')).toBe('SIGKILL')
 
     const second = await start(dir.path)
     const settled = await ack(second, tokens)
     expect(settled.body.succeededLockTokens).toEqual(tokens.slice(10))
-    expect(settled.body.failedLockTokens.map((f: any) => f.lockToken)).toEqual(tokens.slice(0, 10))
-    const rest = (await receive(second, 100)).body.value.map((v: any) => v.event.id)
+    expect(settled.body.failedLockTokens.map((f) => f.lockToken)).toEqual(tokens.slice(0, 10))
+    const rest = (await receive(second, 100)).body.value.map((v) => v.event.id)
     expect(rest).toEqual(Array.from({ length: 10 }, (_, i) => `e${i + 20}`))
   })
 

@@ -5,6 +5,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import type { CommandPage, List, Subscription, Topic } from '../helpers/api.js'
 import { startTestGateway, TEST_KEY, type TestGateway } from '../helpers/gateway.js'
 import { registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
@@ -85,7 +86,7 @@ describe('devices-sim', () => {
     expect(run.stdout).toContain('| publish → delivery | 600 |')
     expect(run.stderr).toMatch(/\[\s*\d+s publishing\] connected 50\/50/)
     // The run's subscription is gone.
-    expect((await gw.request('GET', '/topics/telemetry/eventsubscriptions')).body.value).toEqual([])
+    expect((await gw.request<List<Subscription>>('GET', '/topics/telemetry/eventsubscriptions')).body.value).toEqual([])
   })
 
   it('fails with one clear line and exit code 2 when it cannot run', async () => {
@@ -102,7 +103,7 @@ describe('devices-sim', () => {
     expectCleanFailure(key, /^devices-sim: the gateway at .* refused the access key \(401 UNAUTHORIZED/)
     expectCleanFailure(topic, /^devices-sim: cannot create the event subscription 'devices-sim-[0-9a-f]+' on topic 'no-such-topic': 404 TOPIC_NOT_FOUND/)
     // Nothing was left behind on the gateway by the runs that got as far as subscribing.
-    expect((await gw.request('GET', '/topics/telemetry/eventsubscriptions')).body.value).toEqual([])
+    expect((await gw.request<List<Subscription>>('GET', '/topics/telemetry/eventsubscriptions')).body.value).toEqual([])
   })
 
   it('detects loss: a device whose telemetry is routed elsewhere is acknowledged but never delivered', async () => {
@@ -123,7 +124,7 @@ describe('devices-sim', () => {
     expect(r).toMatchObject({ sent: 60, acked: 60, delivered: 50, lost: 10, duplicates: 0 })
     expect(r.lostByDevice).toEqual([{ device: 'sim-t-3', lost: 10, firstLostSeq: 1 }])
     // They were acknowledged because they were written, to the other topic.
-    expect((await gw.request('GET', '/topics/elsewhere')).body.events).toBe(10)
+    expect((await gw.request<Topic>('GET', '/topics/elsewhere')).body.events).toBe(10)
   })
 
   it('measures command round trips to the devices that answer', async () => {
@@ -139,7 +140,7 @@ describe('devices-sim', () => {
     expect(r.commands.latencyMs.max).toBeGreaterThanOrEqual(r.commands.latencyMs.p99)
     expect(run.stdout).toMatch(/\| command → end state \| \d+ \|/)
     // Only the answering half got commands.
-    const listed = await Promise.all(Array.from({ length: 10 }, (_, i) => gw.request('GET', `/devices/sim-c-${i + 1}/commands`)))
+    const listed = await Promise.all(Array.from({ length: 10 }, (_, i) => gw.request<CommandPage>('GET', `/devices/sim-c-${i + 1}/commands`)))
     expect(listed.filter((a) => a.body.value.length > 0)).toHaveLength(5)
   })
 

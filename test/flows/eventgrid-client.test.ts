@@ -1,5 +1,6 @@
 import { AzureKeyCredential, EventGridReceiverClient, EventGridSenderClient } from '@azure/eventgrid-namespaces'
 import { describe, expect, it } from 'vitest'
+import type { DeadLetter, List } from '../helpers/api.js'
 import { startTestGateway, TEST_KEY } from '../helpers/gateway.js'
 import { useTeardown } from '../helpers/teardown.js'
 
@@ -45,8 +46,8 @@ describe('@azure/eventgrid-namespaces against gridgate', () => {
     expect(again.details.map((d) => [d.event.id, d.brokerProperties.deliveryCount])).toEqual([['two', 2]])
     expect((await receiver.acknowledgeEvents([again.details[0]?.brokerProperties.lockToken as string, four])).succeededLockTokens).toHaveLength(2)
 
-    const dead = await gw.request('GET', '/topics/orders/eventsubscriptions/workers/deadletters')
-    expect(dead.body.value.map((d: any) => d.event.id)).toEqual(['three'])
+    const dead = await gw.request<List<DeadLetter>>('GET', '/topics/orders/eventsubscriptions/workers/deadletters')
+    expect(dead.body.value.map((d) => d.event.id)).toEqual(['three'])
   })
 
   it('surfaces gridgate errors as clean client errors', async () => {

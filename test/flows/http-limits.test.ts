@@ -1,5 +1,6 @@
 import { connect } from 'node:net'
 import { describe, expect, it } from 'vitest'
+import type { ErrorBody, Received } from '../helpers/api.js'
 import { startTestGateway, TEST_KEY } from '../helpers/gateway.js'
 import { cloudEvent } from '../helpers/http.js'
 import { useTeardown } from '../helpers/teardown.js'
@@ -37,9 +38,9 @@ describe('HTTP limits', () => {
     await gw.request('PUT', '/topics/orders')
     const sub = '/topics/orders/eventsubscriptions/q'
     expect((await gw.request('PUT', sub, { body: { properties: { deliveryConfiguration: { deliveryMode: 'Queue', queue: {} } } } })).status).toBe(201)
-    const polls = [gw.request('POST', `${sub}:receive?maxWaitTime=10`), gw.request('POST', `${sub}:receive?maxWaitTime=10`)]
+    const polls = [gw.request<Received>('POST', `${sub}:receive?maxWaitTime=10`), gw.request<Received>('POST', `${sub}:receive?maxWaitTime=10`)]
     // The two polls may not have reached the route yet: ask again until the cap holds (bounded).
-    const receiveThird = async () => await gw.request('POST', `${sub}:receive?maxWaitTime=10`)
+    const receiveThird = async () => await gw.request<ErrorBody>('POST', `${sub}:receive?maxWaitTime=10`)
     let third = await receiveThird()
     await reached(async () => third.status === 429 || (third = await receiveThird()).status === 429, { timeoutMs: 1000, everyMs: 20 })
     expect(third.status).toBe(429)
@@ -49,7 +50,7 @@ describe('HTTP limits', () => {
     const answered = await Promise.all(polls)
     expect(answered.map((a) => a.body.value.length)).toEqual([1, 1])
     await gw.publish('orders', cloudEvent('c'))
-    const again = await gw.request('POST', `${sub}:receive?maxWaitTime=10`)
+    const again = await gw.request<Received>('POST', `${sub}:receive?maxWaitTime=10`)
     expect([again.status, again.body.value.length]).toEqual([200, 1])
   })
 })

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import type { Replay } from '../helpers/api.js'
 import { spawnGateway, type ChildGateway } from '../helpers/child.js'
 import { connectDevice, registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
@@ -50,9 +51,9 @@ describe('QoS 1 across kill -9', () => {
     const logged = new Set<string>()
     let from = 0
     for (let guard = 0; guard < 1000; guard++) {
-      const page = await second.request('GET', `/topics/telemetry/events?fromOffset=${from}&limit=1000`)
+      const page = await second.request<Replay<{ seq: number }>>('GET', `/topics/telemetry/events?fromOffset=${from}&limit=1000`)
       if (page.body.value.length === 0) break
-      for (const r of page.body.value) logged.add(`${r.event.deviceid as string}:${r.event.data.seq as number}`)
+      for (const r of page.body.value) logged.add(`${r.event.deviceid as string}:${r.event.data.seq}`)
       from = page.body.nextOffset
     }
     expect(ackedBeforeKill.filter((k) => !logged.has(k))).toEqual([])

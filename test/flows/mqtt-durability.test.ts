@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises'
 import { connect as netConnect } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import type { CloudEvent, Replay, Topic } from '../helpers/api.js'
 import { startTestGateway, type TestGateway, durableOnly } from '../helpers/gateway.js'
 import { whenClosed, connectDevice, nextMessage, registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
@@ -16,8 +17,8 @@ async function gateway (overrides: Record<string, any> = {}, dataDir?: string): 
   return gw
 }
 
-async function events (gw: TestGateway, topic: string): Promise<any[]> {
-  return (await gw.request('GET', `/topics/${topic}/events?limit=1000`)).body.value.map((r: any) => r.event)
+async function events (gw: TestGateway, topic: string): Promise<CloudEvent[]> {
+  return (await gw.request<Replay>('GET', `/topics/${topic}/events?limit=1000`)).body.value.map((r) => r.event)
 }
 
 describe('schemas, limits and QoS 0', () => {
@@ -37,7 +38,7 @@ describe('schemas, limits and QoS 0', () => {
     const invalid = await events(gw, 'invalid')
     expect(invalid).toHaveLength(2)
     expect(invalid[0]).toMatchObject({ type: 'device.telemetry', deviceid: 'dev-s', data: { temperature: 'hot' }, validationerror: 'data.temperature must be number' })
-    expect(invalid[1].validationerror).toBe('data is not JSON')
+    expect(invalid[1]?.validationerror).toBe('data is not JSON')
     const metrics = (await gw.request('GET', '/metrics')).text
     expect(metrics).toContain('gridgate_rejections_total{code="SCHEMA_VIOLATION",source="mqtt"} 2')
   })
@@ -49,7 +50,7 @@ describe('schemas, limits and QoS 0', () => {
     const closed = whenClosed(device)
     device.publish('devices/dev-big/telemetry', JSON.stringify({ v: 'x'.repeat(2000) }), { qos: 1 })
     await closed
-    expect((await gw.request('GET', '/topics/telemetry')).body.events).toBe(0)
+    expect((await gw.request<Topic>('GET', '/topics/telemetry')).body.events).toBe(0)
     expect((await gw.request('GET', '/metrics')).text).toContain('gridgate_rejections_total{code="PAYLOAD_TOO_LARGE",source="mqtt"} 1')
   })
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import type { CloudEvent, Device, ErrorBody, List, RegisteredDevice, Replay } from '../helpers/api.js'
 import { ManualClock } from '../../src/core/clock.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { whenClosed, connackCode, connectDevice, registerDevice } from '../helpers/mqtt.js'
@@ -13,10 +14,10 @@ async function gateway (overrides: Record<string, any> = {}): Promise<TestGatewa
   return gw
 }
 
-async function events (gw: TestGateway, topic: string): Promise<any[]> {
-  const res = await gw.request('GET', `/topics/${topic}/events?limit=1000`)
+async function events (gw: TestGateway, topic: string): Promise<CloudEvent[]> {
+  const res = await gw.request<Replay>('GET', `/topics/${topic}/events?limit=1000`)
   expect(res.status).toBe(200)
-  return res.body.value.map((r: any) => r.event)
+  return res.body.value.map((r) => r.event)
 }
 
 describe('MQTT ingest', () => {
@@ -39,8 +40,8 @@ describe('MQTT ingest', () => {
       mqttqos: 1,
       mqttretain: false
     })
-    expect(ev.id).toMatch(/^[0-9a-f-]{36}$/)
-    expect(Date.parse(ev.time)).not.toBeNaN()
+    expect(ev?.id).toMatch(/^[0-9a-f-]{36}$/)
+    expect(Date.parse(ev?.time ?? '')).not.toBeNaN()
     // The time the PUBACK waited is measured on the server.
     expect((await gw.request('GET', '/metrics')).text).toContain('gridgate_mqtt_publish_seconds_count 1')
   })
@@ -54,7 +55,7 @@ describe('MQTT ingest', () => {
     await device.publishAsync('devices/dev-2/telemetry/power', '42', { qos: 1 })
     const [ev] = await events(gw, 'events')
     expect(ev).toMatchObject({ type: 'device.event', subject: 'devices/dev-2/events/door', datacontenttype: 'application/octet-stream', data_base64: Buffer.from([0xff, 0x00, 0x01]).toString('base64') })
-    expect(ev.data).toBeUndefined()
+    expect(ev?.data).toBeUndefined()
     const [power] = await events(gw, 'telemetry')
     expect(power).toMatchObject({ subject: 'devices/dev-2/telemetry/power', data: 42 })
   })
@@ -65,13 +66,13 @@ describe('MQTT ingest', () => {
     const device = await connectDevice(gw.gateway.listeners.ws, 'dev-3', password)
     // The CONNACK can reach the device before aedes reports the client ready: wait for the event.
     expect(await gw.gateway.log.waitForAppend('system', 0, 10_000)).toBe(true)
-    expect((await gw.request('GET', '/devices/dev-3')).body.connected).toBe(true)
+    expect((await gw.request<Device>('GET', '/devices/dev-3')).body.connected).toBe(true)
     await device.endAsync()
     expect(await gw.gateway.log.waitForAppend('system', 1, 10_000)).toBe(true)
     const system = await events(gw, 'system')
     expect(system.map((e) => e.type)).toEqual(['device.connected', 'device.disconnected'])
     expect(system[0]).toMatchObject({ subject: 'devices/dev-3', deviceid: 'dev-3', data: { transport: 'ws' } })
-    const info = (await gw.request('GET', '/devices/dev-3')).body
+    const info = (await gw.request<Device>('GET', '/devices/dev-3')).body
     expect(info.connected).toBe(false)
     expect(info.lastSeen).not.toBeNull()
   })
@@ -103,15 +104,15 @@ describe('device identities', () => {
 
   it('registers with attributes, shows the password once, and revokes on delete', async () => {
     const gw = await gateway()
-    const created = await gw.request('PUT', '/devices/dev-x', { body: { attributes: { site: 'oslo' } } })
+    const created = await gw.request<RegisteredDevice>('PUT', '/devices/dev-x', { body: { attributes: { site: 'oslo' } } })
     expect(created.status).toBe(201)
     expect(created.body).toMatchObject({ id: 'dev-x', attributes: { site: 'oslo' }, connected: false, lastSeen: null })
     expect(typeof created.body.password).toBe('string')
-    const again = await gw.request('PUT', '/devices/dev-x', { body: { attributes: { site: 'bergen' } } })
+    const again = await gw.request<Device>('PUT', '/devices/dev-x', { body: { attributes: { site: 'bergen' } } })
     expect(again.status).toBe(200)
     expect(again.body.password).toBeUndefined()
     expect(again.body.attributes).toEqual({ site: 'bergen' })
-    expect((await gw.request('GET', '/devices')).body.value.map((d: any) => d.id)).toEqual(['dev-x'])
+    expect((await gw.request<List<Device>>('GET', '/devices')).body.value.map((d) => d.id)).toEqual(['dev-x'])
     const device = await connectDevice(gw.gateway.listeners.mqtt, 'dev-x', created.body.password)
     const closed = whenClosed(device)
     expect((await gw.request('DELETE', '/devices/dev-x')).status).toBe(204)
@@ -122,12 +123,12 @@ describe('device identities', () => {
 
   it('refuses invalid device ids and attributes with a specific code', async () => {
     const gw = await gateway()
-    const bad = await gw.request('PUT', '/devices/bad%2Fid')
+    const bad = await gw.request<ErrorBody>('PUT', '/devices/bad%2Fid')
     expect(bad.status).toBe(400)
     expect(bad.body.error.code).toBe('DEVICE_ID_INVALID')
-    const attrs = await gw.request('PUT', '/devices/ok', { body: { attributes: { site: 5 } } })
+    const attrs = await gw.request<ErrorBody>('PUT', '/devices/ok', { body: { attributes: { site: 5 } } })
     expect(attrs.body.error.code).toBe('BODY_INVALID')
-    expect((await gw.request('GET', '/devices/none')).body.error.code).toBe('DEVICE_NOT_FOUND')
+    expect((await gw.request<ErrorBody>('GET', '/devices/none')).body.error.code).toBe('DEVICE_NOT_FOUND')
   })
 })
 

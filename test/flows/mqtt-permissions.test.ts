@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import type { Replay, Topic } from '../helpers/api.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { whenClosed, connackCode, connectDevice, registerDevice, subackCode } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
@@ -48,7 +49,7 @@ describe('per-device topic permissions', () => {
     a.publish(topic, '{"x":1}', { qos: 1 })
     await closed
     expect(await deniedCount(gw)).toBe(1)
-    for (const t of ['telemetry', 'events']) expect((await gw.request('GET', `/topics/${t}`)).body.events).toBe(0)
+    for (const t of ['telemetry', 'events']) expect((await gw.request<Topic>('GET', `/topics/${t}`)).body.events).toBe(0)
   })
 
   it('refuses a will on another device\'s topic at connect', async () => {
@@ -64,8 +65,8 @@ describe('per-device topic permissions', () => {
     const appended = gw.gateway.log.waitForAppend('events', 0, 10_000)
     b.stream.destroy() // no DISCONNECT packet: the will fires
     expect(await appended).toBe(true)
-    const [rec] = (await gw.request('GET', '/topics/events/events')).body.value
-    expect(rec.event).toMatchObject({ subject: 'devices/dev-b/events/lost', deviceid: 'dev-b', data: { why: 'gone' } })
+    const [rec] = (await gw.request<Replay>('GET', '/topics/events/events')).body.value
+    expect(rec?.event).toMatchObject({ subject: 'devices/dev-b/events/lost', deviceid: 'dev-b', data: { why: 'gone' } })
   })
 
   it('never lets another device see a device\'s data', async () => {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { makeDevCerts, type CertPaths } from '../../src/certs.js'
+import type { Replay, Topic } from '../helpers/api.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { connackCode, connectDevice, registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
@@ -34,10 +35,10 @@ describe('the four MQTT transports', () => {
     const device = await connectDevice(url, `dev-${transport}`, password, { ca, servername: 'localhost' })
     teardown(() => device.endAsync(true))
     await device.publishAsync(`devices/dev-${transport}/telemetry`, JSON.stringify({ via: transport }), { qos: 1 })
-    const [rec] = (await gw.request('GET', '/topics/telemetry/events')).body.value
-    expect(rec.event).toMatchObject({ deviceid: `dev-${transport}`, data: { via: transport } })
-    const system = (await gw.request('GET', '/topics/system/events')).body.value
-    expect(system[0].event.data.transport).toBe(transport === 'mqtts' ? 'tls' : transport === 'mqtt' ? 'tcp' : transport)
+    const [rec] = (await gw.request<Replay>('GET', '/topics/telemetry/events')).body.value
+    expect(rec?.event).toMatchObject({ deviceid: `dev-${transport}`, data: { via: transport } })
+    const system = (await gw.request<Replay<{ transport: string }>>('GET', '/topics/system/events')).body.value
+    expect(system[0]?.event.data.transport).toBe(transport === 'mqtts' ? 'tls' : transport === 'mqtt' ? 'tcp' : transport)
   })
 
   it('lists TLS listeners only when a certificate is configured', async () => {
@@ -58,7 +59,7 @@ describe('client certificates', () => {
     })
     teardown(() => device.endAsync(true))
     await device.publishAsync('devices/dev-cert/telemetry', '{"cert":true}', { qos: 1 })
-    expect((await gw.request('GET', '/topics/telemetry')).body.events).toBe(1)
+    expect((await gw.request<Topic>('GET', '/topics/telemetry')).body.events).toBe(1)
   })
 
   it('refuses a certificate whose device is not registered, or whose CN is not the client id', async () => {

@@ -2,8 +2,9 @@ import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import type { ErrorBody, LoggedEvent, Replay, Topic } from '../helpers/api.js'
 import { FREE_PORTS, launch, runCli, spawnGateway, type ChildGateway } from '../helpers/child.js'
-import { cloudEvent } from '../helpers/http.js'
+import { cloudEvent, type Answer } from '../helpers/http.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
 import { reached, within } from '../helpers/wait.js'
@@ -23,11 +24,11 @@ async function start (dir: string, env: Record<string, string> = {}, shellPrefix
   return gw
 }
 
-async function replayAll (gw: ChildGateway, topic: string): Promise<any[]> {
-  const out: any[] = []
+async function replayAll (gw: ChildGateway, topic: string): Promise<LoggedEvent[]> {
+  const out: LoggedEvent[] = []
   let from = 0
   for (let guard = 0; guard < 1000; guard++) {
-    const page = await gw.request('GET', `/topics/${topic}/events?fromOffset=${from}&limit=1000`)
+    const page = await gw.request<Replay>('GET', `/topics/${topic}/events?fromOffset=${from}&limit=1000`)
     expect(page.status).toBe(200)
     if (page.body.value.length === 0) break
     out.push(...page.body.value)
@@ -113,7 +114,7 @@ describe('the gateway as a process', () => {
     expect(events.map((r) => r.offset)).toEqual(events.map((_, i) => i))
     // Appends after the restart continue the same sequence.
     expect((await second.publish('crash', cloudEvent('after'))).status).toBe(200)
-    const topic = await second.request('GET', '/topics/crash')
+    const topic = await second.request<Topic>('GET', '/topics/crash')
     expect(topic.body.nextOffset).toBe(events.length + 1)
   })
 
@@ -179,16 +180,16 @@ describe('storage faults', () => {
     const gw = await start(dir, {}, 'ulimit -f 4096;')
     expect((await gw.request('PUT', '/topics/full')).status).toBe(201)
     const acked: string[] = []
-    let refused: any
+    let refused: Answer<ErrorBody> | undefined
     for (let i = 0; i < 200 && refused === undefined; i++) {
       const batch = Array.from({ length: 10 }, (_, j) => cloudEvent(`${i}-${j}`, 'x'.repeat(20_000)))
-      const res = await gw.publish('full', batch)
+      const res = await gw.publish<ErrorBody>('full', batch)
       if (res.status === 200) acked.push(...batch.map((e) => e.id as string))
       else refused = res
     }
     expect(refused?.status).toBe(503)
-    expect(refused.body.error.code).toBe('STORAGE_WRITE_FAILED')
-    expect(refused.headers.get('retry-after')).toBe('1')
+    expect(refused?.body.error.code).toBe('STORAGE_WRITE_FAILED')
+    expect(refused?.headers.get('retry-after')).toBe('1')
     // Still serving: probes, reads of what was acknowledged, and the failure in the metrics.
     expect((await gw.request('GET', '/healthz')).status).toBe(200)
     const events = await replayAll(gw, 'full')

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import type { DeadLetter, ErrorBody, List, SubscriptionStatus } from '../helpers/api.js'
 import { ManualClock } from '../../src/core/clock.js'
 import { verifyWebhook } from '../../src/delivery/push/sign.js'
 import { startTestGateway, type TestGateway, durableOnly } from '../helpers/gateway.js'
@@ -31,19 +32,19 @@ function pushSub (endpointUrl: string, push: Record<string, unknown> = {}, desti
   return { properties: { deliveryConfiguration: { deliveryMode: 'Push', push: { ...push, destination: { endpointType: 'WebHook', properties: { endpointUrl, ...destination } } } } } }
 }
 
-async function deadLetters (gw: TestGateway): Promise<any[]> {
-  return (await gw.request('GET', '/topics/orders/eventsubscriptions/hook/deadletters')).body.value
+async function deadLetters (gw: TestGateway): Promise<DeadLetter[]> {
+  return (await gw.request<List<DeadLetter>>('GET', '/topics/orders/eventsubscriptions/hook/deadletters')).body.value
 }
 
-async function settled (gw: TestGateway, sub = 'hook'): Promise<any> {
-  return (await gw.request('GET', `/topics/orders/eventsubscriptions/${sub}/status`)).body
+async function settled (gw: TestGateway, sub = 'hook'): Promise<SubscriptionStatus> {
+  return (await gw.request<SubscriptionStatus>('GET', `/topics/orders/eventsubscriptions/${sub}/status`)).body
 }
 
 describe('push delivery to webhooks', () => {
   it('runs the validation handshake and refuses an endpoint that does not consent', async () => {
     const { gw } = await gateway()
     const refusing = await webhook({ consent: false })
-    const res = await gw.request('PUT', '/topics/orders/eventsubscriptions/hook', { body: pushSub(refusing.url) })
+    const res = await gw.request<ErrorBody>('PUT', '/topics/orders/eventsubscriptions/hook', { body: pushSub(refusing.url) })
     expect(res.status).toBe(400)
     expect(res.body.error.code).toBe('WEBHOOK_VALIDATION_FAILED')
     const consenting = await webhook()
@@ -56,10 +57,10 @@ describe('push delivery to webhooks', () => {
     teardown(gw.stop)
     await gw.request('PUT', '/topics/orders')
     const hook = await webhook()
-    const res = await gw.request('PUT', '/topics/orders/eventsubscriptions/hook', { body: pushSub(hook.url) })
+    const res = await gw.request<ErrorBody>('PUT', '/topics/orders/eventsubscriptions/hook', { body: pushSub(hook.url) })
     expect(res.body.error.code).toBe('WEBHOOK_TARGET_FORBIDDEN')
     for (const url of ['http://10.1.2.3/hook', 'http://169.254.169.254/latest', 'http://[::1]:9/x', 'ftp://example.com/']) {
-      const r = await gw.request('PUT', '/topics/orders/eventsubscriptions/hook', { body: pushSub(url) })
+      const r = await gw.request<ErrorBody>('PUT', '/topics/orders/eventsubscriptions/hook', { body: pushSub(url) })
       expect([r.status, r.body.error.code]).toEqual([400, expect.stringMatching(/WEBHOOK_TARGET_FORBIDDEN|SUBSCRIPTION_INVALID/)])
     }
     expect(hook.posts).toEqual([])

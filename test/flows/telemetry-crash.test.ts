@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import type { CloudEvent, Replay } from '../helpers/api.js'
 import { createTumbling, createSessionWindow } from '../../src/telemetry/windows.js'
 import { spawnGateway, type ChildGateway } from '../helpers/child.js'
 import { connectDevice, registerDevice } from '../helpers/mqtt.js'
@@ -28,13 +29,16 @@ async function start (dir: string, config: string): Promise<ChildGateway> {
   return gw
 }
 
-async function all (gw: ChildGateway, topic: string): Promise<any[]> {
-  const out: any[] = []
+interface Reading { ts: number, v: number }
+interface WindowData { count: number, sum: number, min: number, max: number }
+
+async function all<D> (gw: ChildGateway, topic: string): Promise<Array<CloudEvent<D>>> {
+  const out: Array<CloudEvent<D>> = []
   let from = 0
   for (let guard = 0; guard < 1000; guard++) {
-    const page = await gw.request('GET', `/topics/${topic}/events?fromOffset=${from}&limit=1000`)
-    if (page.body.value === undefined || page.body.value.length === 0) break
-    out.push(...page.body.value.map((r: any) => r.event))
+    const page = await gw.request<Replay<D> | undefined>('GET', `/topics/${topic}/events?fromOffset=${from}&limit=1000`)
+    if (page.body?.value === undefined || page.body.value.length === 0) break
+    out.push(...page.body.value.map((r) => r.event))
     from = page.body.nextOffset
   }
   return out
@@ -67,7 +71,7 @@ describe('continuous windows across kill -9', () => {
         sent[d] = i + 1
       }
     })
-    await reached(async () => (await all(first, 'telemetry-windows')).length >= 20, { timeoutMs: 30_000 })
+    await reached(async () => (await all<WindowData>(first, 'telemetry-windows')).length >= 20, { timeoutMs: 30_000 })
     expect(await first.kill('SIGKILL')).toBe('SIGKILL')
     void publishers
     await Promise.all(clients.map((c) => c.endAsync(true)))
@@ -76,7 +80,7 @@ describe('continuous windows across kill -9', () => {
     const second = await start(join(dir.path, 'data'), config)
     clients = await Promise.all(passwords.map((p, d) => connectDevice(second.listeners.mqtt as string, `s-${d}`, p)))
     teardown(() => Promise.all(clients.map((c) => c.endAsync(true))))
-    const stored = await all(second, 'telemetry')
+    const stored = await all<Reading>(second, 'telemetry')
     await Promise.all(clients.map(async (c, d) => {
       const have = stored.filter((e) => e.deviceid === `s-${d}`).length
       for (let i = have; i < total; i++) await c.publishAsync(`devices/s-${d}/telemetry`, JSON.stringify(reading(base, d, i)), { qos: 1 })
@@ -84,7 +88,7 @@ describe('continuous windows across kill -9', () => {
     }))
 
     // The expected windows: the pure operators over exactly what the log holds.
-    const log = await all(second, 'telemetry')
+    const log = await all<Reading>(second, 'telemetry')
     const expected = new Map<string, string>()
     const expectedSessions = new Map<string, string>()
     for (let d = 0; d < DEVICES; d++) {
@@ -97,11 +101,11 @@ describe('continuous windows across kill -9', () => {
         for (const w of sess.advance(e.data.ts)) expectedSessions.set(`sess/s-${d}/${w.end}/v`, JSON.stringify([w.aggregate.count, w.aggregate.sum]))
       }
     }
-    let windows: any[] = []
-    let sessions: any[] = []
+    let windows: Array<CloudEvent<WindowData>> = []
+    let sessions: Array<CloudEvent<WindowData>> = []
     await reached(async () => {
-      windows = await all(second, 'telemetry-windows')
-      sessions = await all(second, 'sessions')
+      windows = await all<WindowData>(second, 'telemetry-windows')
+      sessions = await all<WindowData>(second, 'sessions')
       return windows.length >= expected.size && sessions.length >= expectedSessions.size
     }, { timeoutMs: 30_000, everyMs: 20 }) // what arrived is judged below
     const got = new Map(windows.map((e) => [e.id, JSON.stringify([e.data.count, e.data.sum, e.data.min, e.data.max])]))

@@ -1,6 +1,7 @@
 import type { MqttClient } from 'mqtt'
 import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../../src/core/clock.js'
+import type { CloudEvent, ErrorBody, List, Received, Replay, WindowDefinition } from '../helpers/api.js'
 import { startTestGateway, type TestGateway, durableOnly } from '../helpers/gateway.js'
 import { connectDevice, registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
@@ -29,10 +30,23 @@ async function send (c: MqttClient, id: string, readings: Array<Record<string, u
   for (const r of readings) await c.publishAsync(`devices/${id}/telemetry`, JSON.stringify(r), { qos: 1 })
 }
 
-async function outputs (gw: TestGateway, topic = 'telemetry-windows'): Promise<any[]> {
-  const page = await gw.request('GET', `/topics/${topic}/events?fromOffset=0&limit=1000`)
+/** The data of a telemetry.window event: the window, the device and metric, and the aggregates asked for. */
+interface WindowData {
+  window: string
+  kind: string
+  deviceId: string
+  metric: string
+  start: string
+  end: string
+  count: number
+  sum?: number
+  [aggregate: string]: unknown
+}
+
+async function outputs (gw: TestGateway, topic = 'telemetry-windows'): Promise<Array<CloudEvent<WindowData>>> {
+  const page = await gw.request<Replay<WindowData>>('GET', `/topics/${topic}/events?fromOffset=0&limit=1000`)
   expect(page.status).toBe(200)
-  return page.body.value.map((r: any) => r.event)
+  return page.body.value.map((r) => r.event)
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString()
@@ -53,9 +67,9 @@ describe('continuous windows', () => {
     ])
     expect(events[0]).toMatchObject({ specversion: '1.0', type: 'telemetry.window', subject: 'devices/sensor-1/metrics/temperature', deviceid: 'sensor-1', source: '/gridgate/windows/temp-10s', time: iso(T0 + 10 * S) })
 
-    const received = await gw.request('POST', '/topics/telemetry-windows/eventsubscriptions/dash:receive?maxEvents=10&maxWaitTime=10')
+    const received = await gw.request<Received>('POST', '/topics/telemetry-windows/eventsubscriptions/dash:receive?maxEvents=10&maxWaitTime=10')
     expect(received.status).toBe(200)
-    expect(received.body.value.map((v: any) => v.event.id)).toEqual(events.map((e) => e.id))
+    expect(received.body.value.map((v) => v.event.id)).toEqual(events.map((e) => e.id))
 
     // Another checkpoint emits nothing new: the windows went out once.
     await gw.gateway.telemetry.checkpoint()
@@ -109,14 +123,14 @@ describe('continuous windows', () => {
     const dir = await tempDir()
     teardown(dir.remove)
     const first = await setup({}, dir.path)
-    const bad = await first.gw.request('PUT', '/windows/w1', { body: { window: { kind: 'hopping', sizeSeconds: 10, hopSeconds: 20 } } })
+    const bad = await first.gw.request<ErrorBody>('PUT', '/windows/w1', { body: { window: { kind: 'hopping', sizeSeconds: 10, hopSeconds: 20 } } })
     expect(bad.status).toBe(400)
     expect(bad.body.error).toMatchObject({ code: 'WINDOW_INVALID' })
     expect(bad.body.error.message).toContain('window.hopSeconds')
-    const badFilter = await first.gw.request('PUT', '/windows/w1', { body: { window: { kind: 'tumbling', sizeSeconds: 10 }, filtersConfiguration: { filters: [{ operatorType: 'NumberIn', key: 'data.x' }] } } })
+    const badFilter = await first.gw.request<ErrorBody>('PUT', '/windows/w1', { body: { window: { kind: 'tumbling', sizeSeconds: 10 }, filtersConfiguration: { filters: [{ operatorType: 'NumberIn', key: 'data.x' }] } } })
     expect(badFilter.status).toBe(400)
     expect(badFilter.body.error.code).toBe('WINDOW_INVALID')
-    const unknownSource = await first.gw.request('PUT', '/windows/w1', { body: { sourceTopic: 'events', window: { kind: 'tumbling', sizeSeconds: 10 } } })
+    const unknownSource = await first.gw.request<ErrorBody>('PUT', '/windows/w1', { body: { sourceTopic: 'events', window: { kind: 'tumbling', sizeSeconds: 10 } } })
     expect(unknownSource.body.error).toMatchObject({ code: 'WINDOW_INVALID' })
     expect((await first.gw.request('PUT', '/windows/w1', { body: { window: { kind: 'tumbling', sizeSeconds: 10 } } })).status).toBe(201)
     expect((await first.gw.request('PUT', '/windows/w1', { body: { window: { kind: 'tumbling', sizeSeconds: 10 } } })).status).toBe(200)
@@ -125,9 +139,9 @@ describe('continuous windows', () => {
     const second = await setup({}, dir.path)
     const got = await second.gw.request('GET', '/windows/w1')
     expect(got.body).toMatchObject({ name: 'w1', sourceTopic: 'telemetry', outputTopic: 'telemetry-windows', aggregates: ['count', 'min', 'max', 'avg'], window: { kind: 'tumbling', sizeSeconds: 10, offsetSeconds: 0 } })
-    expect((await second.gw.request('GET', '/windows')).body.value.map((w: any) => w.name)).toEqual(['w1'])
+    expect((await second.gw.request<List<WindowDefinition>>('GET', '/windows')).body.value.map((w) => w.name)).toEqual(['w1'])
     expect((await second.gw.request('DELETE', '/windows/w1')).status).toBe(204)
-    expect((await second.gw.request('GET', '/windows/w1')).body.error.code).toBe('WINDOW_NOT_FOUND')
+    expect((await second.gw.request<ErrorBody>('GET', '/windows/w1')).body.error.code).toBe('WINDOW_NOT_FOUND')
   })
 })
 
@@ -149,7 +163,7 @@ describe('telemetry queries', () => {
     const c = await device(gw, 'q1')
     await send(c, 'q1', Array.from({ length: 30 }, (_, i) => ({ ts: T0 + (i + 1) * S, temperature: i + 1, status: 'ok' })))
     await gw.gateway.telemetry.checkpoint()
-    const res = await gw.request('GET', `/telemetry/q1/temperature?from=${iso(T0)}&to=${iso(T0 + 30 * S)}&window=tumbling&size=10s&agg=count,avg,max`)
+    const res = await gw.request<{ series: unknown[] }>('GET', `/telemetry/q1/temperature?from=${iso(T0)}&to=${iso(T0 + 30 * S)}&window=tumbling&size=10s&agg=count,avg,max`)
     expect(res.status).toBe(200)
     expect(res.body.series).toEqual([
       { start: iso(T0), end: iso(T0 + 10 * S), count: 10, avg: 5.5, max: 10 },
@@ -168,15 +182,15 @@ describe('telemetry queries', () => {
     const c = await device(gw, 'q2')
     await send(c, 'q2', [{ ts: T0 + S, temperature: 1 }])
     await gw.gateway.telemetry.checkpoint()
-    const bad = await gw.request('GET', '/telemetry/q2/temperature?window=tumbling&size=1.5s')
+    const bad = await gw.request<ErrorBody>('GET', '/telemetry/q2/temperature?window=tumbling&size=1.5s')
     expect(bad.status).toBe(400)
     expect(bad.body.error.code).toBe('QUERY_PARAM_INVALID')
-    expect((await gw.request('GET', `/telemetry/q2/temperature?from=${iso(T0 + 10 * S)}&to=${iso(T0)}`)).body.error.code).toBe('QUERY_PARAM_INVALID')
-    expect((await gw.request('GET', '/telemetry/q2/temperature?window=weekly')).body.error.code).toBe('QUERY_PARAM_INVALID')
-    const tooLarge = await gw.request('GET', `/telemetry/q2/temperature?from=${iso(T0 - 86_400 * S)}&to=${iso(T0)}`)
+    expect((await gw.request<ErrorBody>('GET', `/telemetry/q2/temperature?from=${iso(T0 + 10 * S)}&to=${iso(T0)}`)).body.error.code).toBe('QUERY_PARAM_INVALID')
+    expect((await gw.request<ErrorBody>('GET', '/telemetry/q2/temperature?window=weekly')).body.error.code).toBe('QUERY_PARAM_INVALID')
+    const tooLarge = await gw.request<ErrorBody>('GET', `/telemetry/q2/temperature?from=${iso(T0 - 86_400 * S)}&to=${iso(T0)}`)
     expect(tooLarge.status).toBe(400)
     expect(tooLarge.body.error.code).toBe('QUERY_TOO_LARGE')
-    expect((await gw.request('GET', '/telemetry/q2/pressure')).body.error.code).toBe('METRIC_NOT_FOUND')
-    expect((await gw.request('GET', '/telemetry/nobody')).body.error.code).toBe('DEVICE_NOT_FOUND')
+    expect((await gw.request<ErrorBody>('GET', '/telemetry/q2/pressure')).body.error.code).toBe('METRIC_NOT_FOUND')
+    expect((await gw.request<ErrorBody>('GET', '/telemetry/nobody')).body.error.code).toBe('DEVICE_NOT_FOUND')
   })
 })

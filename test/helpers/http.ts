@@ -1,20 +1,35 @@
 // A small HTTP client for tests: JSON in, status + parsed JSON out, with the access key.
+// The body of an answer is typed by the caller (`request<Command>(...)`, types in api.ts)
+// and `unknown` when not: a test says what it expects to read instead of reading `any`.
 
-export interface Answer<T = any> {
+export interface Answer<T = unknown> {
   status: number
   headers: Headers
+  /** The parsed JSON body; undefined when the body is empty or not JSON (see `text`). */
   body: T
   text: string
 }
 
+export interface RequestOptions {
+  /** Sent as JSON. */
+  body?: unknown
+  /** Sent as it is (with `contentType`, default application/json). */
+  raw?: string | Buffer
+  contentType?: string
+  headers?: Record<string, string>
+  /** The authorization header; null sends none (default: the client's access key). */
+  auth?: string | null
+}
+
 export interface Client {
   url: string
-  request: <T = any>(method: string, path: string, opts?: { body?: unknown, raw?: string | Buffer, contentType?: string, headers?: Record<string, string>, auth?: string | null }) => Promise<Answer<T>>
-  publish: (topic: string, events: unknown) => Promise<Answer>
+  request: <T = unknown>(method: string, path: string, opts?: RequestOptions) => Promise<Answer<T>>
+  /** POST /topics/{topic}:publish, one CloudEvent or a batch (an array). */
+  publish: <T = unknown>(topic: string, events: unknown) => Promise<Answer<T>>
 }
 
 export function client (url: string, key: string): Client {
-  const request: Client['request'] = async (method, path, opts = {}) => {
+  const request = async <T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<Answer<T>> => {
     const headers: Record<string, string> = { ...opts.headers }
     if (opts.auth !== null) headers.authorization = opts.auth ?? `SharedAccessKey ${key}`
     let body: string | Buffer | undefined
@@ -25,12 +40,12 @@ export function client (url: string, key: string): Client {
     const text = await res.text()
     let parsed: unknown
     try { parsed = text.length > 0 ? JSON.parse(text) : undefined } catch { parsed = undefined }
-    return { status: res.status, headers: res.headers, body: parsed as any, text }
+    return { status: res.status, headers: res.headers, body: parsed as T, text }
   }
   return {
     url,
     request,
-    publish: (topic, events) => request('POST', `/topics/${encodeURIComponent(topic)}:publish?api-version=2024-06-01`, {
+    publish: async <T = unknown>(topic: string, events: unknown) => await request<T>('POST', `/topics/${encodeURIComponent(topic)}:publish?api-version=2024-06-01`, {
       body: events,
       contentType: Array.isArray(events) ? 'application/cloudevents-batch+json; charset=utf-8' : 'application/cloudevents+json; charset=utf-8'
     })

@@ -1,12 +1,13 @@
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt'
+import type { RegisteredDevice } from './api.js'
 import type { Client } from './http.js'
 import { within } from './wait.js'
 
 /** Registers a device over HTTP and returns its one-time password. */
 export async function registerDevice (gw: Client, id: string, attributes?: Record<string, string>): Promise<string> {
-  const res = await gw.request('PUT', `/devices/${encodeURIComponent(id)}`, attributes === undefined ? {} : { body: { attributes } })
+  const res = await gw.request<RegisteredDevice>('PUT', `/devices/${encodeURIComponent(id)}`, attributes === undefined ? {} : { body: { attributes } })
   if (res.status !== 201) throw new Error(`registering ${id}: ${res.status} ${res.text}`)
-  return res.body.password as string
+  return res.body.password
 }
 
 /** Connects a real mqtt.js client; no reconnects, so a refused or closed connection is final. */

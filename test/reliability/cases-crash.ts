@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import type { MqttClient } from 'mqtt'
 import type { ChildGateway } from '../helpers/child.js'
+import type { DeadLetter, ErrorBody, List, Received, ReceivedEvent, Settled, SubscriptionStatus } from '../helpers/api.js'
 import { cloudEvent } from '../helpers/http.js'
 import { connectDevice, registerDevice } from '../helpers/mqtt.js'
 import { tempDir } from '../helpers/tmp.js'
@@ -184,9 +185,9 @@ const killDuringDelivery: ReliabilityCase = {
       }
       const pull: PullState = { acked: new Set(), held: new Map(), uncertain: new Map(), cameBack: [], heldFailed: [], interruptedReceives: 0 }
       const ackTokens = async (tokens: string[]): Promise<{ succeeded: string[], failed: string[] }> => {
-        const res = await gw.request('POST', `${base}/q:acknowledge`, { body: { lockTokens: tokens } })
+        const res = await gw.request<Settled>('POST', `${base}/q:acknowledge`, { body: { lockTokens: tokens } })
         if (res.status !== 200) throw new Error(`acknowledge: ${res.status} ${res.text}`)
-        return { succeeded: res.body.succeededLockTokens as string[], failed: (res.body.failedLockTokens as Array<{ lockToken: string }>).map((f) => f.lockToken) }
+        return { succeeded: res.body.succeededLockTokens, failed: res.body.failedLockTokens.map((f) => f.lockToken) }
       }
       const sawEvent = (id: string): void => { if (pull.acked.has(id)) pull.cameBack.push(id) }
 
@@ -220,9 +221,9 @@ const killDuringDelivery: ReliabilityCase = {
         const ackedTokens: string[] = []
         const worker = (async () => {
           for (let n = 0; n < 10_000 && !run.stop; n++) {
-            let got: Array<{ brokerProperties: { lockToken: string }, event: { id: string } }>
+            let got: ReceivedEvent[]
             try {
-              const res = await gw.request('POST', `${base}/q:receive?maxEvents=${s.receiveMax}&maxWaitTime=10`)
+              const res = await gw.request<Received>('POST', `${base}/q:receive?maxEvents=${s.receiveMax}&maxWaitTime=10`)
               got = res.body.value
             } catch { pull.interruptedReceives++; return }
             if (got.length === 0) continue
@@ -253,12 +254,12 @@ const killDuringDelivery: ReliabilityCase = {
       }
 
       // Drain: pull what is receivable (status says when nothing is left), push to its end.
-      const status = async (name: string): Promise<{ backlog: number, inFlight: number, deadLettered: number }> => (await gw.request('GET', `${base}/${name}/status`)).body
+      const status = async (name: string): Promise<SubscriptionStatus> => (await gw.request<SubscriptionStatus>('GET', `${base}/${name}/status`)).body
       const deadline = Date.now() + s.drainMs
       for (let n = 0; n < 10_000 && Date.now() < deadline; n++) {
         if ((await status('q')).backlog === 0) break
-        const res = await gw.request('POST', `${base}/q:receive?maxEvents=100&maxWaitTime=10`)
-        const got = res.body.value as Array<{ brokerProperties: { lockToken: string }, event: { id: string } }>
+        const res = await gw.request<Received>('POST', `${base}/q:receive?maxEvents=100&maxWaitTime=10`)
+        const got = res.body.value
         for (const v of got) sawEvent(v.event.id)
         if (got.length === 0) continue
         const r = await ackTokens(got.map((v) => v.brokerProperties.lockToken))
@@ -267,7 +268,7 @@ const killDuringDelivery: ReliabilityCase = {
       }
       const pushed = await reached(() => ids.every((id) => ok.delivered.has(id)), { timeoutMs: Math.max(1000, deadline - Date.now()), everyMs: 100 })
       await reached(async () => (await status('bad')).deadLettered >= ids.length, { timeoutMs: Math.max(1000, deadline - Date.now()), everyMs: 100 })
-      const dead = (await gw.request('GET', `${base}/bad/deadletters?limit=1000`)).body.value as Array<{ event: { id: string }, deadLetterReason: string, lastHttpStatusCode: number | null }>
+      const dead = (await gw.request<List<DeadLetter>>('GET', `${base}/bad/deadletters?limit=1000`)).body.value
       const deadIds = new Set(dead.map((d) => d.event.id))
       const badReason = dead.filter((d) => d.deadLetterReason !== REJECT_REASON || d.lastHttpStatusCode !== 400)
       const okDead = (await status('ok')).deadLettered
@@ -357,7 +358,7 @@ const diskFull: ReliabilityCase = {
             for (let i = 0; i < 2000 && consecutive < 3 && bytes < maxBytes; i++) {
               bytes += 200_000
               const batch = Array.from({ length: 10 }, (_, j) => cloudEvent(`c${cycle}-p${p}-${i}-${j}`, pad + pad))
-              const res = await limited.publish('full', batch)
+              const res = await limited.publish<ErrorBody | undefined>('full', batch)
               if (res.status === 200) {
                 consecutive = 0
                 for (const e of batch) httpAcked.add(e.id as string)

@@ -4,6 +4,7 @@ import { connect, type AddressInfo } from 'node:net'
 import type { ReliabilityCase, Size } from './case.js'
 import { ManualClock } from '../../src/core/clock.js'
 import { verifyWebhook } from '../../src/delivery/push/sign.js'
+import type { DeadLetter, Device, ErrorBody, List, SubscriptionStatus } from '../helpers/api.js'
 import { startTestGateway } from '../helpers/gateway.js'
 import { cloudEvent } from '../helpers/http.js'
 import { connectDevice, registerDevice, subackCode } from '../helpers/mqtt.js'
@@ -51,8 +52,8 @@ const outage: ReliabilityCase = {
         const res = await gw.request('PUT', `/topics/orders/eventsubscriptions/${name}`, { body: pushSub(`${hook.url}/${name}`, { maxDeliveryCount: max, eventTimeToLive: 'P1D' }) })
         if (res.status !== 201) return { figure: `creating subscription ${name}: ${res.status} ${res.text}`, pass: false }
       }
-      const status = async (name: string): Promise<{ delivered: number, failed: number, deadLettered: number }> =>
-        (await gw.request('GET', `/topics/orders/eventsubscriptions/${name}/status`)).body
+      const status = async (name: string): Promise<SubscriptionStatus> =>
+        (await gw.request<SubscriptionStatus>('GET', `/topics/orders/eventsubscriptions/${name}/status`)).body
       const count = (sub: string): number => posts.filter((p) => p.sub === sub).length
       const t0 = clock.now()
       const res = await gw.publish('orders', Array.from({ length: events }, (_, i) => cloudEvent(`o${i}`)))
@@ -104,7 +105,7 @@ const outage: ReliabilityCase = {
       }
       const main = await status('main')
       const limit = await status('limit')
-      const limitLetters = (await gw.request('GET', '/topics/orders/eventsubscriptions/limit/deadletters?limit=1000')).body.value as Array<{ deliveryAttempts: number, deadLetterReason: string }>
+      const limitLetters = (await gw.request<List<DeadLetter>>('GET', '/topics/orders/eventsubscriptions/limit/deadletters?limit=1000')).body.value
       const limitExact = limitLetters.filter((d) => d.deliveryAttempts === LIMIT_ATTEMPTS && d.deadLetterReason === 'Maximum delivery attempts was exceeded.').length
       const pass = problems.length === 0 && early === 0 && offSchedule === 0 && deadEarly === 0 &&
         main.delivered === events && main.deadLettered === 0 && limit.deadLettered === events && limitExact === events && count('limit') === events * LIMIT_ATTEMPTS
@@ -204,7 +205,7 @@ const httpSide: ReliabilityCase = {
       const rbase = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}`
       const optionsRefused = []
       for (const path of ['/options-meta', '/options-loop']) {
-        const res = await open.request('PUT', `/topics/orders/eventsubscriptions/r${path.replace(/\W/g, '')}`, { body: pushSub(rbase + path) })
+        const res = await open.request<ErrorBody | undefined>('PUT', `/topics/orders/eventsubscriptions/r${path.replace(/\W/g, '')}`, { body: pushSub(rbase + path) })
         optionsRefused.push(res.status === 400 && res.body?.error?.code === 'WEBHOOK_VALIDATION_FAILED')
       }
       for (const path of ['/post-meta', '/post-loop']) {
@@ -213,7 +214,7 @@ const httpSide: ReliabilityCase = {
       }
       await open.publish('orders', cloudEvent('redirected'))
       const redirectSettled = await reached(async () => {
-        const dead = await Promise.all(['rpostmeta', 'rpostloop'].map(async (n) => (await open.request('GET', `/topics/orders/eventsubscriptions/${n}/status`)).body?.deadLettered ?? 0))
+        const dead = await Promise.all(['rpostmeta', 'rpostloop'].map(async (n) => (await open.request<SubscriptionStatus | undefined>('GET', `/topics/orders/eventsubscriptions/${n}/status`)).body?.deadLettered ?? 0))
         return dead.every((d) => d >= 1)
       }, { timeoutMs: 15_000, everyMs: 50 })
       rows.push({ check: 'OPTIONS redirects refused (WEBHOOK_VALIDATION_FAILED)', ok: optionsRefused.filter(Boolean).length, total: 2 })
@@ -286,7 +287,7 @@ const httpSide: ReliabilityCase = {
       const badNotes: string[] = []
       let badOk = 0
       for (const b of bad) {
-        const res = await open.request('POST', '/topics/orders:publish', { raw: b.raw, contentType: b.type })
+        const res = await open.request<ErrorBody | undefined>('POST', '/topics/orders:publish', { raw: b.raw, contentType: b.type })
         if (res.status === b.status && (b.code === undefined || res.body?.error?.code === b.code) && typeof res.body?.error?.code === 'string') badOk++
         else badNotes.push(`${b.raw.slice(0, 12)}… → ${res.status} ${res.body?.error?.code ?? res.text.slice(0, 40)}`)
       }
@@ -330,12 +331,12 @@ const httpSide: ReliabilityCase = {
       if ((await open.request('PUT', '/topics/orders/eventsubscriptions/q', { body: queueSub() })).status !== 201) setup.push('queue sub not created')
       const polls: Array<Promise<{ status: number, code?: string }>> = []
       for (let i = 0; i < sz.receiveCap; i++) {
-        polls.push(open.request('POST', '/topics/orders/eventsubscriptions/q:receive?maxEvents=1&maxWaitTime=30').then((r) => ({ status: r.status, code: r.body?.error?.code })))
+        polls.push(open.request<ErrorBody | undefined>('POST', '/topics/orders/eventsubscriptions/q:receive?maxEvents=1&maxWaitTime=30').then((r) => ({ status: r.status, code: r.body?.error?.code })))
       }
       // Wait until the cap is reached (a probe is refused), then send the extras.
       const capped = await reached(async () => (await open.request('POST', '/topics/orders/eventsubscriptions/q:receive?maxWaitTime=10')).status === 429, { timeoutMs: 20_000, everyMs: 50 })
       const extras = await Promise.all(Array.from({ length: sz.extraReceives }, async () => {
-        const r = await open.request('POST', '/topics/orders/eventsubscriptions/q:receive?maxEvents=1&maxWaitTime=30')
+        const r = await open.request<ErrorBody | undefined>('POST', '/topics/orders/eventsubscriptions/q:receive?maxEvents=1&maxWaitTime=30')
         return r.status === 429 && r.body?.error?.code === 'TOO_MANY_RECEIVES' && r.headers.get('retry-after') === '1'
       }))
       await sampleRss()
@@ -616,7 +617,7 @@ const slowConsumers: ReliabilityCase = {
       const sender = flood('frozen').then((n) => { commandsAccepted = n })
       let droppedAt: number | undefined
       const watcher = reached(async () => {
-        const d = await gw.request('GET', '/devices/frozen')
+        const d = await gw.request<Device | undefined>('GET', '/devices/frozen')
         if (d.body?.connected === false) droppedAt = Date.now()
         return droppedAt !== undefined
       }, { timeoutMs: sz.phaseMs + 30_000, everyMs: 100 })

@@ -1,6 +1,7 @@
 import { WebSocket } from 'ws'
 import type { MqttClient } from 'mqtt'
 import type { ReliabilityCase } from './case.js'
+import type { Device, List } from '../helpers/api.js'
 import { connectDevice } from '../helpers/mqtt.js'
 import { tempDir } from '../helpers/tmp.js'
 import {
@@ -319,8 +320,8 @@ const churn: ReliabilityCase = {
         let connected = -1
         await reached(async () => {
           gauge = await metric(t.gw, 'gridgate_mqtt_connected_clients')
-          const list = await t.gw.request('GET', '/devices')
-          connected = (list.body.value as Array<{ connected: boolean }>).filter((x) => x.connected).length
+          const list = await t.gw.request<List<Device>>('GET', '/devices')
+          connected = list.body.value.filter((x) => x.connected).length
           return gauge === 0 && connected === 0
         }, { timeoutMs: 10_000, everyMs: 100 })
         return { gauge, connected, ms: Date.now() - t0 }

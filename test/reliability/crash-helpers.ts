@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { spawnGateway, type ChildGateway, type SpawnOptions } from '../helpers/child.js'
+import type { LoggedEvent, Replay } from '../helpers/api.js'
 import type { Client } from '../helpers/http.js'
 import { until } from '../helpers/wait.js'
 
@@ -47,19 +48,19 @@ export async function startAndTimeReady (scope: Scope, opts: SpawnOptions, deadl
   return { gw, readyMs: performance.now() - t0 }
 }
 
-export interface Logged { offset: number, event: Record<string, any> }
+export type Logged = LoggedEvent
 
 /** Reads a topic from `fromOffset` to its end, a page at a time (bounded). */
 export async function replay (gw: Client, topic: string, fromOffset = 0): Promise<{ events: Logged[], nextOffset: number }> {
   const events: Logged[] = []
   let from = fromOffset
   for (let guard = 0; guard < 10_000; guard++) {
-    const page = await gw.request('GET', `/topics/${topic}/events?fromOffset=${from}&limit=1000`)
+    const page = await gw.request<Replay>('GET', `/topics/${topic}/events?fromOffset=${from}&limit=1000`)
     if (page.status !== 200) throw new Error(`replay of ${topic}: ${page.status} ${page.text}`)
-    const value = page.body.value as Logged[]
+    const value = page.body.value
     if (value.length === 0) break
     events.push(...value)
-    from = page.body.nextOffset as number
+    from = page.body.nextOffset
   }
   return { events, nextOffset: from }
 }
