@@ -83,6 +83,9 @@ export interface QueueOptions {
 }
 
 const SCAN_PER_TAKE = 5000
+/** Records a take reads (and filters) in one turn of the event loop before it lets ingest run. */
+const SCAN_PER_SLICE = 500
+const nextTurn = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
 
 export async function openQueue (opts: QueueOptions, startOffset: number): Promise<SubscriptionQueue> {
   const { store, log, topic, clock, limits } = opts
@@ -226,9 +229,11 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
       let scanned = 0
       const startCursor = cursor
       while (out.length < max && pending.size < limits.maxPending && scanned < SCAN_PER_TAKE) {
+        // A filtered scan parses what it reads: in slices, so it never holds the ingest loop long.
+        if (scanned > 0) await nextTurn()
         // Without a filter every record read is delivered: read no more than needed.
         const want = max - out.length
-        const { records } = await log.read(topic, { offset: cursor }, Math.min(1000, opts.matchesAll ? want : Math.max(want, 100)))
+        const { records } = await log.read(topic, { offset: cursor }, Math.min(SCAN_PER_SLICE, opts.matchesAll ? want : Math.max(want, 100)))
         if (records.length === 0) break
         for (const r of records) {
           if (out.length >= max || pending.size >= limits.maxPending) break
