@@ -12,7 +12,9 @@ interface Override {
 
 export const ENV_OVERRIDES: Readonly<Record<string, Override>> = {
   GRIDGATE_DATA_DIR: { path: ['dataDir'], kind: 'string' },
+  GRIDGATE_HTTP_HOST: { path: ['http', 'host'], kind: 'string' },
   GRIDGATE_HTTP_PORT: { path: ['http', 'port'], kind: 'port' },
+  GRIDGATE_MQTT_HOST: { path: ['mqtt', 'host'], kind: 'string' },
   GRIDGATE_MQTT_PORT: { path: ['mqtt', 'port'], kind: 'port' },
   GRIDGATE_MQTT_WS_PORT: { path: ['mqtt', 'wsPort'], kind: 'port' },
   GRIDGATE_MQTTS_PORT: { path: ['mqtt', 'tlsPort'], kind: 'port' },

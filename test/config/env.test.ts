@@ -5,7 +5,9 @@ import { caught } from '../helpers/errors.js'
 // One row per variable: a value as given in the environment and where it lands.
 const OVERRIDES = [
   { name: 'GRIDGATE_DATA_DIR', value: '/var/lib/gridgate', expected: { dataDir: '/var/lib/gridgate' } },
+  { name: 'GRIDGATE_HTTP_HOST', value: '0.0.0.0', expected: { http: { host: '0.0.0.0' } } },
   { name: 'GRIDGATE_HTTP_PORT', value: '9090', expected: { http: { port: 9090 } } },
+  { name: 'GRIDGATE_MQTT_HOST', value: '::', expected: { mqtt: { host: '::' } } },
   { name: 'GRIDGATE_MQTT_PORT', value: '1884', expected: { mqtt: { port: 1884 } } },
   { name: 'GRIDGATE_MQTT_WS_PORT', value: '0', expected: { mqtt: { wsPort: 0 } } },
   { name: 'GRIDGATE_MQTTS_PORT', value: '8884', expected: { mqtt: { tlsPort: 8884 } } },
@@ -33,8 +35,8 @@ describe('applyEnvOverrides', () => {
     const raw = {
       dataDir: './from-file',
       log: { level: 'warn', keep: 1 },
-      http: { port: 1, keys: ['file-key-0123456789'], keep: 1 },
-      mqtt: { port: 2, wsPort: 3, tlsPort: 4, wssPort: 5, allowAnonymous: false, keep: 1 },
+      http: { host: '127.0.0.1', port: 1, keys: ['file-key-0123456789'], keep: 1 },
+      mqtt: { host: '127.0.0.1', port: 2, wsPort: 3, tlsPort: 4, wssPort: 5, allowAnonymous: false, keep: 1 },
       webhooks: { allowLoopback: true, keep: 1 }
     }
     const out = applyEnvOverrides(raw, { [name]: value })
@@ -57,7 +59,7 @@ describe('applyEnvOverrides', () => {
 
   it('ignores variables it does not know', () => {
     const raw = { http: { port: 1 } }
-    expect(applyEnvOverrides(raw, { GRIDGATE_HTTP_HOST: '0.0.0.0', GRIDGATE_UNKNOWN: 'x', PATH: '/bin', HOME: undefined })).toEqual(raw)
+    expect(applyEnvOverrides(raw, { GRIDGATE_HTTP_ADDRESS: '0.0.0.0', GRIDGATE_UNKNOWN: 'x', PATH: '/bin', HOME: undefined })).toEqual(raw)
   })
 
   it('does not mutate its input', () => {
@@ -164,7 +166,8 @@ describe('applyEnvOverrides', () => {
   describe('strings', () => {
     it.each([
       { name: 'GRIDGATE_DATA_DIR', value: ' /with spaces/ ', expected: { dataDir: ' /with spaces/ ' } },
-      { name: 'GRIDGATE_LOG_LEVEL', value: 'LOUD', expected: { log: { level: 'LOUD' } } }
+      { name: 'GRIDGATE_LOG_LEVEL', value: 'LOUD', expected: { log: { level: 'LOUD' } } },
+      { name: 'GRIDGATE_HTTP_HOST', value: 'not a host', expected: { http: { host: 'not a host' } } }
     ])('passes $name through unchanged for validation to judge', ({ name, value, expected }) => {
       expect(applyEnvOverrides({}, { [name]: value })).toEqual(expected)
     })
