@@ -49,6 +49,35 @@ const OPERATORS = {
 
 type Operator = keyof typeof OPERATORS
 
+/**
+ * The shape of a filtersConfiguration as JSON Schema, for request schemas and the OpenAPI
+ * document. What depends on the operator (value or values, their types, the value budget)
+ * is compileFilters' to check.
+ */
+export const FILTERS_CONFIGURATION_SCHEMA = {
+  type: ['object', 'null'],
+  description: "Event Grid's event filters: the event's `type` must be one of `includedEventTypes` (case-insensitive; empty or absent: any), and every advanced filter must hold.",
+  additionalProperties: false,
+  properties: {
+    includedEventTypes: { type: ['array', 'null'], items: { type: 'string', minLength: 1, maxLength: FILTER_LIMITS.maxStringLength } },
+    filters: {
+      type: ['array', 'null'],
+      maxItems: FILTER_LIMITS.maxFilters,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['operatorType', 'key'],
+        properties: {
+          operatorType: { type: 'string', enum: Object.keys(OPERATORS) },
+          key: { type: 'string', minLength: 1, maxLength: FILTER_LIMITS.maxStringLength, description: '`id`, `source`, `type`, `subject`, `dataschema`, an extension attribute, or `data.<dot.path>`' },
+          value: { type: ['number', 'boolean', 'null'], description: 'The operand of NumberLessThan, NumberGreaterThan, NumberLessThanOrEquals, NumberGreaterThanOrEquals (a number) and BoolEquals (a boolean)' },
+          values: { type: ['array', 'null'], maxItems: FILTER_LIMITS.maxValues, description: 'The operands of the other operators: numbers, strings, or [low, high] pairs for NumberInRange and NumberNotInRange (25 values in all)' }
+        }
+      }
+    }
+  }
+} as const
+
 // Negative operators hold only when no value matches (for arrays: no element).
 const NEGATIVE = new Set<Operator>([
   'NumberNotIn', 'NumberNotInRange', 'StringNotContains', 'StringNotBeginsWith', 'StringNotEndsWith', 'StringNotIn'

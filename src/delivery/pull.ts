@@ -52,15 +52,6 @@ export function answer (tokens: readonly unknown[], outcomes: readonly SettleOut
   return out
 }
 
-/** `{"lockTokens":[...]}` — at least one, at most 1000 strings. */
-export function parseLockTokens (body: unknown): string[] {
-  const tokens = (body as { lockTokens?: unknown } | null | undefined)?.lockTokens
-  if (!Array.isArray(tokens) || tokens.length === 0 || tokens.length > 1000) {
-    throw new GridgateError('BODY_INVALID', 'the body must be {"lockTokens":[...]} with 1 to 1000 lock tokens', { details: { field: 'lockTokens' } })
-  }
-  return tokens.map((t) => typeof t === 'string' ? t : String(t))
-}
-
 export async function settle (sub: Subscription, action: 'acknowledge' | 'release' | 'reject' | 'renewLock', tokens: string[], releaseDelaySeconds = 0): Promise<SettleAnswer> {
   const { lockMs } = queueOf(sub)
   let outcomes: SettleOutcome[]

@@ -1,12 +1,12 @@
 import { GridgateError } from '../core/errors.js'
-import { isRfc3339 } from '../core/cloudevent.js'
-import { compileFilters, type EventMatcher, type FiltersConfiguration } from '../core/filters.js'
+import { compileFilters, FILTERS_CONFIGURATION_SCHEMA, type EventMatcher, type FiltersConfiguration } from '../core/filters.js'
 import { NAME } from '../core/names.js'
+import { checkWith } from '../core/validation.js'
 import { parseIsoDuration } from './push/schedule.js'
 
 // Event subscriptions in Event Grid's namespace-subscription shape, with or without the
-// `properties` wrapper. Pure: validates a request body into a normalised spec, and renders
-// a spec back into the shape clients expect. Errors name the field at fault.
+// `properties` wrapper. Pure: the body's JSON Schema, the normalised spec a valid body becomes,
+// and the spec rendered back into the shape clients expect. Errors name the field at fault.
 
 export type DeliveryMode = 'Queue' | 'Push'
 
@@ -44,73 +44,146 @@ function fail (field: string, problem: string): never {
   throw new GridgateError('SUBSCRIPTION_INVALID', `${field}: ${problem}`, { details: { field } })
 }
 
-function object (value: unknown, field: string): Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(field, 'must be an object')
-  return value as Record<string, unknown>
-}
+const int = (min: number, max: number, description: string) => ({ type: ['integer', 'null'], minimum: min, maximum: max, description }) as const
+const TTL = {
+  type: ['string', 'null'],
+  description: 'ISO 8601 duration, at least PT1M (default P7D); then the event is dead-lettered.',
+  'x-error': { problem: 'must be an ISO 8601 duration such as PT1H or P7D' }
+} as const
+/** Azure resource references gridgate accepts and ignores. */
+const IGNORED = { description: 'Accepted for compatibility with Event Grid; ignored.' } as const
 
-function onlyKeys (obj: Record<string, unknown>, field: string, allowed: readonly string[]): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) fail(`${field}.${key}`, `unknown field (allowed: ${allowed.join(', ')})`)
+const QUEUE = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    // Event Grid namespaces: lock 60-300 s (default 60), 1-10 deliveries (default 10).
+    receiveLockDurationInSeconds: int(60, 300, 'How long a received event stays locked (default 60).'),
+    maxDeliveryCount: int(1, 10, 'Deliveries before the event is dead-lettered (default 10).'),
+    eventTimeToLive: TTL,
+    deadLetterDestinationWithResourceIdentity: IGNORED
   }
+} as const
+
+const PUSH = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['destination'],
+  properties: {
+    maxDeliveryCount: int(1, 10, 'Attempts before the event is dead-lettered (default 10).'),
+    eventTimeToLive: TTL,
+    destination: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['properties'],
+      properties: {
+        endpointType: { type: 'string', const: 'WebHook', 'x-error': { problem: "only 'WebHook' is supported" } },
+        properties: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['endpointUrl'],
+          properties: {
+            endpointUrl: { type: 'string', minLength: 1, description: 'An https or http URL; it must consent in the CloudEvents webhook validation handshake.' },
+            maxEventsPerBatch: int(1, 5000, 'Events per request (default 1); above 1 they go as application/cloudevents-batch+json.'),
+            preferredBatchSizeInKilobytes: int(1, 1024, 'Default 64.'),
+            secret: { type: 'string', minLength: 16, maxLength: 512, writeOnly: true, description: 'Standard Webhooks signing secret (a gridgate extension); never shown again.', 'x-error': { problem: 'must be a string of 16 to 512 characters' } }
+          }
+        }
+      }
+    },
+    deliveryWithResourceIdentity: IGNORED,
+    deadLetterDestinationWithResourceIdentity: IGNORED
+  }
+} as const
+
+const PROPERTIES = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['deliveryConfiguration'],
+  properties: {
+    deliveryConfiguration: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        deliveryMode: { type: 'string', enum: ['Queue', 'Push'], description: 'Default: Push when `push` is given, else Queue.' },
+        queue: QUEUE,
+        push: PUSH
+      }
+    },
+    filtersConfiguration: FILTERS_CONFIGURATION_SCHEMA,
+    eventDeliverySchema: { type: 'string', const: 'CloudEventSchemaV1_0', 'x-error': { problem: "only 'CloudEventSchemaV1_0' is supported" } },
+    startOffset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Where a new subscription starts reading its topic (a gridgate extension); at most one of startOffset, startTime, startAt.' },
+    startTime: { type: 'string', format: 'date-time', description: 'Start at the first event the log accepted at or after this time.' },
+    startAt: { type: 'string', enum: ['end', 'beginning'], description: 'Default: end (only events published from now on).' },
+    provisioningState: { type: 'string', description: 'Accepted (as GET shows it) and ignored.' }
+  }
+} as const
+
+/**
+ * PUT /topics/{topic}/eventsubscriptions/{sub}: Event Grid's namespace-subscription shape, with
+ * or without the `properties` wrapper (fields are named under `properties.` either way).
+ */
+export const SUBSCRIPTION_BODY_SCHEMA = {
+  type: 'object',
+  'x-error': { code: 'SUBSCRIPTION_INVALID' },
+  if: { type: 'object', properties: { properties: true }, required: ['properties'] },
+  then: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { properties: PROPERTIES, name: IGNORED, id: IGNORED, type: IGNORED }
+  },
+  else: { ...PROPERTIES, 'x-error': { prefix: 'properties' } }
+} as const
+
+/** A body's properties that passed SUBSCRIPTION_BODY_SCHEMA. */
+interface Properties {
+  deliveryConfiguration: { deliveryMode?: DeliveryMode, queue?: Record<string, unknown>, push?: PushBody }
+  filtersConfiguration?: FiltersConfiguration | null
+  startOffset?: number
+  startTime?: string
+  startAt?: 'end' | 'beginning'
 }
 
-function int (value: unknown, field: string, min: number, max: number, def: number): number {
-  if (value === undefined || value === null) return def
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) fail(field, `must be an integer from ${min} to ${max}`)
-  return value
+interface PushBody {
+  maxDeliveryCount?: number | null
+  eventTimeToLive?: string | null
+  destination: { properties: { endpointUrl: string, maxEventsPerBatch?: number | null, preferredBatchSizeInKilobytes?: number | null, secret?: string } }
 }
 
 function ttl (value: unknown, field: string): string {
   if (value === undefined || value === null) return 'P7D'
-  if (typeof value !== 'string') fail(field, 'must be an ISO 8601 duration such as PT1H or P7D')
   let ms: number
   try {
-    ms = parseIsoDuration(value)
+    ms = parseIsoDuration(value as string)
   } catch {
-    fail(field, `'${value}' is not an ISO 8601 duration such as PT1H or P7D`)
+    fail(field, `'${String(value)}' is not an ISO 8601 duration such as PT1H or P7D`)
   }
   // Event Grid: at least one minute.
   if (ms < 60_000) fail(field, 'must be at least PT1M')
-  return value
+  return value as string
 }
 
-function parseStart (props: Record<string, unknown>): StartAt {
+function parseStart (props: Properties): StartAt {
   const { startOffset, startTime, startAt } = props
   const given = [startOffset, startTime, startAt].filter((v) => v !== undefined).length
   if (given > 1) fail('properties.startOffset', 'give at most one of startOffset, startTime, startAt')
-  if (startOffset !== undefined) return { kind: 'offset', offset: int(startOffset, 'properties.startOffset', 0, Number.MAX_SAFE_INTEGER, 0) }
-  if (startTime !== undefined) {
-    if (typeof startTime !== 'string' || !isRfc3339(startTime)) fail('properties.startTime', 'must be an RFC 3339 time')
-    return { kind: 'time', time: Date.parse(startTime) }
-  }
-  if (startAt === undefined || startAt === 'end') return { kind: 'end' }
-  if (startAt === 'beginning') return { kind: 'beginning' }
-  fail('properties.startAt', "must be 'end' or 'beginning'")
+  if (startOffset !== undefined) return { kind: 'offset', offset: startOffset }
+  if (startTime !== undefined) return { kind: 'time', time: Date.parse(startTime) }
+  return startAt === 'beginning' ? { kind: 'beginning' } : { kind: 'end' }
 }
 
-function parseQueue (value: unknown): QueueSettings {
-  const field = 'properties.deliveryConfiguration.queue'
-  const q = value === undefined ? {} : object(value, field)
-  onlyKeys(q, field, ['receiveLockDurationInSeconds', 'maxDeliveryCount', 'eventTimeToLive', 'deadLetterDestinationWithResourceIdentity'])
+function parseQueue (q: Record<string, unknown> = {}): QueueSettings {
   return {
-    // Event Grid namespaces: lock 60-300 s (default 60), 1-10 deliveries (default 10).
-    receiveLockDurationInSeconds: int(q.receiveLockDurationInSeconds, `${field}.receiveLockDurationInSeconds`, 60, 300, 60),
-    maxDeliveryCount: int(q.maxDeliveryCount, `${field}.maxDeliveryCount`, 1, 10, 10),
-    eventTimeToLive: ttl(q.eventTimeToLive, `${field}.eventTimeToLive`)
+    receiveLockDurationInSeconds: (q.receiveLockDurationInSeconds as number | null | undefined) ?? 60,
+    maxDeliveryCount: (q.maxDeliveryCount as number | null | undefined) ?? 10,
+    eventTimeToLive: ttl(q.eventTimeToLive, 'properties.deliveryConfiguration.queue.eventTimeToLive')
   }
 }
 
-function parsePush (value: unknown): PushSettings {
+function parsePush (p: PushBody | undefined): PushSettings {
   const field = 'properties.deliveryConfiguration.push'
-  const p = object(value, field)
-  onlyKeys(p, field, ['maxDeliveryCount', 'eventTimeToLive', 'destination', 'deliveryWithResourceIdentity', 'deadLetterDestinationWithResourceIdentity'])
-  const dest = object(p.destination, `${field}.destination`)
-  onlyKeys(dest, `${field}.destination`, ['endpointType', 'properties'])
-  if (dest.endpointType !== undefined && dest.endpointType !== 'WebHook') fail(`${field}.destination.endpointType`, "only 'WebHook' is supported")
-  const dp = object(dest.properties, `${field}.destination.properties`)
-  onlyKeys(dp, `${field}.destination.properties`, ['endpointUrl', 'maxEventsPerBatch', 'preferredBatchSizeInKilobytes', 'secret'])
-  if (typeof dp.endpointUrl !== 'string' || dp.endpointUrl.length === 0) fail(`${field}.destination.properties.endpointUrl`, 'is required')
+  if (p === undefined) fail(field, "is required when deliveryMode is 'Push'")
+  const dp = p.destination.properties
   let url: URL
   try {
     url = new URL(dp.endpointUrl)
@@ -118,32 +191,25 @@ function parsePush (value: unknown): PushSettings {
     fail(`${field}.destination.properties.endpointUrl`, 'is not a URL')
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(`${field}.destination.properties.endpointUrl`, 'must be an https or http URL')
-  if (dp.secret !== undefined && (typeof dp.secret !== 'string' || dp.secret.length < 16 || dp.secret.length > 512)) {
-    fail(`${field}.destination.properties.secret`, 'must be a string of 16 to 512 characters')
-  }
   return {
-    maxDeliveryCount: int(p.maxDeliveryCount, `${field}.maxDeliveryCount`, 1, 10, 10),
+    maxDeliveryCount: p.maxDeliveryCount ?? 10,
     eventTimeToLive: ttl(p.eventTimeToLive, `${field}.eventTimeToLive`),
     endpointUrl: dp.endpointUrl,
-    maxEventsPerBatch: int(dp.maxEventsPerBatch, `${field}.destination.properties.maxEventsPerBatch`, 1, 5000, 1),
-    preferredBatchSizeInKilobytes: int(dp.preferredBatchSizeInKilobytes, `${field}.destination.properties.preferredBatchSizeInKilobytes`, 1, 1024, 64),
-    secret: dp.secret as string | undefined
+    maxEventsPerBatch: dp.maxEventsPerBatch ?? 1,
+    preferredBatchSizeInKilobytes: dp.preferredBatchSizeInKilobytes ?? 64,
+    secret: dp.secret
   }
 }
 
-/** Validates a PUT body into a spec and its compiled filter. */
+/**
+ * Validates a PUT body against SUBSCRIPTION_BODY_SCHEMA, then what spans fields (the delivery
+ * mode, the start, durations and URLs), into a spec and its compiled filter.
+ */
 export function parseSubscription (body: unknown): { spec: SubscriptionSpec, matcher: EventMatcher } {
-  const outer = object(body ?? {}, 'body')
-  const props = outer.properties === undefined ? outer : object(outer.properties, 'properties')
-  if (outer.properties !== undefined) onlyKeys(outer, 'body', ['properties', 'name', 'id', 'type'])
-  onlyKeys(props, 'properties', ['deliveryConfiguration', 'filtersConfiguration', 'eventDeliverySchema', 'startOffset', 'startTime', 'startAt', 'provisioningState'])
-  if (props.eventDeliverySchema !== undefined && props.eventDeliverySchema !== 'CloudEventSchemaV1_0') {
-    fail('properties.eventDeliverySchema', "only 'CloudEventSchemaV1_0' is supported")
-  }
-  const dc = object(props.deliveryConfiguration, 'properties.deliveryConfiguration')
-  onlyKeys(dc, 'properties.deliveryConfiguration', ['deliveryMode', 'queue', 'push'])
+  const outer = checkWith<Record<string, unknown>>(SUBSCRIPTION_BODY_SCHEMA, body ?? {})
+  const props = (outer.properties ?? outer) as Properties
+  const dc = props.deliveryConfiguration
   const mode = dc.deliveryMode ?? (dc.push !== undefined ? 'Push' : 'Queue')
-  if (mode !== 'Queue' && mode !== 'Push') fail('properties.deliveryConfiguration.deliveryMode', "must be 'Queue' or 'Push'")
   const matcher = compileFilters(props.filtersConfiguration, 'properties.filtersConfiguration')
   const spec: SubscriptionSpec = {
     mode,

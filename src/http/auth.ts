@@ -24,3 +24,12 @@ export function createAuthenticator (keys: readonly string[]): Authenticator {
     }
   }
 }
+
+// Probes stay open so orchestrators need no key, and so does the API's description (it
+// describes, it exposes no data): the OpenAPI document and the browsable docs with their assets.
+const OPEN_PATHS = new Set(['/healthz', '/readyz', '/openapi.json', '/docs'])
+
+/** Whether a request path (without its query) is answered without an access key. */
+export function isOpenPath (path: string): boolean {
+  return OPEN_PATHS.has(path) || path.startsWith('/docs/')
+}

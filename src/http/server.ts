@@ -1,8 +1,12 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify'
+import { readFileSync } from 'node:fs'
 import { GridgateError } from '../core/errors.js'
 import type { Logger } from '../observability/logger.js'
-import { createAuthenticator } from './auth.js'
+import { createAuthenticator, isOpenPath } from './auth.js'
 import type { HttpDeps } from './deps.js'
+import { openApiRoutes, swaggerOptions, swaggerUiOptions } from './openapi.js'
 import { sendError, toGridgateError } from './reply.js'
 import { commandRoutes } from './routes/commands.js'
 import { deviceRoutes } from './routes/devices.js'
@@ -11,11 +15,17 @@ import { publishRoutes } from './routes/publish.js'
 import { subscriptionRoutes } from './routes/subscriptions.js'
 import { telemetryRoutes } from './routes/telemetry.js'
 import { topicRoutes } from './routes/topics.js'
+import { COMPONENTS } from './schemas.js'
+import { serializerCompiler, validatorCompiler } from './validation.js'
 
-// Probes stay open so orchestrators need no key; everything else needs one.
-const OPEN_PATHS = new Set(['/healthz', '/readyz'])
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
-export function createHttpServer (deps: HttpDeps, logger: Logger): FastifyInstance {
+export interface HttpServerOptions {
+  /** Sees every route as it is added (tests check each is described in the OpenAPI document). */
+  onRoute?: (route: RouteOptions) => void
+}
+
+export function createHttpServer (deps: HttpDeps, logger: Logger, opts: HttpServerOptions = {}): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
     // Per-request lines would dominate the log at publish rates; metrics count requests instead.
@@ -33,10 +43,16 @@ export function createHttpServer (deps: HttpDeps, logger: Logger): FastifyInstan
       connectionsCheckingInterval: Math.min(1000, deps.config.requestTimeoutSeconds * 250)
     }
   })
+  if (opts.onRoute !== undefined) app.addHook('onRoute', opts.onRoute)
+  // Every route declares its request parts and answers as JSON Schema: fastify validates with
+  // them (http/validation.ts) and @fastify/swagger describes the API from them (openapi.ts).
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+  for (const schema of COMPONENTS) app.addSchema(schema)
   const auth = createAuthenticator(deps.config.keys)
 
   app.addHook('onRequest', async (req, reply) => {
-    if (deps.config.allowUnauthenticated || OPEN_PATHS.has(req.url.split('?')[0] ?? '')) return
+    if (deps.config.allowUnauthenticated || isOpenPath(req.url.split('?')[0] ?? '')) return
     if (!auth.check(req.headers.authorization)) {
       deps.metrics.rejections.inc({ code: 'UNAUTHORIZED', source: 'http' })
       return sendError(reply, new GridgateError('UNAUTHORIZED',
@@ -63,6 +79,10 @@ export function createHttpServer (deps: HttpDeps, logger: Logger): FastifyInstan
     return sendError(reply, new GridgateError('NOT_FOUND', `no such resource: ${req.method} ${req.url.split('?')[0] ?? ''}`))
   })
 
+  // Before the routes: @fastify/swagger collects them as they are added.
+  void app.register(swagger, swaggerOptions(VERSION))
+  void app.register(swaggerUi, swaggerUiOptions)
+  void app.register(openApiRoutes)
   void app.register(healthRoutes, deps)
   void app.register(topicRoutes, deps)
   void app.register(publishRoutes, deps)

@@ -1,10 +1,11 @@
 import { GridgateError } from '../core/errors.js'
-import { compileFilters, type EventMatcher } from '../core/filters.js'
-import { NAME } from '../core/names.js'
-import { AGGREGATE_NAMES, isAggregateName, type AggregateName } from './aggregate.js'
+import { compileFilters, FILTERS_CONFIGURATION_SCHEMA, type EventMatcher } from '../core/filters.js'
+import { NAME, NAME_PATTERN } from '../core/names.js'
+import { checkWith } from '../core/validation.js'
+import { AGGREGATE_NAMES, type AggregateName } from './aggregate.js'
 
 // A continuous window definition (PUT /windows/{name} or `telemetry.windows` in the config):
-// validated once into a spec with durations in ms and a compiled filter. Pure.
+// its JSON Schema, and the spec it becomes, with durations in ms and a compiled filter. Pure.
 
 /** Window names follow the one name rule (core/names.ts). */
 export const WINDOW_NAME = NAME
@@ -39,92 +40,135 @@ function fail (field: string, problem: string): never {
   throw new GridgateError('WINDOW_INVALID', `${field}: ${problem}`, { details: { field } })
 }
 
-function object (value: unknown, field: string): Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(field, 'must be an object')
-  return value as Record<string, unknown>
-}
-
-function onlyKeys (obj: Record<string, unknown>, field: string, allowed: readonly string[]): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) fail(field === '' ? key : `${field}.${key}`, `unknown field (allowed: ${allowed.join(', ')})`)
-  }
-}
-
-/** Seconds (a number, ms precision) to whole ms. */
-function seconds (value: unknown, field: string, opts: { min: number, optional?: number }): number {
-  if (value === undefined && opts.optional !== undefined) return opts.optional
-  if (typeof value !== 'number' || !Number.isFinite(value)) fail(field, 'must be a number of seconds')
-  const ms = Math.round(value * 1000)
-  if (Math.abs(ms - value * 1000) > 1e-6) fail(field, 'must be a whole number of milliseconds')
-  if (ms < opts.min * 1000 || value > MAX_WINDOW_SECONDS) fail(field, `must be from ${opts.min} to ${MAX_WINDOW_SECONDS} seconds`)
-  return ms
-}
-
-function parseShape (value: unknown): WindowShape {
-  const w = object(value, 'window')
-  const kind = w.kind
-  switch (kind) {
-    case 'tumbling': {
-      onlyKeys(w, 'window', ['kind', 'sizeSeconds', 'offsetSeconds'])
-      const sizeMs = seconds(w.sizeSeconds, 'window.sizeSeconds', { min: 0.001 })
-      const offsetMs = seconds(w.offsetSeconds, 'window.offsetSeconds', { min: 0, optional: 0 })
-      if (offsetMs >= sizeMs) fail('window.offsetSeconds', 'must be less than sizeSeconds')
-      return { kind, sizeMs, offsetMs }
-    }
-    case 'hopping': {
-      onlyKeys(w, 'window', ['kind', 'sizeSeconds', 'hopSeconds', 'offsetSeconds'])
-      const sizeMs = seconds(w.sizeSeconds, 'window.sizeSeconds', { min: 0.001 })
-      const hopMs = seconds(w.hopSeconds, 'window.hopSeconds', { min: 0.001 })
-      if (hopMs > sizeMs) fail('window.hopSeconds', 'must not exceed sizeSeconds (use tumbling windows for gaps)')
-      const offsetMs = seconds(w.offsetSeconds, 'window.offsetSeconds', { min: 0, optional: 0 })
-      if (offsetMs >= hopMs) fail('window.offsetSeconds', 'must be less than hopSeconds')
-      return { kind, sizeMs, hopMs, offsetMs }
-    }
-    case 'sliding':
-      onlyKeys(w, 'window', ['kind', 'sizeSeconds'])
-      return { kind, sizeMs: seconds(w.sizeSeconds, 'window.sizeSeconds', { min: 0.001 }) }
-    case 'session': {
-      onlyKeys(w, 'window', ['kind', 'timeoutSeconds', 'maxDurationSeconds'])
-      const timeoutMs = seconds(w.timeoutSeconds, 'window.timeoutSeconds', { min: 0.001 })
-      const maxDurationMs = seconds(w.maxDurationSeconds, 'window.maxDurationSeconds', { min: 0.001 })
-      if (maxDurationMs < timeoutMs) fail('window.maxDurationSeconds', 'must be at least timeoutSeconds')
-      return { kind, timeoutMs, maxDurationMs }
-    }
-    default:
-      fail('window.kind', "must be 'tumbling', 'hopping', 'sliding' or 'session'")
-  }
-}
-
 /** Metric names: dot paths of JSON keys, usable in URLs and subjects as they are. */
-export const METRIC_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$/
+export const METRIC_NAME_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$'
+export const METRIC_NAME = new RegExp(METRIC_NAME_PATTERN)
 
-function stringList (value: unknown, field: string, max: number): string[] {
-  if (!Array.isArray(value)) fail(field, 'must be an array of strings')
-  if (value.length > max) fail(field, `must have at most ${max} entries`)
-  const out: string[] = []
-  value.forEach((v, i) => {
-    if (typeof v !== 'string') fail(`${field}[${i}]`, 'must be a string')
-    if (!out.includes(v)) out.push(v)
-  })
+const seconds = (min: number, description: string) => ({
+  type: 'number',
+  minimum: min,
+  maximum: MAX_WINDOW_SECONDS,
+  description,
+  'x-error': { problem: `must be a number of seconds from ${min} to ${MAX_WINDOW_SECONDS}` }
+}) as const
+const kind = (name: string) => ({ type: 'string', const: name }) as const
+const topic = (def: string, description: string) => ({ type: 'string', pattern: NAME_PATTERN, default: def, description, 'x-error': { problem: 'must be a topic name' } }) as const
+
+/** A window definition: the body of PUT /windows/{name}, and a `telemetry.windows` entry without its name. */
+export const WINDOW_BODY_SCHEMA = {
+  type: 'object',
+  'x-error': { code: 'WINDOW_INVALID' },
+  additionalProperties: false,
+  required: ['window'],
+  properties: {
+    sourceTopic: topic('telemetry', 'The topic whose readings are aggregated (one of telemetry.sources).'),
+    outputTopic: topic(DEFAULT_OUTPUT_TOPIC, 'The topic closed windows are appended to, as `telemetry.window` CloudEvents.'),
+    metrics: {
+      type: 'array',
+      maxItems: 100,
+      description: 'Metric names (dot paths); empty or absent: every metric of the source.',
+      items: { type: 'string', pattern: METRIC_NAME_PATTERN, 'x-error': { problem: 'must be a metric name (a dot path of letters, digits, _ . : -)' } }
+    },
+    aggregates: {
+      type: 'array',
+      minItems: 1,
+      maxItems: AGGREGATE_NAMES.length,
+      description: `Default: ${DEFAULT_AGGREGATES.join(', ')}.`,
+      items: { type: 'string', enum: [...AGGREGATE_NAMES], 'x-error': { problem: `unknown aggregate '{value}' (known: ${AGGREGATE_NAMES.join(', ')})` } }
+    },
+    window: {
+      type: 'object',
+      description: 'The window operator, as in Azure Stream Analytics; durations in seconds (millisecond precision), at most 7 days.',
+      discriminator: { propertyName: 'kind' },
+      oneOf: [
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['kind', 'sizeSeconds'],
+          properties: { kind: kind('tumbling'), sizeSeconds: seconds(0.001, 'The window length'), offsetSeconds: seconds(0, 'Shifts the window grid; less than sizeSeconds (default 0)') }
+        },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['kind', 'sizeSeconds', 'hopSeconds'],
+          properties: { kind: kind('hopping'), sizeSeconds: seconds(0.001, 'The window length'), hopSeconds: seconds(0.001, 'How far each window starts after the previous one; at most sizeSeconds'), offsetSeconds: seconds(0, 'Shifts the window grid; less than hopSeconds (default 0)') }
+        },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['kind', 'sizeSeconds'],
+          properties: { kind: kind('sliding'), sizeSeconds: seconds(0.001, 'The window length, looking back from each change') }
+        },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['kind', 'timeoutSeconds', 'maxDurationSeconds'],
+          properties: { kind: kind('session'), timeoutSeconds: seconds(0.001, 'A session ends after this long without readings'), maxDurationSeconds: seconds(0.001, 'and at most this long after it started; at least timeoutSeconds') }
+        }
+      ]
+    },
+    filtersConfiguration: FILTERS_CONFIGURATION_SCHEMA
+  }
+} as const
+
+/** A body that passed WINDOW_BODY_SCHEMA (defaults filled in). */
+interface WindowBody {
+  sourceTopic: string
+  outputTopic: string
+  metrics?: string[]
+  aggregates?: AggregateName[]
+  window: { kind: WindowShape['kind'], [field: string]: number | string | undefined }
+  filtersConfiguration?: unknown
+}
+
+/** Seconds to whole ms. */
+function ms (value: number | string | undefined, field: string, def?: number): number {
+  if (value === undefined) return def ?? fail(field, 'is required')
+  const n = Number(value)
+  const out = Math.round(n * 1000)
+  if (Math.abs(out - n * 1000) > 1e-6) fail(field, 'must be a whole number of milliseconds')
   return out
 }
 
-/** Validates a window definition (the PUT body or a config entry without its name). */
-export function parseWindow (body: unknown): ParsedWindow {
-  const b = object(body ?? {}, 'body')
-  onlyKeys(b, '', ['sourceTopic', 'outputTopic', 'metrics', 'aggregates', 'window', 'filtersConfiguration'])
-  const sourceTopic = b.sourceTopic ?? 'telemetry'
-  if (typeof sourceTopic !== 'string' || !NAME.test(sourceTopic)) fail('sourceTopic', 'must be a topic name')
-  const outputTopic = b.outputTopic ?? DEFAULT_OUTPUT_TOPIC
-  if (typeof outputTopic !== 'string' || !NAME.test(outputTopic)) fail('outputTopic', 'must be a topic name')
-  if (outputTopic === sourceTopic) fail('outputTopic', 'must differ from sourceTopic')
-  const metrics = b.metrics === undefined ? [] : stringList(b.metrics, 'metrics', 100)
-  metrics.forEach((m, i) => { if (!METRIC_NAME.test(m)) fail(`metrics[${i}]`, 'must be a metric name (a dot path of letters, digits, _ . : -)') })
-  const aggregates = b.aggregates === undefined ? [...DEFAULT_AGGREGATES] : stringList(b.aggregates, 'aggregates', AGGREGATE_NAMES.length)
-  if (aggregates.length === 0) fail('aggregates', 'must name at least one aggregate')
-  aggregates.forEach((a, i) => { if (!isAggregateName(a)) fail(`aggregates[${i}]`, `unknown aggregate '${a}' (known: ${AGGREGATE_NAMES.join(', ')})`) })
-  if (b.window === undefined) fail('window', 'is required')
-  const window = parseShape(b.window)
+// What one field's schema cannot say: the bounds of one field against another.
+function shapeOf (w: WindowBody['window']): WindowShape {
+  switch (w.kind) {
+    case 'tumbling': {
+      const sizeMs = ms(w.sizeSeconds, 'window.sizeSeconds')
+      const offsetMs = ms(w.offsetSeconds, 'window.offsetSeconds', 0)
+      if (offsetMs >= sizeMs) fail('window.offsetSeconds', 'must be less than sizeSeconds')
+      return { kind: w.kind, sizeMs, offsetMs }
+    }
+    case 'hopping': {
+      const sizeMs = ms(w.sizeSeconds, 'window.sizeSeconds')
+      const hopMs = ms(w.hopSeconds, 'window.hopSeconds')
+      if (hopMs > sizeMs) fail('window.hopSeconds', 'must not exceed sizeSeconds (use tumbling windows for gaps)')
+      const offsetMs = ms(w.offsetSeconds, 'window.offsetSeconds', 0)
+      if (offsetMs >= hopMs) fail('window.offsetSeconds', 'must be less than hopSeconds')
+      return { kind: w.kind, sizeMs, hopMs, offsetMs }
+    }
+    case 'sliding':
+      return { kind: w.kind, sizeMs: ms(w.sizeSeconds, 'window.sizeSeconds') }
+    case 'session': {
+      const timeoutMs = ms(w.timeoutSeconds, 'window.timeoutSeconds')
+      const maxDurationMs = ms(w.maxDurationSeconds, 'window.maxDurationSeconds')
+      if (maxDurationMs < timeoutMs) fail('window.maxDurationSeconds', 'must be at least timeoutSeconds')
+      return { kind: w.kind, timeoutMs, maxDurationMs }
+    }
+  }
+}
+
+/**
+ * Validates a window definition (the PUT body, a config entry without its name, or a stored
+ * one) against WINDOW_BODY_SCHEMA, then what spans fields, and compiles its filter.
+ */
+export function parseWindow (input: unknown): ParsedWindow {
+  // The schema fills defaults in: work on a copy, so the caller's value stays as given.
+  const b = checkWith<WindowBody>(WINDOW_BODY_SCHEMA, input === undefined ? null : structuredClone(input))
+  if (b.outputTopic === b.sourceTopic) fail('outputTopic', 'must differ from sourceTopic')
+  const metrics = [...new Set(b.metrics ?? [])]
+  const aggregates = b.aggregates === undefined ? [...DEFAULT_AGGREGATES] : [...new Set(b.aggregates)]
+  const window = shapeOf(b.window)
   let matcher: EventMatcher | undefined
   try {
     matcher = b.filtersConfiguration === undefined || b.filtersConfiguration === null ? undefined : compileFilters(b.filtersConfiguration)
@@ -133,7 +177,7 @@ export function parseWindow (body: unknown): ParsedWindow {
     if (err instanceof GridgateError) throw new GridgateError('WINDOW_INVALID', err.message, { details: err.details })
     throw err
   }
-  const spec: WindowSpec = { sourceTopic, outputTopic, metrics, aggregates: aggregates as AggregateName[], window }
+  const spec: WindowSpec = { sourceTopic: b.sourceTopic, outputTopic: b.outputTopic, metrics, aggregates, window }
   if (matcher !== undefined) spec.filtersConfiguration = b.filtersConfiguration
   return { spec, matcher }
 }

@@ -1,6 +1,16 @@
 import { describe, it, expect } from 'vitest'
-import { parseCommandRequest } from '../../src/commands/request.js'
+import { COMMAND_HEADERS_SCHEMA, COMMAND_REQUEST_SCHEMA, commandRequest, type CommandBody } from '../../src/commands/request.js'
+import { checkWith } from '../../src/core/validation.js'
 import { caught } from '../helpers/errors.js'
+
+// The body's shape is the route's JSON Schema (with the error formatter fastify uses), the
+// rest is commandRequest's: a request goes through both, as POST /devices/{id}/commands does.
+function parseCommandRequest (body: unknown, key: string | undefined, defaults: { timeoutSeconds: number, ttlSeconds: number }) {
+  // fastify validates a missing body as null.
+  const valid = checkWith<CommandBody>(COMMAND_REQUEST_SCHEMA, body === undefined ? null : structuredClone(body), 'body')
+  if (key !== undefined) checkWith(COMMAND_HEADERS_SCHEMA, { 'idempotency-key': key }, 'headers')
+  return commandRequest(valid, key, defaults)
+}
 
 const DEFAULTS = { timeoutSeconds: 30, ttlSeconds: 3600 }
 const KIB_256 = 256 * 1024
@@ -15,7 +25,7 @@ function stringPayload (bytes: number, char = 'x'): string {
   return s
 }
 
-describe('parseCommandRequest: accepted bodies', () => {
+describe('command requests: accepted bodies', () => {
   it.each([
     {
       name: 'a name alone (rest defaulted)',
@@ -101,7 +111,7 @@ describe('parseCommandRequest: accepted bodies', () => {
   })
 })
 
-describe('parseCommandRequest: refusals name the field', () => {
+describe('command requests: refusals name the field', () => {
   it.each([
     // the body itself
     { why: 'a null body', body: null, field: 'body' },

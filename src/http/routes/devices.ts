@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { GridgateError } from '../../core/errors.js'
 import type { HttpDeps } from '../deps.js'
+import { DEVICE_ID, ERROR_ANSWERS, json, list, NEW_DEVICE_ID, NO_CONTENT, params, ref } from '../schemas.js'
 
 function requireDevice (deps: HttpDeps, id: string) {
   const device = deps.registry.get(id)
@@ -8,30 +9,57 @@ function requireDevice (deps: HttpDeps, id: string) {
   return device
 }
 
-/** `{"attributes":{...}}`, optionally inside a `properties` wrapper. */
-function parseDeviceBody (body: unknown): unknown {
-  if (body === undefined || body === null) return undefined
-  if (typeof body !== 'object' || Array.isArray(body)) throw new GridgateError('BODY_INVALID', 'the body must be a JSON object')
-  const outer = body as Record<string, unknown>
-  const props = (outer.properties ?? outer) as Record<string, unknown>
-  for (const key of Object.keys(props)) {
-    if (key !== 'attributes') throw new GridgateError('BODY_INVALID', `unknown field '${key}'`, { details: { field: key } })
-  }
-  return props.attributes
-}
+const ATTRIBUTES = {
+  type: 'object',
+  maxProperties: 32,
+  description: 'Up to 32 attributes, usable in permission templates and client group queries as client.attributes.NAME.',
+  propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,64}$', 'x-error': { problem: "has an invalid attribute name: use 1-64 letters, digits, '_', '.', '-'" } },
+  additionalProperties: { type: 'string', maxLength: 256, 'x-error': { problem: 'must be a string of at most 256 characters' } }
+} as const
+
+/** `{"attributes":{...}}`, optionally inside a `properties` wrapper; no body: no attributes. */
+export const DEVICE_BODY_SCHEMA = {
+  type: ['object', 'null'],
+  'x-error': { code: 'BODY_INVALID', style: 'quoted', problem: 'must be a JSON object' },
+  if: { type: 'object', properties: { properties: true }, required: ['properties'] },
+  then: { type: 'object', properties: { properties: { type: 'object', additionalProperties: false, properties: { attributes: ATTRIBUTES } } } },
+  else: { type: ['object', 'null'], additionalProperties: false, properties: { attributes: ATTRIBUTES } }
+} as const
+
+type DeviceBody = { attributes?: Record<string, string>, properties?: { attributes?: Record<string, string> } } | null
+type Params = { id: string }
 
 export async function deviceRoutes (app: FastifyInstance, deps: HttpDeps): Promise<void> {
-  app.get('/devices', async () => ({ value: deps.registry.list() }))
+  const tags = ['Devices']
+  const deviceParams = params({ id: DEVICE_ID })
+
+  app.get('/devices', {
+    schema: { tags, operationId: 'Devices_List', summary: 'The registered devices with their presence', response: { 200: json('The devices', list(ref('Device'))), ...ERROR_ANSWERS } }
+  }, async () => ({ value: deps.registry.list() }))
 
   // The password is in the answer only when the device is created: it is stored as a hash.
-  app.put<{ Params: { id: string } }>('/devices/:id', async (req, reply) => {
-    const { device, password, created } = await deps.registry.register(req.params.id, parseDeviceBody(req.body) as Record<string, string> | undefined)
+  app.put<{ Params: Params, Body: DeviceBody }>('/devices/:id', {
+    schema: {
+      tags,
+      operationId: 'Devices_CreateOrUpdate',
+      summary: 'Register a device (its MQTT password is in this answer only) or change its attributes',
+      params: params({ id: NEW_DEVICE_ID }),
+      body: DEVICE_BODY_SCHEMA,
+      response: { 200: json('Updated', ref('Device')), 201: json('Registered, with its password', ref('Device')), ...ERROR_ANSWERS }
+    }
+  }, async (req, reply) => {
+    const attributes = (req.body?.properties ?? req.body)?.attributes
+    const { device, password, created } = await deps.registry.register(req.params.id, attributes)
     return reply.code(created ? 201 : 200).send(password === undefined ? device : { ...device, password })
   })
 
-  app.get<{ Params: { id: string } }>('/devices/:id', async (req) => requireDevice(deps, req.params.id))
+  app.get<{ Params: Params }>('/devices/:id', {
+    schema: { tags, operationId: 'Devices_Get', summary: 'A device with its presence', params: deviceParams, response: { 200: json('The device', ref('Device')), ...ERROR_ANSWERS } }
+  }, async (req) => requireDevice(deps, req.params.id))
 
-  app.delete<{ Params: { id: string } }>('/devices/:id', async (req, reply) => {
+  app.delete<{ Params: Params }>('/devices/:id', {
+    schema: { tags, operationId: 'Devices_Delete', summary: 'Revoke a device: its credentials and open connections go', params: deviceParams, response: { 204: NO_CONTENT, ...ERROR_ANSWERS } }
+  }, async (req, reply) => {
     requireDevice(deps, req.params.id)
     await deps.registry.remove(req.params.id)
     deps.disconnectDevice(req.params.id) // revoked: its open connections go too

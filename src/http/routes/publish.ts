@@ -1,33 +1,47 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifySchema, FastifySchemaCompiler } from 'fastify'
 import { GridgateError } from '../../core/errors.js'
 import { decodePublish } from '../cloudevents-binding.js'
 import type { HttpDeps } from '../deps.js'
+import { ERROR_ANSWERS, json, params, query, ref, TOPIC_NAME } from '../schemas.js'
+import { describedBodyCompiler } from '../validation.js'
 
-// POST /topics/{topic}:publish — the Event Grid namespace publish call. The ':' action
-// suffix cannot be expressed as a separate route next to /topics/:topic, so the segment
-// is split here (names arrive percent-decoded).
-
-export function splitAction (segment: string): { name: string, action: string } | undefined {
-  const i = segment.lastIndexOf(':')
-  if (i <= 0) return undefined
-  return { name: segment.slice(0, i), action: segment.slice(i + 1) }
-}
+// POST /topics/{topicName}:publish — the Event Grid namespace publish call (Event Grid's
+// PublishCloudEvent and PublishCloudEvents). The action is part of the last path segment:
+// fastify writes a literal ':' as '::', and the name is held to the characters before it
+// ([^:]+), names arriving percent-decoded.
 
 export async function publishRoutes (app: FastifyInstance, deps: HttpDeps): Promise<void> {
   // The raw body: the binding decides how to read it (structured, batch or binary mode).
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.config.maxBatchBytes }, (_req, body, done) => { done(null, body) })
 
-  app.post<{ Params: { topicAction: string } }>('/topics/:topicAction', async (req, reply) => {
-    const target = splitAction(req.params.topicAction)
-    if (target === undefined || target.action !== 'publish') {
-      throw new GridgateError('NOT_FOUND', `no such action: POST /topics/${req.params.topicAction}`)
+  app.post<{ Params: { topicName: string } }>('/topics/:topicName([^:]+)::publish', {
+    // The CloudEvents HTTP binding reads and checks the body (http/cloudevents-binding.ts):
+    // three modes, raw bytes, and every event of a batch checked before any is appended.
+    validatorCompiler: describedBodyCompiler as FastifySchemaCompiler<FastifySchema>,
+    schema: {
+      tags: ['Event Grid data plane'],
+      operationId: 'EventGridClient_PublishCloudEvents',
+      summary: 'Publish one CloudEvent or a batch',
+      description: 'Structured mode (one event, `application/cloudevents+json`), batched mode (a JSON array, `application/cloudevents-batch+json`), or binary mode (`ce-*` headers, the body is `data`, any content type). The whole batch is checked first, then all or none is appended; the answer comes once the events are durable.',
+      params: params({ topicName: TOPIC_NAME }),
+      querystring: query({}),
+      body: {
+        content: {
+          'application/cloudevents+json': { schema: ref('CloudEvent') },
+          'application/cloudevents-batch+json': { schema: { type: 'array', items: ref('CloudEvent'), maxItems: deps.config.maxBatchEvents } },
+          'application/octet-stream': { schema: { description: 'Binary mode: the event data, with its attributes in ce-* headers (any content type).' } }
+        }
+      },
+      response: { 200: json('Appended: Event Grid answers exactly `{}`', { type: 'object', additionalProperties: false }), ...ERROR_ANSWERS }
     }
-    if (await deps.log.getTopic(target.name) === undefined) {
-      throw new GridgateError('TOPIC_NOT_FOUND', `topic '${target.name}' does not exist`, { details: { topic: target.name } })
+  }, async (req, reply) => {
+    const topic = req.params.topicName
+    if (await deps.log.getTopic(topic) === undefined) {
+      throw new GridgateError('TOPIC_NOT_FOUND', `topic '${topic}' does not exist`, { details: { topic } })
     }
     const events = decodePublish(req.headers, req.body as Buffer | undefined, deps.config)
-    await deps.log.append(target.name, events.map((e) => e.bytes))
+    await deps.log.append(topic, events.map((e) => e.bytes))
     // Event Grid: success is 200 with an empty object, nothing else.
     return reply.code(200).type('application/json').send('{}')
   })
