@@ -137,8 +137,8 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
           if (topic?.kind === 'response' && topic.deviceId === msg.deviceId) await commandsPort.onResponse(msg.deviceId, topic.commandId, msg.payload)
           await ingest.handle(msg)
         },
-        onConnection: (deviceId, connected, details) => {
-          connectionMetrics(metrics, connected, details.transport)
+        onConnection: (deviceId, connected, details, live) => {
+          connectionMetrics(metrics, connected, details.transport, live)
           mqttLog.debug({ deviceId, connected, ...details }, connected ? 'device connected' : 'device disconnected')
           ingest.connection(deviceId, connected, details).catch((err: unknown) => mqttLog.warn({ err, deviceId }, 'connection event not recorded'))
         }

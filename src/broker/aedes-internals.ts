@@ -32,3 +32,88 @@ export function registeredClients (aedes: Aedes): Client[] {
 export function subscribedFilters (client: Client): string[] {
   return Object.keys((client as unknown as { subscriptions?: Record<string, unknown> }).subscriptions ?? {})
 }
+
+/**
+ * Whether the client ended its connection with a DISCONNECT packet (rather than dropping it).
+ *
+ * aedes emits no event for DISCONNECT: its handler sets `client._disconnected` and destroys
+ * the socket (lib/handlers/index.js), and uses the flag itself to skip the will
+ * (lib/client.js, close). Presence reads it to tell ClientInitiatedDisconnect from
+ * ConnectionLost.
+ */
+export function sentDisconnect (client: Client): boolean {
+  return (client as unknown as { _disconnected?: boolean })._disconnected === true
+}
+
+/**
+ * Gives a connecting client the id it is known by from now on, during authenticate.
+ *
+ * aedes has no hook that assigns a client id: for a zero-length one it makes up
+ * `aedes_{uuid}` in lib/handlers/connect.js (init) and then reads `client.id` in every later
+ * step of CONNECT (fetchSubs, registerClient, which takes over an older connection with the
+ * same id) and afterwards. authenticate runs before all of them, so an id set there is the
+ * one aedes registers, exactly as its own assignment is. The typed `id` is read-only.
+ */
+export function assignClientId (client: Client, id: string): void {
+  (client as unknown as { id: string }).id = id
+}
+
+/**
+ * The aedes persistence instance: the one passed in, or the in-memory one aedes made itself
+ * when none was (aedes.js: `this.persistence = opts.persistence || memory()`), so that the
+ * retained-message API reaches the store aedes really uses on either engine. The Aedes type
+ * does not declare the property.
+ */
+export function persistenceOf (aedes: Aedes): unknown {
+  return (aedes as unknown as { persistence: unknown }).persistence
+}
+
+/**
+ * Puts a live connection back into aedes' client map when aedes deleted it by mistake.
+ *
+ * aedes 1.2 unregisters a closing client by id, not by identity (lib/client.js, close:
+ * `if (broker.clients[that.id] && that._authorized) broker.unregisterClient(that)`), so an
+ * older connection that finishes closing after a newer one of the same id registered deletes
+ * the NEW one from `aedes.clients` (the map of issue 173 above). The newer connection then
+ * is not taken over by the next CONNECT with its id ([MQTT-3.1.4-2]) and aedes.close() does
+ * not close it. Called after 'clientDisconnect' with the connection presence knows is live;
+ * does nothing when the id's slot is taken (by this client or another one).
+ */
+export function restoreRegistration (aedes: Aedes, client: Client): void {
+  const state = aedes as unknown as { clients: Record<string, Client>, connectedClients: number }
+  if (client.closed || state.clients[client.id] !== undefined) return
+  state.clients[client.id] = client
+  state.connectedClients++ // as registerClient counts it; the wrong unregister took one off
+}
+
+/**
+ * Calls `listener` with every MQTT packet the client sends, as parsed, before aedes handles
+ * it; returns the function that stops it. Shared subscriptions use it for the PUBACKs of the
+ * messages they send themselves.
+ *
+ * aedes reports a PUBACK only as its 'ack' event, with the message its persistence kept for
+ * it, and a clean session keeps none: the event then carries `undefined`, not even the packet
+ * identifier (lib/handlers/puback.js). The parser is `client._parser`, an mqtt-packet Parser
+ * whose 'packet' event aedes itself listens to (lib/client.js); further listeners see the
+ * same packets in the same order.
+ */
+export function onClientPacket (client: Client, listener: (packet: { cmd: string, messageId?: number }) => void): () => void {
+  const parser = (client as unknown as { _parser: NodeJS.EventEmitter })._parser
+  parser.on('packet', listener)
+  return () => { parser.removeListener('packet', listener) }
+}
+
+/**
+ * The next packet identifier for a message sent to `client`, from the same counter aedes uses
+ * for its own QoS 1 and 2 deliveries, so the two never hand out the same identifier while both
+ * are in flight [MQTT-2.3.1-2].
+ *
+ * aedes keeps the counter in `client._nextId` and advances it in lib/qos-packet.js (1 to 65535,
+ * then 1 again), with no public way to take one.
+ */
+export function nextPacketId (client: Client): number {
+  const c = client as unknown as { _nextId: number }
+  const id = c._nextId
+  c._nextId = id >= 65535 ? 1 : id + 1
+  return id
+}

@@ -2,17 +2,19 @@ import { Aedes, type Client } from 'aedes'
 import type { Config } from '../config/schema.js'
 import type { Registry } from '../registry/devices.js'
 import { createAccessHooks, type Session } from './access-hooks.js'
-import { registeredClients, subscribedFilters } from './aedes-internals.js'
+import { registeredClients, restoreRegistration, sentDisconnect, subscribedFilters } from './aedes-internals.js'
 import type { Authenticator } from './authenticate.js'
+import { withClientIdRule } from './client-id.js'
 import { createCommandChannel, type CommandChannel } from './command-channel.js'
 import type { BrokerObserver, BrokerPorts } from './ports.js'
-import { createPresence } from './presence.js'
+import { createPresenceMachine, reasonOfError, transportOf, type DisconnectionReason, type PresenceEffect } from './presence.js'
 import { createRetainedCap } from './retained-cap.js'
 
-// aedes with gridgate's parts plugged in: the access hooks (access-hooks.ts), the retained
-// cap (retained-cap.ts), command readiness and acknowledgements (command-channel.ts) and
-// presence (presence.ts). This file only wires aedes' options and events to them; aedes
-// state without a public API is read through aedes-internals.ts.
+// aedes with gridgate's parts plugged in: the access hooks (access-hooks.ts) behind the
+// zero-length client id rule (client-id.ts), the retained cap (retained-cap.ts), command
+// readiness and acknowledgements (command-channel.ts) and presence (presence.ts). This file
+// only wires aedes' options and events to them; aedes state without a public API is read
+// through aedes-internals.ts.
 
 export type { DevicePublish, BrokerPorts, BrokerObserver } from './ports.js'
 export type { CommandChannel } from './command-channel.js'
@@ -38,7 +40,34 @@ export interface BrokerOptions {
 export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const { config, ports } = opts
   const sessions = new WeakMap<Client, Session>()
-  const presence = createPresence(opts.registry, ports.onConnection)
+  const presence = createPresenceMachine<Client>()
+  // Why a connection is closing, when aedes said so before it closed (first one wins).
+  const causes = new WeakMap<Client, DisconnectionReason>()
+  const apply = (effects: Array<PresenceEffect<Client>>): void => {
+    for (const e of effects) {
+      if (e.kind === 'close') continue
+      const connected = e.kind === 'connected'
+      opts.registry.setConnected(e.deviceId, connected)
+      ports.onConnection(e.deviceId, connected, e.kind === 'connected' ? { transport: e.transport } : { transport: e.transport, disconnectionReason: e.reason }, e.live)
+    }
+    // After the events: closing runs aedes' close, which reports back here (a no-op by then).
+    for (const e of effects) if (e.kind === 'close') e.conn.close()
+  }
+  /** The first end signal of a connection (aedes' clientDisconnect or its socket's close). */
+  const ended = (client: Client): void => {
+    const s = sessions.get(client)
+    if (s === undefined) return
+    commands.closed(client, s.deviceId)
+    apply(presence.apply({ kind: 'ended', conn: client, cause: sentDisconnect(client) ? 'ClientInitiatedDisconnect' : causes.get(client) }))
+  }
+  const accessHooks = withClientIdRule(createAccessHooks({
+    config,
+    authenticator: opts.authenticator,
+    onPublish: ports.onPublish,
+    observer: opts.observer,
+    sessions,
+    retained: createRetainedCap(config.maxRetainedPerDevice)
+  }), opts.observer)
 
   const aedes = await Aedes.createBroker({
     persistence: opts.persistence,
@@ -49,14 +78,18 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     // A subscriber that stops reading holds aedes' delivery slots until its socket drains;
     // past this it is disconnected (aedes' own default is 60 s).
     drainTimeout: Math.round(config.drainTimeoutSeconds * 1000),
-    ...createAccessHooks({
-      config,
-      authenticator: opts.authenticator,
-      onPublish: ports.onPublish,
-      observer: opts.observer,
-      sessions,
-      retained: createRetainedCap(config.maxRetainedPerDevice)
-    })
+    ...accessHooks,
+    authenticate (client, username, password, done) {
+      accessHooks.authenticate(client, username, password, (err, ok) => {
+        const s = sessions.get(client)
+        if (err === null && ok === true && s !== undefined && !client.closed) {
+          // From here presence follows the connection to its end, whichever way it goes.
+          presence.apply({ kind: 'authenticated', conn: client, deviceId: s.deviceId })
+          client.conn.once('close', () => ended(client))
+        }
+        done(err, ok)
+      })
+    }
   })
 
   const commands = createCommandChannel((topic, payload) => new Promise<void>((resolve, reject) => {
@@ -82,26 +115,36 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
 
   aedes.on('clientReady', (client) => {
     const s = sessions.get(client)
-    if (s === undefined) return
+    if (s === undefined || client.closed) return // closing already: its end is on its way
     // A persistent session comes back with its subscriptions already in place.
     subscribed(client, subscribedFilters(client))
-    presence.opened(client, s.deviceId)
+    apply(presence.apply({ kind: 'ready', conn: client, transport: transportOf(client) }))
   })
+  const because = (client: Client | null, reason: DisconnectionReason): void => {
+    if (client !== null && !causes.has(client)) causes.set(client, reason)
+  }
+  aedes.on('keepaliveTimeout', (client) => because(client, 'ConnectionLost'))
+  aedes.on('clientError', (client, err) => because(client, reasonOfError(err as Error & { code?: unknown })))
   aedes.on('clientDisconnect', (client) => {
+    ended(client)
+    // aedes may have unregistered the device's live connection in this one's stead.
     const s = sessions.get(client)
-    if (s === undefined) return
-    commands.closed(client, s.deviceId)
-    presence.closed(client, s.deviceId)
+    const live = s === undefined ? undefined : presence.liveOf(s.deviceId)
+    if (live !== undefined && live !== client && live.id === client.id) restoreRegistration(aedes, live)
   })
 
   return {
     aedes,
     commands: commands.channel,
     disconnect: (deviceId) => {
+      apply(presence.apply({ kind: 'revoked', deviceId }))
       for (const c of registeredClients(aedes)) {
         if (sessions.get(c)?.deviceId === deviceId) c.close()
       }
     },
-    close: () => new Promise<void>((resolve) => { aedes.close(() => resolve()) })
+    close: () => new Promise<void>((resolve) => {
+      apply(presence.apply({ kind: 'shutdown' }))
+      aedes.close(() => resolve())
+    })
   }
 }

@@ -12,12 +12,22 @@ export interface DevicePublish {
 export interface BrokerPorts {
   /** Resolves once the message is durably handled; the PUBACK waits for it. */
   onPublish: (msg: DevicePublish) => Promise<void>
-  onConnection: (deviceId: string, connected: boolean, details: { transport?: string, reason?: string }) => void
+  /**
+   * A device connection became live or ended (presence.ts: exactly one `false` after each
+   * `true`, in order). `live` is the number of live connections over all devices after it.
+   */
+  onConnection: (deviceId: string, connected: boolean, details: ConnectionDetails, live: number) => void
+}
+
+/** The data of a device.connected / device.disconnected event (Event Grid's field name for the reason). */
+export interface ConnectionDetails {
+  transport: string
+  disconnectionReason?: string
 }
 
 export interface BrokerObserver {
   /** A device publish handled, from the hook's entry to its answer (the PUBACK waits for this). */
   handled?: (seconds: number) => void
   /** A refused action, by gridgate error code. */
-  refused: (code: 'MQTT_NOT_AUTHORIZED' | 'MQTT_BAD_CREDENTIALS' | 'PAYLOAD_TOO_LARGE' | 'MQTT_RETAINED_LIMIT' | 'STORAGE_WRITE_FAILED', deviceId: string, detail: string) => void
+  refused: (code: 'MQTT_NOT_AUTHORIZED' | 'MQTT_BAD_CREDENTIALS' | 'MQTT_CLIENT_ID_REJECTED' | 'PAYLOAD_TOO_LARGE' | 'MQTT_RETAINED_LIMIT' | 'STORAGE_WRITE_FAILED', deviceId: string, detail: string) => void
 }

@@ -37,6 +37,8 @@ describe('the four MQTT transports', () => {
     await device.publishAsync(`devices/dev-${transport}/telemetry`, JSON.stringify({ via: transport }), { qos: 1 })
     const [rec] = (await gw.request<Replay>('GET', '/topics/telemetry/events')).body.value
     expect(rec?.event).toMatchObject({ deviceid: `dev-${transport}`, data: { via: transport } })
+    // device.connected is appended when aedes reports the client ready, which may come after the CONNACK.
+    expect(await gw.gateway.log.waitForAppend('system', 0, 10_000)).toBe(true)
     const system = (await gw.request<Replay<{ transport: string }>>('GET', '/topics/system/events')).body.value
     expect(system[0]?.event.data.transport).toBe(transport === 'mqtts' ? 'tls' : transport === 'mqtt' ? 'tcp' : transport)
   })
