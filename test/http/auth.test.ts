@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { createAuthenticator } from '../../src/http/auth.js'
+import { createAuthenticator, isOpenPath } from '../../src/http/auth.js'
 
 const KEY_A = 'key-a-0123456789abcdef'
 const KEY_B = 'key-b-fedcba9876543210'
@@ -57,5 +57,15 @@ describe('createAuthenticator(keys).check', () => {
     keys.push(KEY_B)
     expect(one.check(`Bearer ${KEY_A}`)).toBe(true)
     expect(one.check(`Bearer ${KEY_B}`)).toBe(false)
+  })
+})
+
+describe('isOpenPath', () => {
+  it.each(['/healthz', '/readyz', '/openapi.json', '/docs', '/docs/', '/docs/static/index.html', '/docs/json'])('answers %s without a key', (path) => {
+    expect(isOpenPath(path)).toBe(true)
+  })
+
+  it.each(['/', '/topics', '/metrics', '/openapi.json/x', '/docsx', '/doc', '/healthz/x', '/HEALTHZ', '/openapi.yaml'])('asks for a key at %s', (path) => {
+    expect(isOpenPath(path)).toBe(false)
   })
 })
