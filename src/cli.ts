@@ -195,9 +195,14 @@ async function certs (argv: string[]): Promise<number> {
 
 async function admin (argv: string[]): Promise<number> {
   const { runAdmin } = await import('./admin/run.js')
+  // tail ends on a signal with exit code 0; any other command is cut short as usual (128 + signal).
   const abort = new AbortController()
-  process.once('SIGINT', () => abort.abort())
-  process.once('SIGTERM', () => abort.abort())
+  const onSignal = (code: number) => (): void => {
+    if (argv[0] === 'tail') abort.abort()
+    else process.exit(code)
+  }
+  process.once('SIGINT', onSignal(130))
+  process.once('SIGTERM', onSignal(143))
   return await runAdmin(argv, {
     env: process.env,
     stdout: (text) => { process.stdout.write(text) },
