@@ -127,6 +127,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     let commandsPort: Pick<Commands, 'onResponse'> = { onResponse: async () => {} }
     const broker = await createBroker({
       config: config.mqtt,
+      clock,
       registry,
       authenticator: createAuthenticator({ registry, clock, allowAnonymous: config.mqtt.allowAnonymous, backoff: config.mqtt.authFailures }),
       persistence: config.mqtt.persistence ? engine.mqttPersistence : undefined,
@@ -201,7 +202,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     stops.push(() => sweeper.stop())
     interrupted()
 
-    const http = createHttpServer({ config: effective.http, log, metrics, health, engine: engine.kind, registry, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id) }, logger)
+    const http = createHttpServer({ config: effective.http, log, metrics, health, engine: engine.kind, registry, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id), retained: broker.retained }, logger)
     await http.listen({ host: config.http.host, port: config.http.port })
     stops.push(() => http.close())
     interrupted()

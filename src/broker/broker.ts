@@ -1,13 +1,15 @@
 import { Aedes, type Client } from 'aedes'
 import type { Config } from '../config/schema.js'
+import { systemClock, type Clock } from '../core/clock.js'
 import type { Registry } from '../registry/devices.js'
 import { createAccessHooks, type Session } from './access-hooks.js'
-import { registeredClients, restoreRegistration, sentDisconnect, subscribedFilters } from './aedes-internals.js'
+import { persistenceOf, registeredClients, restoreRegistration, sentDisconnect, subscribedFilters } from './aedes-internals.js'
 import type { Authenticator } from './authenticate.js'
 import { withClientIdRule } from './client-id.js'
 import { createCommandChannel, type CommandChannel } from './command-channel.js'
 import type { BrokerObserver, BrokerPorts } from './ports.js'
 import { createPresenceMachine, reasonOfError, transportOf, type DisconnectionReason, type PresenceEffect } from './presence.js'
+import { createRetainedMessages, stampRetained, type RetainedMessages } from './retained.js'
 import { createRetainedCap } from './retained-cap.js'
 
 // aedes with gridgate's parts plugged in: the access hooks (access-hooks.ts) behind the
@@ -18,10 +20,13 @@ import { createRetainedCap } from './retained-cap.js'
 
 export type { DevicePublish, BrokerPorts, BrokerObserver } from './ports.js'
 export type { CommandChannel } from './command-channel.js'
+export type { RetainedMessage, RetainedMessages } from './retained.js'
 
 export interface Broker {
   aedes: Aedes
   commands: CommandChannel
+  /** The retained messages aedes holds, for operators (retained.ts). */
+  retained: RetainedMessages
   /** Closes every connection of a device (e.g. when it is deleted). */
   disconnect: (deviceId: string) => void
   close: () => Promise<void>
@@ -35,10 +40,13 @@ export interface BrokerOptions {
   observer: BrokerObserver
   /** aedes persistence (sessions, retained, queued messages); memory when absent. */
   persistence?: unknown
+  /** Stamps retained messages; the system clock when absent. */
+  clock?: Clock
 }
 
 export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const { config, ports } = opts
+  const clock = opts.clock ?? systemClock
   const sessions = new WeakMap<Client, Session>()
   const presence = createPresenceMachine<Client>()
   // Why a connection is closing, when aedes said so before it closed (first one wins).
@@ -60,13 +68,14 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     commands.closed(client, s.deviceId)
     apply(presence.apply({ kind: 'ended', conn: client, cause: sentDisconnect(client) ? 'ClientInitiatedDisconnect' : causes.get(client) }))
   }
+  const retainedCap = createRetainedCap(config.maxRetainedPerDevice)
   const accessHooks = withClientIdRule(createAccessHooks({
     config,
     authenticator: opts.authenticator,
     onPublish: ports.onPublish,
     observer: opts.observer,
     sessions,
-    retained: createRetainedCap(config.maxRetainedPerDevice)
+    retained: retainedCap
   }), opts.observer)
 
   const aedes = await Aedes.createBroker({
@@ -89,8 +98,24 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
         }
         done(err, ok)
       })
+    },
+    authorizePublish (client, packet, done) {
+      if (!packet.retain) { accessHooks.authorizePublish(client, packet, done); return }
+      // aedes stores a retained message as the packet, which keeps a `clientId` it carries
+      // (aedes-packet), and stores it after this hook and the PUBACK: GET /retained says who
+      // published it and when it arrived.
+      const at = clock.now()
+      if (client !== null) (packet as { clientId?: string }).clientId = client.id
+      accessHooks.authorizePublish(client, packet, (err) => {
+        if (err === null || err === undefined) stamps.received(packet.topic, at)
+        done(err)
+      })
     }
   })
+  const persistence = persistenceOf(aedes)
+  const stamps = stampRetained(persistence, clock)
+  // A retained message cleared over HTTP frees its topic under the publisher's retained cap.
+  const retained = createRetainedMessages(persistence, (m) => { if (m.clientId !== null) retainedCap.allow(m.clientId, m.topic, true) })
 
   const commands = createCommandChannel((topic, payload) => new Promise<void>((resolve, reject) => {
     aedes.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (err?: Error) => { err === undefined || err === null ? resolve() : reject(err) })
@@ -136,6 +161,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   return {
     aedes,
     commands: commands.channel,
+    retained,
     disconnect: (deviceId) => {
       apply(presence.apply({ kind: 'revoked', deviceId }))
       for (const c of registeredClients(aedes)) {

@@ -1,3 +1,4 @@
+import type { RetainedMessages } from '../broker/broker.js'
 import type { Config } from '../config/schema.js'
 import type { Commands } from '../commands/commands.js'
 import type { Clock } from '../core/clock.js'
@@ -24,4 +25,6 @@ export interface HttpDeps {
   clock: Clock
   /** Closes a device's MQTT connections. */
   disconnectDevice: (id: string) => void
+  /** The MQTT retained messages (GET/DELETE /retained). */
+  retained: RetainedMessages
 }

@@ -17,6 +17,7 @@ const TAGS = [
   { name: 'Event subscriptions', description: "Event Grid's namespace subscriptions: pull (Queue) or push (webhooks), filters, dead letters." },
   { name: 'Devices', description: 'The device registry: MQTT identities, credentials and presence.' },
   { name: 'Commands', description: 'Commands to devices over MQTT and their lifecycle.' },
+  { name: 'MQTT', description: "The MQTT broker's retained messages." },
   { name: 'Telemetry windows', description: 'Continuous windows over telemetry, appended to output topics.' },
   { name: 'Telemetry', description: 'Windowed queries over per-second rollups.' },
   { name: 'Operations', description: 'Probes, metrics and this description.' }

@@ -12,6 +12,7 @@ import { commandRoutes } from './routes/commands.js'
 import { deviceRoutes } from './routes/devices.js'
 import { healthRoutes } from './routes/health.js'
 import { publishRoutes } from './routes/publish.js'
+import { retainedRoutes } from './routes/retained.js'
 import { subscriptionRoutes } from './routes/subscriptions.js'
 import { telemetryRoutes } from './routes/telemetry.js'
 import { topicRoutes } from './routes/topics.js'
@@ -90,5 +91,6 @@ export function createHttpServer (deps: HttpDeps, logger: Logger, opts: HttpServ
   void app.register(subscriptionRoutes, deps)
   void app.register(commandRoutes, deps)
   void app.register(telemetryRoutes, deps)
+  void app.register(retainedRoutes, deps)
   return app
 }
