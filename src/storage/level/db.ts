@@ -95,7 +95,12 @@ function storeOver (db: Db): LevelStore {
 /** LevelDB in `{dataDir}/db`. */
 export async function openLevelDb (dataDir: string): Promise<LevelStore> {
   await mkdir(dataDir, { recursive: true })
-  const db = new Level<string, Buffer>(join(dataDir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'buffer' })
+  return await openLevelDbAt(join(dataDir, 'db'))
+}
+
+/** LevelDB in the directory `path` (one process may open several directories, never one twice). */
+export async function openLevelDbAt (path: string): Promise<LevelStore> {
+  const db = new Level<string, Buffer>(path, { keyEncoding: 'utf8', valueEncoding: 'buffer' })
   await db.open()
   rollLogAfterWriteErrors(db)
   // level's Level narrows abstract-level's key types; the store only uses string keys.
