@@ -37,8 +37,8 @@ export interface WindowView extends Record<string, unknown> {
 
 export interface Telemetry {
   putWindow: (name: string, body: unknown) => Promise<{ window: WindowView, created: boolean }>
-  getWindow: (name: string) => WindowView
-  listWindows: () => WindowView[]
+  getWindow: (name: string) => Promise<WindowView>
+  listWindows: () => Promise<WindowView[]>
   deleteWindow: (name: string) => Promise<void>
   /** Series for GET /telemetry/{deviceId}/{metric}. */
   query: (deviceId: string, metric: string, params: Readonly<Record<string, string | undefined>>) => Promise<{ series: Array<Record<string, unknown>> }>
@@ -156,8 +156,8 @@ export async function openTelemetry (opts: TelemetryOptions): Promise<Telemetry>
       windows.set(name, live)
       return { window: view(live), created: old === undefined }
     },
-    getWindow: (name) => view(get(name)),
-    listWindows: () => [...windows.values()].map(view).sort((a, b) => a.name < b.name ? -1 : 1),
+    getWindow: async (name) => view(get(name)),
+    listWindows: async () => [...windows.values()].map(view).sort((a, b) => a.name < b.name ? -1 : 1),
     async deleteWindow (name) {
       const w = get(name)
       windows.delete(name)

@@ -52,14 +52,14 @@ for (const engine of EMBEDDED_ENGINES) {
       const r = await rig()
       const first = await r.start()
       expect((await first.putWindow('w1', TUMBLING)).created).toBe(true)
-      expect((await first.putWindow('w1', { ...first.getWindow('w1') })).created).toBe(false)
+      expect((await first.putWindow('w1', { ...await first.getWindow('w1') })).created).toBe(false)
       expect((await r.store.listWindows()).map((w) => w.name)).toEqual(['w1'])
       await first.close()
       const second = await r.start()
-      expect(second.listWindows().map((w) => w.name)).toEqual(['w1'])
+      expect((await second.listWindows()).map((w) => w.name)).toEqual(['w1'])
       await second.deleteWindow('w1')
       expect(await r.store.listWindows()).toEqual([])
-      expect(() => second.getWindow('w1')).toThrow(expect.objectContaining({ code: 'WINDOW_NOT_FOUND' }))
+      await expect(second.getWindow('w1')).rejects.toMatchObject({ code: 'WINDOW_NOT_FOUND' })
     })
 
     it('starts a config window over, with empty state, when the config changes it', async () => {
@@ -81,7 +81,7 @@ for (const engine of EMBEDDED_ENGINES) {
       await first.close()
       const errors: unknown[] = []
       const second = await r.start({}, errors)
-      expect(second.listWindows()).toEqual([])
+      expect(await second.listWindows()).toEqual([])
       expect((await r.store.listWindows()).map((w) => w.name)).toEqual(['w'])
       expect(String(errors[0])).toContain("window 'w' reads 'other', which is not in telemetry.sources")
     })
