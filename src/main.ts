@@ -19,10 +19,11 @@ import { createLogger, type Logger } from './observability/logger.js'
 import { createMetrics, type Metrics } from './observability/metrics.js'
 import { openRegistry, type Registry } from './registry/devices.js'
 import { openStorageEngine, type StorageEngine } from './storage/engine.js'
-import { openTelemetry, type Telemetry } from './telemetry/telemetry.js'
+import type { Telemetry } from './telemetry/telemetry.js'
+import { openTelemetryWiring } from './telemetry-wiring.js'
 import { openDelivery } from './delivery-wiring.js'
 import { keyAnnouncement, readTls, urlOf } from './startup-io.js'
-import { brokerObserver, commandsObserver, connectionMetrics, ingestObserver, logObserver, telemetryObserver, watchState } from './observers.js'
+import { brokerObserver, commandsObserver, connectionMetrics, ingestObserver, logObserver, watchState } from './observers.js'
 
 // The composition root: builds every module from the one frozen Config, starts them in
 // dependency order and stops them in reverse. Nothing else constructs modules.
@@ -183,17 +184,9 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     stops.push(() => commands.close())
     interrupted()
 
-    const telemetryLog = logger.child({ component: 'telemetry' })
-    const telemetry: Telemetry = await openTelemetry({
-      store: engine.telemetry,
-      log,
-      clock,
-      config: config.telemetry,
-      namespace: config.namespace,
-      sync: config.storage.sync,
-      observer: telemetryObserver(metrics, telemetryLog)
-    })
-    metrics.hooks.eventTime = () => ({ ...telemetry.counters() })
+    // In its worker thread unless the config says otherwise or a test injected a clock
+    // (telemetry-wiring.ts); either way its state is in its own store.
+    const telemetry: Telemetry = await openTelemetryWiring({ config, engine, log, clock, systemTime: clock === systemClock, metrics, logger })
     stops.push(() => telemetry.close())
     interrupted()
 

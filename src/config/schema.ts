@@ -131,6 +131,8 @@ export interface TelemetrySourceConfig {
 
 export interface TelemetryConfig {
   enabled: boolean
+  /** In a worker thread (telemetry-worker.ts); false: on the main thread. */
+  worker: boolean
   sources: TelemetrySourceConfig[]
   /** Stream Analytics' event-ordering policies, per device. */
   eventTime: {
@@ -332,6 +334,10 @@ export const configSchema = {
       default: {},
       properties: {
         enabled: { type: 'boolean', default: true },
+        // Run telemetry in a worker thread (the second core), so it never holds the ingest
+        // event loop; false runs it on the main thread. A gateway started with an injected
+        // clock (tests) runs it on the main thread either way: a worker cannot share a clock.
+        worker: { type: 'boolean', default: true },
         sources: {
           type: 'array',
           maxItems: 16,

@@ -42,6 +42,8 @@ export interface Metrics {
   subscriptionBacklog: Gauge<'topic' | 'subscription'>
   /** Event-loop delay by loop and quantile, over the time since the previous scrape. */
   eventLoopDelay: Gauge<'loop' | 'quantile'>
+  /** Worker threads that died unasked (each is started again), by worker. */
+  workerCrashes: Counter<'worker'>
   /** Adds a loop whose delay histogram is read at scrape time (the ingest loop is there from the start). */
   watchLoop: (name: string, histogram: LoopDelay) => void
   /** Stops the delay monitors. */
@@ -102,6 +104,7 @@ export function createMetrics (): Metrics {
       }
     }),
     watchLoop: (name, histogram) => { loops.set(name, histogram) },
+    workerCrashes: new Counter({ name: 'gridgate_worker_crashes_total', help: 'Worker threads that died unasked and were started again, by worker (telemetry)', labelNames: ['worker'], registers }),
     close: () => { ingestLoop.disable() },
     telemetryReadings: new Counter({ name: 'gridgate_telemetry_readings_total', help: 'Numeric readings taken from telemetry events, by source topic', labelNames: ['topic'], registers }),
     telemetrySkipped: new Counter({ name: 'gridgate_telemetry_skipped_total', help: 'Telemetry passed over: non-numeric fields (field), events without a valid deviceid (device) or time field (time)', labelNames: ['topic', 'reason'], registers }),

@@ -4,19 +4,22 @@ import type { Clock } from '../core/clock.js'
 import type { SubscriptionStore } from '../delivery/store.js'
 import type { LogObserver, RetentionPolicy, TopicLog } from '../log/types.js'
 import type { DeviceStore } from '../registry/store.js'
-import type { TelemetryStore } from '../telemetry/store.js'
 import { levelCommandStore } from './level/command-store.js'
 import { openLevelDb, openMemoryDb, type LevelStore } from './level/db.js'
 import { levelDeviceStore } from './level/device-store.js'
 import { levelSubscriptionStore } from './level/subscription-store.js'
-import { levelTelemetryStore } from './level/telemetry-store.js'
 import { openLevelTopicLogs } from './level/topic-log.js'
+import { migrateTelemetry, telemetryLocationOf, type TelemetryLocation } from './telemetry-db.js'
+
+export { openTelemetryStore, type OpenTelemetryStore, type TelemetryLocation } from './telemetry-db.js'
 
 // A storage engine is one set of adapters for every port the modules declare. Selected by
 // `storage.engine`; nothing above this folder knows which one runs.
 //   leveldb  classic-level under {dataDir}/db; everything survives a restart (the default).
 //   memory   memory-level in this process's heap; nothing survives, MQTT sessions and
 //            retained messages use aedes' own in-memory persistence.
+// Telemetry's state is not in this store but in one of its own (telemetry-db.ts), which the
+// telemetry worker opens on its thread with openTelemetryStore(engine.telemetryLocation).
 // Both embedded engines are abstract-level stores behind the same adapters, so they share
 // the key layouts of src/storage/level/; a shared engine (Redis) brings its own adapters.
 
@@ -49,7 +52,8 @@ export interface StorageEngine {
   readonly subscriptions: SubscriptionStore
   readonly devices: DeviceStore
   readonly commands: CommandStore
-  readonly telemetry: TelemetryStore
+  /** Where telemetry's own store is (telemetry-db.ts); open it with openTelemetryStore on the thread that uses it. */
+  readonly telemetryLocation: TelemetryLocation
   /** aedes persistence (sessions, subscriptions, queued and retained messages); undefined: aedes' in-memory one. */
   readonly mqttPersistence: unknown
   /** Stops the writers, then closes the store. */
@@ -62,6 +66,9 @@ export async function openStorageEngine (opts: EngineOptions): Promise<StorageEn
     const logs = await openLevelTopicLogs({ storage: store, clock: opts.clock, sync: opts.sync, ...opts.log })
     const commands = await levelCommandStore(store, { sync: opts.sync, logs })
     const topics = logs.view()
+    const telemetryLocation = telemetryLocationOf(opts.engine, opts.dataDir)
+    // Data directories of 0.5 kept telemetry in this store: moved before telemetry starts.
+    await migrateTelemetry(store, telemetryLocation)
     return {
       kind: opts.engine,
       durable: opts.engine === 'leveldb',
@@ -70,7 +77,7 @@ export async function openStorageEngine (opts: EngineOptions): Promise<StorageEn
       subscriptions: levelSubscriptionStore(store),
       devices: levelDeviceStore(store),
       commands,
-      telemetry: levelTelemetryStore(store),
+      telemetryLocation,
       mqttPersistence: opts.engine === 'memory' ? undefined : aedesPersistenceLevel(store.binary('mqtt')),
       close: async () => {
         await topics.close()
