@@ -61,11 +61,24 @@ export interface LoopDelay {
 /** Quantiles reported per loop; 1 is the maximum. */
 export const LOOP_DELAY_QUANTILES = [0.5, 0.9, 0.99, 0.999, 1] as const
 
-/** The delay monitor of the calling thread's event loop, sampling every 10 ms. */
-export function monitorLoop (): IntervalHistogram {
-  const h = monitorEventLoopDelay({ resolution: 10 })
+const RESOLUTION_MS = 10
+
+/**
+ * The delay monitor of the calling thread's event loop, sampling every 10 ms. perf_hooks
+ * records each sample's whole interval (an idle loop shows 10 ms), so the resolution is
+ * taken off: what remains is how late the loop was.
+ */
+export function monitorLoop (): LoopDelay & { disable: () => void } {
+  const h: IntervalHistogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS })
   h.enable()
-  return h
+  const late = (ns: number): number => Number.isFinite(ns) ? Math.max(0, ns - RESOLUTION_MS * 1e6) : ns
+  return {
+    percentile: (p) => late(h.percentile(p)),
+    get max () { return late(h.max) },
+    get count () { return h.count },
+    reset: () => { h.reset() },
+    disable: () => { h.disable() }
+  }
 }
 
 export function createMetrics (): Metrics {
