@@ -158,7 +158,8 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       // The largest publish within the payload limit: payload, a topic of up to 65,535 bytes, ids.
       maxPacketBytes: config.mqtt.maxPayloadBytes + 65_541,
       maxConnections: config.mqtt.maxConnections,
-      maxConnectionsPerAddress: config.mqtt.maxConnectionsPerAddress
+      maxConnectionsPerAddress: config.mqtt.maxConnectionsPerAddress,
+      traffic: broker.traffic
     }).catch(async (err: unknown) => { await broker.close(); throw err })
     // Clients first (aedes closes them and writes their state), then the sockets.
     stops.push(async () => { await broker.close(); await mqtt.close() })

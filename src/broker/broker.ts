@@ -11,6 +11,8 @@ import type { BrokerObserver, BrokerPorts } from './ports.js'
 import { createPresenceMachine, reasonOfError, transportOf, type DisconnectionReason, type PresenceEffect } from './presence.js'
 import { createRetainedMessages, stampRetained, type RetainedMessages } from './retained.js'
 import { createRetainedCap } from './retained-cap.js'
+import { gridgateVersion, startSysPublisher, SYS_PREFIX, type SysPublisher } from './sys-topics.js'
+import { createTrafficCounters, type TrafficCounters } from './traffic.js'
 
 // aedes with gridgate's parts plugged in: the access hooks (access-hooks.ts) behind the
 // zero-length client id rule (client-id.ts), the retained cap (retained-cap.ts), command
@@ -27,6 +29,8 @@ export interface Broker {
   commands: CommandChannel
   /** The retained messages aedes holds, for operators (retained.ts). */
   retained: RetainedMessages
+  /** What the listeners count for $SYS; undefined when mqtt.sysIntervalSeconds is 0. */
+  traffic?: TrafficCounters
   /** Closes every connection of a device (e.g. when it is deleted). */
   disconnect: (deviceId: string) => void
   close: () => Promise<void>
@@ -51,10 +55,12 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const presence = createPresenceMachine<Client>()
   // Why a connection is closing, when aedes said so before it closed (first one wins).
   const causes = new WeakMap<Client, DisconnectionReason>()
+  let mostLive = 0 // $SYS/broker/clients/maximum
   const apply = (effects: Array<PresenceEffect<Client>>): void => {
     for (const e of effects) {
       if (e.kind === 'close') continue
       const connected = e.kind === 'connected'
+      mostLive = Math.max(mostLive, e.live)
       opts.registry.setConnected(e.deviceId, connected)
       ports.onConnection(e.deviceId, connected, e.kind === 'connected' ? { transport: e.transport } : { transport: e.transport, disconnectionReason: e.reason }, e.live)
     }
@@ -110,12 +116,44 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
         if (err === null || err === undefined) stamps.received(packet.topic, at)
         done(err)
       })
+    },
+    authorizeForward (_client, packet) {
+      // aedes' own $SYS/{brokerId}/... (heartbeat, and every client's connects, disconnects
+      // and subscriptions) goes to no client: $SYS/broker/... (sys-topics.ts) is what a
+      // client with a $SYS grant gets.
+      if (packet.topic.startsWith('$SYS/') && !packet.topic.startsWith(SYS_PREFIX)) return null
+      return packet
     }
   })
   const persistence = persistenceOf(aedes)
   const stamps = stampRetained(persistence, clock)
   // A retained message cleared over HTTP frees its topic under the publisher's retained cap.
   const retained = createRetainedMessages(persistence, (m) => { if (m.clientId !== null) retainedCap.allow(m.clientId, m.topic, true) })
+  // $SYS/broker/... values retained by an earlier run are stale (or the statistics are off now).
+  for (const m of await retained.list(`${SYS_PREFIX}#`, 10_000)) await retained.clear(m.topic)
+  const started = clock.now()
+  const traffic = config.sysIntervalSeconds > 0 ? createTrafficCounters() : undefined
+  let mostHeap = 0
+  let sysQueue = Promise.resolve()
+  const sys: SysPublisher | undefined = traffic === undefined
+    ? undefined
+    : startSysPublisher({
+      clock,
+      intervalSeconds: config.sysIntervalSeconds,
+      stats: () => {
+        const heap = process.memoryUsage().heapUsed
+        mostHeap = Math.max(mostHeap, heap)
+        return { version: gridgateVersion(), uptimeSeconds: (clock.now() - started) / 1000, clientsConnected: presence.live(), clientsMaximum: mostLive, ...traffic, heapCurrent: heap, heapMaximum: mostHeap }
+      },
+      // One after the other: aedes numbers each message when it is published and a client
+      // drops one numbered below the last it got (dedupe in lib/client.js), while a retained
+      // message reaches subscribers only after its store write, which may finish out of order.
+      publish: (m) => {
+        sysQueue = sysQueue.then(async () => await new Promise<void>((resolve) => {
+          aedes.publish({ cmd: 'publish', topic: m.topic, payload: Buffer.from(m.payload), qos: 0, retain: true, dup: false }, () => resolve())
+        }))
+      }
+    })
 
   const commands = createCommandChannel((topic, payload) => new Promise<void>((resolve, reject) => {
     aedes.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (err?: Error) => { err === undefined || err === null ? resolve() : reject(err) })
@@ -162,6 +200,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     aedes,
     commands: commands.channel,
     retained,
+    traffic,
     disconnect: (deviceId) => {
       apply(presence.apply({ kind: 'revoked', deviceId }))
       for (const c of registeredClients(aedes)) {
@@ -169,6 +208,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
       }
     },
     close: () => new Promise<void>((resolve) => {
+      sys?.stop()
       apply(presence.apply({ kind: 'shutdown' }))
       aedes.close(() => resolve())
     })

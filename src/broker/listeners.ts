@@ -2,9 +2,11 @@ import { once } from 'node:events'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import type { Writable } from 'node:stream'
 import { createServer as createTlsServer } from 'node:tls'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Aedes } from 'aedes'
+import { countPackets, headerWalker, meterWrites, type TrafficCounters } from './traffic.js'
 
 // The four MQTT transports. WebSockets use ws 8 directly with createWebSocketStream, as
 // aedes' own examples do: websocket-stream would pull in ws 3.x with known DoS advisories.
@@ -31,6 +33,8 @@ export interface ListenerOptions {
   maxConnections: number
   /** Open sockets per remote address (0 = no limit). */
   maxConnectionsPerAddress: number
+  /** Counts packets and bytes both ways (for $SYS); nothing is counted without it. */
+  traffic?: TrafficCounters
 }
 
 interface Readable { read: (size?: number) => unknown, destroy: () => void }
@@ -39,39 +43,33 @@ interface Readable { read: (size?: number) => unknown, destroy: () => void }
  * Watches the fixed headers of the MQTT packets flowing through `stream.read` (aedes pulls
  * its bytes with read()) and destroys the stream as soon as a packet declares a remaining
  * length over `max`, so a declared 256 MB packet is cut after its first bytes instead of
- * being buffered by the parser until it is complete. Costs a few steps per packet.
+ * being buffered by the parser until it is complete. Costs a few steps per packet. With
+ * `traffic`, the packets and bytes read are counted on the way.
  */
-export function guardPacketSize (stream: Readable, max: number): void {
-  let skip = 0 // body bytes of the current packet still to pass
-  let state = 0 // 0: expecting a packet's first byte; 1..4: reading its length byte n
-  let length = 0
-  let multiplier = 1
+export function guardPacketSize (stream: Readable, max: number, traffic?: TrafficCounters): void {
+  const count = traffic === undefined ? undefined : countPackets(traffic, 'received')
+  const walk = headerWalker((type, length) => {
+    if (length > max) return false
+    count?.(type)
+    return true
+  })
   const read = stream.read.bind(stream)
   stream.read = (size?: number): unknown => {
     const chunk = read(size)
     if (!Buffer.isBuffer(chunk)) return chunk
-    let i = 0
-    while (i < chunk.length) {
-      if (skip > 0) {
-        const n = Math.min(skip, chunk.length - i)
-        skip -= n
-        i += n
-        continue
-      }
-      const byte = chunk[i++] as number
-      if (state === 0) { state = 1; length = 0; multiplier = 1; continue }
-      length += (byte & 0x7f) * multiplier
-      multiplier *= 128
-      if ((byte & 0x80) !== 0 && state < 4) { state++; continue }
-      state = 0
-      if (length > max) {
-        stream.destroy()
-        return null
-      }
-      skip = length
+    if (traffic !== undefined) traffic.bytesReceived += chunk.length
+    if (!walk(chunk)) {
+      stream.destroy()
+      return null
     }
     return chunk
   }
+}
+
+/** The guard and, with `traffic`, the write-side count, on one client stream. */
+function instrument (stream: Readable & Pick<Writable, 'write'>, opts: ListenerOptions): void {
+  if (opts.maxPacketBytes !== undefined || opts.traffic !== undefined) guardPacketSize(stream, opts.maxPacketBytes ?? Number.POSITIVE_INFINITY, opts.traffic)
+  if (opts.traffic !== undefined) meterWrites(stream as unknown as Parameters<typeof meterWrites>[0], opts.traffic)
 }
 
 export interface MqttListeners {
@@ -105,7 +103,7 @@ export async function startMqttListeners (aedes: Aedes, opts: ListenerOptions): 
     wss.on('connection', (ws, req) => {
       const stream = createWebSocketStream(ws)
       stream.on('error', () => ws.terminate())
-      if (opts.maxPacketBytes !== undefined) guardPacketSize(stream, opts.maxPacketBytes)
+      instrument(stream, opts)
       aedes.handle(stream, req)
     })
     sockets.push(wss)
@@ -157,7 +155,7 @@ export async function startMqttListeners (aedes: Aedes, opts: ListenerOptions): 
   try {
     const handle = (socket: Socket): void => {
       if (socket.destroyed) return // refused by the connection limits
-      if (opts.maxPacketBytes !== undefined) guardPacketSize(socket, opts.maxPacketBytes)
+      instrument(socket, opts)
       aedes.handle(socket)
     }
     const tcp = track(createNetServer(handle))

@@ -78,6 +78,8 @@ export interface Config {
     maxRetainedPerDevice: number
     /** A client whose socket stays full (it stopped reading) this long is disconnected. */
     drainTimeoutSeconds: number
+    /** How often $SYS/broker/... statistics are published (Mosquitto's sys_interval); 0 = never. */
+    sysIntervalSeconds: number
   }
   routes: RouteConfig[]
   webhooks: {
@@ -252,7 +254,8 @@ export const configSchema = {
         maxConnectionsPerAddress: { type: 'integer', minimum: 0, maximum: 10_000_000, default: 0 },
         maxInflightQos2: { type: 'integer', minimum: 1, maximum: 65_535, default: 32 },
         maxRetainedPerDevice: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 1000 },
-        drainTimeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 600, default: 10 }
+        drainTimeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 600, default: 10 },
+        sysIntervalSeconds: { type: 'integer', minimum: 0, maximum: 86_400, default: 0 }
       }
     },
     routes: {
