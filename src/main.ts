@@ -95,6 +95,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     const engine: StorageEngine = await openStorageEngine({
       engine: config.storage.engine,
       dataDir,
+      redis: config.redis,
       clock,
       sync: config.storage.sync,
       log: {

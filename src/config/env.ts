@@ -23,7 +23,8 @@ export const ENV_OVERRIDES: Readonly<Record<string, Override>> = {
   GRIDGATE_MQTT_ALLOW_ANONYMOUS: { path: ['mqtt', 'allowAnonymous'], kind: 'boolean' },
   GRIDGATE_WEBHOOK_ALLOW_LOOPBACK: { path: ['webhooks', 'allowLoopback'], kind: 'boolean' },
   GRIDGATE_LOG_LEVEL: { path: ['log', 'level'], kind: 'string' },
-  GRIDGATE_STORAGE_ENGINE: { path: ['storage', 'engine'], kind: 'string' }
+  GRIDGATE_STORAGE_ENGINE: { path: ['storage', 'engine'], kind: 'string' },
+  GRIDGATE_REDIS_URL: { path: ['redis', 'url'], kind: 'string' }
 }
 
 function parse (name: string, kind: Kind, raw: string): unknown {

@@ -106,14 +106,21 @@ export interface Config {
     maxWaitSeconds: number
   }
   storage: {
-    /** Which engine holds the state: `leveldb` on disk under dataDir, `memory` in the heap (nothing survives a restart). */
-    engine: 'leveldb' | 'memory'
+    /** Which engine holds the state: `leveldb` on disk under dataDir, `memory` in the heap (nothing survives a restart), `redis` on the server `redis` names. */
+    engine: 'leveldb' | 'memory' | 'redis'
     /** fsync every group-commit batch before acknowledging it. */
     sync: boolean
     maxBatchEvents: number
     maxBatchBytes: number
     /** Recent log segments kept decoded in memory for readers. */
     segmentCacheBytes: number
+  }
+  /** The Redis server of the `redis` storage engine (unused by the others). */
+  redis: {
+    /** `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS). */
+    url: string
+    /** Put before every key the engine writes, so gateways can share a server under different prefixes. */
+    keyPrefix: string
   }
   retention: RetentionConfig & { sweepIntervalSeconds: number }
   topics: TopicConfig[]
@@ -313,11 +320,20 @@ export const configSchema = {
       additionalProperties: false,
       default: {},
       properties: {
-        engine: { type: 'string', enum: ['leveldb', 'memory'], default: 'leveldb' },
+        engine: { type: 'string', enum: ['leveldb', 'memory', 'redis'], default: 'leveldb' },
         sync: { type: 'boolean', default: true },
         maxBatchEvents: count(10_000),
         maxBatchBytes: count(8 * 1_048_576),
         segmentCacheBytes: { type: 'integer', minimum: 0, maximum: 16 * 1024 * 1_048_576, default: 64 * 1_048_576 }
+      }
+    },
+    redis: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        url: { type: 'string', pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' },
+        keyPrefix: { type: 'string', maxLength: 100, default: 'gridgate:' }
       }
     },
     retention: {

@@ -9,6 +9,8 @@ import { openLevelDb, openMemoryDb, type LevelStore } from './level/db.js'
 import { levelDeviceStore } from './level/device-store.js'
 import { levelSubscriptionStore } from './level/subscription-store.js'
 import { openLevelTopicLogs } from './level/topic-log.js'
+import type { RedisConfig } from './redis/connection.js'
+import { openRedisEngine } from './redis/engine.js'
 import { migrateTelemetry, telemetryLocationOf, type TelemetryLocation } from './telemetry-db.js'
 
 export { openTelemetryStore, type OpenTelemetryStore, type TelemetryLocation } from './telemetry-db.js'
@@ -18,16 +20,20 @@ export { openTelemetryStore, type OpenTelemetryStore, type TelemetryLocation } f
 //   leveldb  classic-level under {dataDir}/db; everything survives a restart (the default).
 //   memory   memory-level in this process's heap; nothing survives, MQTT sessions and
 //            retained messages use aedes' own in-memory persistence.
+//   redis    a Redis server (`redis: { url, keyPrefix }`), adapters in src/storage/redis/;
+//            MQTT sessions and retained messages in aedes' in-memory persistence for now.
 // Telemetry's state is not in this store but in one of its own (telemetry-db.ts), which the
 // telemetry worker opens on its thread with openTelemetryStore(engine.telemetryLocation).
 // Both embedded engines are abstract-level stores behind the same adapters, so they share
 // the key layouts of src/storage/level/; a shared engine (Redis) brings its own adapters.
 
-export type EngineKind = 'leveldb' | 'memory'
+export type EngineKind = 'leveldb' | 'memory' | 'redis'
 
 export interface EngineOptions {
   engine: EngineKind
   dataDir: string
+  /** The Redis server and key prefix of the `redis` engine. */
+  redis?: RedisConfig
   clock: Clock
   /** fsync every write that decides an acknowledgement. */
   sync: boolean
@@ -61,6 +67,10 @@ export interface StorageEngine {
 }
 
 export async function openStorageEngine (opts: EngineOptions): Promise<StorageEngine> {
+  if (opts.engine === 'redis') {
+    if (opts.redis === undefined) throw new Error('the redis storage engine needs redis: { url, keyPrefix }')
+    return await openRedisEngine(opts, opts.redis)
+  }
   const store: LevelStore = opts.engine === 'memory' ? await openMemoryDb() : await openLevelDb(opts.dataDir)
   try {
     const logs = await openLevelTopicLogs({ storage: store, clock: opts.clock, sync: opts.sync, ...opts.log })

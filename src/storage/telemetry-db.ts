@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path'
 import type { TelemetryStore } from '../telemetry/store.js'
 import { openLevelDbAt, openMemoryDb, type BinarySublevel, type LevelStore } from './level/db.js'
 import { levelTelemetryStore } from './level/telemetry-store.js'
+import { openRedisTelemetryStore, type RedisTelemetryLocation } from './redis/engine.js'
 
 // Telemetry's own store. Its checkpoint commit writes every changed rollup bucket, policy and
 // window operator in one atomic batch (tens of thousands of keys at 5,000 msg/s), and an
@@ -18,6 +19,7 @@ import { levelTelemetryStore } from './level/telemetry-store.js'
 export type TelemetryLocation =
   | { engine: 'leveldb', path: string }
   | { engine: 'memory' }
+  | RedisTelemetryLocation
 
 export interface OpenTelemetryStore {
   store: TelemetryStore
@@ -29,11 +31,13 @@ export const telemetryLocationOf = (engine: 'leveldb' | 'memory', dataDir: strin
 
 /** Opens telemetry's store where `location` says, on the calling thread. */
 export async function openTelemetryStore (location: TelemetryLocation): Promise<OpenTelemetryStore> {
+  // redis: the engine's server and prefix, on a connection of the calling thread (redis/engine.ts).
+  if (location.engine === 'redis') return await openRedisTelemetryStore(location)
   const db = await openTelemetryDb(location)
   return { store: levelTelemetryStore(db), close: () => db.close() }
 }
 
-async function openTelemetryDb (location: TelemetryLocation): Promise<LevelStore> {
+async function openTelemetryDb (location: Exclude<TelemetryLocation, RedisTelemetryLocation>): Promise<LevelStore> {
   if (location.engine === 'memory') return await openMemoryDb()
   await mkdir(dirname(location.path), { recursive: true })
   return await openLevelDbAt(location.path)

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import type { StoredDevice } from '../../src/registry/store.js'
+import type { DeviceStore, StoredDevice } from '../../src/registry/store.js'
 import { levelDeviceStore } from '../../src/storage/level/device-store.js'
+import type { RedisConnection } from '../../src/storage/redis/connection.js'
+import { DEVICE_STORE_SCRIPTS, redisDeviceStore } from '../../src/storage/redis/redis-device-store.js'
 import { EMBEDDED_ENGINES } from '../helpers/engines.js'
+import { useRedisServer } from '../helpers/redis.js'
 import { runDeviceStoreContract } from './device-store.contract.js'
 
 for (const engine of EMBEDDED_ENGINES) {
@@ -44,4 +47,29 @@ describe.each(EMBEDDED_ENGINES)('level device store layout: $name', (engine) => 
       expect(await store.db.keys().all()).toEqual([`!devices!${record.id}`])
     } finally { await cleanup() }
   })
+})
+
+// The redis engine: a redis-server of this file, a fresh key prefix per case; `another` is a
+// second client on the same prefix (another gateway process), `reopen` a new client.
+const redis = useRedisServer()
+runDeviceStoreContract('redis', {
+  durable: true,
+  open: async () => {
+    const prefix = redis.freshPrefix()
+    const conns: RedisConnection[] = []
+    const open = async (): Promise<DeviceStore> => {
+      const conn = await redis.connect(prefix)
+      conns.push(conn)
+      await conn.loadScripts(DEVICE_STORE_SCRIPTS)
+      return redisDeviceStore(conn)
+    }
+    const devices = await open()
+    const other = await open()
+    return {
+      devices,
+      another: () => other,
+      reopen: open,
+      cleanup: async () => { for (const c of conns) await c.close() }
+    }
+  }
 })

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { levelTelemetryStore } from '../../src/storage/level/telemetry-store.js'
+import type { RedisConnection } from '../../src/storage/redis/connection.js'
+import { redisTelemetryStore } from '../../src/storage/redis/redis-telemetry-store.js'
+import type { TelemetryStore } from '../../src/telemetry/store.js'
 import { EMBEDDED_ENGINES } from '../helpers/engines.js'
+import { useRedisServer } from '../helpers/redis.js'
 import { runTelemetryStoreContract } from './telemetry-store.contract.js'
 
 // The TelemetryStore contract on every embedded engine.
@@ -48,4 +52,25 @@ describe('level telemetry store: the existing layout', () => {
       await handle.cleanup()
     }
   })
+})
+
+// The redis engine: a redis-server of this file, a fresh key prefix per case; `reopen` is a new
+// client on the same server.
+const redis = useRedisServer()
+runTelemetryStoreContract('redis', {
+  durable: true,
+  open: async () => {
+    const prefix = redis.freshPrefix()
+    const conns: RedisConnection[] = []
+    const open = async (): Promise<TelemetryStore> => {
+      const conn = await redis.connect(prefix)
+      conns.push(conn)
+      return await redisTelemetryStore(conn)
+    }
+    return {
+      store: await open(),
+      reopen: open,
+      cleanup: async () => { for (const c of conns) await c.close() }
+    }
+  }
 })

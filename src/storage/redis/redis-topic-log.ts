@@ -1,0 +1,610 @@
+import { randomBytes } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import type { Clock } from '../../core/clock.js'
+import { GridgateError } from '../../core/errors.js'
+import { assertTopicName } from '../../core/topic-name.js'
+import { segmentsToRemove, type RetentionPolicy, type SegmentEntry } from '../../log/retention.js'
+import { indexSegment, recordsOf, SegmentCache, type CachedSegment } from '../../log/segment-cache.js'
+import { encodeSegment } from '../../log/segment.js'
+import type { AppendResult, LogObserver, LogRecord, ReadFrom, ReadResult, TopicInfo, TopicLog } from '../../log/types.js'
+import { LuaScript, num, type RedisArg, type RedisConnection } from './connection.js'
+
+// Namespace topics on Redis. Keys under the engine's prefix P:
+//   P log:topics            HASH    topic name → incarnation: the topic table every instance reads
+//   P log:gen               STRING  counter of incarnations (a topic deleted and created again is a new one)
+//   P log:t:{topic}:head    HASH    gen, created (ms), ret (the topic's own retention, JSON),
+//                                   next (offset the next event gets), first (oldest retained),
+//                                   bytes (retained), last (newest append time, ms)
+//   P log:t:{topic}:seg     STREAM  one entry per group-commit batch of the topic: ID `{firstOffset}-1`,
+//                                   field `s` = the segment (log/segment.ts): the offset index is the
+//                                   stream ID, so the segment holding offset N is XREVRANGE `N-1` - COUNT 1
+//   P log:t:{topic}:time    ZSET    score = append time (ms), member = `{firstOffset:016}:{count}:{bytes}`:
+//                                   the time index (read from a time) and what retention reads; ordered
+//                                   like the offsets, because append times never decrease along a topic
+//   channel P log:appends           `{instance} {nextOffset} {topic}` after each committed segment
+//
+// Appends. Each instance gathers concurrent appends into one batch (group commit) and writes the
+// batch with ONE Lua script: for each topic in it, the script reads the topic's `next`, writes
+// one stream entry holding all of the batch's events for the topic, indexes it, advances `next`
+// by the number of events and publishes a notice. Offsets are thus assigned by Redis, inside an
+// atomic step, from the stored counter: dense and gap-free across every instance and node, and
+// never reused (a failed script writes nothing: it checks every topic first). The append time
+// is the instance's clock, raised to the topic's last append time when that is later (another
+// node's clock), so times never decrease along a topic; the script patches the segment header
+// then. Other writes of the storage layer that must be atomic with events (a command's state)
+// ride in the same script (`appendWith`). A batch resolves when Redis answered the script: with
+// `appendfsync always` that is after the fsync (connection.ts).
+//
+// Notices. The script PUBLISHes on one channel per prefix; each TopicLog core holds a
+// subscriber connection and calls its listeners for every notice of another instance (its own
+// appends it announces directly). Pub/sub is at most once: after the subscriber reconnects,
+// the core announces every topic's current next offset, so a reader that missed notices during
+// the outage re-reads from its cursor. Notices carry no data: readers read from the stream.
+//
+// Reads go through a per-core cache of decoded segments (keyed by topic and incarnation, as
+// segments never change once written), and otherwise read the holding segment and the ones
+// after it in one MULTI (together with the incarnation, so a topic replaced meanwhile is noticed).
+//
+// Retention trims whole segments from the oldest end: one script per step, which first checks
+// that the topic's incarnation and first offset are still what the sweep read (two nodes
+// sweeping at once never both subtract the same bytes), then XTRIM MINID and ZREMRANGEBYRANK.
+
+/** A write of another adapter that must land with the events (a key and its command's arguments). */
+export interface RedisOp {
+  cmd: string
+  key: string
+  args: readonly RedisArg[]
+}
+
+export interface RedisTopicLogOptions {
+  redis: RedisConnection
+  clock: Clock
+  maxBatchEvents: number
+  maxBatchBytes: number
+  /** Applied where a topic sets no retention of its own. */
+  defaultRetention: RetentionPolicy
+  /** Bytes of recent segments kept decoded in memory for readers (0 turns it off). */
+  cacheBytes: number
+  observer?: LogObserver
+}
+
+/** One process' log on Redis: `view()` hands out TopicLog instances that share it. */
+export interface RedisTopicLogs {
+  view: () => TopicLog
+  /**
+   * Appends like TopicLog.append (no topic: only the ops), with other writes of this engine in
+   * the same atomic script, in the order of the calls.
+   */
+  appendWith: (topic: string | undefined, events: readonly Buffer[], ops: readonly RedisOp[]) => Promise<AppendResult | undefined>
+  close: () => Promise<void>
+}
+
+// KEYS: per topic (head, seg, time) then the ops' keys. ARGV: channel, instance, now, number of
+// topics, per topic (name, count, segment), number of ops, per op (command, index of its key in
+// KEYS, number of arguments, arguments...).
+const APPEND = new LuaScript(`#!lua
+local channel, instance, now, nt = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local missing = {}
+for i = 1, nt do
+  if redis.call('EXISTS', KEYS[3 * i - 2]) == 0 then missing[#missing + 1] = i end
+end
+if #missing > 0 then return { 'missing', unpack(missing) } end
+local out = {}
+for i = 1, nt do
+  local head, seg, tix = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  local a = 4 + 3 * (i - 1)
+  local name, count, data = ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3]
+  local h = redis.call('HMGET', head, 'next', 'last', 'gen')
+  local first, last = tonumber(h[1]), tonumber(h[2])
+  local t = now
+  if last > t then
+    t = last
+    data = string.sub(data, 1, 5) .. struct.pack('<d', t) .. string.sub(data, 14)
+  end
+  local size = string.len(data)
+  local nxt = string.format('%.0f', first + count)
+  local ts = string.format('%.17g', t)
+  redis.call('XADD', seg, string.format('%.0f-1', first), 's', data)
+  redis.call('ZADD', tix, ts, string.format('%016.0f:%d:%d', first, count, size))
+  redis.call('HSET', head, 'next', nxt, 'last', ts)
+  redis.call('HINCRBY', head, 'bytes', size)
+  redis.call('PUBLISH', channel, instance .. ' ' .. nxt .. ' ' .. name)
+  out[i] = { h[3], string.format('%.0f', first), ts }
+end
+local p = 5 + 3 * nt
+local nops = tonumber(ARGV[p])
+p = p + 1
+for j = 1, nops do
+  local n = tonumber(ARGV[p + 2])
+  local args = {}
+  for k = 1, n do args[k] = ARGV[p + 2 + k] end
+  redis.call(ARGV[p], KEYS[tonumber(ARGV[p + 1])], unpack(args))
+  p = p + 3 + n
+end
+return out
+`)
+
+// KEYS: topics, gen, head, seg, time. ARGV: name, now, retention JSON ('' keeps what is stored).
+const CREATE = new LuaScript(`#!lua
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  if ARGV[3] ~= '' then redis.call('HSET', KEYS[3], 'ret', ARGV[3]) end
+  return { 0, redis.call('HGETALL', KEYS[3]) }
+end
+local gen = redis.call('INCR', KEYS[2])
+redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])
+redis.call('HSET', KEYS[1], ARGV[1], gen)
+local ret = ARGV[3]
+if ret == '' then ret = '{}' end
+redis.call('HSET', KEYS[3], 'gen', gen, 'created', ARGV[2], 'ret', ret, 'next', 0, 'first', 0, 'bytes', 0, 'last', 0)
+return { 1, redis.call('HGETALL', KEYS[3]) }
+`)
+
+// KEYS: topics, head, seg, time. ARGV: name.
+const DELETE = new LuaScript(`#!lua
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4])
+return 1
+`)
+
+// KEYS: head, seg, time. ARGV: gen, first as read, segments to remove, new first offset, bytes removed.
+const TRIM = new LuaScript(`#!lua
+local h = redis.call('HMGET', KEYS[1], 'gen', 'first')
+if h[1] ~= ARGV[1] or h[2] ~= ARGV[2] then return 0 end
+redis.call('XTRIM', KEYS[2], 'MINID', ARGV[4] .. '-0')
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, tonumber(ARGV[3]) - 1)
+redis.call('HSET', KEYS[1], 'first', ARGV[4])
+redis.call('HINCRBY', KEYS[1], 'bytes', 0 - tonumber(ARGV[5]))
+return 1
+`)
+
+export const TOPIC_LOG_SCRIPTS = [APPEND, CREATE, DELETE, TRIM]
+
+interface Head {
+  gen: string
+  createdAt: number
+  retention: Partial<RetentionPolicy>
+  first: number
+  next: number
+  bytes: number
+}
+
+interface Pending {
+  topic: string | undefined
+  events: readonly Buffer[]
+  ops: readonly RedisOp[]
+  size: number
+  resolve: (r: AppendResult | undefined) => void
+  reject: (e: Error) => void
+}
+
+const notFound = (topic: string): GridgateError =>
+  new GridgateError('TOPIC_NOT_FOUND', `topic '${topic}' does not exist`, { details: { topic } })
+
+function headOf (fields: Record<string, string>): Head | undefined {
+  if (fields.gen === undefined) return undefined
+  return {
+    gen: fields.gen,
+    createdAt: Number(fields.created),
+    retention: JSON.parse(fields.ret ?? '{}') as Partial<RetentionPolicy>,
+    first: Number(fields.first),
+    next: Number(fields.next),
+    bytes: Number(fields.bytes)
+  }
+}
+
+/** A flat [field, value, ...] array (a script's HGETALL) as an object. */
+function pairs (flat: unknown): Record<string, string> {
+  const out: Record<string, string> = {}
+  const list = flat as string[]
+  for (let i = 0; i + 1 < list.length; i += 2) out[list[i] as string] = list[i + 1] as string
+  return out
+}
+
+/** A stream entry `[id, ['s', segment]]` as a cached segment. */
+function segmentOf (entry: [Buffer, Buffer[]]): CachedSegment {
+  const id = entry[0].toString('latin1')
+  const data = entry[1][1] as Buffer
+  return indexSegment(data, Number(id.slice(0, id.indexOf('-'))))
+}
+
+export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<RedisTopicLogs> {
+  const { redis, clock, observer } = opts
+  const client: Redis = redis.client
+  const P = redis.prefix
+  const topicsKey = `${P}log:topics`
+  const genKey = `${P}log:gen`
+  const channel = `${P}log:appends`
+  const keys = (topic: string): { head: string, seg: string, time: string } => {
+    const base = `${P}log:t:${topic}:`
+    return { head: base + 'head', seg: base + 'seg', time: base + 'time' }
+  }
+  const instance = randomBytes(8).toString('hex')
+  const cache = new SegmentCache(opts.cacheBytes)
+  const cacheKey = (topic: string, gen: string): string => `${topic}\u0000${gen}`
+  const listeners = new Set<(topic: string, nextOffset: number) => void>()
+  const notify = (topic: string, next: number): void => {
+    for (const l of [...listeners]) l(topic, next)
+  }
+
+  await redis.loadScripts(TOPIC_LOG_SCRIPTS)
+
+  // The subscriber: notices of the other instances' appends.
+  const subscriber = redis.duplicate()
+  let subscribed = false
+  subscriber.on('message', (ch: string, message: string) => {
+    if (ch !== channel) return
+    const a = message.indexOf(' ')
+    const b = message.indexOf(' ', a + 1)
+    if (a < 0 || b < 0 || message.slice(0, a) === instance) return
+    notify(message.slice(b + 1), Number(message.slice(a + 1, b)))
+  })
+  subscriber.on('ready', () => {
+    // A reconnect: notices published while it was down are lost, so announce where every
+    // topic stands; readers re-read from their own cursors.
+    if (!subscribed) return
+    void listTopics().then((list) => { for (const t of list) notify(t.name, t.nextOffset) }, () => {})
+  })
+  try {
+    await subscriber.subscribe(channel)
+    subscribed = true
+  } catch (err) {
+    subscriber.disconnect()
+    throw err
+  }
+
+  async function readHead (topic: string): Promise<Head | undefined> {
+    return headOf(await client.hgetall(keys(topic).head))
+  }
+
+  async function requireHead (topic: string): Promise<Head> {
+    const h = await readHead(topic)
+    if (h === undefined) throw notFound(topic)
+    return h
+  }
+
+  function info (name: string, h: Head): TopicInfo {
+    return {
+      name,
+      retention: { ...opts.defaultRetention, ...h.retention },
+      createdAt: new Date(h.createdAt).toISOString(),
+      firstOffset: h.first,
+      nextOffset: h.next,
+      events: h.next - h.first,
+      bytes: h.bytes
+    }
+  }
+
+  async function listTopics (): Promise<TopicInfo[]> {
+    const names = await client.hkeys(topicsKey)
+    const heads = await Promise.all(names.map(readHead))
+    const out: TopicInfo[] = []
+    names.forEach((name, i) => {
+      const h = heads[i]
+      if (h !== undefined) out.push(info(name, h))
+    })
+    return out.sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  // ---- the group commit ----
+  let queue: Pending[] = []
+  let writing = false
+  let scheduled = false
+  let closed = false
+  let idle: Array<() => void> = []
+
+  function take (): Pending[] {
+    let bytes = 0
+    let events = 0
+    let n = 0
+    while (n < queue.length) {
+      const p = queue[n] as Pending
+      // An item over a limit still goes, alone.
+      if (n > 0 && (bytes + p.size > opts.maxBatchBytes || events + p.events.length > opts.maxBatchEvents)) break
+      bytes += p.size
+      events += p.events.length
+      n++
+    }
+    const batch = queue.slice(0, n)
+    queue = queue.slice(n)
+    return batch
+  }
+
+  async function writeBatch (batch: Pending[]): Promise<void> {
+    const started = performance.now()
+    const bytes = batch.reduce((s, p) => s + p.size, 0)
+    let live = batch
+    for (;;) {
+      // All events of one topic in this batch become one segment, in queue order.
+      const groups = new Map<string, { events: Buffer[], items: Array<[Pending, number]> }>()
+      for (const p of live) {
+        if (p.topic === undefined || p.events.length === 0) continue
+        let g = groups.get(p.topic)
+        if (g === undefined) groups.set(p.topic, g = { events: [], items: [] })
+        g.items.push([p, g.events.length])
+        for (const e of p.events) g.events.push(e)
+      }
+      const time = clock.now()
+      const scriptKeys: string[] = []
+      const args: RedisArg[] = [channel, instance, num(time), groups.size]
+      const segments: Buffer[] = []
+      for (const [topic, g] of groups) {
+        const k = keys(topic)
+        scriptKeys.push(k.head, k.seg, k.time)
+        const segment = encodeSegment(g.events, time)
+        segments.push(segment)
+        args.push(topic, g.events.length, segment)
+      }
+      const ops = live.flatMap((p) => p.ops)
+      args.push(ops.length)
+      for (const op of ops) {
+        scriptKeys.push(op.key)
+        args.push(op.cmd, scriptKeys.length, op.args.length, ...op.args)
+      }
+      let reply: unknown
+      try {
+        reply = await APPEND.run(client, scriptKeys, args)
+      } catch (cause) {
+        observer?.batch?.(batch.length, bytes, performance.now() - started, false)
+        const error = new GridgateError('STORAGE_WRITE_FAILED', undefined, { cause })
+        for (const p of live) p.reject(error)
+        return
+      }
+      const list = reply as unknown[]
+      if (list[0] === 'missing') {
+        // Nothing was written: refuse the items of the missing topics, write the others.
+        const names = [...groups.keys()]
+        const missing = new Set((list.slice(1) as number[]).map((i) => names[i - 1] as string))
+        live = live.filter((p) => {
+          if (p.topic === undefined || !missing.has(p.topic)) return true
+          p.reject(notFound(p.topic))
+          return false
+        })
+        if (live.length === 0) return
+        continue
+      }
+      observer?.batch?.(batch.length, bytes, performance.now() - started, true)
+      let i = 0
+      const results = new Map<Pending, AppendResult>()
+      const notices: Array<[string, number]> = []
+      for (const [topic, g] of groups) {
+        const [gen, firstText, timeText] = list[i] as [string, string, string]
+        const segment = segments[i] as Buffer
+        i++
+        const first = Number(firstText)
+        const t = Number(timeText)
+        if (t !== time) segment.writeDoubleLE(t, 5) // as the script stored it
+        cache.put(cacheKey(topic, gen), indexSegment(segment, first))
+        for (const [p, at] of g.items) results.set(p, { firstOffset: first + at, nextOffset: first + at + p.events.length, time: t })
+        observer?.appended?.(topic, g.events.length)
+        notices.push([topic, first + g.events.length])
+      }
+      for (const [topic, next] of notices) notify(topic, next)
+      for (const p of live) p.resolve(results.get(p))
+      return
+    }
+  }
+
+  async function run (): Promise<void> {
+    scheduled = false
+    if (writing) return
+    writing = true
+    try {
+      while (queue.length > 0) await writeBatch(take())
+    } finally {
+      writing = false
+      const waiters = idle
+      idle = []
+      for (const w of waiters) w()
+    }
+  }
+
+  function submit (topic: string | undefined, events: readonly Buffer[], ops: readonly RedisOp[]): Promise<AppendResult | undefined> {
+    if (closed) return Promise.reject(new GridgateError('SHUTTING_DOWN'))
+    let size = 64
+    for (const e of events) size += 4 + e.length
+    for (const op of ops) for (const a of op.args) size += typeof a === 'number' ? 8 : a.length
+    return new Promise((resolve, reject) => {
+      queue.push({ topic, events, ops, size, resolve, reject })
+      if (!scheduled && !writing) {
+        scheduled = true
+        // setImmediate, not a microtask: requests parsed in the same I/O phase join one batch.
+        setImmediate(() => { void run() })
+      }
+    })
+  }
+
+  function drain (): Promise<void> {
+    if (!writing && !scheduled && queue.length === 0) return Promise.resolve()
+    return new Promise((resolve) => { idle.push(resolve) })
+  }
+
+  // ---- reads ----
+  async function readFromOffset (topic: string, h: Head, from: number, limit: number): Promise<ReadResult> {
+    const start = Math.max(from, h.first)
+    const end = h.next
+    if (start >= end || limit <= 0) return { records: [], nextOffset: Math.max(start, Math.min(from, end)) }
+    const ck = cacheKey(topic, h.gen)
+    const k = keys(topic)
+    const records: LogRecord[] = []
+    let pos = start
+    let perSegment = 1
+    while (records.length < limit && pos < end) {
+      // Cached segments first: no Redis read, and only the records asked for are touched.
+      const cached = cache.find(ck, pos)
+      if (cached !== undefined) {
+        for (const r of recordsOf(cached, pos, limit - records.length, end)) records.push(r)
+        pos = cached.first + cached.count
+        continue
+      }
+      const count = Math.min(256, Math.max(4, Math.ceil((limit - records.length) / perSegment)))
+      const replies = await client.multi()
+        .hget(k.head, 'gen')
+        .xrevrangeBuffer(k.seg, `${pos}-1`, '-', 'COUNT', 1)
+        .xrangeBuffer(k.seg, `(${pos}-1`, '+', 'COUNT', count)
+        .exec()
+      if (replies === null) break
+      for (const [err] of replies) if (err !== null) throw err
+      if (replies[0]?.[1] !== h.gen) break // deleted (and perhaps created again) since the read began
+      const holder = (replies[1]?.[1] as Array<[Buffer, Buffer[]]>).map(segmentOf)
+      const after = (replies[2]?.[1] as Array<[Buffer, Buffer[]]>).map(segmentOf)
+      const segs = [...holder.filter((s) => s.first + s.count > pos), ...after]
+      if (segs.length === 0) break
+      const before = pos
+      let events = 0
+      for (const seg of segs) {
+        if (seg.first >= end) break // written after this read began
+        cache.put(ck, seg)
+        events += seg.count
+        for (const r of recordsOf(seg, pos, limit - records.length, end)) records.push(r)
+        pos = seg.first + seg.count
+        if (records.length >= limit) break
+      }
+      perSegment = Math.max(1, events / segs.length)
+      if (pos === before) break
+    }
+    const last = records[records.length - 1]
+    return { records, nextOffset: last === undefined ? start : last.offset + 1 }
+  }
+
+  async function offsetAtTime (topic: string, h: Head, time: number): Promise<number> {
+    const [member] = await client.zrangebyscore(keys(topic).time, num(time), '+inf', 'LIMIT', 0, 1)
+    return member === undefined ? h.next : Number(member.slice(0, member.indexOf(':')))
+  }
+
+  // ---- retention ----
+  async function trimTopic (name: string, now: number): Promise<number> {
+    const h = await readHead(name)
+    if (h === undefined) return 0
+    const policy = { ...opts.defaultRetention, ...h.retention }
+    if (policy.maxAgeSeconds === 0 && policy.maxBytes === 0) return 0
+    const k = keys(name)
+    let removed = 0
+    for (;;) {
+      const flat = await client.zrange(k.time, 0, 255, 'WITHSCORES')
+      const entries: SegmentEntry[] = []
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const [first, count, bytes] = (flat[i] as string).split(':').map(Number) as [number, number, number]
+        entries.push({ firstOffset: first, count, bytes, time: Number(flat[i + 1]) })
+      }
+      const n = segmentsToRemove(entries, h.bytes, policy, now)
+      if (n === 0) break
+      const gone = entries.slice(0, n)
+      const lastGone = gone[n - 1] as SegmentEntry
+      const firstOffset = lastGone.firstOffset + lastGone.count
+      const bytes = gone.reduce((s, e) => s + e.bytes, 0)
+      const done = await TRIM.run(client, [k.head, k.seg, k.time], [h.gen, num(h.first), n, num(firstOffset), bytes])
+      if (done !== 1) break // changed meanwhile (another sweep, a delete): the next sweep looks again
+      const events = firstOffset - h.first
+      h.first = firstOffset
+      h.bytes -= bytes
+      cache.drop(cacheKey(name, h.gen), firstOffset)
+      removed += events
+      observer?.removed?.(name, events, bytes)
+      if (n < entries.length) break
+    }
+    return removed
+  }
+
+  // ---- the port ----
+  const createTopic: TopicLog['createTopic'] = async (name, retention) => {
+    assertTopicName(name)
+    const k = keys(name)
+    const [created, fields] = await CREATE.run(client, [topicsKey, genKey, k.head, k.seg, k.time], [name, num(clock.now()), retention === undefined ? '' : JSON.stringify(retention)]) as [number, unknown]
+    return { topic: info(name, headOf(pairs(fields)) as Head), created: created === 1 }
+  }
+
+  const deleteTopic: TopicLog['deleteTopic'] = async (name) => {
+    const k = keys(name)
+    const h = await readHead(name)
+    const deleted = await DELETE.run(client, [topicsKey, k.head, k.seg, k.time], [name]) === 1
+    if (h !== undefined) cache.drop(cacheKey(name, h.gen))
+    return deleted
+  }
+
+  const read: TopicLog['read'] = async (topic, from: ReadFrom, limit) => {
+    const h = await requireHead(topic)
+    const offset = 'time' in from ? await offsetAtTime(topic, h, from.time) : from.offset
+    return await readFromOffset(topic, h, offset, limit)
+  }
+
+  const enforceRetention: TopicLog['enforceRetention'] = async () => {
+    const now = clock.now()
+    let removed = 0
+    for (const name of (await client.hkeys(topicsKey)).sort()) removed += await trimTopic(name, now)
+    return removed
+  }
+
+  function view (): TopicLog {
+    const mine = new Set<(topic: string, nextOffset: number) => void>()
+    const inFlight = new Set<Promise<unknown>>()
+    let viewClosed = false
+    const listen = (l: (topic: string, nextOffset: number) => void): () => void => {
+      mine.add(l)
+      listeners.add(l)
+      return () => { mine.delete(l); listeners.delete(l) }
+    }
+    return {
+      createTopic,
+      deleteTopic,
+      getTopic: async (name) => {
+        const h = await readHead(name)
+        return h === undefined ? undefined : info(name, h)
+      },
+      listTopics,
+      append: async (topic, events) => {
+        if (viewClosed) throw new GridgateError('SHUTTING_DOWN')
+        if (events.length === 0) {
+          const h = await requireHead(topic)
+          return { firstOffset: h.next, nextOffset: h.next, time: clock.now() }
+        }
+        const p = submit(topic, events, [])
+        inFlight.add(p)
+        try { return await p as AppendResult } finally { inFlight.delete(p) }
+      },
+      read,
+      waitForAppend: async (topic, afterOffset, timeoutMs) => await new Promise<boolean>((resolve, reject) => {
+        let done = false
+        // Listen first, then ask where the topic stands: an append is seen in the answer or
+        // as a notice, never lost between.
+        const stop = listen((name, next) => { if (name === topic && next > afterOffset) finish(true) })
+        const timer = clock.setTimer(timeoutMs, () => finish(false))
+        function finish (v: boolean | Error): void {
+          if (done) return
+          done = true
+          stop()
+          timer.cancel()
+          if (v instanceof Error) reject(v)
+          else resolve(v)
+        }
+        readHead(topic).then((h) => {
+          if (h === undefined) finish(notFound(topic))
+          else if (h.next > afterOffset) {
+            // What the store says now is a notice too: every listener of this core hears it.
+            notify(topic, h.next)
+            finish(true)
+          }
+        }, (err: Error) => finish(err))
+      }),
+      onAppend: listen,
+      enforceRetention,
+      close: async () => {
+        viewClosed = true
+        await Promise.allSettled([...inFlight])
+        for (const l of mine) listeners.delete(l)
+        mine.clear()
+      }
+    }
+  }
+
+  return {
+    view,
+    appendWith: async (topic, events, ops) => await submit(topic, events, ops),
+    close: async () => {
+      closed = true
+      await drain()
+      listeners.clear()
+      subscribed = false
+      try { await subscriber.quit() } catch { subscriber.disconnect() }
+    }
+  }
+}

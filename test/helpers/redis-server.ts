@@ -1,0 +1,85 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { createServer, connect } from 'node:net'
+import { tempDir } from './tmp.js'
+
+// A real redis-server for the tests and benchmarks of the `redis` storage engine: started on a
+// free port in a temp directory, durable as the README asks a production server to be
+// (append-only file, fsync on every write, no RDB snapshots), bound to 127.0.0.1. No vitest
+// here, so bench/ can start one too; test/helpers/redis.ts is the per-test-file fixture.
+
+export interface RedisServer {
+  url: string
+  port: number
+  stop: () => Promise<void>
+}
+
+export const REDIS_MISSING = 'redis-server is not installed: the redis storage engine tests need it (Debian/Ubuntu: apt-get install redis-server; .ci/run installs it)'
+
+export function redisServerInstalled (): boolean {
+  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0
+}
+
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address()
+      srv.close(() => { typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')) })
+    })
+  })
+}
+
+/** Resolves once the server answers PING with PONG. */
+async function ping (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    let answer = ''
+    const done = (ok: boolean): void => { socket.destroy(); resolve(ok) }
+    socket.setTimeout(1000, () => done(false))
+    socket.once('error', () => done(false))
+    socket.on('data', (d) => { answer += d.toString(); if (answer.includes('\r\n')) done(answer.startsWith('+PONG')) })
+    socket.write('PING\r\n')
+  })
+}
+
+/** Starts a redis-server on a free port in a temp dir; waits until it answers PING. */
+export async function startRedisServer (): Promise<RedisServer> {
+  if (!redisServerInstalled()) throw new Error(REDIS_MISSING)
+  const dir = await tempDir('gridgate-redis-')
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort()
+    const child: ChildProcess = spawn('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir.path,
+      '--appendonly', 'yes', '--appendfsync', 'always', '--save', '',
+      '--daemonize', 'no', '--protected-mode', 'yes', '--loglevel', 'warning'
+    ], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const state = { exited: false }
+    child.once('exit', () => { state.exited = true })
+    let stderr = ''
+    child.stderr?.on('data', (d) => { stderr += String(d) })
+    const deadline = Date.now() + 10_000
+    let up = false
+    while (!state.exited && Date.now() < deadline && !(up = await ping(port))) await new Promise((resolve) => setTimeout(resolve, 50))
+    if (up && !state.exited) {
+      return {
+        url: `redis://127.0.0.1:${port}`,
+        port,
+        stop: async () => {
+          if (!state.exited) {
+            const gone = new Promise((resolve) => child.once('exit', resolve))
+            child.kill('SIGTERM')
+            await gone
+          }
+          await dir.remove()
+        }
+      }
+    }
+    child.kill('SIGKILL')
+    // The port may have been taken between choosing and binding it: try another, a few times.
+    if (attempt >= 3) {
+      await dir.remove()
+      throw new Error(`redis-server did not start: ${stderr.trim() || 'no answer to PING within 10 s'}`)
+    }
+  }
+}
