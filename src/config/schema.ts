@@ -22,6 +22,17 @@ export interface PermissionSet {
   subscribe: string[]
 }
 
+/** A grant or deny of topic templates to a client group (Event Grid's permission binding). */
+export interface PermissionBindingConfig {
+  /** A name in mqtt.clientGroups, or `$all`. */
+  clientGroup: string
+  permission: 'publish' | 'subscribe'
+  /** Topic templates as in PermissionSet. */
+  topicTemplates: string[]
+  /** A deny wins over every allow. */
+  effect: 'allow' | 'deny'
+}
+
 export interface RouteConfig {
   /** MQTT topic filter the device's topic must match. */
   filter: string
@@ -63,8 +74,19 @@ export interface Config {
     maxPayloadBytes: number
     /** aedes sessions, subscriptions, retained and queued messages in LevelDB (else in memory). */
     persistence: boolean
+    /** The allow binding of the built-in group `$all`: what every registered client may do. */
     permissions: PermissionSet
     anonymousPermissions: PermissionSet
+    /** Client groups by name: an Event Grid client group query over the client's attributes. */
+    clientGroups: Record<string, string>
+    permissionBindings: PermissionBindingConfig[]
+    /** `$share/{group}/{filter}` subscriptions. */
+    sharedSubscriptions: {
+      /** QoS 1 messages sent to one member and not yet acknowledged; a member with this many is skipped. */
+      inflightWindow: number
+      /** Messages one shared subscription holds while every member's window is full; past it the oldest is dropped. */
+      maxQueued: number
+    }
     authFailures: { freeAttempts: number, baseDelayMs: number, maxDelayMs: number, windowSeconds: number }
     /** A socket that has not completed CONNECT within this is closed. */
     connectTimeoutSeconds: number
@@ -244,6 +266,33 @@ export const configSchema = {
         }),
         /* eslint-enable no-template-curly-in-string */
         anonymousPermissions: permissionSet({ publish: [], subscribe: [] }),
+        // Names and queries are checked in validate.ts (client-groups.ts, client-query.ts).
+        clientGroups: { type: 'object', default: {}, maxProperties: 100, additionalProperties: { type: 'string', minLength: 1 } },
+        permissionBindings: {
+          type: 'array',
+          default: [],
+          maxItems: 1000,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['clientGroup', 'permission', 'topicTemplates'],
+            properties: {
+              clientGroup: { type: 'string', minLength: 1 },
+              permission: { enum: ['publish', 'subscribe'] },
+              topicTemplates: { type: 'array', minItems: 1, maxItems: 100, items: { type: 'string', minLength: 1 } },
+              effect: { enum: ['allow', 'deny'], default: 'allow' }
+            }
+          }
+        },
+        sharedSubscriptions: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            inflightWindow: count(32, 65_535),
+            maxQueued: count(10_000, 1_000_000)
+          }
+        },
         authFailures: {
           type: 'object',
           additionalProperties: false,

@@ -1,4 +1,6 @@
 import { Ajv, type ErrorObject } from 'ajv'
+import { ALL_CLIENTS, CLIENT_GROUP_NAME_PATTERN } from '../core/client-groups.js'
+import { parseClientQuery } from '../core/client-query.js'
 import { GridgateError } from '../core/errors.js'
 import { isValidFilter } from '../core/topic-match.js'
 import { configSchema, type Config } from './schema.js'
@@ -24,6 +26,38 @@ function deepFreeze<T> (value: T): T {
 
 const TEMPLATE_VARIABLE = /\$\{([^}]+)\}/g
 
+/** A topic template (mqtt.permissions, permission bindings) at `at`: a valid filter once filled, known variables. */
+function templateProblems (at: string, t: string): string[] {
+  const problems: string[] = []
+  if (!isValidFilter(t.replace(TEMPLATE_VARIABLE, 'x'))) problems.push(`${at}: '${t}' is not a valid MQTT topic filter`)
+  for (const m of t.matchAll(TEMPLATE_VARIABLE)) {
+    if (!/^client\.(id|username|attributes\.[A-Za-z0-9_.-]+)$/.test(m[1] as string)) problems.push(`${at}: unknown variable \${${m[1] as string}}`)
+  }
+  return problems
+}
+
+const GROUP_NAME = new RegExp(CLIENT_GROUP_NAME_PATTERN)
+
+/** mqtt.clientGroups and mqtt.permissionBindings: names, queries, and bindings to known groups. */
+function clientGroupProblems (m: Config['mqtt']): string[] {
+  const problems: string[] = []
+  for (const [name, query] of Object.entries(m.clientGroups)) {
+    const at = `/mqtt/clientGroups/${name}`
+    if (name === ALL_CLIENTS) problems.push(`${at}: '${ALL_CLIENTS}' is built in (every client) and cannot be defined`)
+    else if (!GROUP_NAME.test(name)) problems.push(`${at}: a client group name is 3-50 letters, digits or '-'`)
+    const parsed = parseClientQuery(query)
+    if (!parsed.ok) problems.push(`${at}: invalid query ${JSON.stringify(query)}: ${parsed.error}`)
+  }
+  for (const [i, b] of m.permissionBindings.entries()) {
+    const at = `/mqtt/permissionBindings/${i}`
+    if (b.clientGroup !== ALL_CLIENTS && !Object.hasOwn(m.clientGroups, b.clientGroup)) {
+      problems.push(`${at}/clientGroup: '${b.clientGroup}' is not in mqtt.clientGroups (nor '${ALL_CLIENTS}')`)
+    }
+    for (const [j, t] of b.topicTemplates.entries()) problems.push(...templateProblems(`${at}/topicTemplates/${j}`, t))
+  }
+  return problems
+}
+
 // Rules one field's schema cannot say.
 function crossFieldProblems (c: Config): string[] {
   const problems: string[] = []
@@ -41,15 +75,10 @@ function crossFieldProblems (c: Config): string[] {
   }
   for (const set of ['permissions', 'anonymousPermissions'] as const) {
     for (const kind of ['publish', 'subscribe'] as const) {
-      for (const [i, t] of c.mqtt[set][kind].entries()) {
-        const at = `/mqtt/${set}/${kind}/${i}`
-        if (!isValidFilter(t.replace(TEMPLATE_VARIABLE, 'x'))) problems.push(`${at}: '${t}' is not a valid MQTT topic filter`)
-        for (const m of t.matchAll(TEMPLATE_VARIABLE)) {
-          if (!/^client\.(id|username|attributes\.[A-Za-z0-9_.-]+)$/.test(m[1] as string)) problems.push(`${at}: unknown variable \${${m[1] as string}}`)
-        }
-      }
+      for (const [i, t] of c.mqtt[set][kind].entries()) problems.push(...templateProblems(`/mqtt/${set}/${kind}/${i}`, t))
     }
   }
+  problems.push(...clientGroupProblems(c.mqtt))
   if ((c.mqtt.tls.cert === undefined) !== (c.mqtt.tls.key === undefined)) {
     problems.push('/mqtt/tls: cert and key go together')
   }
