@@ -5,6 +5,7 @@ import { createBroker } from './broker/broker.js'
 import { startMqttListeners } from './broker/listeners.js'
 import { resolveAccessKeys } from './config/access-key.js'
 import type { Config } from './config/schema.js'
+import { compileClientGroups } from './core/client-groups.js'
 import { systemClock, type Clock } from './core/clock.js'
 import { parseDeviceTopic } from './core/device-topic.js'
 import { GridgateError } from './core/errors.js'
@@ -113,6 +114,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     for (const t of config.topics) await log.createTopic(t.name, t.retention)
 
     const registry = await openRegistry(engine.devices, clock)
+    const clientGroups = compileClientGroups(config.mqtt.clientGroups)
     const schemas = await compileSchemas(config.routes, configDir)
     const ingest = createIngest({
       log,
@@ -128,6 +130,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     // Commands need the broker to send, the broker hands answers to commands: a late-bound port.
     let commandsPort: Pick<Commands, 'onResponse'> = { onResponse: async () => {} }
     const broker = await createBroker({
+      clientGroups,
       config: config.mqtt,
       clock,
       registry,
@@ -197,7 +200,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     stops.push(() => sweeper.stop())
     interrupted()
 
-    const http = createHttpServer({ config: effective.http, log, metrics, health, engine: engine.kind, registry, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id), retained: broker.retained }, logger)
+    const http = createHttpServer({ config: effective.http, log, metrics, health, engine: engine.kind, registry, clientGroups, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id), retained: broker.retained }, logger)
     await http.listen({ host: config.http.host, port: config.http.port })
     stops.push(() => http.close())
     interrupted()

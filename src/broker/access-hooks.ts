@@ -1,14 +1,18 @@
 import type { AedesOptions, Client } from 'aedes'
 import type { Config } from '../config/schema.js'
 import { parseDeviceTopic } from '../core/device-topic.js'
+import { compileClientGroups } from '../core/client-groups.js'
 import { GridgateError } from '../core/errors.js'
 import type { Authenticator } from './authenticate.js'
-import { compilePermissions, type ClientPermissions } from './permissions.js'
+import { createPolicy, type ClientPermissions, type Policy, type PolicyIdentity } from './permissions.js'
 import type { BrokerObserver, BrokerPorts } from './ports.js'
 import type { RetainedCap } from './retained-cap.js'
+import type { SharedSubscriptions } from './shared-dispatch.js'
+import { parseSharedFilter } from './shared-groups.js'
 
 // aedes' access hooks: who a client is (preConnect, authenticate), what it may publish
-// (authorizePublish) and subscribe to (authorizeSubscribe).
+// (authorizePublish), subscribe to (authorizeSubscribe, where `$share/...` subscriptions are
+// taken over, shared-dispatch.ts) and receive (authorizeForward: its subscribe denies).
 //
 // aedes 1.2 writes the QoS 1 PUBACK *before* its `published` hook (lib/handlers/publish.js),
 // and only authorizePublish runs ahead of it, so the durable append happens inside
@@ -19,7 +23,12 @@ import type { RetainedCap } from './retained-cap.js'
 /** An authenticated connection: set by authenticate, read by every other part of the broker. */
 export interface Session {
   deviceId: string
+  /** Replaced when the client's attributes change (broker.ts). */
   permissions: ClientPermissions
+  /** Its client groups (none for an anonymous client). */
+  groups: string[]
+  /** What the permissions were compiled from. */
+  identity: PolicyIdentity
 }
 
 export interface AccessHooksOptions {
@@ -30,12 +39,17 @@ export interface AccessHooksOptions {
   /** Filled here at authenticate; owned by the broker. */
   sessions: WeakMap<Client, Session>
   retained: RetainedCap
+  /** Client groups and permission bindings; without it, mqtt.permissions alone (no groups, no denies). */
+  policy?: Policy
+  /** Where `$share/...` subscriptions go; without it they are refused. */
+  shared?: Pick<SharedSubscriptions, 'join'>
 }
 
-export type AccessHooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>>
+export type AccessHooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>>
 
 export function createAccessHooks (opts: AccessHooksOptions): AccessHooks {
   const { config, observer, sessions, retained, onPublish } = opts
+  const policy = opts.policy ?? createPolicy({ ...config, permissionBindings: [], groups: compileClientGroups({}) })
   // A will's topic, from CONNECT to authenticate, where it is checked against the permissions.
   const wills = new WeakMap<Client, { topic: string } | undefined>()
 
@@ -52,15 +66,15 @@ export function createAccessHooks (opts: AccessHooksOptions): AccessHooks {
           done(Object.assign(new Error(outcome.reason), { returnCode: outcome.returnCode }), null)
           return
         }
-        const templates = outcome.anonymous ? config.anonymousPermissions : config.permissions
-        const permissions = compilePermissions(templates, { id: outcome.deviceId, username, attributes: outcome.attributes })
+        const identity: PolicyIdentity = { id: outcome.deviceId, username, attributes: outcome.attributes, anonymous: outcome.anonymous }
+        const { groups, permissions } = policy.resolve(identity)
         const will = wills.get(client)
         if (will !== undefined && !permissions.canPublish(will.topic)) {
           observer.refused('MQTT_NOT_AUTHORIZED', outcome.deviceId, `will on '${will.topic}'`)
           done(Object.assign(new Error('will topic not allowed'), { returnCode: 5 as const }), null)
           return
         }
-        sessions.set(client, { deviceId: outcome.deviceId, permissions })
+        sessions.set(client, { deviceId: outcome.deviceId, permissions, groups, identity })
         done(null, true)
       }, (err: unknown) => {
         done(Object.assign(new Error((err as Error).message), { returnCode: 3 as const }), null)
@@ -108,12 +122,30 @@ export function createAccessHooks (opts: AccessHooksOptions): AccessHooks {
 
     authorizeSubscribe (client, subscription, done) {
       const session = sessions.get(client)
-      if (session === undefined || !session.permissions.canSubscribe(subscription.topic)) {
+      // `$share/{group}/{filter}`: the permissions apply to the filter inside.
+      const share = parseSharedFilter(subscription.topic)
+      const filter = share === undefined || share === 'invalid' ? subscription.topic : share.filter
+      if (session === undefined || share === 'invalid' || (share !== undefined && opts.shared === undefined) || !session.permissions.canSubscribe(filter)) {
         observer.refused('MQTT_NOT_AUTHORIZED', session?.deviceId ?? client.id, `subscribe to '${subscription.topic}'`)
         done(null, null) // SUBACK 0x80 for this filter; the connection stays
         return
       }
+      if (share !== undefined) {
+        // Shared subscriptions are delivered at most at QoS 1 (shared-dispatch.ts).
+        const qos = subscription.qos === 0 ? 0 : 1
+        opts.shared?.join(client, share, qos)
+        done(null, { ...subscription, qos })
+        return
+      }
       done(null, subscription)
+    },
+
+    // Every message aedes delivers to a client. Only a client with subscribe denies is checked:
+    // its filter may overlap a deny ('+/+' with 'test/nosubscribe' denied).
+    authorizeForward (client, packet) {
+      const session = sessions.get(client)
+      if (session === undefined || !session.permissions.filtersDeliveries || session.permissions.canReceive(packet.topic)) return packet
+      return null
     }
   }
 }

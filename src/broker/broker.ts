@@ -1,16 +1,21 @@
+import { randomUUID } from 'node:crypto'
 import { Aedes, type Client } from 'aedes'
 import type { Config } from '../config/schema.js'
 import { systemClock, type Clock } from '../core/clock.js'
+import { compileClientGroups, type ClientGroups } from '../core/client-groups.js'
 import type { Registry } from '../registry/devices.js'
 import { createAccessHooks, type Session } from './access-hooks.js'
 import { persistenceOf, registeredClients, restoreRegistration, sentDisconnect, subscribedFilters } from './aedes-internals.js'
 import type { Authenticator } from './authenticate.js'
 import { withClientIdRule } from './client-id.js'
 import { createCommandChannel, type CommandChannel } from './command-channel.js'
+import { createPolicy } from './permissions.js'
 import type { BrokerObserver, BrokerPorts } from './ports.js'
 import { createPresenceMachine, reasonOfError, transportOf, type DisconnectionReason, type PresenceEffect } from './presence.js'
 import { createRetainedMessages, stampRetained, type RetainedMessages } from './retained.js'
 import { createRetainedCap } from './retained-cap.js'
+import { createSharedSubscriptions } from './shared-dispatch.js'
+import { createInProcessSharedGroups, parseSharedFilter, type SharedGroups } from './shared-groups.js'
 import { gridgateVersion, startSysPublisher, SYS_PREFIX, type SysPublisher } from './sys-topics.js'
 import { createTrafficCounters, type TrafficCounters } from './traffic.js'
 
@@ -46,6 +51,10 @@ export interface BrokerOptions {
   persistence?: unknown
   /** Stamps retained messages; the system clock when absent. */
   clock?: Clock
+  /** mqtt.clientGroups compiled (the same as HTTP shows); compiled from `config` when absent. */
+  clientGroups?: ClientGroups
+  /** Shared subscription membership; in this process when absent. */
+  sharedGroups?: SharedGroups
 }
 
 export async function createBroker (opts: BrokerOptions): Promise<Broker> {
@@ -74,6 +83,16 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     commands.closed(client, s.deviceId)
     apply(presence.apply({ kind: 'ended', conn: client, cause: sentDisconnect(client) ? 'ClientInitiatedDisconnect' : causes.get(client) }))
   }
+  // Client groups, permission bindings and `$share/...` (permissions.ts, shared-dispatch.ts).
+  const policy = createPolicy({ ...config, groups: opts.clientGroups ?? compileClientGroups(config.clientGroups) })
+  const shared = createSharedSubscriptions({
+    groups: opts.sharedGroups ?? createInProcessSharedGroups(),
+    node: randomUUID(),
+    inflightWindow: config.sharedSubscriptions.inflightWindow,
+    maxQueued: config.sharedSubscriptions.maxQueued,
+    mayReceive: (client, topic) => sessions.get(client)?.permissions.canReceive(topic) ?? false,
+    dropped: opts.observer.sharedDropped
+  })
   const retainedCap = createRetainedCap(config.maxRetainedPerDevice)
   const accessHooks = withClientIdRule(createAccessHooks({
     config,
@@ -81,7 +100,9 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     onPublish: ports.onPublish,
     observer: opts.observer,
     sessions,
-    retained: retainedCap
+    retained: retainedCap,
+    policy,
+    shared
   }), opts.observer)
 
   const aedes = await Aedes.createBroker({
@@ -117,12 +138,12 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
         done(err)
       })
     },
-    authorizeForward (_client, packet) {
+    authorizeForward (client, packet) {
       // aedes' own $SYS/{brokerId}/... (heartbeat, and every client's connects, disconnects
       // and subscriptions) goes to no client: $SYS/broker/... (sys-topics.ts) is what a
       // client with a $SYS grant gets.
       if (packet.topic.startsWith('$SYS/') && !packet.topic.startsWith(SYS_PREFIX)) return null
-      return packet
+      return accessHooks.authorizeForward(client, packet)
     }
   })
   const persistence = persistenceOf(aedes)
@@ -154,6 +175,28 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
         }))
       }
     })
+
+  shared.attach(aedes)
+  // A device's attributes changed: its connections get permissions and groups compiled anew;
+  // one holding a subscription it may no longer have is closed (it reconnects and is refused).
+  const stopWatching = opts.registry.onAttributesChanged((device) => {
+    for (const c of registeredClients(aedes)) {
+      const s = sessions.get(c)
+      if (s === undefined || s.deviceId !== device.id || s.identity.anonymous) continue
+      s.identity = { ...s.identity, attributes: device.attributes }
+      const resolved = policy.resolve(s.identity)
+      s.permissions = resolved.permissions
+      s.groups = resolved.groups
+      const lost = subscribedFilters(c).find((f) => {
+        const share = parseSharedFilter(f)
+        return !s.permissions.canSubscribe(share === undefined || share === 'invalid' ? f : share.filter)
+      })
+      if (lost !== undefined) {
+        opts.observer.refused('MQTT_NOT_AUTHORIZED', s.deviceId, `subscription '${lost}' after an attribute change`)
+        c.close()
+      }
+    }
+  })
 
   const commands = createCommandChannel((topic, payload) => new Promise<void>((resolve, reject) => {
     aedes.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (err?: Error) => { err === undefined || err === null ? resolve() : reject(err) })
@@ -208,7 +251,9 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
       }
     },
     close: () => new Promise<void>((resolve) => {
+      stopWatching()
       sys?.stop()
+      shared.close()
       apply(presence.apply({ kind: 'shutdown' }))
       aedes.close(() => resolve())
     })

@@ -1,6 +1,7 @@
 import type { RetainedMessages } from '../broker/broker.js'
 import type { Config } from '../config/schema.js'
 import type { Commands } from '../commands/commands.js'
+import type { ClientGroups } from '../core/client-groups.js'
 import type { Clock } from '../core/clock.js'
 import type { Subscriptions } from '../delivery/subscriptions.js'
 import type { TopicLog } from '../log/types.js'
@@ -18,6 +19,8 @@ export interface HttpDeps {
   /** The storage engine's name (`leveldb`, `memory`), reported by /readyz. */
   engine: string
   registry: Registry
+  /** mqtt.clientGroups: device views show the groups a device is in. */
+  clientGroups: ClientGroups
   subscriptions: Subscriptions
   commands: Commands
   telemetry: Telemetry

@@ -29,6 +29,11 @@ export interface Registry {
   /** The device if the password is its own; undefined for a wrong password or an unknown device, alike. */
   authenticate: (id: string, password: Buffer) => Promise<Device | undefined>
   setConnected: (id: string, connected: boolean) => void
+  /**
+   * Calls `listener` with the device after `register` changed its attributes (the broker
+   * recompiles its connections' permissions); returns the function that stops it.
+   */
+  onAttributesChanged: (listener: (device: Device) => void) => () => void
 }
 
 export function assertDeviceId (id: string): string {
@@ -54,10 +59,16 @@ export function assertAttributes (attributes: unknown): Record<string, string> {
   return out
 }
 
+function sameAttributes (a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a)
+  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k])
+}
+
 export async function openRegistry (store: DeviceStore, clock: Clock): Promise<Registry> {
   const devices = new Map<string, StoredDevice>()
   const connected = new Set<string>()
   const verified = new Map<string, string>() // id -> fingerprint of a password that passed scrypt
+  const attributeListeners = new Set<(device: Device) => void>()
   for (const d of await store.list()) devices.set(d.id, d)
 
   const view = (s: StoredDevice): Device => ({ id: s.id, attributes: { ...s.attributes }, createdAt: s.createdAt, connected: connected.has(s.id), lastSeen: connected.has(s.id) ? new Date(clock.now()).toISOString() : s.lastSeen })
@@ -71,7 +82,9 @@ export async function openRegistry (store: DeviceStore, clock: Clock): Promise<R
         const updated = { ...existing, attributes: attributes === undefined ? existing.attributes : attrs }
         await store.put(updated)
         devices.set(id, updated)
-        return { device: view(updated), created: false }
+        const device = view(updated)
+        if (!sameAttributes(existing.attributes, updated.attributes)) for (const l of attributeListeners) l(view(updated))
+        return { device, created: false }
       }
       const password = newPassword()
       const stored: StoredDevice = { id, hash: await hashPassword(password), attributes: attrs, createdAt: new Date(clock.now()).toISOString(), lastSeen: null }
@@ -100,6 +113,10 @@ export async function openRegistry (store: DeviceStore, clock: Clock): Promise<R
       if (!ok || s === undefined || devices.get(id) !== s) return undefined
       verified.set(id, fp)
       return view(s)
+    },
+    onAttributesChanged (listener) {
+      attributeListeners.add(listener)
+      return () => { attributeListeners.delete(listener) }
     },
     setConnected (id, isConnected) {
       const s = devices.get(id)

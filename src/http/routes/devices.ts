@@ -1,7 +1,24 @@
 import type { FastifyInstance } from 'fastify'
+import { parseClientQuery, type ClientQuery } from '../../core/client-query.js'
 import { GridgateError } from '../../core/errors.js'
+import type { Device } from '../../registry/devices.js'
 import type { HttpDeps } from '../deps.js'
-import { DEVICE_ID, ERROR_ANSWERS, json, list, NEW_DEVICE_ID, NO_CONTENT, params, ref } from '../schemas.js'
+import { singleParams, type Query } from '../query.js'
+import { DEVICE_ID, ERROR_ANSWERS, json, list, NEW_DEVICE_ID, NO_CONTENT, params, query, ref } from '../schemas.js'
+
+/** A device as the API shows it: the registry's view and the client groups it is in. */
+function viewOf (deps: HttpDeps, device: Device): Device & { groups: string[] } {
+  return { ...device, groups: deps.clientGroups.of({ authenticationName: device.id, attributes: device.attributes }) }
+}
+
+/** `?filter=`: a client group query (Event Grid's syntax) over the devices' ids and attributes. */
+function filterOf (q: Query): ClientQuery | undefined {
+  const text = singleParams(q).filter
+  if (text === undefined) return undefined
+  const parsed = parseClientQuery(text)
+  if (!parsed.ok) throw new GridgateError('QUERY_PARAM_INVALID', `query parameter 'filter' is not a client group query: ${parsed.error}`, { details: { param: 'filter' } })
+  return parsed.query
+}
 
 function requireDevice (deps: HttpDeps, id: string) {
   const device = deps.registry.get(id)
@@ -33,9 +50,20 @@ export async function deviceRoutes (app: FastifyInstance, deps: HttpDeps): Promi
   const tags = ['Devices']
   const deviceParams = params({ id: DEVICE_ID })
 
-  app.get('/devices', {
-    schema: { tags, operationId: 'Devices_List', summary: 'The registered devices with their presence', response: { 200: json('The devices', list(ref('Device'))), ...ERROR_ANSWERS } }
-  }, async () => ({ value: deps.registry.list() }))
+  app.get<{ Querystring: Query }>('/devices', {
+    schema: {
+      tags,
+      operationId: 'Devices_List',
+      summary: 'The registered devices with their presence and client groups',
+      querystring: query({ filter: { type: 'string', description: "Only the devices a client group query matches, e.g. attributes.role = 'monitor'" } }),
+      response: { 200: json('The devices', list(ref('Device'))), ...ERROR_ANSWERS }
+    }
+  }, async (req) => {
+    const filter = filterOf(req.query)
+    const devices = deps.registry.list()
+    const matching = filter === undefined ? devices : devices.filter((d) => filter.matches({ authenticationName: d.id, attributes: d.attributes }))
+    return { value: matching.map((d) => viewOf(deps, d)) }
+  })
 
   // The password is in the answer only when the device is created: it is stored as a hash.
   app.put<{ Params: Params, Body: DeviceBody }>('/devices/:id', {
@@ -50,12 +78,12 @@ export async function deviceRoutes (app: FastifyInstance, deps: HttpDeps): Promi
   }, async (req, reply) => {
     const attributes = (req.body?.properties ?? req.body)?.attributes
     const { device, password, created } = await deps.registry.register(req.params.id, attributes)
-    return reply.code(created ? 201 : 200).send(password === undefined ? device : { ...device, password })
+    return reply.code(created ? 201 : 200).send(password === undefined ? viewOf(deps, device) : { ...viewOf(deps, device), password })
   })
 
   app.get<{ Params: Params }>('/devices/:id', {
     schema: { tags, operationId: 'Devices_Get', summary: 'A device with its presence', params: deviceParams, response: { 200: json('The device', ref('Device')), ...ERROR_ANSWERS } }
-  }, async (req) => requireDevice(deps, req.params.id))
+  }, async (req) => viewOf(deps, requireDevice(deps, req.params.id)))
 
   app.delete<{ Params: Params }>('/devices/:id', {
     schema: { tags, operationId: 'Devices_Delete', summary: 'Revoke a device: its credentials and open connections go', params: deviceParams, response: { 204: NO_CONTENT, ...ERROR_ANSWERS } }
