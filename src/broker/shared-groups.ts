@@ -35,7 +35,7 @@ export interface SharedGroups {
    * The shares whose filter matches `topic`. Called for every message the broker publishes, so
    * it answers from this node's own copy of the share filters, synchronously.
    */
-  matching: (topic: string) => Share[]
+  matching: (topic: string) => readonly Share[]
   /** The share's members, in turn: each call starts one member further on (round robin). */
   turn: (share: Share) => Promise<ShareMember[]>
 }
@@ -69,6 +69,8 @@ interface Entry {
   next: number
 }
 
+const NONE: readonly Share[] = Object.freeze([])
+
 /** SharedGroups in this process: a gateway without a cluster. */
 export function createInProcessSharedGroups (): SharedGroups {
   const shares = new Map<string, Entry>()
@@ -89,6 +91,7 @@ export function createInProcessSharedGroups (): SharedGroups {
       if (entry.members.length === 0) shares.delete(key)
     },
     matching (topic) {
+      if (shares.size === 0) return NONE // every publish asks: no allocation while nothing is shared
       const out: Share[] = []
       for (const entry of shares.values()) if (topicMatches(entry.share.filter, topic)) out.push(entry.share)
       return out
