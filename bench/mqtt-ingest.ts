@@ -213,8 +213,8 @@ function writeBound (c: BatchCounters, share: number): string {
   return i === -1 ? `> ${WRITE_BUCKETS_MS.at(-1) ?? '?'}` : `≤ ${WRITE_BUCKETS_MS[i] ?? '?'}`
 }
 
-async function batchCounters (url: string): Promise<BatchCounters> {
-  const text = await getJson(url, '/metrics')
+async function batchCounters (url: string, metricsText?: string): Promise<BatchCounters> {
+  const text = metricsText ?? await getJson(url, '/metrics')
   return {
     batches: metricSum(text, 'gridgate_log_batch_items_count'),
     items: metricSum(text, 'gridgate_log_batch_items_sum'),
@@ -223,9 +223,8 @@ async function batchCounters (url: string): Promise<BatchCounters> {
   }
 }
 
-/** gridgate_event_loop_delay_seconds of one loop, by quantile (ms); the gauge resets at each scrape. */
-async function loopDelay (url: string, loop = 'ingest'): Promise<Record<string, number>> {
-  const text = await getJson(url, '/metrics')
+/** gridgate_event_loop_delay_seconds of one loop, by quantile (ms), from a scrape (the gauge resets at each). */
+function loopDelay (text: string, loop = 'ingest'): Record<string, number> {
   const out: Record<string, number> = {}
   for (const q of ['0.5', '0.99', '0.999', '1']) out[q] = metricSum(text, 'gridgate_event_loop_delay_seconds', `loop="${loop}",quantile="${q}"`) * 1000
   return out
@@ -334,9 +333,10 @@ export async function round (phase: Phase, target: Target, how: Load, prewarm = 
   const onWindow = http === undefined || total === undefined || prewarm
     ? undefined
     : async (open: boolean): Promise<void> => {
-      const now = await batchCounters(http)
-      // Scraping resets the delay gauge: the one at the window's end covers the window.
-      const delay = await loopDelay(http)
+      // One scrape for both: scraping resets the delay gauge, so the one at the window's end covers the window.
+      const text = await getJson(http, '/metrics')
+      const now = await batchCounters(http, text)
+      const delay = loopDelay(text)
       if (open) { before = now; return }
       if (before === undefined) return
       addDifference(total, now, before)
