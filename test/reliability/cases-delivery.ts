@@ -372,7 +372,7 @@ type Probe =
   | { kind: 'subscribe', topic: string | Buffer }
   | { kind: 'publish', topic: string | Buffer }
   | { kind: 'will', topic: string | Buffer }
-  | { kind: 'identity', clientId: string, username: string, password: 'own' | 'victim-guess' }
+  | { kind: 'identity', clientId: string, username: string, password: 'own' | 'victim-guess', cleanSession?: boolean }
 
 function permissionProbes (a: string, v: string): Probe[] {
   const sub = (topic: string | Buffer): Probe => ({ kind: 'subscribe', topic })
@@ -394,14 +394,17 @@ function permissionProbes (a: string, v: string): Probe[] {
     { kind: 'identity', clientId: a, username: v, password: 'own' },
     { kind: 'identity', clientId: v, username: v, password: 'victim-guess' },
     { kind: 'identity', clientId: `${v}${NUL}`, username: a, password: 'own' },
-    { kind: 'identity', clientId: '', username: a, password: 'own' },
+    // An empty id takes the authentication name with a clean session, which is the attacker's own;
+    // with a persistent session it must be refused [MQTT-3.1.3-8].
+    { kind: 'identity', clientId: '', username: a, password: 'own', cleanSession: false },
+    { kind: 'identity', clientId: '', username: v, password: 'own' },
     { kind: 'identity', clientId: v.toUpperCase(), username: v.toUpperCase(), password: 'own' }
   ]
 }
 
 function describeProbe (p: Probe): string {
   const show = (t: string | Buffer): string => JSON.stringify(typeof t === 'string' ? t : t.toString('latin1'))
-  return p.kind === 'identity' ? `connect id=${show(p.clientId)} user=${show(p.username)} (${p.password})` : `${p.kind} ${show(p.topic)}`
+  return p.kind === 'identity' ? `connect id=${show(p.clientId)} user=${show(p.username)} (${p.password}${p.cleanSession === false ? ', persistent session' : ''})` : `${p.kind} ${show(p.topic)}`
 }
 
 const PERM_ROUNDS: Record<Size, number> = { ci: 1, soak: 15 }
@@ -446,7 +449,7 @@ const permissions: ReliabilityCase = {
           try {
             let ok: boolean
             if (p.kind === 'identity') {
-              const code = await raw.connack({ clientId: p.clientId, username: p.username, password: p.password === 'own' ? pa : 'x'.repeat(43) })
+              const code = await raw.connack({ clientId: p.clientId, username: p.username, password: p.password === 'own' ? pa : 'x'.repeat(43), cleanSession: p.cleanSession })
               ok = code !== 0
             } else if (p.kind === 'will') {
               const code = await raw.connack({ clientId: attacker, username: attacker, password: pa, will: { topic: p.topic, qos: 1 } })

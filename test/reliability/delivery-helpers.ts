@@ -122,10 +122,10 @@ function frame (first: number, body: Buffer): Buffer {
   return Buffer.concat([Buffer.from([first, ...len]), body])
 }
 
-export interface RawConnect { clientId: string, username?: string, password?: string, will?: { topic: string | Buffer, qos: number } }
+export interface RawConnect { clientId: string, username?: string, password?: string, will?: { topic: string | Buffer, qos: number }, cleanSession?: boolean }
 
 export function connectPacket (c: RawConnect): Buffer {
-  let flags = 0x02 // clean session
+  let flags = c.cleanSession === false ? 0 : 0x02 // clean session unless asked otherwise
   if (c.username !== undefined) flags |= 0x80
   if (c.password !== undefined) flags |= 0x40
   if (c.will !== undefined) flags |= 0x04 | (c.will.qos << 3)
