@@ -94,6 +94,19 @@ export function createMetrics (): Metrics {
   }
   const registers = [registry]
   const hooks: Metrics['hooks'] = {}
+  type TopicSize = NonNullable<Awaited<ReturnType<NonNullable<Metrics['hooks']['topics']>>>>[number]
+  const topicGauge = (name: string, help: string, value: (t: TopicSize) => number): Gauge<'topic'> => new Gauge({
+    name,
+    help,
+    labelNames: ['topic'],
+    registers,
+    async collect () {
+      const topics = await hooks.topics?.()
+      if (topics === undefined) return
+      this.reset()
+      for (const t of topics) this.set({ topic: t.topic }, value(t))
+    }
+  })
   const ingestLoop = monitorLoop()
   const loops = new Map<string, LoopDelay>([['ingest', ingestLoop]])
   return {
@@ -139,30 +152,8 @@ export function createMetrics (): Metrics {
     }),
     // Sizes and backlogs are state, not events: read when scraped, so a removed topic or
     // subscription leaves no stale series behind.
-    topicEvents: new Gauge({
-      name: 'gridgate_topic_events',
-      help: 'Events a topic retains now',
-      labelNames: ['topic'],
-      registers,
-      async collect () {
-        const topics = await hooks.topics?.()
-        if (topics === undefined) return
-        this.reset()
-        for (const t of topics) this.set({ topic: t.topic }, t.events)
-      }
-    }),
-    topicBytes: new Gauge({
-      name: 'gridgate_topic_bytes',
-      help: 'Bytes of the events a topic retains now',
-      labelNames: ['topic'],
-      registers,
-      async collect () {
-        const topics = await hooks.topics?.()
-        if (topics === undefined) return
-        this.reset()
-        for (const t of topics) this.set({ topic: t.topic }, t.bytes)
-      }
-    }),
+    topicEvents: topicGauge('gridgate_topic_events', 'Events a topic retains now', (t) => t.events),
+    topicBytes: topicGauge('gridgate_topic_bytes', 'Bytes of the events a topic retains now', (t) => t.bytes),
     subscriptionBacklog: new Gauge({
       name: 'gridgate_subscription_backlog',
       help: 'Events a subscription has not yet taken from its topic (before filtering) plus those waiting for another attempt, as its status says',

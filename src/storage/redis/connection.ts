@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { Redis } from 'ioredis'
+import { Redis, type ChainableCommander } from 'ioredis'
 
 // Connections to the Redis server of the `redis` storage engine, and the Lua scripts the
 // adapters run on it.
@@ -142,4 +142,12 @@ function newClient (url: string, connectionName: string, lazy = true): Redis {
 export const num = (n: number): string => {
   if (!Number.isFinite(n)) throw new RangeError(`not a finite number: ${n}`)
   return Number.isInteger(n) ? n.toFixed(0) : String(n)
+}
+
+/** Runs a MULTI and returns its replies, throwing the first command error (or a discarded transaction). */
+export async function execMulti (tx: ChainableCommander): Promise<unknown[]> {
+  const replies = await tx.exec()
+  if (replies === null) throw new Error('Redis discarded the transaction')
+  for (const [err] of replies) if (err !== null) throw err
+  return replies.map(([, value]) => value)
 }

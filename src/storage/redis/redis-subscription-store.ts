@@ -1,6 +1,6 @@
 import type { PendingEntry } from '../../delivery/pending.js'
 import type { DeadLetter, QueueChange, QueueStore, StoredSubscription, SubscriptionStore } from '../../delivery/store.js'
-import { num, type RedisConnection } from './connection.js'
+import { execMulti, num, type RedisConnection } from './connection.js'
 
 // Subscriptions on Redis. Keys under the engine's prefix P, with S = `{topic}!{subscription}`
 // (names hold no '!', core/names.ts, so S names one subscription):
@@ -26,12 +26,7 @@ export function redisSubscriptionStore (redis: RedisConnection): SubscriptionSto
     const deadKey = base + 'd'
     const lettersKey = base + 'l'
 
-    const exec = async (tx: ReturnType<typeof client.multi>): Promise<unknown[]> => {
-      const replies = await tx.exec()
-      if (replies === null) throw new Error('Redis discarded the transaction')
-      for (const [err] of replies) if (err !== null) throw err
-      return replies.map(([, value]) => value)
-    }
+    const exec = execMulti
 
     return {
       async load () {

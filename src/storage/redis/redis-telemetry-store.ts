@@ -1,5 +1,5 @@
 import type { AggregateJSON, LastValue, OperatorSnapshot, StoredWindow, StreamCheckpoint, StreamState, TelemetryChange, TelemetryStore } from '../../telemetry/store.js'
-import { LuaScript, num, type RedisConnection } from './connection.js'
+import { execMulti, LuaScript, num, type RedisConnection } from './connection.js'
 
 // Telemetry on Redis. Keys under the engine's prefix P:
 //   P tm:windows              HASH  window name → { definition, createdAt } as JSON
@@ -78,12 +78,7 @@ export async function redisTelemetryStore (redis: RedisConnection): Promise<Tele
   const lastKey = (deviceId: string): string => `${P}tm:l:${deviceId}`
   const devicesKey = `${P}tm:ldev`
 
-  const exec = async (tx: ReturnType<typeof client.multi>): Promise<unknown[]> => {
-    const replies = await tx.exec()
-    if (replies === null) throw new Error('Redis discarded the transaction')
-    for (const [err] of replies) if (err !== null) throw err
-    return replies.map(([, value]) => value)
-  }
+  const exec = execMulti
 
   return {
     async listWindows () {
