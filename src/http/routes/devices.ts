@@ -3,7 +3,6 @@ import { parseClientQuery, type ClientQuery } from '../../core/client-query.js'
 import { GridgateError } from '../../core/errors.js'
 import type { Device } from '../../registry/devices.js'
 import type { HttpDeps } from '../deps.js'
-import { singleParams, type Query } from '../query.js'
 import { DEVICE_ID, ERROR_ANSWERS, json, list, NEW_DEVICE_ID, NO_CONTENT, params, query, ref } from '../schemas.js'
 
 /** A device as the API shows it: the registry's view and the client groups it is in. */
@@ -12,8 +11,7 @@ function viewOf (deps: HttpDeps, device: Device): Device & { groups: string[] } 
 }
 
 /** `?filter=`: a client group query (Event Grid's syntax) over the devices' ids and attributes. */
-function filterOf (q: Query): ClientQuery | undefined {
-  const text = singleParams(q).filter
+function filterOf (text: string | undefined): ClientQuery | undefined {
   if (text === undefined) return undefined
   const parsed = parseClientQuery(text)
   if (!parsed.ok) throw new GridgateError('QUERY_PARAM_INVALID', `query parameter 'filter' is not a client group query: ${parsed.error}`, { details: { param: 'filter' } })
@@ -50,7 +48,7 @@ export async function deviceRoutes (app: FastifyInstance, deps: HttpDeps): Promi
   const tags = ['Devices']
   const deviceParams = params({ id: DEVICE_ID })
 
-  app.get<{ Querystring: Query }>('/devices', {
+  app.get<{ Querystring: { filter?: string } }>('/devices', {
     schema: {
       tags,
       operationId: 'Devices_List',
@@ -59,7 +57,7 @@ export async function deviceRoutes (app: FastifyInstance, deps: HttpDeps): Promi
       response: { 200: json('The devices', list(ref('Device'))), ...ERROR_ANSWERS }
     }
   }, async (req) => {
-    const filter = filterOf(req.query)
+    const filter = filterOf(req.query.filter)
     const devices = deps.registry.list()
     const matching = filter === undefined ? devices : devices.filter((d) => filter.matches({ authenticationName: d.id, attributes: d.attributes }))
     return { value: matching.map((d) => viewOf(deps, d)) }
