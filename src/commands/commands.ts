@@ -139,11 +139,14 @@ export async function openCommands (opts: CommandsOptions): Promise<Commands> {
           .filter((c) => c.deviceId === deviceId && (c.status === 'pending' || needsResend.has(keyOf(c.deviceId, c.id))))
           .sort((a, b) => a.seq - b.seq)
         if (due.length === 0) return
+        // A command is published without waiting for its own `sent` write (its failure is
+        // reported by persist), but the next one waits for it: a device's backlog goes out at
+        // the pace of the writes, not all at once into a socket that may not be reading.
+        let previous: Promise<void> = Promise.resolve()
         for (const c of due) {
           needsResend.delete(keyOf(c.deviceId, c.id))
-          // The `sent` write goes its way (its failure is reported by persist); the publish
-          // does not wait for its fsync. Writes per command stay in order behind it.
-          void apply(deviceId, c.id, { type: 'send' }).catch(() => undefined)
+          await previous
+          previous = apply(deviceId, c.id, { type: 'send' }).catch(() => undefined)
           const now = open.get(keyOf(deviceId, c.id))
           if (now === undefined) continue
           await channel.publish(commandTopic(now.deviceId, now.name, now.id), Buffer.from(JSON.stringify(now.payload ?? null)))
