@@ -7,9 +7,10 @@ import { mergeSettings, parseArgv, scenarioLayer, USAGE, type Settings } from '.
 import { renderTable } from './report.js'
 import { runSimulation } from './run.js'
 
-// devices-sim: options → run → table on stdout, JSON to --out, exit code. The simulator's
-// own failures (SimError) end with one line on stderr and their exit code (2); a --max-*
-// threshold exceeded ends with 1.
+// devices-sim: options → run → table on stdout (with --json: the result as JSON on stdout
+// and the table on stderr), JSON to --out, exit code. The simulator's own failures
+// (SimError) end with one line on stderr and their exit code (2); a breached threshold
+// (--max-*, --min-rate) ends with 99, as in k6.
 
 async function loadSettings (argv: string[]): Promise<Settings | undefined> {
   const args = parseArgv(argv)
@@ -32,21 +33,27 @@ async function main (argv: string[]): Promise<number> {
     process.stdout.write(USAGE)
     return 0
   }
-  const { result, breaches } = await runSimulation(settings, {
+  const { result, exitCode } = await runSimulation(settings, {
     stderr: (text) => { process.stderr.write(text) },
     tty: process.stderr.isTTY === true,
     cores: availableParallelism()
   })
-  process.stdout.write(renderTable(result))
+  const json = JSON.stringify(result, null, 2) + '\n'
+  if (settings.json) {
+    process.stderr.write(renderTable(result))
+    process.stdout.write(json)
+  } else {
+    process.stdout.write(renderTable(result))
+  }
   if (settings.out !== null) {
     try {
-      await writeFile(settings.out, JSON.stringify(result, null, 2) + '\n')
+      await writeFile(settings.out, json)
     } catch (err) {
       throw new SimError('FILE_INVALID', `--out ${settings.out}: ${(err as Error).message}`)
     }
   }
-  for (const b of breaches) process.stderr.write(`devices-sim: ${b}\n`)
-  return breaches.length > 0 ? 1 : 0
+  for (const t of result.thresholds) if (!t.passed) process.stderr.write(`devices-sim: threshold breached: ${t.text}\n`)
+  return exitCode
 }
 
 main(process.argv.slice(2)).then((code) => process.exit(code), (err: unknown) => {

@@ -1,6 +1,7 @@
 import { isAbsolute, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { SimError } from './errors.js'
+import { parseDuration } from './limits.js'
 
 // Options: command-line flags, a YAML scenario with the same names, and the environment,
 // merged (defaults < GRIDGATE_KEY < scenario < flags) and validated into frozen Settings.
@@ -10,7 +11,8 @@ export const USAGE = `Usage: devices-sim [options]        (or: npm run sim -- [o
 
 Simulates MQTT devices against a gridgate gateway and measures it end to end: devices
 publish telemetry, a pull subscription receives it, and the run reports what was sent,
-acknowledged (PUBACK), delivered, lost and duplicated, with latencies.
+acknowledged (PUBACK), delivered, lost and duplicated, with latencies. With --broker-only
+it drives any MQTT broker (bare aedes, Mosquitto) without the HTTP API, for a baseline.
 
 Gateway:
   --http URL              HTTP API (default http://127.0.0.1:8080)
@@ -20,11 +22,19 @@ Gateway:
   --ca FILE               CA certificate (PEM) for tls/wss (and an https --http)
   --key KEY               HTTP access key (default: $GRIDGATE_KEY)
   --topic NAME            namespace topic the telemetry lands on (default telemetry)
+  --broker-only           any MQTT broker, no HTTP API: no registration, no pull
+                          subscription; measures PUBACK latency (and delivery latency
+                          with --subscribe); --key, --http are not used
+  --username U            with --broker-only: the username of every device (default:
+  --password P            anonymous) and its password
+  --subscribe             with --broker-only: one more client subscribes to
+                          devices/+/telemetry and measures delivery, loss, duplicates
 
 Load:
   --devices N             simulated devices (default 100)
   --rate N                messages per second, all devices together (default 100)
-  --duration SECONDS      how long to publish (default 10)
+  --duration D            how long to publish: 500ms, 30s, 5m, 1h, 1m30s or plain
+                          seconds (default 10)
   --messages N            publish N messages in all instead of --duration
   --qos 0|1               MQTT QoS of telemetry (default 1)
   --ramp N                new connections per second while connecting (default 500)
@@ -34,21 +44,31 @@ Load:
   --command-rate N        commands per second sent to those devices (default 5 when
                           --command-share is set)
   --churn-share X         share 0..1 of devices that disconnect and reconnect (default 0)
-  --churn-interval S      seconds between a churning device's disconnects (default 10)
+  --churn-interval D      time between a churning device's disconnects (default 10s)
   --workers N             worker threads driving the devices (default: cores, at most 4)
   --prefix P              device id prefix: ids are P-1 .. P-N (default sim)
   --devices-file FILE     keep device credentials here and reuse them in later runs
-  --drain SECONDS         wait this long for deliveries after the last publish (default 10)
+  --drain D               wait this long for deliveries after the last publish (default 10s)
+  --cleanup               delete the devices this run registered when it ends (also
+                          after Ctrl-C; not with --broker-only)
 
 Results:
+  --json                  print the result as JSON on stdout (the table goes to stderr)
   --out FILE              write the full result as JSON
-  --max-loss N            exit 1 when more than N messages were lost
-  --max-errors N          exit 1 when more than N errors occurred
   --scenario FILE.yaml    the same settings in YAML (keys as the flag names); flags win
   -h, --help              show this text
 
-Exit codes: 0 done, 1 a --max-* threshold was exceeded, 2 the run could not be made
-(bad option, gateway unreachable, access key refused, subscription refused).
+Thresholds (each breach is named in the table and the JSON; the run then exits 99):
+  --max-loss N            at most N messages lost
+  --max-errors N          at most N errors
+  --max-puback-p99-ms MS  publish → PUBACK p99 at most MS (QoS 1)
+  --max-delivery-p99-ms MS
+                          publish → delivery p99 at most MS
+  --min-rate N            achieved publish rate at least N msg/s
+
+Exit codes: 0 done, every threshold met; 99 a threshold was breached; 1 a device worker
+failed; 2 the run could not be made (bad option, gateway unreachable, access key refused,
+subscription refused); 130 interrupted while connecting.
 `
 
 export type Transport = 'tcp' | 'tls' | 'ws' | 'wss'
@@ -78,12 +98,24 @@ export interface Settings {
   devicesFile: string | null
   drain: number
   out: string | null
+  json: boolean
+  cleanup: boolean
+  /** Any MQTT broker: no HTTP API, shared (or no) credentials. */
+  brokerOnly: boolean
+  /** --broker-only: a subscriber measures delivery. */
+  subscribe: boolean
+  username: string | null
+  password: string | null
   maxLoss: number | null
   maxErrors: number | null
+  maxPubackP99Ms: number | null
+  maxDeliveryP99Ms: number | null
+  minRate: number | null
   scenario: string | null
 }
 
-type Kind = 'string' | 'path' | 'number' | 'integer' | 'share'
+/** `duration`: seconds, written as a plain number or with units (parseDuration). */
+type Kind = 'string' | 'path' | 'number' | 'integer' | 'share' | 'duration' | 'boolean'
 
 interface OptionSpec {
   key: keyof Settings
@@ -105,7 +137,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   ca: { key: 'ca', kind: 'path' },
   devices: { key: 'devices', kind: 'integer', min: 1, max: 1_000_000 },
   rate: { key: 'rate', kind: 'number', above: 0, max: 10_000_000 },
-  duration: { key: 'duration', kind: 'number', above: 0, max: 7 * 86_400 },
+  duration: { key: 'duration', kind: 'duration', above: 0, max: 7 * 86_400 },
   messages: { key: 'messages', kind: 'integer', min: 1, max: Number.MAX_SAFE_INTEGER },
   qos: { key: 'qos', kind: 'integer', values: ['0', '1'] },
   ramp: { key: 'ramp', kind: 'number', above: 0, max: 1_000_000 },
@@ -113,14 +145,23 @@ const OPTIONS: Record<string, OptionSpec> = {
   'command-share': { key: 'commandShare', kind: 'share' },
   'command-rate': { key: 'commandRate', kind: 'number', min: 0, max: 100_000 },
   'churn-share': { key: 'churnShare', kind: 'share' },
-  'churn-interval': { key: 'churnInterval', kind: 'number', above: 0, max: 86_400 },
+  'churn-interval': { key: 'churnInterval', kind: 'duration', above: 0, max: 86_400 },
   workers: { key: 'workers', kind: 'integer', min: 1, max: 64 },
   prefix: { key: 'prefix', kind: 'string' },
   'devices-file': { key: 'devicesFile', kind: 'path' },
-  drain: { key: 'drain', kind: 'number', min: 0, max: 3600 },
+  drain: { key: 'drain', kind: 'duration', min: 0, max: 3600 },
+  cleanup: { key: 'cleanup', kind: 'boolean' },
+  'broker-only': { key: 'brokerOnly', kind: 'boolean' },
+  subscribe: { key: 'subscribe', kind: 'boolean' },
+  username: { key: 'username', kind: 'string' },
+  password: { key: 'password', kind: 'string' },
   out: { key: 'out', kind: 'path' },
+  json: { key: 'json', kind: 'boolean' },
   'max-loss': { key: 'maxLoss', kind: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER },
-  'max-errors': { key: 'maxErrors', kind: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER }
+  'max-errors': { key: 'maxErrors', kind: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER },
+  'max-puback-p99-ms': { key: 'maxPubackP99Ms', kind: 'number', above: 0, max: 86_400_000 },
+  'max-delivery-p99-ms': { key: 'maxDeliveryP99Ms', kind: 'number', above: 0, max: 86_400_000 },
+  'min-rate': { key: 'minRate', kind: 'number', above: 0, max: 10_000_000 }
 }
 
 /** Values one source gave, by flag name, not yet validated. */
@@ -135,7 +176,7 @@ export interface ParsedArgs {
 /** Reads argv (without node and the script). Unknown flags and missing values are OptionInvalid. */
 export function parseArgv (argv: readonly string[]): ParsedArgs {
   const options: Record<string, { type: 'string' | 'boolean', short?: string }> = { help: { type: 'boolean', short: 'h' }, scenario: { type: 'string' } }
-  for (const name of Object.keys(OPTIONS)) options[name] = { type: 'string' }
+  for (const [name, spec] of Object.entries(OPTIONS)) options[name] = { type: spec.kind === 'boolean' ? 'boolean' : 'string' }
   let parsed: ReturnType<typeof parseArgs>
   try {
     parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false })
@@ -169,7 +210,8 @@ export function scenarioLayer (doc: unknown, file: string, baseDir: string): Lay
 
 function describe (spec: OptionSpec): string {
   if (spec.values !== undefined) return `one of ${spec.values.join(', ')}`
-  const what = spec.kind === 'integer' ? 'a whole number' : spec.kind === 'share' ? 'a share from 0 to 1' : 'a number'
+  if (spec.kind === 'boolean') return 'true or false'
+  const what = spec.kind === 'integer' ? 'a whole number' : spec.kind === 'share' ? 'a share from 0 to 1' : spec.kind === 'duration' ? 'a duration (500ms, 30s, 5m, 1h, or seconds)' : 'a number'
   if (spec.kind === 'share') return what
   const bounds: string[] = []
   if (spec.above !== undefined) bounds.push(`> ${spec.above}`)
@@ -179,7 +221,7 @@ function describe (spec: OptionSpec): string {
 }
 
 /** One value, from a flag (a string) or a scenario (any YAML scalar), checked against its spec. */
-function coerce (flag: string, spec: OptionSpec, value: unknown, where: string): string | number {
+function coerce (flag: string, spec: OptionSpec, value: unknown, where: string): string | number | boolean {
   const bad = (): SimError => new SimError(where === '' ? 'OPTION_INVALID' : 'SCENARIO_INVALID',
     `${where}${where === '' ? '--' : ''}${flag}: must be ${spec.values !== undefined ? describe(spec) : spec.kind === 'path' ? 'a file path' : spec.kind === 'string' ? 'a non-empty string' : describe(spec)} (got ${JSON.stringify(value)})`)
   if (spec.kind === 'string' || spec.kind === 'path') {
@@ -188,11 +230,23 @@ function coerce (flag: string, spec: OptionSpec, value: unknown, where: string):
     if (text === '' || (spec.values !== undefined && !spec.values.includes(text))) throw bad()
     return text
   }
+  if (spec.kind === 'boolean') {
+    if (value === true || value === 'true') return true
+    if (value === false || value === 'false') return false
+    throw bad()
+  }
   if (typeof value !== 'number' && typeof value !== 'string') throw bad()
   const text = String(value).trim()
-  // Number('') is 0 and Number('0x10') is 16: accept plain decimals only.
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text)) throw bad()
-  const n = Number(text)
+  let n: number
+  if (spec.kind === 'duration') {
+    const seconds = parseDuration(text)
+    if (seconds === undefined) throw bad()
+    n = seconds
+  } else {
+    // Number('') is 0 and Number('0x10') is 16: accept plain decimals only.
+    if (!/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text)) throw bad()
+    n = Number(text)
+  }
   if (!Number.isFinite(n)) throw bad()
   if (spec.values !== undefined && !spec.values.includes(String(n))) throw bad()
   if (spec.kind === 'integer' && !Number.isInteger(n)) throw bad()
@@ -259,7 +313,7 @@ export function mergeSettings (flags: Layer, opts: MergeOptions): Settings {
   if (opts.scenario !== undefined) layers.push({ where: `${opts.scenario.file}: `, values: opts.scenario.layer })
   layers.push({ where: '', values: flags })
 
-  const v: Record<string, string | number> = {}
+  const v: Record<string, string | number | boolean> = {}
   let length: { by: 'duration' | 'messages', value: number } | undefined
   for (const { where, values } of layers) {
     if (values.duration !== undefined && values.messages !== undefined) {
@@ -277,9 +331,31 @@ export function mergeSettings (flags: Layer, opts: MergeOptions): Settings {
 
   const num = (flag: string, fallback: number): number => (v[flag] as number | undefined) ?? fallback
   const str = (flag: string): string | undefined => v[flag] as string | undefined
+  const bool = (flag: string): boolean => v[flag] === true
+  const optionError = (text: string): SimError => new SimError('OPTION_INVALID', text)
 
+  const brokerOnly = bool('broker-only')
+  const subscribe = bool('subscribe')
+  const username = str('username') ?? null
+  const password = str('password') ?? null
   const key = str('key')
-  if (key === undefined) throw new SimError('OPTION_INVALID', '--key: the gateway\'s HTTP access key is required (or set GRIDGATE_KEY); gridgate printed it on its first start and keeps it in data/http-access-key')
+  if (key === undefined && !brokerOnly) throw optionError('--key: the gateway\'s HTTP access key is required (or set GRIDGATE_KEY); gridgate printed it on its first start and keeps it in data/http-access-key')
+  if (brokerOnly) {
+    // Nothing here talks to the HTTP API: these need it.
+    for (const flag of ['command-share', 'command-rate', 'devices-file', 'cleanup', 'topic']) {
+      if (v[flag] !== undefined && v[flag] !== false && v[flag] !== 0) throw optionError(`--${flag}: needs the gateway's HTTP API, which --broker-only does not use`)
+    }
+    if (!subscribe) {
+      for (const flag of ['max-loss', 'max-delivery-p99-ms']) {
+        if (v[flag] !== undefined) throw optionError(`--${flag}: with --broker-only, needs --subscribe (nothing measures delivery without it)`)
+      }
+    }
+  } else {
+    for (const flag of ['subscribe', 'username', 'password']) {
+      if (v[flag] !== undefined && v[flag] !== false) throw optionError(`--${flag}: only with --broker-only (against gridgate every device connects as itself, and a pull subscription measures delivery)`)
+    }
+  }
+  if (password !== null && username === null) throw optionError('--password: needs --username (MQTT 3.1.1 sends no password without a username)')
 
   const prefix = str('prefix') ?? 'sim'
   if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(prefix)) throw new SimError('OPTION_INVALID', `--prefix: 1–100 letters, digits, '-', '_', '.' or ':' (got '${prefix}')`)
@@ -306,20 +382,21 @@ export function mergeSettings (flags: Layer, opts: MergeOptions): Settings {
   const churnShare = num('churn-share', 0)
   if (churnShare > 0 && Math.floor(devices * churnShare) < 1) throw new SimError('OPTION_INVALID', `--churn-share: ${churnShare} of ${devices} devices selects none`)
 
-  const maxLoss = v['max-loss'] as number | undefined
-  const maxErrors = v['max-errors'] as number | undefined
+  const qos = num('qos', 1) as 0 | 1
+  if (qos === 0 && v['max-puback-p99-ms'] !== undefined) throw optionError('--max-puback-p99-ms: QoS 0 has no PUBACK (use --qos 1)')
+  const limit = (flag: string): number | null => (v[flag] as number | undefined) ?? null
   return Object.freeze({
     http: resolveHttp(str('http') ?? 'http://127.0.0.1:8080'),
     mqtt,
     transport,
-    key,
+    key: key ?? '',
     topic,
     ca,
     devices,
     rate,
     messages,
     duration,
-    qos: num('qos', 1) as 0 | 1,
+    qos,
     ramp: num('ramp', 500),
     payload: str('payload') ?? null,
     commandShare,
@@ -332,14 +409,25 @@ export function mergeSettings (flags: Layer, opts: MergeOptions): Settings {
     devicesFile: str('devices-file') ?? null,
     drain: num('drain', 10),
     out: str('out') ?? null,
-    maxLoss: maxLoss ?? null,
-    maxErrors: maxErrors ?? null,
+    json: bool('json'),
+    cleanup: bool('cleanup'),
+    brokerOnly,
+    subscribe,
+    username,
+    password,
+    maxLoss: limit('max-loss'),
+    maxErrors: limit('max-errors'),
+    maxPubackP99Ms: limit('max-puback-p99-ms'),
+    maxDeliveryP99Ms: limit('max-delivery-p99-ms'),
+    minRate: limit('min-rate'),
     scenario: opts.scenario?.file ?? null
   })
 }
 
-/** Settings as they go into the JSON result: everything but the access key. */
-export function publicSettings (s: Settings): Omit<Settings, 'key'> {
-  const { key: _key, ...rest } = s
+export type PublicSettings = Omit<Settings, 'key' | 'password'>
+
+/** Settings as they go into the JSON result: everything but the access key and the MQTT password. */
+export function publicSettings (s: Settings): PublicSettings {
+  const { key: _key, password: _password, ...rest } = s
   return rest
 }

@@ -18,7 +18,8 @@ export const churns = (s: Settings, i: number): boolean => inShare(i, s.churnSha
 export interface RunShares {
   ids: readonly string[]
   ranges: ReadonlyArray<readonly [number, number]>
-  credentials: ReadonlyMap<string, string>
+  /** Each device's username and password (none: anonymous). */
+  credentials: ReadonlyMap<string, { username?: string, password?: string }>
   runId: string
   clockOffsetMs: number
   template: unknown
@@ -36,7 +37,7 @@ export function workerInits (s: Settings, x: RunShares): WorkerInit[] {
     devices: x.ids.slice(first, end).map((id, j) => ({
       index: first + j,
       id,
-      password: x.credentials.get(id) as string,
+      ...x.credentials.get(id),
       answers: inShare(first + j, s.commandShare, s.devices),
       churns: churns(s, first + j)
     })),

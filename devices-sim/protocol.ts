@@ -3,8 +3,11 @@
 export interface WorkerDevice {
   /** Index among all devices of the run (the main thread's ledger position). */
   index: number
+  /** Client id (and, against gridgate, the username). */
   id: string
-  password: string
+  /** Absent: an anonymous CONNECT (--broker-only without --username). */
+  username?: string
+  password?: string
   /** Subscribes to its commands and answers them. */
   answers: boolean
   /** Disconnects and reconnects every churn interval while publishing. */

@@ -49,7 +49,7 @@ export interface Registration {
 }
 
 /** Makes sure every id is registered with a password we know. */
-export async function registerDevices (http: GatewayHttp, ids: readonly string[], known: ReadonlyMap<string, string>, opts: { concurrency: number, onProgress?: (done: number) => void }): Promise<Registration> {
+export async function registerDevices (http: GatewayHttp, ids: readonly string[], known: ReadonlyMap<string, string>, opts: { concurrency: number, onProgress?: (done: number) => void, onRegistered?: (id: string) => void }): Promise<Registration> {
   const result: Registration = { credentials: new Map(), created: 0, reused: 0, replaced: 0 }
   const path = (id: string): string => `/devices/${encodeURIComponent(id)}`
   const put = async (id: string) => {
@@ -59,6 +59,7 @@ export async function registerDevices (http: GatewayHttp, ids: readonly string[]
   }
   const one = async (id: string): Promise<void> => {
     const a = await put(id)
+    opts.onRegistered?.(id)
     if (a.status === 201) {
       result.credentials.set(id, a.body.password as string)
       result.created++
@@ -93,4 +94,29 @@ export async function registerDevices (http: GatewayHttp, ids: readonly string[]
   }
   await Promise.all(Array.from({ length: Math.min(opts.concurrency, ids.length) }, lane))
   return result
+}
+
+/**
+ * Deletes the devices (--cleanup), `concurrency` at a time; a device already gone counts as
+ * deleted. Failures do not stop the others: they are returned, the first few as text.
+ */
+export async function removeDevices (http: GatewayHttp, ids: readonly string[], concurrency: number): Promise<{ deleted: number, failed: number, firstFailures: string[] }> {
+  const out = { deleted: 0, failed: 0, firstFailures: [] as string[] }
+  let next = 0
+  const lane = async (): Promise<void> => {
+    while (next < ids.length) {
+      const id = ids[next++] as string
+      try {
+        const a = await http.call('DELETE', `/devices/${encodeURIComponent(id)}`)
+        if (a.status === 204 || a.status === 404) { out.deleted++; continue }
+        out.failed++
+        if (out.firstFailures.length < 3) out.firstFailures.push(`${id}: ${describeAnswer(a)}`)
+      } catch (err) {
+        out.failed++
+        if (out.firstFailures.length < 3) out.firstFailures.push(`${id}: ${(err as Error).message}`)
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, lane))
+  return out
 }

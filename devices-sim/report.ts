@@ -1,9 +1,10 @@
 import type { LatencySummary } from './histogram.js'
-import type { Settings } from './options.js'
+import type { ThresholdResult } from './limits.js'
+import type { PublicSettings } from './options.js'
 import type { SeriesPoint } from './series.js'
 
-// The result of a run (the JSON of --out), its Markdown table, the live progress line and
-// the --max-* verdict. Pure: everything here is computed from numbers already gathered.
+// The result of a run (the JSON of --out and --json), its Markdown table and the live
+// progress line. Pure: everything here is computed from numbers already gathered.
 
 export const END_STATES = ['succeeded', 'failed', 'timedOut', 'expired', 'canceled'] as const
 
@@ -39,7 +40,9 @@ export interface ErrorDetails {
 export interface SimResult {
   runId: string
   startedAt: string
-  settings: Omit<Settings, 'key'>
+  /** `gateway`: devices registered over HTTP, delivery through a pull subscription; `broker-only`: any MQTT broker. */
+  mode: 'gateway' | 'broker-only'
+  settings: PublicSettings
   devices: number
   /** Devices connected when publishing started. */
   connected: number
@@ -47,6 +50,8 @@ export interface SimResult {
   sent: number
   /** QoS 1 PUBACKs (0 for QoS 0). */
   acked: number
+  /** Whether delivery was measured (always against gridgate; with --subscribe under --broker-only). */
+  deliveryMeasured: boolean
   /** Unique messages delivered by the subscription. */
   delivered: number
   lost: number
@@ -74,6 +79,10 @@ export interface SimResult {
   simulatorEventLoopUtilization: { main: number, workers: number[] }
   saturated: boolean
   warnings: string[]
+  /** Every threshold set (--max-*, --min-rate) with its verdict. */
+  thresholds: ThresholdResult[]
+  /** No threshold was breached. */
+  passed: boolean
   series: SeriesPoint[]
 }
 
@@ -95,13 +104,17 @@ function latencyRow (name: string, l: LatencySummary | null): string | undefined
 export function renderTable (r: SimResult): string {
   const s = r.settings
   const rows: Array<[string, string]> = [
-    ['run', `${r.runId}: ${thousands(s.devices)} devices, ${thousands(s.rate)} msg/s asked, QoS ${s.qos}, ${s.transport}, ${r.publishSeconds.toFixed(1)} s`],
+    ['run', `${r.runId}: ${thousands(s.devices)} devices, ${thousands(s.rate)} msg/s asked, QoS ${s.qos}, ${s.transport}, ${r.publishSeconds.toFixed(1)} s${r.mode === 'broker-only' ? ', broker only' : ''}`],
     ['devices connected', `${thousands(r.connected)} / ${thousands(r.devices)}${r.refused.count > 0 ? ` (${thousands(r.refused.count)} refused: ${Object.entries(r.refused.byCode).map(([c, n]) => `${c} ×${n}`).join(', ')})` : ''}`],
     ['sent', `${thousands(r.sent)} (${thousands(r.msgPerSec)} msg/s)`],
     ['acknowledged (PUBACK)', s.qos === 1 ? `${thousands(r.acked)}${r.unacked > 0 ? ` (${thousands(r.unacked)} without PUBACK)` : ''}` : '– (QoS 0)'],
-    ['delivered', `${thousands(r.delivered)} (${thousands(r.deliveredPerSec)} msg/s)`],
-    ['lost', thousands(r.lost) + (r.lostByDevice.length > 0 ? ` (most: ${r.lostByDevice.slice(0, 3).map((d) => `${d.device} ×${d.lost}`).join(', ')})` : '')],
-    ['duplicates', thousands(r.duplicates)],
+    ...(r.deliveryMeasured
+      ? [
+        ['delivered', `${thousands(r.delivered)} (${thousands(r.deliveredPerSec)} msg/s)`],
+        ['lost', thousands(r.lost) + (r.lostByDevice.length > 0 ? ` (most: ${r.lostByDevice.slice(0, 3).map((d) => `${d.device} ×${d.lost}`).join(', ')})` : '')],
+        ['duplicates', thousands(r.duplicates)]
+      ] satisfies Array<[string, string]>
+      : [['delivered', '– (not measured: --broker-only without --subscribe)']] satisfies Array<[string, string]>),
     ['errors', thousands(r.errors)]
   ]
   if (r.commands !== null) {
@@ -129,6 +142,10 @@ export function renderTable (r: SimResult): string {
   ].filter((l): l is string => l !== undefined)
   if (latencies.length === 0) lines.push('| (nothing measured) | 0 | | | | | |')
   lines.push(...latencies)
+  if (r.thresholds.length > 0) {
+    lines.push('', '| threshold | limit | measured | verdict |', '|---|--:|--:|---|')
+    for (const t of r.thresholds) lines.push(`| --${t.name} | ${t.limit} | ${t.actual === null ? '–' : t.actual} | ${t.passed ? 'pass' : `BREACHED: ${t.text}`} |`)
+  }
   if (r.warnings.length > 0) lines.push('', ...r.warnings.map((w) => `warning: ${w}`))
   return lines.join('\n') + '\n'
 }
@@ -151,14 +168,6 @@ export function formatProgress (p: ProgressSnapshot): string {
   return `[${p.elapsedSeconds.toFixed(0).padStart(3)}s ${p.phase}] connected ${thousands(p.connected)}/${thousands(p.devices)}` +
     ` | sent ${thousands(p.sent)} (${thousands(p.msgPerSec)} msg/s) | delivered ${thousands(p.delivered)}` +
     ` | p99 ${p.p99 === null ? '–' : `${formatMs(p.p99)} ms`} | errors ${thousands(p.errors)}`
-}
-
-/** The --max-* thresholds the result exceeds, as one line each (empty: none). */
-export function thresholdBreaches (r: Pick<SimResult, 'lost' | 'errors'>, s: Pick<Settings, 'maxLoss' | 'maxErrors'>): string[] {
-  const out: string[] = []
-  if (s.maxLoss !== null && r.lost > s.maxLoss) out.push(`lost ${r.lost} messages, more than --max-loss ${s.maxLoss}`)
-  if (s.maxErrors !== null && r.errors > s.maxErrors) out.push(`${r.errors} errors, more than --max-errors ${s.maxErrors}`)
-  return out
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Connections } from './connections.js'
 import { addEncoded, latencyHistogram, summarize } from './histogram.js'
 import { reconcile, SeqSet, type Reconciliation } from './ledger.js'
+import { evaluateThresholds } from './limits.js'
 import type { DeliveryMeter } from './measure.js'
 import { publicSettings, type Settings } from './options.js'
 import { churns } from './plan.js'
@@ -34,6 +35,8 @@ export interface RunFacts {
   firsts: readonly number[]
   publish: PublishTiming
   receiver: { receiveErrors: number, ackErrors: number }
+  /** False under --broker-only without --subscribe: nothing received the messages. */
+  deliveryMeasured: boolean
   commands: CommandResult | null
   interrupted: boolean
   /** Warnings raised during the run (before the accounting). */
@@ -64,7 +67,9 @@ function reconcileDevices (f: RunFacts): { rec: Reconciliation, puback: ReturnTy
     r.acked.forEach((bytes, j) => { acked[first + j] = new SeqSet(bytes) })
     addEncoded(puback, r.puback)
   })
-  const rec = reconcile({ qos: f.s.qos, ids: f.ids, sent, acked, delivered: f.meter.deliveries })
+  const rec = f.deliveryMeasured
+    ? reconcile({ qos: f.s.qos, ids: f.ids, sent, acked, delivered: f.meter.deliveries })
+    : { lost: 0, lostByDevice: [], deliveredUnacked: 0, beyondSent: 0 }
   return { rec, puback }
 }
 
@@ -141,23 +146,29 @@ export function buildResult (f: RunFacts): SimResult {
   }
   const details = errorDetails(f, total)
   const warnings = runWarnings(f, rec, total, rates)
+  const latencyMs = summarize(meter.latency)
+  const pubackLatencyMs = s.qos === 1 ? summarize(puback) : null
+  const msgPerSec = round(rates.msgPerSec, 1)
+  const thresholds = evaluateThresholds({ lost: rec.lost, errors: errorSum(details), msgPerSec, latencyMs, pubackLatencyMs }, s)
   return {
     runId: f.runId,
     startedAt: f.startedAt,
+    mode: s.brokerOnly ? 'broker-only' : 'gateway',
     settings: publicSettings(s),
     devices: s.devices,
     connected: c.connected,
     refused: { count: c.refusedCount, byCode: { ...c.refusedByCode, ...(c.unreachable > 0 ? { unreachable: c.unreachable } : {}) } },
     sent,
     acked: s.qos === 1 ? total('acked') : 0,
+    deliveryMeasured: f.deliveryMeasured,
     delivered: meter.unique,
     lost: rec.lost,
     duplicates: meter.deliveries.duplicates,
-    msgPerSec: round(rates.msgPerSec, 1),
+    msgPerSec,
     deliveredPerSec: meter.lastDeliveryAt > p.startAt ? round(meter.unique / ((meter.lastDeliveryAt - p.startAt) / 1000), 1) : 0,
     publishSeconds: round(seconds, 3),
-    latencyMs: summarize(meter.latency),
-    pubackLatencyMs: s.qos === 1 ? summarize(puback) : null,
+    latencyMs,
+    pubackLatencyMs,
     unacked: total('unacked'),
     deliveredUnacked: rec.deliveredUnacked,
     beyondSent: rec.beyondSent,
@@ -171,6 +182,8 @@ export function buildResult (f: RunFacts): SimResult {
     simulatorEventLoopUtilization: { main: round(p.elu, 3), workers: rates.eluWorkers },
     saturated: warnings.some((w) => w.startsWith('the simulator used') || w.startsWith('saturated event loop')),
     warnings,
+    thresholds,
+    passed: thresholds.every((t) => t.passed),
     series: series(f)
   }
 }

@@ -3,26 +3,30 @@ import { performance } from 'node:perf_hooks'
 import { sharedClock } from './clock.js'
 import { CommandSender } from './commands.js'
 import { refusedWarning, requireSomeConnected, sumConnections, type Connections } from './connections.js'
-import { deviceIds, prepareDevices } from './devices.js'
+import { brokerCredentials, cleanupDevices, deviceIds, prepareDevices, type Credentials } from './devices.js'
 import { SimError } from './errors.js'
 import { GatewayHttp } from './http.js'
 import { readCa, readTemplate } from './inputs.js'
 import { Interrupt } from './interrupt.js'
+import { THRESHOLD_EXIT_CODE } from './limits.js'
 import { DeliveryMeter } from './measure.js'
+import { MqttReceiver } from './mqtt-receiver.js'
 import type { Settings } from './options.js'
 import { answeringIds, receiveLoops, workerInits } from './plan.js'
 import { probeBroker } from './probe.js'
 import { ProgressLine } from './progress.js'
 import type { WorkerReport } from './protocol.js'
 import { PullReceiver } from './receiver.js'
-import { thresholdBreaches, type SimResult } from './report.js'
+import type { SimResult } from './report.js'
 import { buildResult, expectedDeliveries, type PublishTiming } from './result.js'
 import { splitRanges } from './schedule.js'
 import { WorkerPool } from './workers.js'
 
 // One run, phase by phase: subscription, devices, workers, connecting, publishing, drain,
 // result. Everything it starts is stopped in `close()`, whatever happened: workers, long
-// polls, the subscription, the HTTP pool.
+// polls, the subscription, the devices it registered (--cleanup), the HTTP pool. Under
+// --broker-only there is no HTTP at all: devices connect with shared (or no) credentials
+// and an MQTT subscriber (--subscribe) measures delivery.
 
 export { connackName } from './connections.js'
 
@@ -36,7 +40,8 @@ export interface RunIo {
 
 export interface RunOutcome {
   result: SimResult
-  breaches: string[]
+  /** 0, or THRESHOLD_EXIT_CODE when a threshold was breached. */
+  exitCode: number
 }
 
 /** The files named on the command line, read before anything starts. */
@@ -67,10 +72,14 @@ class Simulation {
   private readonly runId = randomBytes(4).toString('hex')
   private readonly ids: string[]
   private readonly loops: number
-  private readonly http: GatewayHttp
+  /** The HTTP API; undefined under --broker-only. */
+  private readonly http: GatewayHttp | undefined
   private readonly meter: DeliveryMeter
-  private readonly receiver: PullReceiver
+  /** What measures delivery: the pull subscription, the --subscribe MQTT client, or nothing. */
+  private readonly receiver: PullReceiver | MqttReceiver | undefined
   private readonly interrupt: Interrupt
+  /** Devices the gateway holds for this run, for --cleanup. */
+  private readonly registered = new Set<string>()
   private readonly warnings: string[] = []
   private pool: WorkerPool | undefined
   private commands: CommandSender | undefined
@@ -80,9 +89,17 @@ class Simulation {
   constructor (private readonly s: Settings, private readonly io: RunIo, private readonly inputs: Inputs) {
     this.ids = deviceIds(s)
     this.loops = receiveLoops(s.rate)
-    this.http = new GatewayHttp(s.http, s.key, { connections: this.loops * 2 + 64, ...(inputs.ca === undefined ? {} : { ca: inputs.ca }) })
     this.meter = new DeliveryMeter(this.clock, this.ids)
-    this.receiver = new PullReceiver(this.http, s.topic, `devices-sim-${this.runId}`, this.meter.onBatch, this.meter.onError)
+    const ca = inputs.ca === undefined ? {} : { ca: inputs.ca }
+    if (s.brokerOnly) {
+      this.http = undefined
+      this.receiver = s.subscribe
+        ? new MqttReceiver({ url: s.mqtt, clientId: `${s.prefix}-sub-${this.runId}`, ...brokerCredentials(s, ['sub']).get('sub'), ...ca, qos: s.qos, runId: this.runId }, this.meter.onBatch, this.meter.onError)
+        : undefined
+    } else {
+      this.http = new GatewayHttp(s.http, s.key, { connections: this.loops * 2 + 64, ...ca })
+      this.receiver = new PullReceiver(this.http, s.topic, `devices-sim-${this.runId}`, this.meter.onBatch, this.meter.onError)
+    }
     this.interrupt = new Interrupt(() => {
       this.note('interrupted: stopping the publishers and reporting what was measured (Ctrl-C again to quit at once)')
       this.pool?.stop()
@@ -99,7 +116,8 @@ class Simulation {
     const ranges = splitRanges(this.s.devices, this.s.workers)
     const pool = this.pool = new WorkerPool(ranges)
     await this.subscribe()
-    const credentials = await prepareDevices(this.s, this.http, this.ids, { runId: this.runId, note: (text) => this.note(text) })
+    const credentials = await this.prepareDevices()
+    if (this.interrupt.interrupted) throw new SimError('INTERRUPTED', 'interrupted while registering the devices', { exitCode: 130 })
     pool.init(workerInits(this.s, { ids: this.ids, ranges, credentials, runId: this.runId, clockOffsetMs: this.clock.offsetMs, ...this.inputs }))
     const progress = this.startProgress(pool)
     const connections = await this.connect(pool)
@@ -111,14 +129,26 @@ class Simulation {
     return this.outcome(connections, reports, pool, publish)
   }
 
-  /** The subscription first: it checks the HTTP API, the key and the topic in one call. Then the broker. */
+  /**
+   * The subscription first: it checks the HTTP API, the key and the topic in one call. Then
+   * the broker. Under --broker-only: the broker, then the --subscribe client.
+   */
   private async subscribe (): Promise<void> {
-    await this.receiver.create([
-      { operatorType: 'StringBeginsWith', key: 'deviceid', values: [`${this.s.prefix}-`] },
-      { operatorType: 'StringIn', key: 'data.run', values: [this.runId] }
-    ])
-    this.subscribed = true
+    if (this.receiver instanceof PullReceiver) {
+      await this.receiver.create([
+        { operatorType: 'StringBeginsWith', key: 'deviceid', values: [`${this.s.prefix}-`] },
+        { operatorType: 'StringIn', key: 'data.run', values: [this.runId] }
+      ])
+      this.subscribed = true
+    }
     await probeBroker(this.s.mqtt)
+    if (this.receiver instanceof MqttReceiver) await this.receiver.create()
+  }
+
+  /** Registered over HTTP (each one noted for --cleanup), or under --broker-only the shared credentials. */
+  private async prepareDevices (): Promise<Credentials> {
+    if (this.http === undefined) return brokerCredentials(this.s, this.ids)
+    return await prepareDevices(this.s, this.http, this.ids, { runId: this.runId, note: (text) => this.note(text), onRegistered: (id) => this.registered.add(id) })
   }
 
   private startProgress (pool: WorkerPool): ProgressLine {
@@ -131,7 +161,7 @@ class Simulation {
         sent: pool.total('sent'),
         delivered: this.meter.unique,
         p99: this.meter.p99(),
-        errors: pool.total('errors') + this.receiver.receiveErrors + this.receiver.ackErrors + (this.commands?.errorCount ?? 0)
+        errors: pool.total('errors') + (this.receiver?.receiveErrors ?? 0) + (this.receiver?.ackErrors ?? 0) + (this.commands?.errorCount ?? 0)
       })
     })
     this.progress.start()
@@ -156,8 +186,8 @@ class Simulation {
   private async publish (pool: WorkerPool): Promise<PublishTiming> {
     const startAt = this.clock.now() + START_DELAY_MS
     this.meter.startAt = startAt
-    this.receiver.start(this.loops)
-    if (this.s.commandRate > 0) {
+    this.receiver?.start(this.loops)
+    if (this.s.commandRate > 0 && this.http !== undefined) {
       this.commands = new CommandSender(this.http, answeringIds(this.s, this.ids), this.s.commandRate, this.runId, this.clock, this.meter.onError)
       this.commands.start(startAt)
     }
@@ -185,9 +215,9 @@ class Simulation {
     const reports = await pool.reports()
     const deadline = publish.lastPublishAt + this.s.drain * 1000
     const commandsDrained = this.commands?.drain(Math.max(0, deadline - this.clock.now())) ?? Promise.resolve()
-    await this.deliveriesIn(expectedDeliveries(reports, this.s.qos), deadline)
+    if (this.receiver !== undefined) await this.deliveriesIn(expectedDeliveries(reports, this.s.qos), deadline)
     await commandsDrained
-    await this.receiver.stop()
+    await this.receiver?.stop()
     return reports
   }
 
@@ -217,24 +247,26 @@ class Simulation {
       reports,
       firsts: pool.handles.map((h) => h.first),
       publish,
-      receiver: this.receiver,
+      receiver: this.receiver ?? { receiveErrors: 0, ackErrors: 0 },
+      deliveryMeasured: this.receiver !== undefined,
       commands: this.commands?.result() ?? null,
       interrupted: this.interrupt.interrupted,
       warnings: this.warnings
     })
-    return { result, breaches: thresholdBreaches(result, this.s) }
+    return { result, exitCode: result.passed ? 0 : THRESHOLD_EXIT_CODE }
   }
 
   /** Stops everything the run started, in order; safe after a failure at any phase. */
   async close (): Promise<void> {
     this.interrupt.remove()
     this.progress?.stop()
-    await this.receiver.stop()
+    await this.receiver?.stop()
     await this.pool?.close()
-    if (this.subscribed) {
+    if (this.subscribed && this.receiver instanceof PullReceiver) {
       const problem = await this.receiver.remove()
       if (problem !== undefined) this.note(problem)
     }
-    await this.http.close()
+    if (this.s.cleanup && this.http !== undefined) await cleanupDevices(this.http, [...this.registered], (text) => this.note(text))
+    await this.http?.close()
   }
 }

@@ -111,8 +111,8 @@ class DeviceWorker {
   private open (d: Device, done: (o: ConnectOutcome) => void): void {
     const client = connect(this.init.url, {
       clientId: d.id,
-      username: d.id,
-      password: d.password,
+      ...(d.username === undefined ? {} : { username: d.username }),
+      ...(d.password === undefined ? {} : { password: d.password }),
       clean: true,
       protocolVersion: 4,
       keepalive: 60,

@@ -76,7 +76,14 @@ describe('mergeSettings', () => {
     ['transport from the URL', ['--mqtt', 'wss://gw.example:9000/mqtt', '--ca', 'ca.pem'], { transport: 'wss', mqtt: 'wss://gw.example:9000/mqtt', ca: 'ca.pem' }],
     ['host:port takes the transport', ['--mqtt', '10.0.0.5:1999', '--transport', 'ws'], { transport: 'ws', mqtt: 'ws://10.0.0.5:1999/mqtt' }],
     ['http URL loses its trailing slash', ['--http', 'http://localhost:9/'], { http: 'http://localhost:9' }],
-    ['thresholds', ['--max-loss', '0', '--max-errors', '3'], { maxLoss: 0, maxErrors: 3 }],
+    ['thresholds', ['--max-loss', '0', '--max-errors', '3'], { maxLoss: 0, maxErrors: 3, maxPubackP99Ms: null, maxDeliveryP99Ms: null, minRate: null }],
+    ['latency and rate thresholds', ['--max-puback-p99-ms', '50', '--max-delivery-p99-ms', '250.5', '--min-rate', '900'], { maxPubackP99Ms: 50, maxDeliveryP99Ms: 250.5, minRate: 900 }],
+    ['a plain --duration is seconds', ['--rate', '10', '--duration', '3'], { duration: 3, messages: 30 }],
+    ['--duration with a unit', ['--rate', '10', '--duration', '1m30s'], { duration: 90, messages: 900 }],
+    ['--duration in ms', ['--rate', '100', '--duration', '500ms'], { duration: 0.5, messages: 50 }],
+    ['--drain and --churn-interval with units', ['--drain', '2m', '--churn-interval', '1500ms'], { drain: 120, churnInterval: 1.5 }],
+    ['--json and --cleanup', ['--json', '--cleanup'], { json: true, cleanup: true, brokerOnly: false }],
+    ['switches are off by default', [], { json: false, cleanup: false, brokerOnly: false, subscribe: false, username: null, password: null }],
     ['qos 0', ['--qos', '0'], { qos: 0 }],
     ['exponent notation', ['--rate', '5e3'], { rate: 5000 }]
   ])('%s', (_name, argv, expected) => {
@@ -96,7 +103,11 @@ describe('mergeSettings', () => {
     [['--rate', ''], /--rate/],
     [['--qos', '2'], /--qos: must be one of 0, 1/],
     [['--duration', '-1'], /--duration: a value starting with '-' must be written --duration=VALUE/],
-    [['--duration=-1'], /--duration: must be a number > 0/],
+    [['--duration=-1'], /--duration: must be a duration \(500ms, 30s, 5m, 1h, or seconds\) > 0/],
+    [['--duration', '0s'], /--duration: must be a duration .* > 0 .*\(got "0s"\)/],
+    [['--duration', '10 minutes'], /--duration: must be a duration/],
+    [['--duration', '8d'], /--duration: must be a duration/],
+    [['--drain', '2h'], /--drain: must be a duration .* <= 3600 \(got "2h"\)/],
     [['--duration', '5', '--messages', '10'], /duration and --messages exclude each other/],
     [['--transport', 'udp'], /--transport: must be .*tcp, tls, ws, wss/],
     [['--transport', 'tls', '--mqtt', 'mqtt://h:1883'], /--transport tls does not match --mqtt/],
@@ -112,12 +123,38 @@ describe('mergeSettings', () => {
     [['--prefix', 'a/b'], /--prefix: 1–100 letters/],
     [['--topic=-x'], /--topic: not a topic name/],
     [['--ca', 'ca.pem'], /--ca: only for --transport tls or wss/],
-    [['--drain=-1'], /--drain: must be a number >= 0/],
-    [['--max-loss=-1'], /--max-loss: must be a whole number >= 0/]
+    [['--drain=-1'], /--drain: must be a duration .* >= 0/],
+    [['--max-loss=-1'], /--max-loss: must be a whole number >= 0/],
+    [['--max-puback-p99-ms', '0'], /--max-puback-p99-ms: must be a number > 0/],
+    [['--max-delivery-p99-ms', 'fast'], /--max-delivery-p99-ms: must be a number > 0 .*\(got "fast"\)/],
+    [['--min-rate', '-5'], /--min-rate: a value starting with '-' must be written --min-rate=VALUE/],
+    [['--min-rate=0'], /--min-rate: must be a number > 0/],
+    [['--max-puback-p99-ms', '50', '--qos', '0'], /--max-puback-p99-ms: QoS 0 has no PUBACK/],
+    [['--json=yes'], /--json/],
+    [['--subscribe'], /--subscribe: only with --broker-only/],
+    [['--username', 'u'], /--username: only with --broker-only/],
+    [['--broker-only', '--cleanup'], /--cleanup: needs the gateway's HTTP API, which --broker-only does not use/],
+    [['--broker-only', '--command-share', '0.5'], /--command-share: needs the gateway's HTTP API/],
+    [['--broker-only', '--devices-file', 'd.json'], /--devices-file: needs the gateway's HTTP API/],
+    [['--broker-only', '--max-loss', '0'], /--max-loss: with --broker-only, needs --subscribe/],
+    [['--broker-only', '--max-delivery-p99-ms', '9'], /--max-delivery-p99-ms: with --broker-only, needs --subscribe/],
+    [['--broker-only', '--password', 'p'], /--password: needs --username/]
   ])('refuses %j', (argv, message) => {
     const err = failure(() => settings([...KEY, ...argv]))
     expect(err.message).toMatch(message)
     expect(err.exitCode).toBe(2)
+  })
+
+  it('--broker-only needs no key, and takes shared credentials and --subscribe', () => {
+    expect(settings(['--broker-only', '--mqtt', 'mqtt://127.0.0.1:1999'])).toMatchObject({ brokerOnly: true, key: '', subscribe: false, username: null, password: null, mqtt: 'mqtt://127.0.0.1:1999' })
+    expect(settings(['--broker-only', '--subscribe', '--username', 'bench', '--password', 'secret', '--max-loss', '0', '--max-delivery-p99-ms', '20'])).toMatchObject({ subscribe: true, username: 'bench', password: 'secret', maxLoss: 0, maxDeliveryP99Ms: 20 })
+  })
+
+  it('takes the switches from a scenario as YAML booleans', () => {
+    const scenario = { file: 's.yaml', layer: scenarioLayer({ 'broker-only': true, subscribe: true, json: false, duration: '45s' }, 's.yaml', '/base') }
+    expect(settings([], { scenario })).toMatchObject({ brokerOnly: true, subscribe: true, json: false, duration: 45 })
+    const bad = { file: 's.yaml', layer: scenarioLayer({ cleanup: 'sometimes' }, 's.yaml', '/base') }
+    expect(failure(() => settings(KEY, { scenario: bad })).message).toBe('s.yaml: cleanup: must be true or false (got "sometimes")')
   })
 
   it('needs a key, from --key or GRIDGATE_KEY', () => {
@@ -141,8 +178,11 @@ describe('mergeSettings', () => {
     expect(err.message).toBe('s.yaml: rate: must be a number > 0 and <= 10000000 (got "fast")')
   })
 
-  it('keeps the key out of the public settings', () => {
+  it('keeps the key and the MQTT password out of the public settings', () => {
     expect(publicSettings(settings(KEY))).not.toHaveProperty('key')
+    const broker = publicSettings(settings(['--broker-only', '--username', 'u', '--password', 'secret']))
+    expect(broker).not.toHaveProperty('password')
+    expect(broker.username).toBe('u')
   })
 })
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { mergeSettings, publicSettings } from '../../devices-sim/options.js'
-import { formatMs, formatProgress, renderTable, saturationWarnings, thresholdBreaches, type SimResult } from '../../devices-sim/report.js'
+import { formatMs, formatProgress, renderTable, saturationWarnings, type SimResult } from '../../devices-sim/report.js'
 
 const latency = (p50: number): SimResult['latencyMs'] => ({ count: 1000, p50, p90: p50 * 2, p99: p50 * 4, p999: p50 * 8, max: p50 * 10, mean: p50 })
 
@@ -9,12 +9,14 @@ function result (over: Partial<SimResult> = {}): SimResult {
   return {
     runId: 'abcd1234',
     startedAt: '2026-11-24T12:00:00.000Z',
+    mode: 'gateway',
     settings,
     devices: 1000,
     connected: 1000,
     refused: { count: 0, byCode: {} },
     sent: 100_000,
     acked: 100_000,
+    deliveryMeasured: true,
     delivered: 100_000,
     lost: 0,
     duplicates: 0,
@@ -36,6 +38,8 @@ function result (over: Partial<SimResult> = {}): SimResult {
     simulatorEventLoopUtilization: { main: 0.12, workers: [0.25, 0.24] },
     saturated: false,
     warnings: [],
+    thresholds: [],
+    passed: true,
     series: [],
     ...over
   }
@@ -67,7 +71,15 @@ describe('renderTable', () => {
     ['churn', { churn: { devices: 100, disconnects: 200, reconnects: 199, failedReconnects: 1 } }, ['| churn | 100 devices: 200 disconnects, 199 reconnects, 1 failed |']],
     ['QoS 0', { settings: { ...result().settings, qos: 0 }, acked: 0, pubackLatencyMs: null }, ['| acknowledged (PUBACK) | – (QoS 0) |']],
     ['warnings and saturation', { saturated: true, warnings: ['the simulator used 1.90 of 2 cores'] }, ['SATURATED |', 'warning: the simulator used 1.90 of 2 cores']],
-    ['nothing measured', { latencyMs: { ...latency(1), count: 0 }, pubackLatencyMs: null }, ['| (nothing measured) |']]
+    ['nothing measured', { latencyMs: { ...latency(1), count: 0 }, pubackLatencyMs: null }, ['| (nothing measured) |']],
+    ['broker-only without a subscriber', { mode: 'broker-only', deliveryMeasured: false, delivered: 0 }, [', broker only |', '| delivered | – (not measured: --broker-only without --subscribe) |']],
+    ['thresholds, met and breached', {
+      thresholds: [
+        { name: 'max-loss', limit: 0, actual: 0, passed: true, text: 'lost 0 messages <= --max-loss 0' },
+        { name: 'max-puback-p99-ms', limit: 5, actual: 8.4, passed: false, text: 'publish → PUBACK p99 8.4 ms > --max-puback-p99-ms 5' }
+      ],
+      passed: false
+    }, ['| threshold | limit | measured | verdict |', '| --max-loss | 0 | 0 | pass |', '| --max-puback-p99-ms | 5 | 8.4 | BREACHED: publish → PUBACK p99 8.4 ms > --max-puback-p99-ms 5 |']]
   ])('shows %s', (_name, over, lines) => {
     const table = renderTable(result(over))
     for (const line of lines) expect(table).toContain(line)
@@ -85,22 +97,6 @@ describe('formatProgress', () => {
     expect(formatProgress({ phase: 'publishing', elapsedSeconds: 12.4, connected: 990, devices: 1000, sent: 60_000, msgPerSec: 5001.2, delivered: 59_950, p99: 14.25, errors: 2 }))
       .toBe('[ 12s publishing] connected 990/1,000 | sent 60,000 (5,001 msg/s) | delivered 59,950 | p99 14.3 ms | errors 2')
     expect(formatProgress({ phase: 'connecting', elapsedSeconds: 1, connected: 0, devices: 5, sent: 0, msgPerSec: 0, delivered: 0, p99: null, errors: 0 })).toContain('p99 –')
-  })
-})
-
-describe('thresholdBreaches', () => {
-  it.each<[{ lost: number, errors: number }, { maxLoss: number | null, maxErrors: number | null }, number]>([
-    [{ lost: 0, errors: 0 }, { maxLoss: 0, maxErrors: 0 }, 0],
-    [{ lost: 1, errors: 0 }, { maxLoss: 0, maxErrors: null }, 1],
-    [{ lost: 5, errors: 5 }, { maxLoss: 5, maxErrors: 5 }, 0],
-    [{ lost: 6, errors: 6 }, { maxLoss: 5, maxErrors: 5 }, 2],
-    [{ lost: 100, errors: 100 }, { maxLoss: null, maxErrors: null }, 0]
-  ])('%j against %j: %d breaches', (r, s, n) => {
-    expect(thresholdBreaches(r, s)).toHaveLength(n)
-  })
-
-  it('says what was exceeded', () => {
-    expect(thresholdBreaches({ lost: 3, errors: 0 }, { maxLoss: 0, maxErrors: null })).toEqual(['lost 3 messages, more than --max-loss 0'])
   })
 })
 
