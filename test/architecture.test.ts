@@ -21,7 +21,9 @@ const MAY_IMPORT: Record<string, string[]> = {
   commands: ['core', 'broker', 'log'],
   telemetry: ['core', 'log'],
   storage: ['core', 'registry', 'log', 'delivery', 'commands', 'telemetry'],
-  http: ['core', 'config', 'observability', 'registry', 'log', 'broker', 'ingest', 'delivery', 'commands', 'telemetry'],
+  http: ['core', 'config', 'observability', 'registry', 'log', 'broker', 'ingest', 'delivery', 'commands', 'telemetry', 'console'],
+  // The web console: its browser app is a client of the HTTP API; its assets module reads files.
+  console: [],
   // The admin CLI is a client of the HTTP API: it knows the gateway only by its wire.
   admin: []
 }

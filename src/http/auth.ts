@@ -27,9 +27,10 @@ export function createAuthenticator (keys: readonly string[]): Authenticator {
 
 // Probes stay open so orchestrators need no key, and so does the API's description (it
 // describes, it exposes no data): the OpenAPI document and the browsable docs with their assets.
-const OPEN_PATHS = new Set(['/healthz', '/readyz', '/openapi.json', '/docs'])
+// So does the web console's page and its assets (/, /console/*): the page asks for the key.
+const OPEN_PATHS = new Set(['/healthz', '/readyz', '/openapi.json', '/docs', '/'])
 
 /** Whether a request path (without its query) is answered without an access key. */
 export function isOpenPath (path: string): boolean {
-  return OPEN_PATHS.has(path) || path.startsWith('/docs/')
+  return OPEN_PATHS.has(path) || path.startsWith('/docs/') || path.startsWith('/console/')
 }

@@ -9,10 +9,12 @@ import type { HttpDeps } from './deps.js'
 import { openApiRoutes, swaggerOptions, swaggerUiOptions } from './openapi.js'
 import { sendError, toGridgateError } from './reply.js'
 import { commandRoutes } from './routes/commands.js'
+import { consoleRoutes } from './routes/console.js'
 import { deviceRoutes } from './routes/devices.js'
 import { healthRoutes } from './routes/health.js'
 import { publishRoutes } from './routes/publish.js'
 import { retainedRoutes } from './routes/retained.js'
+import { streamRoutes } from './routes/stream.js'
 import { subscriptionRoutes } from './routes/subscriptions.js'
 import { telemetryRoutes } from './routes/telemetry.js'
 import { topicRoutes } from './routes/topics.js'
@@ -92,5 +94,7 @@ export function createHttpServer (deps: HttpDeps, logger: Logger, opts: HttpServ
   void app.register(commandRoutes, deps)
   void app.register(telemetryRoutes, deps)
   void app.register(retainedRoutes, deps)
+  void app.register(streamRoutes, deps)
+  void app.register(consoleRoutes)
   return app
 }

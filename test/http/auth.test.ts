@@ -61,11 +61,11 @@ describe('createAuthenticator(keys).check', () => {
 })
 
 describe('isOpenPath', () => {
-  it.each(['/healthz', '/readyz', '/openapi.json', '/docs', '/docs/', '/docs/static/index.html', '/docs/json'])('answers %s without a key', (path) => {
+  it.each(['/healthz', '/readyz', '/openapi.json', '/docs', '/docs/', '/docs/static/index.html', '/docs/json', '/', '/console/console.js', '/console/console.css'])('answers %s without a key', (path) => {
     expect(isOpenPath(path)).toBe(true)
   })
 
-  it.each(['/', '/topics', '/metrics', '/openapi.json/x', '/docsx', '/doc', '/healthz/x', '/HEALTHZ', '/openapi.yaml'])('asks for a key at %s', (path) => {
+  it.each(['/topics', '/stream', '/console', '/consolex/a', '/metrics', '/openapi.json/x', '/docsx', '/doc', '/healthz/x', '/HEALTHZ', '/openapi.yaml'])('asks for a key at %s', (path) => {
     expect(isOpenPath(path)).toBe(false)
   })
 })
