@@ -24,7 +24,8 @@ export const ENV_OVERRIDES: Readonly<Record<string, Override>> = {
   GRIDGATE_WEBHOOK_ALLOW_LOOPBACK: { path: ['webhooks', 'allowLoopback'], kind: 'boolean' },
   GRIDGATE_LOG_LEVEL: { path: ['log', 'level'], kind: 'string' },
   GRIDGATE_STORAGE_ENGINE: { path: ['storage', 'engine'], kind: 'string' },
-  GRIDGATE_REDIS_URL: { path: ['redis', 'url'], kind: 'string' }
+  GRIDGATE_REDIS_URL: { path: ['redis', 'url'], kind: 'string' },
+  GRIDGATE_NODE_ID: { path: ['cluster', 'nodeId'], kind: 'string' }
 }
 
 function parse (name: string, kind: Kind, raw: string): unknown {

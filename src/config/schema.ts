@@ -144,6 +144,15 @@ export interface Config {
     /** Put before every key the engine writes, so gateways can share a server under different prefixes. */
     keyPrefix: string
   }
+  /** This process as a node of a cluster: every node on one Redis (and key prefix) is one gateway. */
+  cluster: {
+    /** This node's id; absent: a new one at every start (registry/nodes.ts says why it is not kept). */
+    nodeId?: string
+    /** How often the node refreshes its heartbeat key. */
+    heartbeatIntervalMs: number
+    /** A node whose heartbeat is older than this is gone (the key's expiry); above the interval. */
+    heartbeatExpiryMs: number
+  }
   retention: RetentionConfig & { sweepIntervalSeconds: number }
   topics: TopicConfig[]
   telemetry: TelemetryConfig
@@ -383,6 +392,16 @@ export const configSchema = {
       properties: {
         url: { type: 'string', pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' },
         keyPrefix: { type: 'string', maxLength: 100, default: 'gridgate:' }
+      }
+    },
+    cluster: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        nodeId: { type: 'string', pattern: NAME_PATTERN },
+        heartbeatIntervalMs: { type: 'integer', minimum: 10, maximum: 60_000, default: 1000 },
+        heartbeatExpiryMs: { type: 'integer', minimum: 20, maximum: 600_000, default: 5000 }
       }
     },
     retention: {

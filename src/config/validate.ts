@@ -93,6 +93,9 @@ function crossFieldProblems (c: Config): string[] {
     if (other !== undefined) problems.push(`${field}: port ${p} is already used by ${other}`)
     byPort.set(p, field)
   }
+  if (c.cluster.heartbeatExpiryMs <= c.cluster.heartbeatIntervalMs) {
+    problems.push('/cluster/heartbeatExpiryMs: must be above /cluster/heartbeatIntervalMs (a live node refreshes its heartbeat before it expires)')
+  }
   problems.push(...telemetryWindowProblems(c.telemetry))
   return problems
 }
