@@ -59,6 +59,12 @@ export class Ipc<Command extends object, Stream> {
     return await this.send<ProbeReply>({ probe: id, gc }, id, 30_000)
   }
 
+  /** Starts a CPU profile of the server's main thread, or stops it and writes it to `file`. */
+  async profile (action: 'start' | 'stop', file?: string): Promise<void> {
+    const id = this.next++
+    await this.send({ probe: id, profile: action, file }, id, 30_000)
+  }
+
   /** Turns Nagle's algorithm off (true) or back on (false) on the server's accepted MQTT sockets; resolves with their number. */
   async setNoDelay (on: boolean): Promise<number> {
     const id = this.next++

@@ -92,14 +92,15 @@ export async function startLoadGenerator (openFiles: number, cpuProfileDir?: str
   return { child, ipc: new IpcBase<LoadCommand, LoadStream>(child) }
 }
 
-async function startBareAedes (openFiles: number, cpuProfileDir?: string): Promise<Server> {
-  const child = await startChild('bare aedes', ['bench/bare-aedes.ts'], 30_000, { ipc: true, nodeArgs: [...PROBE_ARGS, ...profile(cpuProfileDir)], openFiles })
+async function startBareAedes (openFiles: number): Promise<Server> {
+  const child = await startChild('bare aedes', ['bench/bare-aedes.ts'], 30_000, { ipc: true, nodeArgs: PROBE_ARGS, openFiles })
   const mqtt = child.listeners.mqtt
   if (mqtt === undefined) throw new Error('bare aedes did not report its MQTT listener')
   return { name: 'bare aedes', child, ipc: new IpcBase<LoadCommand, LoadStream>(child), mqtt }
 }
 
 /** `extraConfig`: further top-level config sections (e.g. `telemetry`) for the child. */
+/** `cpuProfileDir`: a whole-process --cpu-prof of the child (start-up included); the mqtt cases instead profile their measured windows through the probe. */
 export async function startGridgate (name: string, dataDir: string, persistence: boolean, openFiles: number, cpuProfileDir?: string, extraConfig: Record<string, unknown> = {}): Promise<Server> {
   const config = {
     dataDir,
@@ -322,6 +323,8 @@ export interface Phase {
   quiesceSeconds: number
 }
 
+let profiles = 0
+
 /** One round of `how` against `target`; a pre-warm round is not recorded. */
 export async function round (phase: Phase, target: Target, how: Load, prewarm = false): Promise<Round> {
   const { opts, load } = phase
@@ -330,9 +333,16 @@ export async function round (phase: Phase, target: Target, how: Load, prewarm = 
   const http = target.server.http
   let before: BatchCounters | undefined
   const total = how.mode === 'window' ? target.windowBatches : target.pacedBatches
-  const onWindow = http === undefined || total === undefined || prewarm
+  const profileDir = prewarm ? undefined : opts.cpuProfileDir
+  const counted = !(http === undefined || total === undefined || prewarm)
+  const onWindow = !counted && profileDir === undefined
     ? undefined
     : async (open: boolean): Promise<void> => {
+      if (profileDir !== undefined) {
+        const file = join(profileDir, `${target.server.name.replace(/[^a-z0-9]+/gi, '-')}.${how.mode}.${++profiles}.cpuprofile`)
+        await target.server.ipc.profile(open ? 'start' : 'stop', file)
+      }
+      if (!counted || http === undefined || total === undefined) return
       // One scrape for both: scraping resets the delay gauge, so the one at the window's end covers the window.
       const text = await getJson(http, '/metrics')
       const now = await batchCounters(http, text)
@@ -485,14 +495,14 @@ async function trafficCases (opts: MqttIngestOptions, openFiles: number, warning
     if (load === undefined) throw new Error('no load generator')
     children.push(load.child)
     const servers = await startAll([
-      startBareAedes(openFiles, opts.cpuProfileDir),
-      startGridgate('gridgate', dirs[0] as string, true, openFiles, opts.cpuProfileDir),
-      startGridgate('gridgate, no persistence', dirs[1] as string, false, openFiles, opts.cpuProfileDir),
-      startGridgate('gridgate, telemetry off', dirs[2] as string, true, openFiles, opts.cpuProfileDir, { telemetry: { enabled: false } })
+      startBareAedes(openFiles),
+      startGridgate('gridgate', dirs[0] as string, true, openFiles),
+      startGridgate('gridgate, no persistence', dirs[1] as string, false, openFiles),
+      startGridgate('gridgate, telemetry off', dirs[2] as string, true, openFiles, undefined, { telemetry: { enabled: false } })
     ], openFiles, warnings)
     children.push(...servers.map((s) => s.child))
     if (opts.cpuProfileDir !== undefined) {
-      progress.line(`  CPU profiles go to ${opts.cpuProfileDir} (CPU.*.<pid>.*.cpuprofile): ${children.map((c) => `${c.name} ${c.pid}`).join(', ')}`)
+      progress.line(`  CPU profiles of each measured window's server main thread go to ${opts.cpuProfileDir} ({server}.{window|rate}.{n}.cpuprofile); the load generator's whole run as CPU.*.${load.child.pid}.*.cpuprofile`)
     }
     const [bare, gg, ggnp, ggnt] = servers as [Server, Server, Server, Server]
 

@@ -36,7 +36,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --mqtt-inflight N QoS 1 publishes in flight per device in the fan-in cases (default 10)
   --mqtt-rate N     publishes/s in total in the latency case (default 5000)
   --mqtt-idle N     idle connections in the memory case, 0 to skip it (default 5000)
-  --mqtt-cpu-prof DIR  write --cpu-prof profiles of the fan-in/latency children (and telemetry's gridgate children) to DIR
+  --mqtt-cpu-prof DIR  write CPU profiles of each measured mqtt window (server main thread) and of telemetry's gridgate children to DIR
   --dir DIR         where temp databases go (default: the OS temp dir)
 `
 

@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector'
 import { performance, PerformanceObserver } from 'node:perf_hooks'
 
 // Preloaded into the MQTT servers under test (`node --import tsx --expose-gc --import
@@ -8,6 +10,9 @@ import { performance, PerformanceObserver } from 'node:perf_hooks'
 interface ProbeRequest {
   probe: number
   gc?: boolean
+  /** Starts a CPU profile of the main thread, or stops it and writes it to `file`. */
+  profile?: 'start' | 'stop'
+  file?: string
 }
 
 export interface ProbeReply {
@@ -35,11 +40,29 @@ new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcMs += e.duration
 }).observe({ entryTypes: ['gc'] })
 
+// Profiles of the measured windows only (the bench's --mqtt-cpu-prof), not of start-up,
+// connects and warm-up, which a whole-process --cpu-prof mixes in.
+let session: Session | undefined
+function profile (req: ProbeRequest, done: () => void): void {
+  if (req.profile === 'start') {
+    session ??= new Session()
+    session.connect()
+    session.post('Profiler.enable', () => { session?.post('Profiler.start', () => { done() }) })
+    return
+  }
+  session?.post('Profiler.stop', (err, res) => {
+    if (err === null && req.file !== undefined) writeFileSync(req.file, JSON.stringify(res.profile))
+    session?.disconnect()
+    done()
+  })
+}
+
 if (typeof process.send === 'function') {
   process.on('message', (m: unknown) => {
     const req = m as Partial<ProbeRequest> | null
     if (req === null || typeof req !== 'object' || typeof req.probe !== 'number') return
     const id = req.probe
+    if (req.profile !== undefined) { profile(req as ProbeRequest, () => process.send?.({ probe: id })); return }
     const answer = (): void => {
       const mem = process.memoryUsage()
       const reply: ProbeReply = {

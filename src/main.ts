@@ -137,11 +137,14 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       authenticator: createAuthenticator({ registry, clock, allowAnonymous: config.mqtt.allowAnonymous, backoff: config.mqtt.authFailures }),
       persistence: config.mqtt.persistence ? engine.mqttPersistence : undefined,
       ports: {
-        onPublish: async (msg) => {
+        // Not async: on the PUBACK path the append's promise is the one to wait for.
+        onPublish: (msg) => {
           // devices/{id}/responses/{commandId}: an answer to a command, from that device only.
           const topic = parseDeviceTopic(msg.mqttTopic)
-          if (topic?.kind === 'response' && topic.deviceId === msg.deviceId) await commandsPort.onResponse(msg.deviceId, topic.commandId, msg.payload)
-          await ingest.handle(msg)
+          if (topic?.kind === 'response' && topic.deviceId === msg.deviceId) {
+            return commandsPort.onResponse(msg.deviceId, topic.commandId, msg.payload).then(() => ingest.handle(msg))
+          }
+          return ingest.handle(msg)
         },
         onConnection: (deviceId, connected, details, live) => {
           connectionMetrics(metrics, connected, details.transport, live)

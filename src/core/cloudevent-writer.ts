@@ -24,7 +24,30 @@ export const deviceSource = (namespace: string, deviceId: string): string => `/$
  * `time` is ms since the epoch.
  */
 export function cloudEventHead (id: string, source: string, type: string, subject: string, time: number, deviceId: string): string {
-  return `{"specversion":"1.0","id":${q(id)},"source":${q(source)},"type":${q(type)},"subject":${q(subject)},"time":"${new Date(time).toISOString()}","deviceid":${q(deviceId)}`
+  const parts = headParts(source, type, subject, deviceId)
+  return `{"specversion":"1.0","id":${q(id)}${parts.middle}${isoTime(time)}${parts.tail}`
+}
+
+/**
+ * The constant stretches of a head, for writers that cache them per device and topic:
+ * `middle` runs from after `id`'s value to the opening quote of `time`'s value, `tail` from
+ * its closing quote through `deviceid`. A head is
+ * `{"specversion":"1.0","id":` + JSON id + middle + isoTime(time) + tail.
+ */
+export function headParts (source: string, type: string, subject: string, deviceId: string): { middle: string, tail: string } {
+  return { middle: `,"source":${q(source)},"type":${q(type)},"subject":${q(subject)},"time":"`, tail: `","deviceid":${q(deviceId)}` }
+}
+
+let lastMs = Number.NaN
+let lastIso = ''
+
+/** `time` (ms since the epoch) as RFC 3339 in UTC; events of one millisecond share the string. */
+export function isoTime (ms: number): string {
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString()
+    lastMs = ms
+  }
+  return lastIso
 }
 
 export interface JsonEventFields {

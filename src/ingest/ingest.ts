@@ -4,7 +4,8 @@ import type { IdGenerator } from '../core/ids.js'
 import type { TopicLog } from '../log/types.js'
 import { matchRoute, type Route } from './routes.js'
 import { describeSchemaErrors, type DataSchema } from './schemas.js'
-import { parseJsonPayload, toCloudEvent, type DeviceMessage } from './to-cloudevent.js'
+import { isJsonText } from './json-text.js'
+import { createCloudEventEncoder, parseJsonPayload, type DeviceMessage } from './to-cloudevent.js'
 
 // The broker's onPublish port: device message -> CloudEvent -> durable append. The promise
 // resolves only after the append is written, which is what lets aedes send the PUBACK.
@@ -35,26 +36,46 @@ export interface IngestOptions {
   observer?: IngestObserver
 }
 
+/** MQTT topics whose route ingest remembers; past this it starts again. */
+const CACHED_ROUTES = 50_000
+const NO_ROUTE = null
+
 export function createIngest (opts: IngestOptions): Ingest {
   const { log, routes, namespace, clock, ids, observer } = opts
+  const encode = createCloudEventEncoder(namespace)
+  // Routes are fixed for the process, so a topic's route is decided once.
+  let routeOf = new Map<string, Route<DataSchema> | typeof NO_ROUTE>()
+  const counted = (topic: string) => () => { observer?.ingested?.(topic) }
+  const countedByTopic = new Map<string, () => void>()
   return {
-    handle: async (msg) => {
-      const route = matchRoute(routes, msg.mqttTopic)
-      if (route === undefined) return
-      const parsed = parseJsonPayload(msg.payload)
+    // Not async: the append's promise is the only one a message waits on (issue 13).
+    handle: (msg) => {
+      let route = routeOf.get(msg.mqttTopic)
+      if (route === undefined) {
+        if (routeOf.size >= CACHED_ROUTES) routeOf = new Map()
+        route = matchRoute(routes, msg.mqttTopic) ?? NO_ROUTE
+        routeOf.set(msg.mqttTopic, route)
+      }
+      if (route === NO_ROUTE) return Promise.resolve()
       let topic = route.topic
       let validationError: string | undefined
+      let json: boolean
       if (route.schema !== undefined) {
-        const ok = parsed.json && route.schema(parsed.value)
-        if (!ok) {
+        // Only a schema needs the value; otherwise the bytes are checked, not parsed.
+        const parsed = parseJsonPayload(msg.payload)
+        json = parsed.json
+        if (!(parsed.json && route.schema(parsed.value))) {
           validationError = parsed.json ? describeSchemaErrors(route.schema) : 'data is not JSON'
           topic = INVALID_TOPIC
           observer?.invalid?.(route.topic)
         }
+      } else {
+        json = msg.payload.length > 0 && isJsonText(msg.payload)
       }
-      const event = toCloudEvent(msg, { id: ids.next(), time: clock.now(), namespace, type: route.type, json: parsed.json, validationError })
-      await log.append(topic, [event])
-      observer?.ingested?.(topic)
+      const event = encode(msg, { id: ids.next(), time: clock.now(), type: route.type, json, validationError })
+      let done = countedByTopic.get(topic)
+      if (done === undefined) countedByTopic.set(topic, done = counted(topic))
+      return log.append(topic, [event]).then(done)
     },
     connection: async (deviceId, connected, details) => {
       const event = jsonCloudEvent({

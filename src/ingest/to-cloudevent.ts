@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer'
-import { BASE64_DATA, cloudEventHead, deviceSource, JSON_DATA } from '../core/cloudevent-writer.js'
+import { BASE64_DATA, cloudEventHead, deviceSource, headParts, isoTime, JSON_DATA } from '../core/cloudevent-writer.js'
 
 // MQTT message -> CloudEvent 1.0 in the JSON format (api.md, "From MQTT message to
 // CloudEvent"). Pure. The event is assembled as bytes around the payload: a JSON payload
@@ -38,6 +38,48 @@ export function toCloudEvent (msg: DeviceMessage, ctx: EventContext): Buffer {
     return Buffer.concat([Buffer.from(head + JSON_DATA), msg.payload, Buffer.from('}')])
   }
   return Buffer.from(`${head}${BASE64_DATA}${msg.payload.toString('base64')}"}`)
+}
+
+const ID_OPEN = '{"specversion":"1.0","id":'
+const CLOSE = 0x7d
+
+interface CachedHead {
+  deviceId: string
+  type: string
+  middle: string
+  tail: string
+}
+
+/** MQTT topics whose head parts an encoder keeps; past this it starts again (a bound, not an LRU). */
+const CACHED_TOPICS = 50_000
+
+/**
+ * toCloudEvent for the ingest path: the same bytes, with what is constant per device topic
+ * (source, type, subject, deviceid, quoted) cached by MQTT topic and the event written into
+ * one buffer. Not pure (the cache), but the output depends only on the arguments.
+ */
+export function createCloudEventEncoder (namespace: string): (msg: DeviceMessage, ctx: Omit<EventContext, 'namespace'>) => Buffer {
+  let heads = new Map<string, CachedHead>()
+  return (msg, ctx) => {
+    let h = heads.get(msg.mqttTopic)
+    if (h === undefined || h.deviceId !== msg.deviceId || h.type !== ctx.type) {
+      if (heads.size >= CACHED_TOPICS) heads = new Map()
+      h = { deviceId: msg.deviceId, type: ctx.type, ...headParts(deviceSource(namespace, msg.deviceId), ctx.type, msg.mqttTopic, msg.deviceId) }
+      heads.set(msg.mqttTopic, h)
+    }
+    let head = `${ID_OPEN}${q(ctx.id)}${h.middle}${isoTime(ctx.time)}${h.tail},"mqttqos":${msg.qos},"mqttretain":${msg.retain ? 'true' : 'false'}`
+    if (ctx.validationError !== undefined) head += `,"validationerror":${q(ctx.validationError)}`
+    const payload = msg.payload
+    if (payload.length === 0) return Buffer.from(head + '}')
+    if (!ctx.json) return Buffer.from(`${head}${BASE64_DATA}${payload.toString('base64')}"}`)
+    head += JSON_DATA
+    const headBytes = Buffer.byteLength(head)
+    const out = Buffer.allocUnsafe(headBytes + payload.length + 1)
+    out.write(head, 0, 'utf8')
+    payload.copy(out, headBytes)
+    out[headBytes + payload.length] = CLOSE
+    return out
+  }
 }
 
 /** Parses a payload as JSON if it is JSON; binary payloads are recognised without an exception in the common case. */

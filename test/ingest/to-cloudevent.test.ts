@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { parseJsonPayload, toCloudEvent, type DeviceMessage, type EventContext } from '../../src/ingest/to-cloudevent.js'
+import { createCloudEventEncoder, parseJsonPayload, toCloudEvent, type DeviceMessage, type EventContext } from '../../src/ingest/to-cloudevent.js'
 import { validateCloudEvent } from '../../src/core/cloudevent.js'
 
 const TIME = Date.UTC(2024, 0, 2, 3, 4, 5, 678)
@@ -231,5 +231,26 @@ describe('parseJsonPayload', () => {
     { name: 'invalid UTF-8 in an object value', payload: Buffer.concat([Buffer.from('{"a":"'), Buffer.from([0xfe]), Buffer.from('"}')]) }
   ])('refuses $name', ({ payload }) => {
     expect(parseJsonPayload(payload)).toEqual({ json: false })
+  })
+})
+
+describe('createCloudEventEncoder', () => {
+  // One encoder through the whole sequence: later cases hit (or must miss) what earlier ones cached.
+  const encode = createCloudEventEncoder('plant-3')
+  it.each([
+    { name: 'a JSON payload', msg: message({ payload: Buffer.from('{"t":21.5}') }), ctx: context({ json: true }) },
+    { name: 'the same topic again, another id and time', msg: message({ payload: Buffer.from('[1,2]') }), ctx: context({ id: 'ev-2', time: TIME + 1, json: true }) },
+    { name: 'the same topic with another route type', msg: message({ payload: Buffer.from('1') }), ctx: context({ type: 'other.type', json: true }) },
+    { name: 'the same topic from another device', msg: message({ deviceId: 'd2', payload: Buffer.from('1') }), ctx: context({ json: true }) },
+    { name: 'a binary payload', msg: message({ payload: Buffer.from([0, 1, 255]) }), ctx: context() },
+    { name: 'an empty payload', msg: message({ qos: 0, retain: true }), ctx: context() },
+    { name: 'a validation error', msg: message({ payload: Buffer.from('{"t":"x"}') }), ctx: context({ json: true, validationError: 'data.t must be number' }) },
+    { name: 'non-ASCII topic, device and payload', msg: message({ deviceId: 'zähler-1', mqttTopic: 'devices/zähler-1/telemetry', payload: Buffer.from('{"ø":"€"}') }), ctx: context({ json: true }) },
+    { name: 'quotes and backslashes to escape', msg: message({ deviceId: 'a"b\\c', mqttTopic: 'devices/a"b\\c/x' }), ctx: context({ id: 'i"d' }) }
+  ])('writes the same bytes as toCloudEvent for $name', ({ msg, ctx }) => {
+    const { namespace: _ns, ...rest } = ctx
+    const bytes = encode(msg, rest)
+    expect(bytes.toString('utf8')).toBe(toCloudEvent(msg, ctx).toString('utf8'))
+    expect(() => validateCloudEvent(JSON.parse(bytes.toString('utf8')) as Record<string, unknown>)).not.toThrow()
   })
 })

@@ -328,8 +328,8 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
   /** An instance: shares everything above, owns its listeners and its close. */
   function view (): TopicLog {
     const mine = new Set<(topic: string, nextOffset: number) => void>()
-    const inFlight = new Set<Promise<unknown>>()
     let closed = false
+    let last: Promise<unknown> | undefined
     const listen = (l: (topic: string, nextOffset: number) => void): () => void => {
       mine.add(l)
       appendListeners.add(l)
@@ -343,13 +343,14 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
         return t === undefined ? undefined : info(t)
       },
       listTopics: async () => [...topics.values()].map(info).sort((a, b) => a.name.localeCompare(b.name)),
-      append: async (topic, events) => {
-        if (closed) throw new GridgateError('SHUTTING_DOWN')
-        const state = requireTopic(topic)
-        if (events.length === 0) return { firstOffset: state.nextOffset, nextOffset: state.nextOffset, time: clock.now() }
-        const p = writer.submit({ topic, events })
-        inFlight.add(p)
-        try { return await p } finally { inFlight.delete(p) }
+      // Not async, one promise per call: it runs for every device message. The group commit
+      // settles in submission order, so close() waits for this view's last append only.
+      append: (topic, events) => {
+        if (closed) return Promise.reject(new GridgateError('SHUTTING_DOWN'))
+        let state: ReturnType<typeof requireTopic>
+        try { state = requireTopic(topic) } catch (err) { return Promise.reject(err) }
+        if (events.length === 0) return Promise.resolve({ firstOffset: state.nextOffset, nextOffset: state.nextOffset, time: clock.now() })
+        return (last = writer.submit({ topic, events }))
       },
       read,
       waitForAppend: async (topic, afterOffset, timeoutMs) => {
@@ -369,7 +370,7 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
       enforceRetention,
       close: async () => {
         closed = true
-        await Promise.allSettled([...inFlight])
+        await last?.catch(() => undefined)
         for (const l of mine) appendListeners.delete(l)
         mine.clear()
       }
