@@ -55,6 +55,13 @@ export interface BrokerOptions {
   clientGroups?: ClientGroups
   /** Shared subscription membership; in this process when absent. */
   sharedGroups?: SharedGroups
+  /**
+   * aedes' message emitter (its `mq`): in-process when absent; on a cluster, one shared by every
+   * node (mqemitter-redis), so a message published on any node reaches subscribers on all.
+   */
+  mq?: unknown
+  /** This gateway's node id in the cluster (shared subscription members name it); random when absent. */
+  node?: string
 }
 
 export async function createBroker (opts: BrokerOptions): Promise<Broker> {
@@ -87,7 +94,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const policy = createPolicy({ ...config, groups: opts.clientGroups ?? compileClientGroups(config.clientGroups) })
   const shared = createSharedSubscriptions({
     groups: opts.sharedGroups ?? createInProcessSharedGroups(),
-    node: randomUUID(),
+    node: opts.node ?? randomUUID(),
     inflightWindow: config.sharedSubscriptions.inflightWindow,
     maxQueued: config.sharedSubscriptions.maxQueued,
     mayReceive: (client, topic) => sessions.get(client)?.permissions.canReceive(topic) ?? false,
@@ -107,6 +114,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
 
   const aedes = await Aedes.createBroker({
     persistence: opts.persistence,
+    ...(opts.mq === undefined ? {} : { mq: opts.mq }),
     // Devices must say who they are soon after opening a socket (mqtt.connectTimeoutSeconds).
     connectTimeout: Math.round(config.connectTimeoutSeconds * 1000),
     // Incoming QoS 2 messages held until PUBREL, per connection; more closes the connection.
@@ -143,6 +151,10 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
       // and subscriptions) goes to no client: $SYS/broker/... (sys-topics.ts) is what a
       // client with a $SYS grant gets.
       if (packet.topic.startsWith('$SYS/') && !packet.topic.startsWith(SYS_PREFIX)) return null
+      // On a cluster every node publishes its own $SYS/broker/... values into the shared
+      // emitter: a client gets live values of the node it is connected to only (a retained
+      // value sent at SUBSCRIBE carries no broker and is whichever node stored it last).
+      if (packet.topic.startsWith(SYS_PREFIX) && typeof packet.brokerId === 'string' && packet.brokerId !== aedes.id) return null
       return accessHooks.authorizeForward(client, packet)
     }
   })

@@ -3,6 +3,7 @@ import type { CommandStore } from '../commands/store.js'
 import type { Clock } from '../core/clock.js'
 import type { SubscriptionStore } from '../delivery/store.js'
 import type { LogObserver, RetentionPolicy, TopicLog } from '../log/types.js'
+import { createLocalNodeStore, type NodeStore } from '../registry/nodes.js'
 import type { DeviceStore } from '../registry/store.js'
 import { levelCommandStore } from './level/command-store.js'
 import { openLevelDb, openMemoryDb, type LevelStore } from './level/db.js'
@@ -21,7 +22,9 @@ export { openTelemetryStore, type OpenTelemetryStore, type TelemetryLocation } f
 //   memory   memory-level in this process's heap; nothing survives, MQTT sessions and
 //            retained messages use aedes' own in-memory persistence.
 //   redis    a Redis server (`redis: { url, keyPrefix }`), adapters in src/storage/redis/;
-//            MQTT sessions and retained messages in aedes' in-memory persistence for now.
+//            every process on one server and prefix is a node of one cluster: MQTT
+//            messages cross nodes through mqemitter-redis, sessions and retained messages
+//            are in aedes-persistence-redis, nodes announce themselves in Redis.
 // Telemetry's state is not in this store but in one of its own (telemetry-db.ts), which the
 // telemetry worker opens on its thread with openTelemetryStore(engine.telemetryLocation).
 // Both embedded engines are abstract-level stores behind the same adapters, so they share
@@ -45,6 +48,8 @@ export interface EngineOptions {
     defaultRetention: RetentionPolicy
     observer?: LogObserver
   }
+  /** Errors of connections the engine keeps in the background (redis: the MQTT emitter and persistence). */
+  onError?: (err: unknown) => void
 }
 
 export interface StorageEngine {
@@ -62,6 +67,10 @@ export interface StorageEngine {
   readonly telemetryLocation: TelemetryLocation
   /** aedes persistence (sessions, subscriptions, queued and retained messages); undefined: aedes' in-memory one. */
   readonly mqttPersistence: unknown
+  /** aedes' message emitter (its `mq` option); undefined: aedes' in-process one (a cluster of one). */
+  readonly mqttEmitter: unknown
+  /** Where the nodes of the cluster announce themselves; in this process on the embedded engines. */
+  readonly nodes: NodeStore
   /** Stops the writers, then closes the store. */
   close: () => Promise<void>
 }
@@ -89,6 +98,8 @@ export async function openStorageEngine (opts: EngineOptions): Promise<StorageEn
       commands,
       telemetryLocation,
       mqttPersistence: opts.engine === 'memory' ? undefined : aedesPersistenceLevel(store.binary('mqtt')),
+      mqttEmitter: undefined,
+      nodes: createLocalNodeStore(opts.clock),
       close: async () => {
         await topics.close()
         await commands.close()

@@ -3,17 +3,19 @@ import type { TelemetryStore } from '../../telemetry/store.js'
 import { openRedis, type RedisConfig } from './connection.js'
 import { redisCommandStore } from './redis-command-store.js'
 import { DEVICE_STORE_SCRIPTS, redisDeviceStore } from './redis-device-store.js'
+import { openRedisMqtt } from './redis-mqtt.js'
+import { NODE_STORE_SCRIPTS, redisNodeStore } from './redis-node-store.js'
 import { redisSubscriptionStore } from './redis-subscription-store.js'
 import { redisTelemetryStore } from './redis-telemetry-store.js'
 import { openRedisTopicLogs } from './redis-topic-log.js'
 
 // The `redis` storage engine: every port on one Redis server (standalone, 7.x), under the
-// configured key prefix. Each adapter documents its keys at the top of its file. Several
-// gateways pointed at one Redis and prefix share topics, offsets, subscriptions' state,
-// devices, commands and telemetry state; this engine is a storage engine only so far: the
-// cluster features (MQTT fan-out and sessions across nodes, presence, heartbeats, leases)
-// are later work, and MQTT sessions and retained messages stay in aedes' in-memory
-// persistence of each process.
+// configured key prefix. Each adapter documents its keys at the top of its file. Gateways
+// pointed at one Redis and prefix are the nodes of one cluster: they share topics, offsets,
+// subscriptions' state, devices, commands and telemetry state, announce themselves as nodes
+// (redis-node-store.ts), and share MQTT fan-out, sessions and retained messages through
+// aedes' own Redis adapters (redis-mqtt.ts). Presence, takeover and commands across nodes
+// are later work.
 //
 // Durability is Redis' (connection.ts): an acknowledgement waits for Redis' answer, which with
 // `appendonly yes` and `appendfsync always` comes after the fsync. `storage.sync` does not
@@ -38,9 +40,10 @@ export async function openRedisTelemetryStore (location: RedisTelemetryLocation)
 export async function openRedisEngine (opts: EngineOptions, config: RedisConfig): Promise<StorageEngine> {
   const conn = await openRedis(config)
   try {
-    await conn.loadScripts(DEVICE_STORE_SCRIPTS)
+    await conn.loadScripts([...DEVICE_STORE_SCRIPTS, ...NODE_STORE_SCRIPTS])
     const logs = await openRedisTopicLogs({ redis: conn, clock: opts.clock, ...opts.log })
     const topics = logs.view()
+    const mqtt = openRedisMqtt(config, opts.onError ?? (() => {}))
     return {
       kind: 'redis',
       durable: true,
@@ -50,9 +53,11 @@ export async function openRedisEngine (opts: EngineOptions, config: RedisConfig)
       devices: redisDeviceStore(conn),
       commands: redisCommandStore(conn, logs),
       telemetryLocation: { engine: 'redis', url: config.url, keyPrefix: config.keyPrefix },
-      // aedes-persistence-redis comes with the cluster work; until then, aedes' in-memory one.
-      mqttPersistence: undefined,
+      mqttPersistence: mqtt.persistence,
+      mqttEmitter: mqtt.emitter,
+      nodes: redisNodeStore(conn),
       close: async () => {
+        await mqtt.close()
         await topics.close()
         await logs.close()
         await conn.close()
