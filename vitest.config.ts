@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config'
 
 // Two projects so the fast half can run alone: `unit` is pure logic and single modules,
 // `flows` starts whole gateways (in-process or as child processes) on port 0, and runs the
-// reliability suite's small variants (test/reliability/). `flows-memory` runs the in-process
+// reliability suite's small variants (test/reliability/) and the web console in a real
+// browser (test/console/). `flows-memory` runs the in-process
 // flows again on the memory engine (tests that restart a gateway on its data skip there);
 // flows that spawn gateway processes run on LevelDB only.
 export default defineConfig({
@@ -12,14 +13,14 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/flows/**', 'test/reliability/**'],
+          exclude: ['test/flows/**', 'test/reliability/**', 'test/console/**'],
           testTimeout: 20_000
         }
       },
       {
         test: {
           name: 'flows',
-          include: ['test/flows/**/*.test.ts', 'test/reliability/**/*.test.ts'],
+          include: ['test/flows/**/*.test.ts', 'test/reliability/**/*.test.ts', 'test/console/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000
         }

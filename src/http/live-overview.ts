@@ -19,6 +19,8 @@ export interface Overview {
   /** How late the ingest loop ran during the interval, in milliseconds. */
   eventLoopDelayMs: { p50: number, p99: number, max: number }
   storage: { topics: number, events: number, bytes: number }
+  /** Each topic's size and offsets (the first 500). */
+  topics: Array<{ name: string, events: number, bytes: number, firstOffset: number, nextOffset: number }>
   subscriptions: SubscriptionSummary[]
 }
 
@@ -44,8 +46,8 @@ type Deps = Pick<HttpDeps, 'log' | 'metrics' | 'registry' | 'subscriptions' | 'c
 const total = async (counter: { get: () => Promise<{ values: Array<{ value: number }> }> | { values: Array<{ value: number }> } }): Promise<number> =>
   (await counter.get()).values.reduce((sum, v) => sum + v.value, 0)
 
-/** At most this many subscriptions in a sample (the console lists them; a gateway may hold more). */
-const MAX_SUBSCRIPTIONS = 500
+/** At most this many topics and subscriptions in a sample (the console lists them; a gateway may hold more). */
+const MAX_LISTED = 500
 
 export function createOverviewSampler (deps: Deps, intervalMs: number): OverviewSampler {
   const listeners = new Set<(o: Overview) => void>()
@@ -62,7 +64,7 @@ export function createOverviewSampler (deps: Deps, intervalMs: number): Overview
     for (const t of topics) {
       for (const sub of deps.subscriptions.list(t.name)) {
         delivered += sub.queue.counters.delivered
-        if (subscriptions.length >= MAX_SUBSCRIPTIONS) continue
+        if (subscriptions.length >= MAX_LISTED) continue
         const stats = sub.queue.stats()
         subscriptions.push({
           topic: t.name,
@@ -90,6 +92,7 @@ export function createOverviewSampler (deps: Deps, intervalMs: number): Overview
       devices: { connected: devices.filter((d) => d.connected).length, registered: devices.length },
       eventLoopDelayMs: loop === undefined ? { p50: 0, p99: 0, max: 0 } : { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
       storage: { topics: topics.length, events: topics.reduce((n, t) => n + t.events, 0), bytes: topics.reduce((n, t) => n + t.bytes, 0) },
+      topics: topics.slice(0, MAX_LISTED).map((t) => ({ name: t.name, events: t.events, bytes: t.bytes, firstOffset: t.firstOffset, nextOffset: t.nextOffset })),
       subscriptions
     }
     loop?.reset()

@@ -11,9 +11,11 @@ export interface ChartProps {
   series: Array<{ label: string, stroke: string }>
   height?: number
   title?: string
+  /** Show at most the last `xSpan` seconds up to the newest point (default: all the data). */
+  xSpan?: number
 }
 
-export function Chart ({ data, series, height = 220, title }: ChartProps) {
+export function Chart ({ data, series, height = 220, title, xSpan }: ChartProps) {
   const el = useRef<HTMLDivElement>(null)
   const plot = useRef<UPlot | null>(null)
   const shape = series.map((s) => s.label).join()
@@ -25,6 +27,8 @@ export function Chart ({ data, series, height = 220, title }: ChartProps) {
       width: Math.max(300, host.clientWidth),
       height,
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, spanGaps: true }))],
+      // One point, or a fixed span: uPlot would otherwise stretch the axis over years.
+      scales: { x: { time: true, range: (_u, min, max) => min === max ? [min - 60, max + 60] : [xSpan === undefined ? min : Math.max(min, max - xSpan), max] } },
       axes: [{}, { size: 60 }],
       legend: { live: true }
     }
@@ -32,7 +36,7 @@ export function Chart ({ data, series, height = 220, title }: ChartProps) {
     const resize = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(300, host.clientWidth), height }))
     resize.observe(host)
     return () => { resize.disconnect(); plot.current?.destroy(); plot.current = null }
-  }, [shape, height, title])
+  }, [shape, height, title, xSpan])
   useEffect(() => { plot.current?.setData(data) }, [data])
-  return html`<div class="chart" ref=${el}></div>`
+  return html`<div class="chart" ref=${el} data-samples=${data[0].length}></div>`
 }

@@ -26,6 +26,7 @@ function Register ({ api, onRegistered }: { api: PageProps['api'], onRegistered:
         const d = await api.send<Device>('PUT', devicePath(id), attributes === undefined ? {} : { attributes })
         setCreated(d.password === undefined ? undefined : d)
         setId('')
+        setAttrs('')
         onRegistered()
       })
     }}>

@@ -72,4 +72,6 @@ function App () {
   </div>`
 }
 
-render(html`<${App} />`, document.getElementById('app') as HTMLElement)
+const root = document.getElementById('app') as HTMLElement
+root.textContent = '' // the 'Loading…' line
+render(html`<${App} />`, root)

@@ -2,7 +2,7 @@ import { html } from 'htm/preact'
 import { useState } from 'preact/hooks'
 import type uPlot from 'uplot'
 import { Chart } from './chart.js'
-import { bytes, LiveBadge, num, useLoad, useStream, type PageProps } from './ui.js'
+import { bytes, LiveBadge, num, useStream, type PageProps } from './ui.js'
 
 // The overview: what GET /stream pushes every second, and the last minutes of the rates.
 
@@ -13,17 +13,15 @@ export interface Overview {
   devices: { connected: number, registered: number }
   eventLoopDelayMs: { p50: number, p99: number, max: number }
   storage: { topics: number, events: number, bytes: number }
+  topics: Array<{ name: string, events: number, bytes: number, firstOffset: number, nextOffset: number }>
   subscriptions: Array<{ topic: string, name: string, deliveryMode: string, backlog: number, inFlight: number, delivered: number, failed: number, deadLettered: number, lastError: string | null }>
 }
-
-interface Topic { name: string, events: number, bytes: number, firstOffset: number, nextOffset: number }
 
 const HISTORY = 300 // samples: five minutes
 
 export function OverviewPage ({ api }: PageProps) {
   const [now, setNow] = useState<Overview | undefined>(undefined)
   const [series, setSeries] = useState<uPlot.AlignedData>([[], [], []])
-  const topics = useLoad(async () => (await api.get<{ value: Topic[] }>('/topics')).value, [])
   const live = useStream(api, [], (event, data) => {
     if (event !== 'overview') return
     const o = data as Overview
@@ -49,11 +47,11 @@ export function OverviewPage ({ api }: PageProps) {
             ${card('Storage', bytes(now.storage.bytes), `${num(now.storage.events)} events in ${now.storage.topics} topics`, 'storage')}
           </div>`}
       <h2>Rates</h2>
-      <${Chart} data=${series} series=${[{ label: 'ingest /s', stroke: '#2563eb' }, { label: 'delivery /s', stroke: '#16a34a' }]} height=${200} />
+      <${Chart} data=${series} series=${[{ label: 'ingest /s', stroke: '#2563eb' }, { label: 'delivery /s', stroke: '#16a34a' }]} height=${200} xSpan=${HISTORY} />
       <h2>Topics</h2>
       <table>
         <thead><tr><th>topic</th><th class="n">events</th><th class="n">size</th><th class="n">offsets</th></tr></thead>
-        <tbody>${(topics.data ?? []).map((t) => html`<tr><td><a href=${`#/topics/${encodeURIComponent(t.name)}`}>${t.name}</a></td><td class="n">${num(t.events)}</td><td class="n">${bytes(t.bytes)}</td><td class="n">${t.firstOffset}–${t.nextOffset}</td></tr>`)}</tbody>
+        <tbody>${(now?.topics ?? []).map((t) => html`<tr><td><a href=${`#/topics/${encodeURIComponent(t.name)}`}>${t.name}</a></td><td class="n">${num(t.events)}</td><td class="n">${bytes(t.bytes)}</td><td class="n">${t.firstOffset}–${t.nextOffset}</td></tr>`)}</tbody>
       </table>
     </section>`
 }

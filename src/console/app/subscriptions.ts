@@ -18,6 +18,12 @@ const TEMPLATE = {
   }
 }
 
+/** The definition as GET shows it, less what the gateway sets (a PUT does not take createdAt). */
+function editable (properties: Record<string, unknown>): unknown {
+  const { createdAt: _c, provisioningState: _p, startOffset: _s, ...rest } = properties
+  return { properties: rest }
+}
+
 const subPath = (topic: string, name: string): string => `/topics/${encodeURIComponent(topic)}/eventsubscriptions/${encodeURIComponent(name)}`
 
 function Editor ({ api, topic, name, initial, onSaved }: { api: PageProps['api'], topic: string, name?: string, initial: unknown, onSaved: (name: string) => void }) {
@@ -74,7 +80,7 @@ function Details ({ api, topic, name, status, onDeleted }: { api: PageProps['api
           </table>`}
       <${ErrorLine} error=${act.error ?? dead.error} />
     </div>
-    ${sub.data === undefined ? html`<${ErrorLine} error=${sub.error} />` : html`<${Editor} api=${api} topic=${topic} name=${name} initial=${{ properties: sub.data.properties }} onSaved=${() => sub.reload()} />`}
+    ${sub.data === undefined ? html`<${ErrorLine} error=${sub.error} />` : html`<${Editor} api=${api} topic=${topic} name=${name} initial=${editable(sub.data.properties)} onSaved=${() => sub.reload()} />`}
     <div class="row">
       ${confirm
         ? html`<button class="danger" onClick=${() => act.run(async () => { await api.send('DELETE', subPath(topic, name)); onDeleted() })}>Delete ${name} for good</button>

@@ -16,6 +16,12 @@ interface Window { name: string, window: Record<string, unknown>, metrics?: stri
 const RANGES: Record<string, number> = { '5 min': 300, '15 min': 900, '1 hour': 3600, '6 hours': 21_600, '1 day': 86_400 }
 const AGGS = ['avg', 'min', 'max']
 const COLOURS: Record<string, string> = { avg: '#2563eb', min: '#16a34a', max: '#dc2626' }
+const UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }
+/** `90`, `90s`, `5m`, `1h`, `1d` in seconds (0 when it does not parse; the API names the problem). */
+const seconds = (text: string): number => {
+  const m = /^(\d{1,16})([smhd]?)$/.exec(text.trim())
+  return m === null ? 0 : Number(m[1]) * (UNITS[m[2] ?? ''] ?? 1)
+}
 const WINDOW_TEMPLATE = { window: { kind: 'tumbling', sizeSeconds: 60 }, metrics: [], aggregates: ['count', 'min', 'max', 'avg'] }
 
 function Windows ({ api }: { api: PageProps['api'] }) {
@@ -62,12 +68,16 @@ export function TelemetryPage ({ api, path }: PageProps) {
   const [asked, setAsked] = useState(0)
   const lastAsk = useRef(0)
   const pending = useRef<ReturnType<typeof setTimeout> | undefined>(undefined)
+  const trailing = useRef<ReturnType<typeof setTimeout> | undefined>(undefined)
 
   useEffect(() => {
     if (device === undefined || metric === undefined) return
     let live = true
-    const to = Date.now()
-    const q = new URLSearchParams({ from: String(to - (RANGES[range] ?? 900) * 1000), to: String(to), window: kind, agg: AGGS.join(',') })
+    // A window is in the answer when its end is in (from, to]: reach one window past now so
+    // the newest, still open window is drawn too.
+    const now = Date.now()
+    const ahead = kind === 'sliding' ? 1000 : seconds(kind === 'session' ? gap : size) * 1000
+    const q = new URLSearchParams({ from: String(now - (RANGES[range] ?? 900) * 1000), to: String(now + ahead), window: kind, agg: AGGS.join(',') })
     if (kind === 'session') q.set('gap', gap)
     else q.set('size', size)
     if (kind === 'hopping') q.set('hop', hop)
@@ -83,11 +93,15 @@ export function TelemetryPage ({ api, path }: PageProps) {
   // New telemetry of this device: ask again, at most once a second.
   const streaming = useStream(api, ['telemetry'], (event, msg) => {
     if (event !== 'events' || !(msg as StreamEvents).value.some((r) => r.event.deviceid === device)) return
+    const ask = (): void => { lastAsk.current = Date.now(); setAsked((n) => n + 1); metrics.reload() }
+    // Once more after the last reading: the rollups take it in at their next checkpoint.
+    clearTimeout(trailing.current)
+    trailing.current = setTimeout(ask, 1500)
     if (pending.current !== undefined) return
     const wait = Math.max(0, lastAsk.current + 1000 - Date.now())
-    pending.current = setTimeout(() => { pending.current = undefined; lastAsk.current = Date.now(); setAsked((n) => n + 1); metrics.reload() }, wait)
+    pending.current = setTimeout(() => { pending.current = undefined; ask() }, wait)
   }, follow && device !== undefined)
-  useEffect(() => () => clearTimeout(pending.current), [])
+  useEffect(() => () => { clearTimeout(pending.current); clearTimeout(trailing.current) }, [])
 
   const go = (d: string | undefined, m?: string): void => { location.hash = `#/telemetry/${encodeURIComponent(d ?? '')}${m === undefined ? '' : '/' + encodeURIComponent(m)}` }
   const input = (name: string, value: string, set: (v: string) => void) => html`<label>${name} <input name=${name} size="5" value=${value} onChange=${(e: Event) => set((e.target as HTMLInputElement).value)} /></label>`

@@ -45,7 +45,7 @@ export async function streamRoutes (app: FastifyInstance, deps: HttpDeps): Promi
       tags: ['Operations'],
       operationId: 'Stream_Get',
       summary: "Live data as server-sent events: the gateway's overview every second and new events of the followed topics",
-      description: 'Messages: `ready` once (`{"topics":{"name":nextOffset}}`), `overview` every second (ingest and delivery rates, connected devices, event-loop delay, storage, subscription backlogs), `events` as the followed topics grow (`{"topic","value":[{"offset","time","event"}],"nextOffset","skipped"}`; a follower more than 2,000 events behind skips to the newest and says how many it passed over), `error` when a followed topic is deleted. Send the access key in the Authorization header (read the stream with fetch: EventSource cannot send headers).',
+      description: 'Messages: `ready` once (`{"topics":{"name":nextOffset}}`), `overview` every second (ingest and delivery rates, connected devices, event-loop delay, storage, topic sizes, subscription backlogs), `events` as the followed topics grow (`{"topic","value":[{"offset","time","event"}],"nextOffset","skipped"}`; a follower more than 2,000 events behind skips to the newest and says how many it passed over), `error` when a followed topic is deleted. Send the access key in the Authorization header (read the stream with fetch: EventSource cannot send headers).',
       querystring: query({
         topics: { type: 'string', description: `Comma-separated topics to follow from their end, at most ${MAX_TOPICS}.` }
       }),
