@@ -1,3 +1,5 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
 import { resolve } from 'node:path'
 import { createAuthenticator } from './broker/authenticate.js'
 import { openCommands, type Commands } from './commands/commands.js'
@@ -19,6 +21,7 @@ import { createHealth } from './observability/health.js'
 import { createLogger, type Logger } from './observability/logger.js'
 import { createMetrics, type Metrics } from './observability/metrics.js'
 import { openRegistry, type Registry } from './registry/devices.js'
+import { createClusterNode, newNodeId, type NodeDirectory } from './registry/nodes.js'
 import { openStorageEngine, type StorageEngine } from './storage/engine.js'
 import type { Telemetry } from './telemetry/telemetry.js'
 import { openTelemetryWiring } from './telemetry-wiring.js'
@@ -62,6 +65,8 @@ export interface Gateway {
   readonly accessKeys: readonly string[]
   readonly registry: Registry
   readonly telemetry: Telemetry
+  /** This node of the cluster (a cluster of one on the embedded engines) and the live nodes. */
+  readonly node: NodeDirectory
   /** Runs one retention sweep now. */
   sweepRetention: () => Promise<number>
   stop: () => Promise<void>
@@ -105,7 +110,8 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
         cacheBytes: config.storage.segmentCacheBytes,
         defaultRetention: { maxAgeSeconds: config.retention.maxAgeSeconds, maxBytes: config.retention.maxBytes },
         observer: logObserver(metrics)
-      }
+      },
+      onError: (err) => logger.warn({ err }, 'redis connection error (MQTT emitter or persistence)')
     })
     stops.push(() => engine.close())
     interrupted()
@@ -126,6 +132,17 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     })
     for (const topic of ingest.topics()) if (await log.getTopic(topic) === undefined) await log.createTopic(topic)
 
+    // Not kept across restarts: registry/nodes.ts says why.
+    const node = createClusterNode({
+      id: config.cluster.nodeId ?? newNodeId(hostname(), randomBytes(4).toString('hex')),
+      store: engine.nodes,
+      clock,
+      intervalMs: config.cluster.heartbeatIntervalMs,
+      expiryMs: config.cluster.heartbeatExpiryMs,
+      instance: randomUUID(),
+      onError: (err) => logger.warn({ err }, 'node heartbeat failed')
+    })
+
     const mqttLog = logger.child({ component: 'mqtt' })
     // Commands need the broker to send, the broker hands answers to commands: a late-bound port.
     let commandsPort: Pick<Commands, 'onResponse'> = { onResponse: async () => {} }
@@ -136,6 +153,8 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       registry,
       authenticator: createAuthenticator({ registry, clock, allowAnonymous: config.mqtt.allowAnonymous, backoff: config.mqtt.authFailures }),
       persistence: config.mqtt.persistence ? engine.mqttPersistence : undefined,
+      mq: engine.mqttEmitter,
+      node: node.id,
       ports: {
         // Not async: on the PUBACK path the append's promise is the one to wait for.
         onPublish: (msg) => {
@@ -203,12 +222,16 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     stops.push(() => sweeper.stop())
     interrupted()
 
-    const http = createHttpServer({ config: effective.http, log, metrics, health, engine: engine.kind, registry, clientGroups, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id), retained: broker.retained }, logger)
+    const http = createHttpServer({ config: effective.http, log, metrics, health, engine: engine.kind, registry, clientGroups, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id), retained: broker.retained, nodes: node }, logger)
     await http.listen({ host: config.http.host, port: config.http.port })
     stops.push(() => http.close())
     interrupted()
 
     const listeners: Listeners = { http: urlOf('http', http.server.address()), ...mqtt.urls } as Listeners
+    // First: on stop, the other nodes see this one gone before it closes anything.
+    stops.push(() => node.stop())
+    await node.start({ ...listeners })
+    interrupted()
     if (generated !== undefined) {
       const announce = options.announce ?? ((text: string) => process.stderr.write(text))
       announce(keyAnnouncement(generated.file, generated.key, listeners.http))
@@ -219,7 +242,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     // Scripts wait for this line, so it is written at any level short of 'silent'.
     const startup = logger.isLevelEnabled('info') || config.log.level === 'silent' ? logger : logger.child({}, { level: 'info' })
     for (const [listener, url] of Object.entries(listeners)) startup.info({ listener, url }, 'listener bound')
-    startup.info({ listeners, engine: engine.kind, ...(engine.durable ? { dataDir } : {}) }, 'listening')
+    startup.info({ listeners, engine: engine.kind, ...(engine.kind === 'redis' ? { node: node.id } : {}), ...(engine.durable ? { dataDir } : {}) }, 'listening')
 
     return {
       config: effective,
@@ -230,6 +253,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       accessKeys: keys,
       registry,
       telemetry,
+      node,
       sweepRetention: () => sweeper.sweep(),
       stop: stopAll
     }

@@ -8,6 +8,7 @@ import type { TopicLog } from '../log/types.js'
 import type { Health } from '../observability/health.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { Registry } from '../registry/devices.js'
+import type { NodeDirectory } from '../registry/nodes.js'
 import type { Telemetry } from '../telemetry/telemetry.js'
 
 /** What route groups receive; they import no module instances of their own. */
@@ -30,4 +31,6 @@ export interface HttpDeps {
   disconnectDevice: (id: string) => void
   /** The MQTT retained messages (GET/DELETE /retained). */
   retained: RetainedMessages
+  /** The nodes of the cluster (GET /cluster/nodes). */
+  nodes: NodeDirectory
 }

@@ -20,6 +20,7 @@ const TAGS = [
   { name: 'MQTT', description: "The MQTT broker's retained messages." },
   { name: 'Telemetry windows', description: 'Continuous windows over telemetry, appended to output topics.' },
   { name: 'Telemetry', description: 'Windowed queries over per-second rollups.' },
+  { name: 'Cluster', description: 'The nodes of a cluster of gateways on one Redis.' },
   { name: 'Operations', description: 'Probes, metrics and this description.' }
 ]
 

@@ -8,6 +8,7 @@ import { createAuthenticator, isOpenPath } from './auth.js'
 import type { HttpDeps } from './deps.js'
 import { openApiRoutes, swaggerOptions, swaggerUiOptions } from './openapi.js'
 import { sendError, toGridgateError } from './reply.js'
+import { clusterRoutes } from './routes/cluster.js'
 import { commandRoutes } from './routes/commands.js'
 import { consoleRoutes } from './routes/console.js'
 import { deviceRoutes } from './routes/devices.js'
@@ -94,6 +95,7 @@ export function createHttpServer (deps: HttpDeps, logger: Logger, opts: HttpServ
   void app.register(commandRoutes, deps)
   void app.register(telemetryRoutes, deps)
   void app.register(retainedRoutes, deps)
+  void app.register(clusterRoutes, deps)
   void app.register(streamRoutes, deps)
   void app.register(consoleRoutes)
   return app
