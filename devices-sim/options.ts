@@ -25,8 +25,8 @@ Gateway:
   --broker-only           any MQTT broker, no HTTP API: no registration, no pull
                           subscription; measures PUBACK latency (and delivery latency
                           with --subscribe); --key, --http are not used
-  --username U            with --broker-only: the username of every device (default:
-  --password P            anonymous) and its password
+  --username U            with --broker-only: every device's username and password
+  --password P            (default: none, anonymous)
   --subscribe             with --broker-only: one more client subscribes to
                           devices/+/telemetry and measures delivery, loss, duplicates
 
