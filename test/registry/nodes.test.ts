@@ -59,9 +59,8 @@ describe('cluster node heartbeat', () => {
     // The previous process announced once and was killed.
     await store.announce({ id: 'gw-1', listeners, startedAt: 'x', lastHeartbeat: 'x' }, 'i-old', EXPIRY)
     const n = node(store, clock, 'i-new')
-    let started = false
-    const starting = n.start(listeners).then(() => { started = true })
-    for (let t = 0; t < EXPIRY && !started; t += INTERVAL) { await settle(); clock.advance(INTERVAL) }
+    const starting = n.start(listeners)
+    for (let t = 0; t <= EXPIRY; t += INTERVAL) { await settle(); clock.advance(INTERVAL) }
     await starting
     expect((await store.list())[0]?.listeners).toEqual(listeners)
     await n.stop()
