@@ -1,4 +1,6 @@
-import { copyFile, mkdir } from 'node:fs/promises'
+import { randomUUID } from 'node:crypto'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { basename, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { build } from 'esbuild'
 import { CONSOLE_DIR } from './assets.js'
@@ -12,7 +14,7 @@ const APP_DIR = fileURLToPath(new URL('../../src/console/app/', import.meta.url)
 /** Writes the console's assets to `outDir` (default dist/console/); resolves when they are there. */
 export async function buildConsole (outDir: string = CONSOLE_DIR): Promise<void> {
   await mkdir(outDir, { recursive: true })
-  await build({
+  const { outputFiles } = await build({
     entryPoints: { console: `${APP_DIR}main.ts` },
     outdir: outDir,
     bundle: true,
@@ -21,9 +23,17 @@ export async function buildConsole (outDir: string = CONSOLE_DIR): Promise<void>
     target: ['es2022'],
     platform: 'browser',
     legalComments: 'none',
-    logLevel: 'warning'
+    logLevel: 'warning',
+    write: false
   })
-  await copyFile(`${APP_DIR}index.html`, `${outDir}/index.html`)
+  const files = [...outputFiles.map((f) => ({ name: basename(f.path), contents: f.contents })), { name: 'index.html', contents: await readFile(`${APP_DIR}index.html`) }]
+  // Each file replaces the old one in one step (rename): a gateway or another build reading
+  // the folder meanwhile sees the old file or the new one, never half of one.
+  await Promise.all(files.map(async ({ name, contents }) => {
+    const tmp = join(outDir, `.${name}.${randomUUID()}.tmp`)
+    await writeFile(tmp, contents)
+    await rename(tmp, join(outDir, name))
+  }))
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -105,7 +105,7 @@ describe.skipIf(CHROMIUM === undefined)('the web console in chromium', () => {
     await page.click('form:has(input[name=commandName]) button[type=submit]')
     await page.waitForSelector('.lifecycle li[data-status=succeeded]')
     expect(await page.textContent('.result')).toContain('{"rebootedIn":5}')
-    expect(await page.locator('.lifecycle li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-status')))).toEqual(expect.arrayContaining(['pending', 'succeeded']))
+    expect(await page.locator('.lifecycle li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-status')))).toEqual(['pending', 'sent', 'delivered', 'succeeded'])
     await shot('devices')
   })
 

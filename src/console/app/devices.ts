@@ -1,5 +1,5 @@
 import { html } from 'htm/preact'
-import { useEffect, useState } from 'preact/hooks'
+import { useState } from 'preact/hooks'
 import { ago, ErrorLine, LiveBadge, parseJson, useAction, useLoad, useStream, type PageProps, type StreamEvents } from './ui.js'
 
 // Devices: presence (live, from the system topic's device.connected/disconnected events),
@@ -46,20 +46,27 @@ function Register ({ api, onRegistered }: { api: PageProps['api'], onRegistered:
   </div>`
 }
 
-function Commands ({ api, device, updates }: { api: PageProps['api'], device: Device, updates: Command[] }) {
+/** The lifecycle's order, to show the states seen in it however they arrived. */
+const ORDER = ['pending', 'sent', 'delivered', 'succeeded', 'failed', 'timedOut', 'expired', 'canceled']
+
+/** Each command's states as the commands topic told them, by command id, since the page opened. */
+type Seen = Record<string, Command[]>
+
+function Commands ({ api, device, seen }: { api: PageProps['api'], device: Device, seen: Seen }) {
   const [name, setName] = useState('reboot')
   const [payload, setPayload] = useState('{}')
   const [timeout, setTimeoutS] = useState('30')
   const [current, setCurrent] = useState<string | undefined>(undefined)
-  const [steps, setSteps] = useState<Array<{ status: string, at: string, command: Command }>>([])
-  const list = useLoad(async () => (await api.get<{ value: Command[] }>(`${devicePath(device.id)}/commands?limit=10`)).value, [device.id])
+  const [answers, setAnswers] = useState<Command[]>([])
+  const seenCount = Object.values(seen).reduce((n, cs) => n + cs.length, 0)
+  const list = useLoad(async () => (await api.get<{ value: Command[] }>(`${devicePath(device.id)}/commands?limit=10`)).value, [device.id, seenCount])
   const act = useAction()
-  const record = (c: Command): void => setSteps((s) => s.some((x) => x.status === c.status) ? s : [...s, { status: c.status, at: c.updatedAt, command: c }])
-  useEffect(() => {
-    const mine = updates.filter((c) => c.id === current)
-    for (const c of mine) record(c)
-    if (updates.length > 0) list.reload()
-  }, [updates])
+  const record = (c: Command): void => setAnswers((a) => [...a, c])
+  // The states of the command sent here: from the API's answers and the pushed events, once each, in lifecycle order.
+  const steps = [...answers, ...(current === undefined ? [] : seen[current] ?? [])]
+    .filter((c, i, all) => c.id === current && all.findIndex((x) => x.status === c.status) === i)
+    .sort((a, b) => ORDER.indexOf(a.status) - ORDER.indexOf(b.status))
+    .map((c) => ({ status: c.status, at: c.updatedAt, command: c }))
   const last = steps[steps.length - 1]?.command
   return html`<div class="panel">
     <h3>Send a command</h3>
@@ -67,7 +74,7 @@ function Commands ({ api, device, updates }: { api: PageProps['api'], device: De
       e.preventDefault()
       act.run(async () => {
         const body = { name, payload: parseJson(payload, 'The payload'), timeoutSeconds: Number(timeout) }
-        setSteps([])
+        setAnswers([])
         const c = await api.send<Command>('POST', `${devicePath(device.id)}/commands`, body)
         setCurrent(c.id)
         record(c)
@@ -95,7 +102,7 @@ function Commands ({ api, device, updates }: { api: PageProps['api'], device: De
   </div>`
 }
 
-function Details ({ api, device, updates, onChanged, onRevoked }: { api: PageProps['api'], device: Device, updates: Command[], onChanged: () => void, onRevoked: () => void }) {
+function Details ({ api, device, seen, onChanged, onRevoked }: { api: PageProps['api'], device: Device, seen: Seen, onChanged: () => void, onRevoked: () => void }) {
   const [attrs, setAttrs] = useState(JSON.stringify(device.attributes))
   const [confirm, setConfirm] = useState(false)
   const act = useAction()
@@ -113,7 +120,7 @@ function Details ({ api, device, updates, onChanged, onRevoked }: { api: PagePro
       </form>
       <${ErrorLine} error=${act.error} />
     </div>
-    <${Commands} api=${api} device=${device} updates=${updates} />
+    <${Commands} api=${api} device=${device} seen=${seen} />
     <div class="row">
       ${confirm
         ? html`<button class="danger" name="confirmRevoke" onClick=${() => act.run(async () => { await api.send('DELETE', devicePath(device.id)); onRevoked() })}>Revoke ${device.id}: its credentials and connections go</button>
@@ -127,7 +134,7 @@ export function DevicesPage ({ api, path }: PageProps) {
   const selected = path[0]
   const devices = useLoad(async () => (await api.get<{ value: Device[] }>('/devices')).value, [])
   const [presence, setPresence] = useState<Record<string, { connected: boolean, at: string }>>({})
-  const [updates, setUpdates] = useState<Command[]>([])
+  const [seen, setSeen] = useState<Record<string, Seen>>({}) // by device
   const live = useStream(api, ['system', 'commands'], (event, data) => {
     if (event !== 'events') return
     const m = data as StreamEvents
@@ -142,7 +149,18 @@ export function DevicesPage ({ api, path }: PageProps) {
       setPresence((p) => ({ ...p, ...next }))
       if (unknown) devices.reload()
     } else if (m.topic === 'commands') {
-      setUpdates(m.value.filter((r) => r.event.deviceid === selected).map((r) => r.event.data as Command))
+      // Several messages may arrive before the next render: add to what is there, never replace it.
+      setSeen((all) => {
+        const next = { ...all }
+        for (const { event: e } of m.value) {
+          const c = e.data as Command
+          if (e.deviceid === undefined || typeof c?.id !== 'string') continue
+          const mine = { ...next[e.deviceid] }
+          mine[c.id] = [...(mine[c.id] ?? []), c].slice(-ORDER.length)
+          next[e.deviceid] = mine
+        }
+        return next
+      })
     }
   })
   const view = (d: Device): Device => {
@@ -167,7 +185,7 @@ export function DevicesPage ({ api, path }: PageProps) {
       <${Register} api=${api} onRegistered=${() => devices.reload()} />
       ${device === undefined
         ? html`<p class="muted">${selected === undefined ? 'Choose a device.' : devices.data === undefined ? 'Loading…' : `No device '${selected}'.`}</p>`
-        : html`<${Details} key=${device.id} api=${api} device=${device} updates=${updates} onChanged=${() => devices.reload()} onRevoked=${() => { devices.reload(); location.hash = '#/devices' }} />`}
+        : html`<${Details} key=${device.id} api=${api} device=${device} seen=${seen[device.id] ?? {}} onChanged=${() => devices.reload()} onRevoked=${() => { devices.reload(); location.hash = '#/devices' }} />`}
     </div>
   </section>`
 }
