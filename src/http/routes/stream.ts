@@ -41,6 +41,7 @@ export async function streamRoutes (app: FastifyInstance, deps: HttpDeps): Promi
   app.addHook('preClose', async () => { for (const res of open) res.end() })
 
   app.get<{ Querystring: Query }>('/stream', {
+    exposeHeadRoute: false, // a HEAD would hold its connection open with nothing to send
     schema: {
       tags: ['Operations'],
       operationId: 'Stream_Get',
