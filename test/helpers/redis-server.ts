@@ -43,8 +43,17 @@ async function ping (port: number): Promise<boolean> {
   })
 }
 
+export interface RedisServerOptions {
+  /**
+   * Runs it in a process group of its own, so a Ctrl-C in the terminal (SIGINT to the whole
+   * foreground group) does not stop it before the gateways using it have stopped; the caller
+   * stops it (npm run cluster).
+   */
+  ownProcessGroup?: boolean
+}
+
 /** Starts a redis-server on a free port in a temp dir; waits until it answers PING. */
-export async function startRedisServer (): Promise<RedisServer> {
+export async function startRedisServer (opts: RedisServerOptions = {}): Promise<RedisServer> {
   if (!redisServerInstalled()) throw new Error(REDIS_MISSING)
   const dir = await tempDir('gridgate-redis-')
   for (let attempt = 0; ; attempt++) {
@@ -53,7 +62,7 @@ export async function startRedisServer (): Promise<RedisServer> {
       '--port', String(port), '--bind', '127.0.0.1', '--dir', dir.path,
       '--appendonly', 'yes', '--appendfsync', 'always', '--save', '',
       '--daemonize', 'no', '--protected-mode', 'yes', '--loglevel', 'warning'
-    ], { stdio: ['ignore', 'ignore', 'pipe'] })
+    ], { stdio: ['ignore', 'ignore', 'pipe'], detached: opts.ownProcessGroup === true })
     const state = { exited: false }
     child.once('exit', () => { state.exited = true })
     let stderr = ''
