@@ -137,7 +137,8 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       id: config.cluster.nodeId ?? newNodeId(hostname(), randomBytes(4).toString('hex')),
       store: engine.nodes,
       clock,
-      intervalMs: config.cluster.heartbeatIntervalMs,
+      // On the embedded engines the node store is this process's own: no heartbeat to keep.
+      intervalMs: engine.kind === 'redis' ? config.cluster.heartbeatIntervalMs : null,
       expiryMs: config.cluster.heartbeatExpiryMs,
       instance: randomUUID(),
       onError: (err) => logger.warn({ err }, 'node heartbeat failed')

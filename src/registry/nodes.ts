@@ -77,7 +77,12 @@ export interface NodeOptions {
   id: string
   store: NodeStore
   clock: Clock
-  intervalMs: number
+  /**
+   * How often the record is refreshed; null: never, because the store is this process's own (the
+   * embedded engines' cluster of one, where nobody else reads it): the record is written once,
+   * lives until stop, and lists with the time of the answer as its last heartbeat.
+   */
+  intervalMs: number | null
   expiryMs: number
   /** Unique per process (a random token). */
   instance: string
@@ -114,7 +119,7 @@ export function createClusterNode (opts: NodeOptions): ClusterNode {
     }
   }
   const schedule = (): void => {
-    if (stopped) return
+    if (stopped || intervalMs === null) return
     timer = clock.setTimer(intervalMs, () => {
       beating = beat().then(schedule)
     })
@@ -122,10 +127,18 @@ export function createClusterNode (opts: NodeOptions): ClusterNode {
 
   return {
     id,
-    list: async () => (await store.list()).map((r) => ({ ...r, owns: {} })),
+    list: async () => (await store.list()).map((r) => ({
+      ...r,
+      ...(intervalMs === null && r.id === id ? { lastHeartbeat: iso(clock.now()) } : {}),
+      owns: {}
+    })),
     async start (listeners) {
       const now = clock.now()
       record = { id, listeners: { ...listeners }, startedAt: iso(now), lastHeartbeat: iso(now) }
+      if (intervalMs === null) {
+        await store.announce(record, instance, Number.POSITIVE_INFINITY)
+        return
+      }
       // A record of this id from another instance: a previous run that has not expired yet, or a live twin.
       const deadline = now + expiryMs + intervalMs
       while (await store.announce(record, instance, expiryMs) === 'taken') {

@@ -1,8 +1,9 @@
 import type { MqttClient } from 'mqtt'
+import { Writable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { List } from '../helpers/api.js'
 import { startCluster, type ClusterNodeProcess, type TestCluster } from '../helpers/cluster.js'
-import { TEST_ENGINE } from '../helpers/gateway.js'
+import { startTestGateway, TEST_ENGINE } from '../helpers/gateway.js'
 import { systemClock } from '../../src/core/clock.js'
 import { openRegistry } from '../../src/registry/devices.js'
 import { redisDeviceStore } from '../../src/storage/redis/redis-device-store.js'
@@ -152,5 +153,18 @@ describe.skipIf(TEST_ENGINE === 'memory')('a cluster of three nodes on one Redis
     expect((await nodes(n1)).map((n) => n.id)).toEqual([n1.node])
     // Not before its last heartbeat could have expired (it was refreshed at most 100 ms before the kill).
     expect(gone).toBeGreaterThanOrEqual(EXPIRY_MS - 150)
+  })
+})
+
+describe('a gateway on an embedded engine: a cluster of one', () => {
+  it('lists itself as the one node, and its listening line names no node', async () => {
+    let logged = ''
+    const logTo = new Writable({ write (chunk: Buffer, _enc, done) { logged += chunk.toString(); done() } })
+    const gw = await startTestGateway({ log: { level: 'info' } }, { logTo })
+    teardown(gw.stop)
+    const listed = await nodes(gw as unknown as ClusterNodeProcess)
+    expect(listed).toEqual([{ id: gw.gateway.node.id, listeners: { ...gw.gateway.listeners }, startedAt: expect.any(String), lastHeartbeat: expect.any(String), owns: {} }])
+    const listening = logged.split('\n').find((l) => l.includes('"msg":"listening"')) as string
+    expect(JSON.parse(listening)).not.toHaveProperty('node')
   })
 })

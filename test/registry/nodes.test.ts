@@ -115,3 +115,17 @@ describe('newNodeId', () => {
     expect(id).toMatch(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$/)
   })
 })
+
+describe('a cluster of one (the embedded engines)', () => {
+  it('writes its record once, sets no timer, and lists itself with the time of the answer', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1))
+    const store = createLocalNodeStore(clock)
+    const n = createClusterNode({ id: 'gw-1', store, clock, intervalMs: null, expiryMs: EXPIRY, instance: 'i-1' })
+    await n.start(listeners)
+    expect(clock.pendingTimers()).toBe(0)
+    clock.advance(10 * EXPIRY)
+    expect(await n.list()).toEqual([{ id: 'gw-1', listeners, startedAt: '2026-01-01T00:00:00.000Z', lastHeartbeat: '2026-01-01T00:00:50.000Z', owns: {} }])
+    await n.stop()
+    expect(await store.list()).toEqual([])
+  })
+})
