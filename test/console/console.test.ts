@@ -109,7 +109,7 @@ describe.skipIf(CHROMIUM === undefined)('the web console in chromium', () => {
     await shot('devices')
   })
 
-  it("draws the device's telemetry and takes in new readings as they arrive", async () => {
+  it("draws the device's telemetry in the chosen window kind, takes in new readings as they arrive, and defines a continuous window", async () => {
     const d = device as MqttClient
     for (const temperature of [20.5, 21, 21.5]) await d.publishAsync('devices/sensor-1/telemetry', JSON.stringify({ temperature }), { qos: 1 })
     await open('#/telemetry/sensor-1/temperature')
@@ -119,6 +119,15 @@ describe.skipIf(CHROMIUM === undefined)('the web console in chromium', () => {
     await d.publishAsync('devices/sensor-1/telemetry', JSON.stringify({ temperature: 23.25 }), { qos: 1 })
     await expect.poll(async () => await page.textContent('.last-value'), WAIT).toBe('23.25')
     expect(Number(await page.getAttribute('[data-points]', 'data-points'))).toBeGreaterThan(0)
+    const sliding = page.waitForResponse((r) => r.url().includes('/telemetry/sensor-1/temperature?') && r.url().includes('window=sliding'))
+    await page.selectOption('select[name=window]', 'sliding')
+    expect((await sliding).status()).toBe(200)
+    await expect.poll(async () => Number(await page.getAttribute('[data-points]', 'data-points')), WAIT).toBeGreaterThan(0)
+
+    await page.fill('input[name=windowName]', 'temp-1m')
+    await page.click('form:has(input[name=windowName]) button[type=submit]')
+    await page.waitForSelector('tr[data-window="temp-1m"]')
+    expect((await gw.request<{ window: unknown }>('GET', '/windows/temp-1m')).body.window).toMatchObject({ kind: 'tumbling', sizeSeconds: 60 })
     await shot('telemetry')
   })
 

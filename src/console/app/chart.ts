@@ -13,11 +13,24 @@ export interface ChartProps {
   title?: string
   /** Show at most the last `xSpan` seconds up to the newest point (default: all the data). */
   xSpan?: number
+  /** Show exactly this time range (seconds), whatever the data. */
+  xRange?: [number, number]
 }
 
-export function Chart ({ data, series, height = 220, title, xSpan }: ChartProps) {
+function xAxis (xs: ArrayLike<number>, fixed: [number, number] | undefined, span: number | undefined): [number, number] {
+  if (fixed !== undefined) return fixed
+  const first = xs[0]
+  const last = xs[xs.length - 1]
+  if (first === undefined || last === undefined) { const now = Date.now() / 1000; return [now - 60, now] }
+  const from = span === undefined ? first : Math.max(first, last - span)
+  return from === last ? [last - 60, last] : [from, last]
+}
+
+export function Chart ({ data, series, height = 220, title, xSpan, xRange }: ChartProps) {
   const el = useRef<HTMLDivElement>(null)
   const plot = useRef<UPlot | null>(null)
+  const range = useRef(xRange)
+  range.current = xRange
   const shape = series.map((s) => s.label).join()
   useEffect(() => {
     const host = el.current
@@ -27,8 +40,8 @@ export function Chart ({ data, series, height = 220, title, xSpan }: ChartProps)
       width: Math.max(300, host.clientWidth),
       height,
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, spanGaps: true }))],
-      // One point, or a fixed span: uPlot would otherwise stretch the axis over years.
-      scales: { x: { time: true, range: (_u, min, max) => min === max ? [min - 60, max + 60] : [xSpan === undefined ? min : Math.max(min, max - xSpan), max] } },
+      // From the data, not uPlot's guess: it stretches a single point's axis over a day or more.
+      scales: { x: { time: true, range: (u) => xAxis(u.data[0], range.current, xSpan) } },
       axes: [{}, { size: 60 }],
       legend: { live: true }
     }

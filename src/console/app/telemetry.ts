@@ -60,9 +60,10 @@ export function TelemetryPage ({ api, path }: PageProps) {
   const [size, setSize] = useState('10s')
   const [hop, setHop] = useState('5s')
   const [gap, setGap] = useState('30s')
-  const [range, setRange] = useState('15 min')
+  const [range, setRange] = useState('5 min')
   const [follow, setFollow] = useState(true)
   const [data, setData] = useState<uPlot.AlignedData>([[], [], [], []])
+  const [xRange, setXRange] = useState<[number, number] | undefined>(undefined)
   const [points, setPoints] = useState(0)
   const [error, setError] = useState<unknown>(undefined)
   const [asked, setAsked] = useState(0)
@@ -85,6 +86,7 @@ export function TelemetryPage ({ api, path }: PageProps) {
       if (!live) return
       setError(undefined)
       setPoints(series.length)
+      setXRange([Number(q.get('from')) / 1000, Number(q.get('to')) / 1000])
       setData([series.map((p) => Date.parse(p.end) / 1000), ...AGGS.map((a) => series.map((p) => p[a] as number | null))] as uPlot.AlignedData)
     }, (e: unknown) => { if (live) setError(e) })
     return () => { live = false }
@@ -124,7 +126,7 @@ export function TelemetryPage ({ api, path }: PageProps) {
     ${metric === undefined
       ? html`<p class="muted">${device === undefined ? 'No devices yet.' : 'No telemetry from this device yet.'}</p>`
       : html`<p class="muted" data-points=${points}>${device} · ${metric}: ${points} windows${metrics.data?.find((m) => m.metric === metric) !== undefined ? html`, last value <b class="last-value">${metrics.data.find((m) => m.metric === metric)?.lastValue}</b>` : null}</p>
-        <${Chart} data=${data} series=${AGGS.map((a) => ({ label: a, stroke: COLOURS[a] ?? '#000' }))} />`}
+        <${Chart} data=${data} xRange=${xRange} series=${AGGS.map((a) => ({ label: a, stroke: COLOURS[a] ?? '#000' }))} />`}
     <${Windows} api=${api} />
     ${metrics.data !== undefined && metrics.data.length > 0 ? html`<details><summary>Metrics of ${device}</summary><${Json} value=${metrics.data} /></details>` : null}
   </section>`
