@@ -29,7 +29,7 @@ const MAY_IMPORT: Record<string, string[]> = {
 }
 
 /** Packages that are a storage engine or reach into one: imported only under src/storage/. */
-const STORAGE_PACKAGES = ['level', 'classic-level', 'abstract-level', 'memory-level', 'aedes-persistence-level', 'aedes-persistence-redis', 'ioredis', 'redis']
+const STORAGE_PACKAGES = ['level', 'classic-level', 'abstract-level', 'memory-level', 'aedes-persistence-level', 'aedes-persistence-redis', 'mqemitter-redis', 'ioredis', 'redis']
 
 function files (dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -84,6 +84,7 @@ describe('module boundaries', () => {
     { file: 'delivery/queue.ts', text: "import { Level } from 'level'", bad: true },
     { file: 'telemetry/stream.ts', text: "import type { AbstractSublevel } from 'abstract-level'", bad: true },
     { file: 'broker/broker.ts', text: "import persistence from 'aedes-persistence-level'", bad: true },
+    { file: 'broker/broker.ts', text: "import MQEmitterRedis from 'mqemitter-redis'", bad: true },
     { file: 'http/server.ts', text: "import { openLevelDb } from '../storage/level/db.js'", bad: true },
     { file: 'delivery/queue.ts', text: "import type { LevelStore } from '../storage/level/db.js'", bad: true },
     { file: 'log/types.ts', text: "export type { Op } from '../storage/level/db.js'", bad: true },
