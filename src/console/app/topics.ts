@@ -1,5 +1,6 @@
 import { html } from 'htm/preact'
 import { useState } from 'preact/hooks'
+import type { Overview } from './overview.js'
 import { bytes, ErrorLine, Json, LiveBadge, num, useAction, useLoad, useStream, type CloudEvent, type PageProps, type StreamEvents } from './ui.js'
 
 // Topics: the list, a replay browser (from an offset or a time, a filter, pretty JSON) and a
@@ -59,12 +60,13 @@ function Replay ({ api, topic }: { api: PageProps['api'], topic: Topic }) {
   </div>`
 }
 
-function Tail ({ api, topic }: { api: PageProps['api'], topic: Topic }) {
+function Tail ({ api, topic, onSizes }: { api: PageProps['api'], topic: Topic, onSizes: (topics: Overview['topics']) => void }) {
   const [on, setOn] = useState(true)
   const [records, setRecords] = useState<Record[]>([])
   const [skipped, setSkipped] = useState(0)
   const [filter, setFilter] = useState('')
   const live = useStream(api, [topic.name], (event, data) => {
+    if (event === 'overview') onSizes((data as Overview).topics)
     if (event !== 'events') return
     const m = data as StreamEvents
     if (m.topic !== topic.name) return
@@ -90,11 +92,14 @@ export function TopicsPage ({ api, path }: PageProps) {
   const topics = useLoad(async () => (await api.get<{ value: Topic[] }>('/topics')).value, [])
   const [name, setName] = useState('')
   const create = useAction()
-  const topic = topics.data?.find((t) => t.name === selected)
+  // Sizes as the stream's overview tells them while the tail follows (the list is read once).
+  const [sizes, setSizes] = useState<Overview['topics']>([])
+  const list = (topics.data ?? []).map((t) => ({ ...t, ...sizes.find((s) => s.name === t.name) }))
+  const topic = list.find((t) => t.name === selected)
   return html`<section class="split">
     <aside>
       <h1>Topics</h1>
-      <ul class="nav-list">${(topics.data ?? []).map((t) => html`<li class=${t.name === selected ? 'on' : ''}>
+      <ul class="nav-list">${list.map((t) => html`<li class=${t.name === selected ? 'on' : ''}>
         <a href=${`#/topics/${encodeURIComponent(t.name)}`}>${t.name}</a> <span class="muted">${num(t.events)} · ${bytes(t.bytes)}</span></li>`)}</ul>
       <form class="row" onSubmit=${(e: Event) => {
         e.preventDefault()
@@ -110,7 +115,7 @@ export function TopicsPage ({ api, path }: PageProps) {
         ? html`<p class="muted">${selected === undefined ? 'Choose a topic.' : topics.data === undefined ? 'Loading…' : `No topic '${selected}'.`}</p>`
         : html`<h2>${topic.name}</h2>
           <p class="muted">${num(topic.events)} events, ${bytes(topic.bytes)}, offsets ${topic.firstOffset} to ${topic.nextOffset - 1}, created ${new Date(topic.createdAt).toLocaleString()}</p>
-          <${Tail} key=${'tail:' + topic.name} api=${api} topic=${topic} />
+          <${Tail} key=${'tail:' + topic.name} api=${api} topic=${topic} onSizes=${setSizes} />
           <${Replay} key=${'replay:' + topic.name} api=${api} topic=${topic} />`}
     </div>
   </section>`
