@@ -138,6 +138,24 @@ describe.skipIf(TEST_ENGINE === 'memory')('a cluster of three nodes on one Redis
     await arrived(got, 4, 'a live message on node 2')
   })
 
+  it('dispatches a shared subscription per node: a message goes to one member, on the node it was published on', async () => {
+    const share = '$share/g/devices/sensor-1/telemetry/shared'
+    const a = await client(n1, 'monitor-1', passwords['monitor-1'] as string)
+    const b = await client(n2, 'monitor-2', passwords['monitor-2'] as string)
+    await a.c.subscribeAsync(share, { qos: 1 })
+    await b.c.subscribeAsync(share, { qos: 1 })
+    const on1 = await client(n1, 'sensor-1', passwords['sensor-1'] as string)
+    for (const i of [1, 2, 3]) await on1.c.publishAsync('devices/sensor-1/telemetry/shared', `{"n1":${i}}`, { qos: 1 })
+    await arrived(a.got, 3, "node 1's messages at its member")
+    await on1.c.endAsync()
+    const on2 = await client(n2, 'sensor-1', passwords['sensor-1'] as string)
+    for (const i of [1, 2]) await on2.c.publishAsync('devices/sensor-1/telemetry/shared', `{"n2":${i}}`, { qos: 1 })
+    await arrived(b.got, 2, "node 2's messages at its member")
+    // Membership is per node so far (an in-process SharedGroups on each): never twice, never to the other node's member.
+    expect(a.got.map((m) => m.payload)).toEqual(['{"n1":1}', '{"n1":2}', '{"n1":3}'])
+    expect(b.got.map((m) => m.payload)).toEqual(['{"n2":1}', '{"n2":2}'])
+  })
+
   it('drops a node stopped cleanly from the list at once', async () => {
     const code = await n3.kill('SIGTERM')
     expect(code).toBe(0)
