@@ -7,10 +7,9 @@ import { useRedisServer } from '../helpers/redis.js'
 import { useTeardown } from '../helpers/teardown.js'
 
 // A whole gateway on the redis storage engine, against a redis-server this file starts (with
-// the append-only file fsynced on every write). The engine only: MQTT sessions and retained
-// messages are in aedes' in-memory persistence on this engine for now, and there are no
-// cluster features yet. The flows-memory project would only run this file again: it runs in
-// `flows` alone.
+// the append-only file fsynced on every write), as one process: several nodes on one Redis are
+// test/flows/cluster.test.ts. The flows-memory project would only run this file again: it runs
+// in `flows` alone.
 
 const teardown = useTeardown()
 const redis = useRedisServer()
