@@ -138,6 +138,19 @@ describe.skipIf(TEST_ENGINE === 'memory')('a cluster of three nodes on one Redis
     await arrived(got, 4, 'a live message on node 2')
   })
 
+  it('keeps every key and pub/sub channel of the cluster under its key prefix', async () => {
+    const late = await client(n3, 'monitor-3', passwords['monitor-3'] as string)
+    await late.c.subscribeAsync('devices/sensor-1/telemetry/exact', { qos: 0 })
+    const conn = await redis.connect(prefix)
+    teardown(() => conn.close())
+    const keys = await conn.client.keys('*')
+    expect(keys.filter((k) => !k.startsWith(prefix))).toEqual([])
+    expect(keys).toEqual(expect.arrayContaining([`${prefix}node:n:${n1.node}`, `${prefix}mqtt:retained`, `${prefix}mqtt:clients`]))
+    const channels = await conn.client.call('PUBSUB', 'CHANNELS', '*') as string[]
+    expect(channels.filter((c) => !c.startsWith(prefix))).toEqual([])
+    expect(channels).toContain(`${prefix}mqtt:devices/sensor-1/telemetry/exact`)
+  })
+
   it('dispatches a shared subscription per node: a message goes to one member, on the node it was published on', async () => {
     const share = '$share/g/devices/sensor-1/telemetry/shared'
     const a = await client(n1, 'monitor-1', passwords['monitor-1'] as string)
