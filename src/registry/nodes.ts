@@ -9,8 +9,9 @@ import { GridgateError } from '../core/errors.js'
 // this process.
 //
 // NodeStore is the port (its Redis adapter: storage/redis/redis-node-store.ts; its contract
-// suite: test/registry/node-store.contract.ts). The node itself (startNode) only times the
-// heartbeats on an injected clock.
+// suite: test/registry/node-store.contract.ts). The node itself (createClusterNode) only
+// times the heartbeats, on the gateway's clock; the expiry is the store's (Redis' real time), so
+// a gateway on Redis with a manual clock that does not move drops out of the list.
 //
 // Node ids are not kept across restarts: an id names one run of a process, generated at start
 // unless cluster.nodeId (GRIDGATE_NODE_ID) sets one. On a cluster nothing of a node is on its

@@ -19,6 +19,11 @@ import type { RedisConfig } from './connection.js'
 //                  persistence sends only plain key commands on a standalone server (no
 //                  scripts, no SCAN), which ioredis prefixes
 //   P mqtt:{topic} pub/sub channels of mqemitter-redis (its MQEmitterRedisPrefix)
+// mqemitter-redis subscribes a filter without wildcards to its channel and one with wildcards
+// to a glob pattern ('+' and '#' become '*'); every node then matches what arrives against the
+// MQTT filters itself, so a glob that matches too much costs traffic only. A filter holding
+// Redis' own glob characters ('[', '\\') can match less than MQTT would: such a subscriber on
+// one node may miss messages published on another.
 
 const require = createRequire(import.meta.url)
 
