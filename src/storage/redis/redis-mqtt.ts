@@ -22,7 +22,7 @@ import type { RedisConfig } from './connection.js'
 // mqemitter-redis subscribes a filter without wildcards to its channel and one with wildcards
 // to a glob pattern ('+' and '#' become '*'); every node then matches what arrives against the
 // MQTT filters itself, so a glob that matches too much costs traffic only. A filter holding
-// Redis' own glob characters ('[', '\\') can match less than MQTT would: such a subscriber on
+// Redis' own glob characters ('[', '\') can match less than MQTT would: such a subscriber on
 // one node may miss messages published on another.
 
 const require = createRequire(import.meta.url)
