@@ -2,6 +2,7 @@ import type { MqttClient } from 'mqtt'
 import { Writable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { List } from '../helpers/api.js'
+import { runCli } from '../helpers/child.js'
 import { startCluster, type ClusterNodeProcess, type TestCluster } from '../helpers/cluster.js'
 import { startTestGateway, TEST_ENGINE } from '../helpers/gateway.js'
 import { systemClock } from '../../src/core/clock.js'
@@ -169,6 +170,16 @@ describe.skipIf(TEST_ENGINE === 'memory')('a cluster of three nodes on one Redis
     expect(b.got.map((m) => m.payload)).toEqual(['{"n2":1}', '{"n2":2}'])
   })
 
+  it("refuses to start a process with a live node's id, naming cluster.nodeId", async () => {
+    const started = Date.now()
+    const twin = await runCli({ args: ['start', '--config', cluster.configFile], env: { GRIDGATE_NODE_ID: n1.node, GRIDGATE_HTTP_KEYS: cluster.key } })
+    // 2: the config is wrong (two nodes were given one id).
+    expect({ code: twin.code, stderr: twin.stderr }).toEqual({ code: 2, stderr: expect.stringContaining(`cluster.nodeId '${n1.node}' is in use`) })
+    // It waited for the record to expire, as a restarted node would, before giving up.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(EXPIRY_MS)
+    expect((await nodes(n2)).map((n) => n.id)).toEqual([n1.node, n2.node, n3.node].sort())
+  })
+
   it('drops a node stopped cleanly from the list at once', async () => {
     const code = await n3.kill('SIGTERM')
     expect(code).toBe(0)
@@ -194,7 +205,7 @@ describe('a gateway on an embedded engine: a cluster of one', () => {
     const gw = await startTestGateway({ log: { level: 'info' } }, { logTo })
     teardown(gw.stop)
     const listed = await nodes(gw as unknown as ClusterNodeProcess)
-    expect(listed).toEqual([{ id: gw.gateway.node.id, listeners: { ...gw.gateway.listeners }, startedAt: expect.any(String), lastHeartbeat: expect.any(String), owns: {} }])
+    expect(listed).toEqual([{ id: gw.gateway.node.id, listeners: { ...gw.gateway.listeners }, startedAt: expect.any(String), lastHeartbeat: expect.any(String), owns: expect.any(Object) }])
     const listening = logged.split('\n').find((l) => l.includes('"msg":"listening"')) as string
     expect(JSON.parse(listening)).not.toHaveProperty('node')
   })

@@ -17,6 +17,8 @@ export interface ClusterNodeProcess extends ChildGateway {
 export interface TestCluster {
   nodes: ClusterNodeProcess[]
   key: string
+  /** The config file every node was started with (for starting one more by hand). */
+  configFile: string
   /** Stops every node still running (SIGTERM, then SIGKILL for one that does not stop) and removes their directories. */
   stop: () => Promise<void>
 }
@@ -73,5 +75,5 @@ export async function startCluster (count: number, opts: ClusterOptions): Promis
     await stop()
     throw (failed as PromiseRejectedResult).reason
   }
-  return { nodes, key: KEY, stop }
+  return { nodes, key: KEY, configFile: file, stop }
 }
