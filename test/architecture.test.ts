@@ -20,8 +20,10 @@ const MAY_IMPORT: Record<string, string[]> = {
   delivery: ['core', 'log'],
   commands: ['core', 'broker', 'log'],
   telemetry: ['core', 'log'],
-  storage: ['core', 'registry', 'log', 'delivery', 'commands', 'telemetry'],
-  http: ['core', 'config', 'observability', 'registry', 'log', 'broker', 'ingest', 'delivery', 'commands', 'telemetry', 'console'],
+  // The schema registry: subjects, versions, compatibility; it reads topics for history checks.
+  schemas: ['core', 'log'],
+  storage: ['core', 'registry', 'log', 'delivery', 'commands', 'telemetry', 'schemas'],
+  http: ['core', 'config', 'observability', 'registry', 'log', 'broker', 'ingest', 'delivery', 'commands', 'telemetry', 'schemas', 'console'],
   // The web console: its browser app is a client of the HTTP API; its assets module reads files.
   console: [],
   // The admin CLI is a client of the HTTP API: it knows the gateway only by its wire.
