@@ -5,9 +5,11 @@ import type { SubscriptionStore } from '../delivery/store.js'
 import type { LogObserver, RetentionPolicy, TopicLog } from '../log/types.js'
 import { createLocalNodeStore, type NodeStore } from '../registry/nodes.js'
 import type { DeviceStore } from '../registry/store.js'
+import type { SchemaStore } from '../schemas/store.js'
 import { levelCommandStore } from './level/command-store.js'
 import { openLevelDb, openMemoryDb, type LevelStore } from './level/db.js'
 import { levelDeviceStore } from './level/device-store.js'
+import { levelSchemaStore } from './level/schema-store.js'
 import { levelSubscriptionStore } from './level/subscription-store.js'
 import { openLevelTopicLogs } from './level/topic-log.js'
 import type { RedisConfig } from './redis/connection.js'
@@ -63,6 +65,8 @@ export interface StorageEngine {
   readonly subscriptions: SubscriptionStore
   readonly devices: DeviceStore
   readonly commands: CommandStore
+  /** The schema registry: subjects, their versions, the schemas of topics' event types. */
+  readonly schemas: SchemaStore
   /** Where telemetry's own store is (telemetry-db.ts); open it with openTelemetryStore on the thread that uses it. */
   readonly telemetryLocation: TelemetryLocation
   /** aedes persistence (sessions, subscriptions, queued and retained messages); undefined: aedes' in-memory one. */
@@ -96,6 +100,7 @@ export async function openStorageEngine (opts: EngineOptions): Promise<StorageEn
       subscriptions: levelSubscriptionStore(store),
       devices: levelDeviceStore(store),
       commands,
+      schemas: levelSchemaStore(store),
       telemetryLocation,
       mqttPersistence: opts.engine === 'memory' ? undefined : aedesPersistenceLevel(store.binary('mqtt')),
       mqttEmitter: undefined,

@@ -5,6 +5,7 @@ import { redisCommandStore } from './redis-command-store.js'
 import { DEVICE_STORE_SCRIPTS, redisDeviceStore } from './redis-device-store.js'
 import { openRedisMqtt } from './redis-mqtt.js'
 import { NODE_STORE_SCRIPTS, redisNodeStore } from './redis-node-store.js'
+import { redisSchemaStore, SCHEMA_STORE_SCRIPTS } from './redis-schema-store.js'
 import { redisSubscriptionStore } from './redis-subscription-store.js'
 import { redisTelemetryStore } from './redis-telemetry-store.js'
 import { openRedisTopicLogs } from './redis-topic-log.js'
@@ -40,6 +41,7 @@ export async function openRedisTelemetryStore (location: RedisTelemetryLocation)
 export async function openRedisEngine (opts: EngineOptions, config: RedisConfig): Promise<StorageEngine> {
   const conn = await openRedis(config)
   try {
+    await conn.loadScripts(SCHEMA_STORE_SCRIPTS)
     await conn.loadScripts([...DEVICE_STORE_SCRIPTS, ...NODE_STORE_SCRIPTS])
     const logs = await openRedisTopicLogs({ redis: conn, clock: opts.clock, ...opts.log })
     const topics = logs.view()
@@ -52,6 +54,7 @@ export async function openRedisEngine (opts: EngineOptions, config: RedisConfig)
       subscriptions: redisSubscriptionStore(conn),
       devices: redisDeviceStore(conn),
       commands: redisCommandStore(conn, logs),
+      schemas: redisSchemaStore(conn),
       telemetryLocation: { engine: 'redis', url: config.url, keyPrefix: config.keyPrefix },
       mqttPersistence: mqtt.persistence,
       mqttEmitter: mqtt.emitter,
