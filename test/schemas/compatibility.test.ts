@@ -5,7 +5,7 @@ import { checkCompatibility, describeBreakingChange, jsonEqual, type Compatibili
 // version, and what each mode says: undefined (compatible) or the first breaking change as
 // `kind path`. Confluent's meaning: backward = the new schema accepts all the old accepted.
 
-const obj = (properties: Record<string, JsonSchemaDoc>, extra: Record<string, unknown> = {}): JsonSchemaDoc => ({ type: 'object', properties, ...extra })
+const obj = (properties: Record<string, JsonSchemaDoc>, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ type: 'object', properties, ...extra })
 const num = { type: 'number' }
 const str = { type: 'string' }
 
