@@ -22,6 +22,7 @@ import { createLogger, type Logger } from './observability/logger.js'
 import { createMetrics, type Metrics } from './observability/metrics.js'
 import { openRegistry, type Registry } from './registry/devices.js'
 import { createClusterNode, newNodeId, type NodeDirectory } from './registry/nodes.js'
+import { createSchemaRegistry } from './schemas/registry.js'
 import { openStorageEngine, type StorageEngine } from './storage/engine.js'
 import type { Telemetry } from './telemetry/telemetry.js'
 import { openTelemetryWiring } from './telemetry-wiring.js'
@@ -122,6 +123,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     const registry = await openRegistry(engine.devices, clock)
     const clientGroups = compileClientGroups(config.mqtt.clientGroups)
     const schemas = await compileSchemas(config.routes, configDir)
+    const schemaRegistry = createSchemaRegistry({ store: engine.schemas, log, clock })
     const ingest = createIngest({
       log,
       routes: config.routes.map((r, i) => ({ filter: r.filter, topic: r.topic, type: r.type, schema: schemas[i] })),
@@ -223,7 +225,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     stops.push(() => sweeper.stop())
     interrupted()
 
-    const http = createHttpServer({ config: effective.http, log, metrics, health, engine: engine.kind, registry, clientGroups, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id), retained: broker.retained, nodes: node }, logger)
+    const http = createHttpServer({ config: effective.http, log, metrics, health, engine: engine.kind, registry, clientGroups, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id), retained: broker.retained, nodes: node, schemas: schemaRegistry }, logger)
     await http.listen({ host: config.http.host, port: config.http.port })
     stops.push(() => http.close())
     interrupted()

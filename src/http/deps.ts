@@ -8,6 +8,7 @@ import type { TopicLog } from '../log/types.js'
 import type { Health } from '../observability/health.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { Registry } from '../registry/devices.js'
+import type { SchemaRegistry } from '../schemas/registry.js'
 import type { NodeDirectory } from '../registry/nodes.js'
 import type { Telemetry } from '../telemetry/telemetry.js'
 
@@ -31,6 +32,8 @@ export interface HttpDeps {
   disconnectDevice: (id: string) => void
   /** The MQTT retained messages (GET/DELETE /retained). */
   retained: RetainedMessages
+  /** The schema registry (/schemas), topics' schemas and HTTP publish checks. */
+  schemas: SchemaRegistry
   /** The nodes of the cluster (GET /cluster/nodes). */
   nodes: NodeDirectory
 }

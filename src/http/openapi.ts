@@ -21,6 +21,7 @@ const TAGS = [
   { name: 'Telemetry windows', description: 'Continuous windows over telemetry, appended to output topics.' },
   { name: 'Telemetry', description: 'Windowed queries over per-second rollups.' },
   { name: 'Cluster', description: 'The nodes of a cluster of gateways on one Redis.' },
+  { name: 'Schema registry', description: "Subjects of immutable JSON Schema versions with Confluent's compatibility modes; topics bind event types to them." },
   { name: 'Operations', description: 'Probes, metrics and this description.' }
 ]
 

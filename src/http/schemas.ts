@@ -115,7 +115,12 @@ export const COMPONENTS: JsonSchema[] = [
       firstOffset: count,
       nextOffset: count,
       events: count,
-      bytes: count
+      bytes: count,
+      schemas: {
+        type: 'object',
+        description: 'Only when set: event type → the schema subject (and optional fixed version) its data must match on HTTP publish.',
+        additionalProperties: { type: 'object', properties: { subject: { type: 'string' }, version: { type: 'integer' } } }
+      }
     }
   },
   {

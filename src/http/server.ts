@@ -15,6 +15,7 @@ import { deviceRoutes } from './routes/devices.js'
 import { healthRoutes } from './routes/health.js'
 import { publishRoutes } from './routes/publish.js'
 import { retainedRoutes } from './routes/retained.js'
+import { schemaRoutes } from './routes/schemas.js'
 import { streamRoutes } from './routes/stream.js'
 import { subscriptionRoutes } from './routes/subscriptions.js'
 import { telemetryRoutes } from './routes/telemetry.js'
@@ -96,6 +97,7 @@ export function createHttpServer (deps: HttpDeps, logger: Logger, opts: HttpServ
   void app.register(telemetryRoutes, deps)
   void app.register(retainedRoutes, deps)
   void app.register(clusterRoutes, deps)
+  void app.register(schemaRoutes, deps)
   void app.register(streamRoutes, deps)
   void app.register(consoleRoutes)
   return app

@@ -59,6 +59,8 @@ export interface SchemaRegistry {
   register: (subject: string, schema: unknown, compatibility?: CompatibilityMode) => Promise<{ created: boolean, subject: string, version: number, id: string }>
   check: (subject: string, schema: unknown, opts?: { compatibility?: CompatibilityMode, history?: { topic: string, events: number, type?: string } }) => Promise<CheckResult>
   subjects: () => Promise<StoredSubject[]>
+  /** SCHEMA_NOT_FOUND when it does not exist. */
+  subject: (subject: string) => Promise<StoredSubject>
   version: (subject: string, version: number | 'latest') => Promise<SchemaVersionView>
   /** The compiled version a binding refers to now (the latest, or its fixed version). */
   resolve: (binding: SchemaBinding) => Promise<CompiledSchema>
@@ -240,6 +242,12 @@ export function createSchemaRegistry (opts: SchemaRegistryOptions): SchemaRegist
     },
 
     subjects: () => store.listSubjects(),
+
+    async subject (subject) {
+      const s = await store.subject(subject)
+      if (s === undefined) throw notFound(subject)
+      return s
+    },
 
     async version (subject, version) {
       const s = await store.subject(subject)

@@ -41,6 +41,8 @@ export async function publishRoutes (app: FastifyInstance, deps: HttpDeps): Prom
       throw new GridgateError('TOPIC_NOT_FOUND', `topic '${topic}' does not exist`, { details: { topic } })
     }
     const events = decodePublish(req.headers, req.body as Buffer | undefined, deps.config)
+    // Event types the topic binds to a schema subject: their data must match it (all or none).
+    await deps.schemas.validateEvents(topic, events.map((e) => e.event))
     await deps.log.append(topic, events.map((e) => e.bytes))
     // Event Grid: success is 200 with an empty object, nothing else.
     return reply.code(200).type('application/json').send('{}')

@@ -1,10 +1,16 @@
 import type { FastifyInstance } from 'fastify'
 import { GridgateError } from '../../core/errors.js'
-import type { RetentionPolicy } from '../../log/types.js'
+import { compileFilters, FILTERS_CONFIGURATION_SCHEMA } from '../../core/filters.js'
+import { dryRunFilters } from '../../log/dry-run.js'
+import type { RetentionPolicy, TopicInfo } from '../../log/types.js'
+import type { TopicSchemas } from '../../schemas/store.js'
 import type { HttpDeps } from '../deps.js'
 import { ERROR_ANSWERS, intQuery, json, list, NEW_TOPIC_NAME, NO_CONTENT, params, query, ref, TOPIC_NAME } from '../schemas.js'
+import { TOPIC_SCHEMAS } from './schemas.js'
 
 const DEFAULT_REPLAY_LIMIT = 100
+/** A dry run reads at most this many events; the answer says where it stopped. */
+export const DRY_RUN_MAX_SCAN = 100_000
 
 async function requireTopic (deps: HttpDeps, name: string) {
   const topic = await deps.log.getTopic(name)
@@ -23,16 +29,35 @@ const RETENTION = {
   }
 } as const
 
-/** `{"retention":{...}}`, optionally inside Event Grid's `properties` wrapper; no body keeps the defaults. */
+/** `{"retention":{...},"schemas":{...}}`, optionally inside Event Grid's `properties` wrapper; no body keeps the defaults. */
 export const TOPIC_BODY_SCHEMA = {
   type: ['object', 'null'],
   'x-error': { code: 'BODY_INVALID', style: 'quoted', problem: 'must be a JSON object' },
   if: { type: 'object', properties: { properties: true }, required: ['properties'] },
-  then: { type: 'object', properties: { properties: { type: 'object', additionalProperties: false, properties: { retention: RETENTION } } } },
-  else: { type: ['object', 'null'], additionalProperties: false, properties: { retention: RETENTION } }
+  then: { type: 'object', properties: { properties: { type: 'object', additionalProperties: false, properties: { retention: RETENTION, schemas: TOPIC_SCHEMAS } } } },
+  else: { type: ['object', 'null'], additionalProperties: false, properties: { retention: RETENTION, schemas: TOPIC_SCHEMAS } }
 } as const
 
-type TopicBody = { retention?: Partial<RetentionPolicy>, properties?: { retention?: Partial<RetentionPolicy> } } | null
+type TopicFields = { retention?: Partial<RetentionPolicy>, schemas?: TopicSchemas }
+type TopicBody = (TopicFields & { properties?: TopicFields }) | null
+
+/** The topic with the schemas its event types are bound to, when it has any. */
+async function withSchemas (deps: HttpDeps, topic: TopicInfo): Promise<TopicInfo & { schemas?: TopicSchemas }> {
+  const schemas = await deps.schemas.topicSchemas(topic.name)
+  return schemas === undefined ? topic : { ...topic, schemas }
+}
+
+const DRY_RUN_BODY = {
+  type: 'object',
+  additionalProperties: false,
+  'x-error': { code: 'BODY_INVALID', style: 'quoted', problem: 'must be a JSON object' },
+  properties: {
+    filtersConfiguration: FILTERS_CONFIGURATION_SCHEMA,
+    fromOffset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'The first offset to scan (default: the oldest retained event)' },
+    fromTime: { type: 'string', format: 'date-time', description: 'Scan from the first event the log accepted at or after this time (not with fromOffset)' },
+    limit: { type: 'integer', minimum: 0, maximum: 1000, default: 100, description: 'Matching events in `value` (all are counted in `matched`)' }
+  }
+} as const
 
 const topicParams = params({ topicName: TOPIC_NAME })
 type Params = { topicName: string }
@@ -42,7 +67,7 @@ export async function topicRoutes (app: FastifyInstance, deps: HttpDeps): Promis
 
   app.get('/topics', {
     schema: { tags, operationId: 'Topics_List', summary: 'List the namespace topics', response: { 200: json('The topics', list(ref('Topic'))), ...ERROR_ANSWERS } }
-  }, async () => ({ value: await deps.log.listTopics() }))
+  }, async () => ({ value: await Promise.all((await deps.log.listTopics()).map(async (t) => await withSchemas(deps, t))) }))
 
   app.put<{ Params: Params, Body: TopicBody }>('/topics/:topicName', {
     schema: {
@@ -54,14 +79,16 @@ export async function topicRoutes (app: FastifyInstance, deps: HttpDeps): Promis
       response: { 200: json('Updated', ref('Topic')), 201: json('Created', ref('Topic')), ...ERROR_ANSWERS }
     }
   }, async (req, reply) => {
-    const retention = (req.body?.properties ?? req.body)?.retention
-    const { topic, created } = await deps.log.createTopic(req.params.topicName, retention)
-    return reply.code(created ? 201 : 200).send(topic)
+    const fields = req.body?.properties ?? req.body
+    // Checked (every subject and version must exist) and stored before the topic is created.
+    if (fields?.schemas !== undefined) await deps.schemas.setTopicSchemas(req.params.topicName, fields.schemas)
+    const { topic, created } = await deps.log.createTopic(req.params.topicName, fields?.retention)
+    return reply.code(created ? 201 : 200).send(await withSchemas(deps, topic))
   })
 
   app.get<{ Params: Params }>('/topics/:topicName', {
     schema: { tags, operationId: 'Topics_Get', summary: 'A topic with its offsets and size', params: topicParams, response: { 200: json('The topic', ref('Topic')), ...ERROR_ANSWERS } }
-  }, async (req) => await requireTopic(deps, req.params.topicName))
+  }, async (req) => await withSchemas(deps, await requireTopic(deps, req.params.topicName)))
 
   app.delete<{ Params: Params }>('/topics/:topicName', {
     schema: { tags, operationId: 'Topics_Delete', summary: 'Delete a topic, its events and its subscriptions', params: topicParams, response: { 204: NO_CONTENT, ...ERROR_ANSWERS } }
@@ -69,6 +96,7 @@ export async function topicRoutes (app: FastifyInstance, deps: HttpDeps): Promis
     await requireTopic(deps, req.params.topicName)
     await deps.subscriptions.removeTopic(req.params.topicName)
     await deps.log.deleteTopic(req.params.topicName)
+    await deps.schemas.setTopicSchemas(req.params.topicName, {})
     return reply.code(204).send()
   })
 
@@ -110,6 +138,48 @@ export async function topicRoutes (app: FastifyInstance, deps: HttpDeps): Promis
       parts.push(Buffer.from(`${i === 0 ? '' : ','}{"offset":${r.offset},"time":"${new Date(r.time).toISOString()}","event":`), r.bytes, Buffer.from('}'))
     })
     parts.push(Buffer.from(`],"nextOffset":${nextOffset}}`))
+    return reply.type('application/json').send(Buffer.concat(parts))
+  })
+
+  // A dry run of a subscription's filters over the topic's history (README "Dry runs").
+  app.post<{ Params: Params, Body: { filtersConfiguration?: unknown, fromOffset?: number, fromTime?: string, limit: number } }>('/topics/:topicName/events::match', {
+    schema: {
+      tags,
+      operationId: 'Topics_MatchEvents',
+      summary: 'Which events a subscription with these filters would have delivered',
+      description: `Scans from \`fromOffset\` or \`fromTime\` (default: the oldest retained event) to where the topic ended when the call began, at most ${DRY_RUN_MAX_SCAN.toLocaleString('en-US')} events; counts the matches and returns the first \`limit\`. \`nextOffset\` is where the scan stopped, \`complete\` whether it reached the end.`,
+      params: topicParams,
+      body: DRY_RUN_BODY,
+      response: {
+        200: json('What the filters would have delivered', {
+          type: 'object',
+          required: ['matched', 'scanned', 'value', 'nextOffset', 'complete'],
+          properties: {
+            matched: { type: 'integer', description: 'Events that pass the filters among those scanned' },
+            scanned: { type: 'integer', description: `Events read (at most ${DRY_RUN_MAX_SCAN})` },
+            value: { type: 'array', items: { type: 'object', properties: { offset: { type: 'integer' }, time: { type: 'string', format: 'date-time' }, event: ref('CloudEvent') } } },
+            nextOffset: { type: 'integer', description: 'The first offset not scanned' },
+            complete: { type: 'boolean', description: 'Whether the scan reached the end of the topic' }
+          }
+        }),
+        ...ERROR_ANSWERS
+      }
+    }
+  }, async (req, reply) => {
+    const topic = await requireTopic(deps, req.params.topicName)
+    const { filtersConfiguration, fromOffset, fromTime, limit } = req.body
+    if (fromOffset !== undefined && fromTime !== undefined) {
+      throw new GridgateError('BODY_INVALID', "give either 'fromOffset' or 'fromTime', not both", { details: { field: 'fromTime' } })
+    }
+    // The same compiled matcher a subscription gets; its errors name the field as on a PUT.
+    const matcher = compileFilters(filtersConfiguration, 'filtersConfiguration')
+    const from = fromTime !== undefined ? { time: Date.parse(fromTime) } : { offset: Math.max(fromOffset ?? topic.firstOffset, topic.firstOffset) }
+    const run = await dryRunFilters(deps.log, topic.name, topic.nextOffset, matcher, { from, limit, maxScan: DRY_RUN_MAX_SCAN })
+    const parts: Buffer[] = [Buffer.from(`{"matched":${run.matched},"scanned":${run.scanned},"value":[`)]
+    run.value.forEach((r, i) => {
+      parts.push(Buffer.from(`${i === 0 ? '' : ','}{"offset":${r.offset},"time":"${new Date(r.time).toISOString()}","event":`), r.bytes, Buffer.from('}'))
+    })
+    parts.push(Buffer.from(`],"nextOffset":${run.nextOffset},"complete":${run.complete}}`))
     return reply.type('application/json').send(Buffer.concat(parts))
   })
 }
