@@ -106,8 +106,9 @@ export async function startGridgate (name: string, dataDir: string, persistence:
     dataDir,
     log: { level: 'info' },
     http: { host: '127.0.0.1', port: 0, keys: [BENCH_KEY] },
-    mqtt: { host: '127.0.0.1', port: 0, wsPort: 0, tlsPort: 0, wssPort: 0, persistence },
-    ...extraConfig
+    ...extraConfig,
+    // Merged, so extra mqtt settings (permissions) keep the listeners on free ports.
+    mqtt: { host: '127.0.0.1', port: 0, wsPort: 0, tlsPort: 0, wssPort: 0, persistence, ...(extraConfig.mqtt as Record<string, unknown> | undefined) }
   }
   const file = join(dataDir, 'bench-config.yaml')
   await writeFile(file, JSON.stringify(config, null, 2) + '\n')

@@ -9,6 +9,7 @@ import { benchHttpPublish } from './http-publish.js'
 import { benchLogAppend } from './log-append.js'
 import { runCommandsBench } from './commands.js'
 import { runDeliveryBench } from './delivery.js'
+import { benchCluster } from './cluster-fanin.js'
 import { benchMqttIngest } from './mqtt-ingest.js'
 import { benchSim } from './sim.js'
 import { benchTelemetryIngest } from './telemetry-ingest.js'
@@ -26,7 +27,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --seconds N       measured seconds per round and system (default 3)
   --warmup N        warm-up seconds before each measurement (default 1)
   --rounds N        rounds per case; each runs baseline and gridgate, order alternating (default 4)
-  --only log|http|mqtt|delivery|commands|telemetry|sim  run one part only
+  --only log|http|mqtt|delivery|commands|telemetry|sim|cluster  run one part only
                     (sim: devices-sim at 1,000 devices × 5,000 msg/s and 10,000 connections, ~4 min)
   --callers N       concurrent log.append callers (default 64)
   --connections N   HTTP keep-alive connections (default 16)
@@ -157,7 +158,7 @@ async function main (): Promise<number> {
     process.stdout.write(USAGE)
     return 0
   }
-  if (values.only !== undefined && !['log', 'http', 'mqtt', 'delivery', 'commands', 'telemetry', 'sim'].includes(values.only)) throw new Error(`--only must be 'log', 'http', 'mqtt', 'delivery', 'commands', 'telemetry' or 'sim', not '${values.only}'`)
+  if (values.only !== undefined && !['log', 'http', 'mqtt', 'delivery', 'commands', 'telemetry', 'sim', 'cluster'].includes(values.only)) throw new Error(`--only must be 'log', 'http', 'mqtt', 'delivery', 'commands', 'telemetry', 'sim' or 'cluster', not '${values.only}'`)
   const settings: Settings = {
     warmupSeconds: positive('warmup', values.warmup, 1, false),
     seconds: positive('seconds', values.seconds, 3, false),
@@ -217,6 +218,18 @@ async function main (): Promise<number> {
     })
     cases.push(...mqtt.cases)
     warnings.push(...mqtt.warnings)
+  }
+  if (runs('cluster')) {
+    const cluster = await benchCluster({
+      baseDir,
+      warmupSeconds: settings.warmupSeconds,
+      seconds: settings.seconds,
+      rounds: settings.rounds,
+      devices: settings.mqttDevices,
+      inflight: settings.mqttInflight
+    })
+    cases.push(...cluster.cases)
+    warnings.push(...cluster.warnings)
   }
   if (runs('commands')) {
     cases.push(...await runCommandsBench({
