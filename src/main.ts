@@ -124,9 +124,18 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     const clientGroups = compileClientGroups(config.mqtt.clientGroups)
     const schemas = await compileSchemas(config.routes, configDir)
     const schemaRegistry = createSchemaRegistry({ store: engine.schemas, log, clock })
+    // Routes' subjects are compiled before the first message (one without a version yet is not an error).
+    for (const r of config.routes) if (r.schemaSubject !== undefined) await schemaRegistry.preload({ subject: r.schemaSubject, version: r.schemaVersion })
     const ingest = createIngest({
       log,
-      routes: config.routes.map((r, i) => ({ filter: r.filter, topic: r.topic, type: r.type, schema: schemas[i] })),
+      routes: config.routes.map((r, i) => ({
+        filter: r.filter,
+        topic: r.topic,
+        type: r.type,
+        schema: schemas[i],
+        // A registry subject: its version in force is looked up per message (schemas/registry.ts).
+        ...(r.schemaSubject === undefined ? {} : { registrySchema: { subject: r.schemaSubject, current: schemaRegistry.handle({ subject: r.schemaSubject, version: r.schemaVersion }).current } })
+      })),
       namespace: config.namespace,
       clock,
       ids,

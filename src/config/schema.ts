@@ -42,6 +42,10 @@ export interface RouteConfig {
   type: string
   /** JSON Schema file for `data`, relative to the config file's directory. */
   schema?: string
+  /** Instead of a file: a subject of the schema registry; its latest version unless `schemaVersion`. */
+  schemaSubject?: string
+  /** A fixed version of `schemaSubject`. */
+  schemaVersion?: number
 }
 
 export interface Config {
@@ -337,7 +341,9 @@ export const configSchema = {
           filter: { type: 'string', minLength: 1, maxLength: 1024 },
           topic: { type: 'string', pattern: NAME_PATTERN },
           type: { type: 'string', minLength: 1, maxLength: 256 },
-          schema: path
+          schema: path,
+          schemaSubject: { type: 'string', pattern: NAME_PATTERN },
+          schemaVersion: { type: 'integer', minimum: 1 }
         }
       }
     },

@@ -72,6 +72,8 @@ function crossFieldProblems (c: Config): string[] {
   }
   for (const [i, r] of c.routes.entries()) {
     if (!isValidFilter(r.filter)) problems.push(`/routes/${i}/filter: '${r.filter}' is not a valid MQTT topic filter`)
+    if (r.schema !== undefined && r.schemaSubject !== undefined) problems.push(`/routes/${i}/schemaSubject: give either schema (a file) or schemaSubject (the registry), not both`)
+    if (r.schemaVersion !== undefined && r.schemaSubject === undefined) problems.push(`/routes/${i}/schemaVersion: needs schemaSubject`)
   }
   for (const set of ['permissions', 'anonymousPermissions'] as const) {
     for (const kind of ['publish', 'subscribe'] as const) {

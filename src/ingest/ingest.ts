@@ -3,7 +3,7 @@ import { deviceSource, jsonCloudEvent } from '../core/cloudevent-writer.js'
 import type { IdGenerator } from '../core/ids.js'
 import type { TopicLog } from '../log/types.js'
 import { matchRoute, type Route } from './routes.js'
-import { describeSchemaErrors, type DataSchema } from './schemas.js'
+import { describeSchemaErrors, type DataSchema, type RegistrySchema } from './schemas.js'
 import { isJsonText } from './json-text.js'
 import { createCloudEventEncoder, parseJsonPayload, type DeviceMessage } from './to-cloudevent.js'
 
@@ -27,9 +27,12 @@ export interface Ingest {
   topics: () => string[]
 }
 
+/** A route with a schema file's validator (`schema`) or a registry subject's (`registrySchema`). */
+export type IngestRoute = Route<DataSchema> & { registrySchema?: RegistrySchema }
+
 export interface IngestOptions {
   log: TopicLog
-  routes: ReadonlyArray<Route<DataSchema>>
+  routes: readonly IngestRoute[]
   namespace: string
   clock: Clock
   ids: IdGenerator
@@ -44,7 +47,7 @@ export function createIngest (opts: IngestOptions): Ingest {
   const { log, routes, namespace, clock, ids, observer } = opts
   const encode = createCloudEventEncoder(namespace)
   // Routes are fixed for the process, so a topic's route is decided once.
-  let routeOf = new Map<string, Route<DataSchema> | typeof NO_ROUTE>()
+  let routeOf = new Map<string, IngestRoute | typeof NO_ROUTE>()
   const counted = (topic: string) => () => { observer?.ingested?.(topic) }
   const countedByTopic = new Map<string, () => void>()
   return {
@@ -60,19 +63,27 @@ export function createIngest (opts: IngestOptions): Ingest {
       let topic = route.topic
       let validationError: string | undefined
       let json: boolean
-      if (route.schema !== undefined) {
+      let schema = route.schema
+      let dataschema: string | undefined
+      if (route.registrySchema !== undefined) {
+        const version = route.registrySchema.current()
+        schema = version?.validate
+        dataschema = version?.uri
+        if (version === undefined) validationError = `schema subject '${route.registrySchema.subject}' has no version to check against`
+      }
+      if (schema !== undefined || validationError !== undefined) {
         // Only a schema needs the value; otherwise the bytes are checked, not parsed.
         const parsed = parseJsonPayload(msg.payload)
         json = parsed.json
-        if (!(parsed.json && route.schema(parsed.value))) {
-          validationError = parsed.json ? describeSchemaErrors(route.schema) : 'data is not JSON'
+        if (schema === undefined || !(parsed.json && schema(parsed.value))) {
+          validationError ??= parsed.json && schema !== undefined ? describeSchemaErrors(schema) : 'data is not JSON'
           topic = INVALID_TOPIC
           observer?.invalid?.(route.topic)
         }
       } else {
         json = msg.payload.length > 0 && isJsonText(msg.payload)
       }
-      const event = encode(msg, { id: ids.next(), time: clock.now(), type: route.type, json, validationError })
+      const event = encode(msg, { id: ids.next(), time: clock.now(), type: route.type, json, validationError, dataschema })
       let done = countedByTopic.get(topic)
       if (done === undefined) countedByTopic.set(topic, done = counted(topic))
       return log.append(topic, [event]).then(done)

@@ -8,6 +8,17 @@ import { GridgateError } from '../core/errors.js'
 
 export type DataSchema = ValidateFunction
 
+/**
+ * A route's schema from the schema registry (routes[].schemaSubject): the version in force
+ * now, looked up per message without waiting, and its URI for the event's `dataschema`.
+ */
+export interface RegistrySchema {
+  /** Undefined while the subject (or the pinned version) does not exist: the message is invalid. */
+  current: () => { validate: DataSchema, uri: string } | undefined
+  /** The subject, for the reason of such a message. */
+  subject: string
+}
+
 export async function compileSchemas (routes: ReadonlyArray<{ schema?: string }>, baseDir: string): Promise<Array<DataSchema | undefined>> {
   const ajv = new Ajv({ allErrors: false, strict: false })
   const out: Array<DataSchema | undefined> = []

@@ -5,7 +5,8 @@ import { BASE64_DATA, cloudEventHead, deviceSource, headParts, isoTime, JSON_DAT
 // CloudEvent"). Pure. The event is assembled as bytes around the payload: a JSON payload
 // goes in as `data` exactly as the device sent it, with no parse-and-serialise round trip.
 // The layout is core/cloudevent-writer.ts's, with the extensions mqttqos, mqttretain and
-// validationerror after deviceid.
+// validationerror after deviceid, then `dataschema` (the registry version the data was
+// checked against, routes[].schemaSubject) before datacontenttype.
 
 export interface DeviceMessage {
   deviceId: string
@@ -25,6 +26,8 @@ export interface EventContext {
   json: boolean
   /** Set for events routed to the `invalid` topic. */
   validationError?: string
+  /** The schema version's URI the data was checked against (the registry's). */
+  dataschema?: string
 }
 
 const q = JSON.stringify
@@ -33,6 +36,7 @@ export function toCloudEvent (msg: DeviceMessage, ctx: EventContext): Buffer {
   let head = cloudEventHead(ctx.id, deviceSource(ctx.namespace, msg.deviceId), ctx.type, msg.mqttTopic, ctx.time, msg.deviceId) +
     `,"mqttqos":${msg.qos},"mqttretain":${msg.retain ? 'true' : 'false'}`
   if (ctx.validationError !== undefined) head += `,"validationerror":${q(ctx.validationError)}`
+  if (ctx.dataschema !== undefined) head += `,"dataschema":${q(ctx.dataschema)}`
   if (msg.payload.length === 0) return Buffer.from(head + '}')
   if (ctx.json) {
     return Buffer.concat([Buffer.from(head + JSON_DATA), msg.payload, Buffer.from('}')])
@@ -69,6 +73,7 @@ export function createCloudEventEncoder (namespace: string): (msg: DeviceMessage
     }
     let head = `${ID_OPEN}${q(ctx.id)}${h.middle}${isoTime(ctx.time)}${h.tail},"mqttqos":${msg.qos},"mqttretain":${msg.retain ? 'true' : 'false'}`
     if (ctx.validationError !== undefined) head += `,"validationerror":${q(ctx.validationError)}`
+    if (ctx.dataschema !== undefined) head += `,"dataschema":${q(ctx.dataschema)}`
     const payload = msg.payload
     if (payload.length === 0) return Buffer.from(head + '}')
     if (!ctx.json) return Buffer.from(`${head}${BASE64_DATA}${payload.toString('base64')}"}`)

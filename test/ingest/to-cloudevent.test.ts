@@ -85,6 +85,15 @@ describe('toCloudEvent context attributes', () => {
   it('has no validationerror when the context has none', () => {
     expect(build(message(), context()).event).not.toHaveProperty('validationerror')
   })
+
+  it('puts dataschema after the extensions, before the data', () => {
+    const { bytes } = build(message({ payload: Buffer.from('{"t":21.5}') }), context({ json: true, validationError: 'x', dataschema: 'urn:gridgate:schema:telemetry:3' }))
+    expect(bytes.toString('utf8')).toBe(
+      '{"specversion":"1.0","id":"ev-1","source":"/plant-3/devices/d1","type":"device.telemetry",' +
+      '"subject":"devices/d1/telemetry","time":"2024-01-02T03:04:05.678Z","deviceid":"d1","mqttqos":1,"mqttretain":false,' +
+      '"validationerror":"x","dataschema":"urn:gridgate:schema:telemetry:3","datacontenttype":"application/json","data":{"t":21.5}}')
+    expect(build(message(), context()).event).not.toHaveProperty('dataschema')
+  })
 })
 
 describe('toCloudEvent escaping', () => {
@@ -245,6 +254,8 @@ describe('createCloudEventEncoder', () => {
     { name: 'a binary payload', msg: message({ payload: Buffer.from([0, 1, 255]) }), ctx: context() },
     { name: 'an empty payload', msg: message({ qos: 0, retain: true }), ctx: context() },
     { name: 'a validation error', msg: message({ payload: Buffer.from('{"t":"x"}') }), ctx: context({ json: true, validationError: 'data.t must be number' }) },
+    { name: 'a dataschema', msg: message({ payload: Buffer.from('{"t":1}') }), ctx: context({ json: true, dataschema: 'urn:gridgate:schema:s:1' }) },
+    { name: 'a dataschema on binary data', msg: message({ payload: Buffer.from([0, 1]) }), ctx: context({ dataschema: 'urn:gridgate:schema:s:2', validationError: 'data is not JSON' }) },
     { name: 'non-ASCII topic, device and payload', msg: message({ deviceId: 'zähler-1', mqttTopic: 'devices/zähler-1/telemetry', payload: Buffer.from('{"ø":"€"}') }), ctx: context({ json: true }) },
     { name: 'quotes and backslashes to escape', msg: message({ deviceId: 'a"b\\c', mqttTopic: 'devices/a"b\\c/x' }), ctx: context({ id: 'i"d' }) }
   ])('writes the same bytes as toCloudEvent for $name', ({ msg, ctx }) => {
