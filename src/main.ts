@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import { resolve } from 'node:path'
 import { createAuthenticator } from './broker/authenticate.js'
+import { refuseWhileUnavailable } from './broker/storage-gate.js'
 import { openCommands, type Commands } from './commands/commands.js'
 import { createBroker } from './broker/broker.js'
 import { startMqttListeners } from './broker/listeners.js'
@@ -28,7 +29,7 @@ import type { Telemetry } from './telemetry/telemetry.js'
 import { openTelemetryWiring } from './telemetry-wiring.js'
 import { openDelivery } from './delivery-wiring.js'
 import { keyAnnouncement, readTls, urlOf } from './startup-io.js'
-import { brokerObserver, commandsObserver, connectionMetrics, ingestObserver, logObserver, watchState } from './observers.js'
+import { brokerObserver, commandsObserver, connectionMetrics, ingestObserver, logObserver, watchState, watchStorage } from './observers.js'
 
 // The composition root: builds every module from the one frozen Config, starts them in
 // dependency order and stops them in reverse. Nothing else constructs modules.
@@ -115,6 +116,9 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       onError: (err) => logger.warn({ err }, 'redis connection error (MQTT emitter or persistence)')
     })
     stops.push(() => engine.close())
+    // Redis unreachable: /readyz 503, the storage metrics, a log line when it goes and comes back.
+    const unwatchStorage = watchStorage(engine.availability, health, metrics, logger, () => clock.now())
+    stops.push(async () => { unwatchStorage() })
     interrupted()
     logger.debug({ engine: engine.kind }, 'storage open')
     const log = engine.topics
@@ -163,7 +167,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       config: config.mqtt,
       clock,
       registry,
-      authenticator: createAuthenticator({ registry, clock, allowAnonymous: config.mqtt.allowAnonymous, backoff: config.mqtt.authFailures }),
+      authenticator: refuseWhileUnavailable(createAuthenticator({ registry, clock, allowAnonymous: config.mqtt.allowAnonymous, backoff: config.mqtt.authFailures }), () => engine.availability.available),
       persistence: config.mqtt.persistence ? engine.mqttPersistence : undefined,
       mq: engine.mqttEmitter,
       node: node.id,

@@ -1,7 +1,9 @@
 import type { Subscriptions } from './delivery/subscriptions.js'
 import type { LogObserver, TopicLog } from './log/types.js'
 import type { Logger } from './observability/logger.js'
+import type { Health } from './observability/health.js'
 import type { Metrics } from './observability/metrics.js'
+import type { StorageAvailability } from './storage/engine.js'
 
 // Module events → metrics and log lines. Every module reports through an observer port it
 // declares; these adapters are the only place that knows both sides.
@@ -42,7 +44,9 @@ export function brokerObserver (metrics: Metrics, log: Logger) {
     handled: (seconds: number) => metrics.mqttPublishSeconds.observe(seconds),
     refused: (code: string, deviceId: string | undefined, detail: unknown) => {
       metrics.rejections.inc({ code, source: 'mqtt' })
-      log.warn({ code, deviceId, detail }, 'mqtt refused')
+      // Storage outages are logged once, when they begin and end (watchStorage), not per device.
+      if (code === 'STORAGE_UNAVAILABLE') log.debug({ code, deviceId, detail }, 'mqtt refused')
+      else log.warn({ code, deviceId, detail }, 'mqtt refused')
     }
   }
 }
@@ -68,7 +72,9 @@ export function telemetryObserver (metrics: Metrics, log: Logger) {
     emitted: (window: string, n: number) => metrics.telemetryWindows.inc({ window }, n),
     error: (topic: string, err: unknown) => {
       metrics.telemetryErrors.inc({ topic })
-      log.warn({ err, topic }, 'telemetry step failed; it is retried')
+      // A storage outage is logged once when it begins and ends (watchStorage), not per retry.
+      if ((err as { code?: unknown } | undefined)?.code === 'STORAGE_UNAVAILABLE') log.debug({ err, topic }, 'telemetry step failed; it is retried')
+      else log.warn({ err, topic }, 'telemetry step failed; it is retried')
     }
   }
 }
@@ -79,10 +85,34 @@ export function telemetryObserver (metrics: Metrics, log: Logger) {
  * (before filtering) plus those waiting for another attempt.
  */
 export function watchState (metrics: Metrics, log: TopicLog, subscriptions: Pick<Subscriptions, 'list'>): void {
-  metrics.hooks.topics = async () => (await log.listTopics()).map((t) => ({ topic: t.name, events: t.events, bytes: t.bytes }))
-  metrics.hooks.backlogs = async () => (await log.listTopics()).flatMap((t) => subscriptions.list(t.name).map((sub) => ({
+  // While the storage is unreachable these are unknown: the gauges keep their last values and
+  // the rest of /metrics is still served.
+  metrics.hooks.topics = async () => (await log.listTopics().catch(() => undefined))?.map((t) => ({ topic: t.name, events: t.events, bytes: t.bytes }))
+  metrics.hooks.backlogs = async () => (await log.listTopics().catch(() => undefined))?.flatMap((t) => subscriptions.list(t.name).map((sub) => ({
     topic: t.name,
     subscription: sub.name,
     backlog: Math.max(0, t.nextOffset - sub.queue.cursor) + sub.queue.stats().waiting
   })))
+}
+
+/**
+ * The storage engine's availability → /readyz (503 STORAGE_UNAVAILABLE with the reason),
+ * gridgate_storage_available, gridgate_storage_unavailable_total, and one log line when the
+ * storage goes away (warn) and one when it is back (info). Returns its removal.
+ */
+export function watchStorage (availability: StorageAvailability, health: Health, metrics: Metrics, log: Logger, now: () => number): () => void {
+  const problem = (): string | undefined => availability.available ? undefined : availability.reason ?? 'the storage is unreachable'
+  health.setStorageProbe(problem)
+  metrics.hooks.storageAvailable = () => availability.available
+  let since: number | undefined
+  return availability.onChange((available) => {
+    if (!available) {
+      since = now()
+      metrics.storageUnavailable.inc()
+      log.warn({ reason: problem() }, 'storage unavailable: nothing is acknowledged (HTTP 503 STORAGE_UNAVAILABLE, no PUBACK, CONNACK 3) until it is back')
+    } else {
+      log.info({ unavailableMs: since === undefined ? undefined : now() - since }, 'storage available again')
+      since = undefined
+    }
+  })
 }

@@ -2,7 +2,7 @@ import type { AedesOptions, Client } from 'aedes'
 import type { Config } from '../config/schema.js'
 import { parseDeviceTopic } from '../core/device-topic.js'
 import { compileClientGroups } from '../core/client-groups.js'
-import { GridgateError } from '../core/errors.js'
+import { GridgateError, isGridgateError } from '../core/errors.js'
 import type { Authenticator } from './authenticate.js'
 import { createPolicy, type ClientPermissions, type Policy, type PolicyIdentity } from './permissions.js'
 import type { BrokerObserver, BrokerPorts } from './ports.js'
@@ -77,6 +77,8 @@ export function createAccessHooks (opts: AccessHooksOptions): AccessHooks {
         sessions.set(client, { deviceId: outcome.deviceId, permissions, groups, identity })
         done(null, true)
       }, (err: unknown) => {
+        // The store could not answer (STORAGE_UNAVAILABLE while it is unreachable): CONNACK 3.
+        if (isGridgateError(err) && err.code === 'STORAGE_UNAVAILABLE') observer.refused(err.code, client.id, err.message)
         done(Object.assign(new Error((err as Error).message), { returnCode: 3 as const }), null)
       })
     },
@@ -115,7 +117,9 @@ export function createAccessHooks (opts: AccessHooksOptions): AccessHooks {
         observer.handled?.((performance.now() - started) / 1000)
         done(null)
       }, (err: unknown) => {
-        observer.refused('STORAGE_WRITE_FAILED', deviceId, (err as Error).message)
+        // STORAGE_UNAVAILABLE while the store is unreachable (it may or may not have taken the write)
+        const code = isGridgateError(err) && err.code === 'STORAGE_UNAVAILABLE' ? err.code : 'STORAGE_WRITE_FAILED'
+        observer.refused(code, deviceId, (err as Error).message)
         done(err as Error) // no PUBACK: the device retransmits after reconnecting
       })
     },

@@ -31,5 +31,5 @@ export interface BrokerObserver {
   /** Messages of a shared subscription dropped: its queue was full, or no member may receive them. */
   sharedDropped?: (share: string, messages: number, reason: 'queue full' | 'no member') => void
   /** A refused action, by gridgate error code. */
-  refused: (code: 'MQTT_NOT_AUTHORIZED' | 'MQTT_BAD_CREDENTIALS' | 'MQTT_CLIENT_ID_REJECTED' | 'PAYLOAD_TOO_LARGE' | 'MQTT_RETAINED_LIMIT' | 'STORAGE_WRITE_FAILED', deviceId: string, detail: string) => void
+  refused: (code: 'MQTT_NOT_AUTHORIZED' | 'MQTT_BAD_CREDENTIALS' | 'MQTT_CLIENT_ID_REJECTED' | 'PAYLOAD_TOO_LARGE' | 'MQTT_RETAINED_LIMIT' | 'STORAGE_WRITE_FAILED' | 'STORAGE_UNAVAILABLE', deviceId: string, detail: string) => void
 }

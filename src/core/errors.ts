@@ -48,6 +48,7 @@ export const ERRORS = {
   MQTT_RETAINED_LIMIT: { status: 429, message: 'The device has retained messages on too many topics' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The content type is not supported' },
   STORAGE_WRITE_FAILED: { status: 503, message: 'The event log could not be written; retry later' },
+  STORAGE_UNAVAILABLE: { status: 503, message: 'The storage is unreachable; retry later' },
   SHUTTING_DOWN: { status: 503, message: 'The gateway is shutting down' },
   NOT_READY: { status: 503, message: 'The gateway is not ready' },
   INTERNAL: { status: 500, message: 'Internal error' }

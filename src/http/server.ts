@@ -74,7 +74,8 @@ export function createHttpServer (deps: HttpDeps, logger: Logger, opts: HttpServ
   app.setErrorHandler((err, req, reply) => {
     const e = toGridgateError(err, req.headers['content-type'])
     if (e.code === 'INTERNAL') req.log.error({ err }, 'request failed')
-    else if (e.status >= 500) req.log.warn({ code: e.code, cause: (e.cause as Error | undefined)?.message }, e.message)
+    // A storage outage is logged once when it begins and once when it ends (observers.ts watchStorage).
+    else if (e.status >= 500 && e.code !== 'STORAGE_UNAVAILABLE') req.log.warn({ code: e.code, cause: (e.cause as Error | undefined)?.message }, e.message)
     deps.metrics.rejections.inc({ code: e.code, source: 'http' })
     return sendError(reply, e)
   })

@@ -31,10 +31,12 @@ export interface Metrics {
   hooks: {
     /** The event-time policies' counters (late, early, out of order; dropped or adjusted). */
     eventTime?: () => Record<string, number>
-    /** Every topic's retained events and bytes, as GET /topics/{topic} says. */
-    topics?: () => Promise<ReadonlyArray<{ topic: string, events: number, bytes: number }>>
-    /** Every subscription's backlog, as GET .../eventsubscriptions/{sub}/status says. */
-    backlogs?: () => Promise<ReadonlyArray<{ topic: string, subscription: string, backlog: number }>>
+    /** Every topic's retained events and bytes, as GET /topics/{topic} says; undefined: unknown now. */
+    topics?: () => Promise<ReadonlyArray<{ topic: string, events: number, bytes: number }> | undefined>
+    /** Every subscription's backlog, as GET .../eventsubscriptions/{sub}/status says; undefined: unknown now. */
+    backlogs?: () => Promise<ReadonlyArray<{ topic: string, subscription: string, backlog: number }> | undefined>
+    /** Whether the storage answers now (always, on the embedded engines). */
+    storageAvailable?: () => boolean
   }
   eventTime: Counter<'outcome'>
   topicEvents: Gauge<'topic'>
@@ -44,6 +46,10 @@ export interface Metrics {
   eventLoopDelay: Gauge<'loop' | 'quantile'>
   /** Worker threads that died unasked (each is started again), by worker. */
   workerCrashes: Counter<'worker'>
+  /** 1 while the storage answers, 0 while it is unreachable (read at scrape time through hooks.storageAvailable). */
+  storageAvailable: Gauge
+  /** Times the storage became unreachable. */
+  storageUnavailable: Counter
   /** Adds a loop whose delay histogram is read at scrape time (the ingest loop is there from the start). */
   watchLoop: (name: string, histogram: LoopDelay) => void
   /** Stops the delay monitors. */
@@ -130,6 +136,13 @@ export function createMetrics (): Metrics {
       }
     }),
     watchLoop: (name, histogram) => { loops.set(name, histogram) },
+    storageAvailable: new Gauge({
+      name: 'gridgate_storage_available',
+      help: '1 while the storage engine answers, 0 while it is unreachable (Redis down: nothing is acknowledged)',
+      registers,
+      collect () { this.set(hooks.storageAvailable?.() === false ? 0 : 1) }
+    }),
+    storageUnavailable: new Counter({ name: 'gridgate_storage_unavailable_total', help: 'Times the storage engine became unreachable', registers }),
     workerCrashes: new Counter({ name: 'gridgate_worker_crashes_total', help: 'Worker threads that died unasked and were started again, by worker (telemetry)', labelNames: ['worker'], registers }),
     close: () => { ingestLoop.disable() },
     telemetryReadings: new Counter({ name: 'gridgate_telemetry_readings_total', help: 'Numeric readings taken from telemetry events, by source topic', labelNames: ['topic'], registers }),

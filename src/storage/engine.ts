@@ -5,6 +5,7 @@ import type { SubscriptionStore } from '../delivery/store.js'
 import type { LogObserver, RetentionPolicy, TopicLog } from '../log/types.js'
 import { createLocalNodeStore, type NodeStore } from '../registry/nodes.js'
 import type { DeviceStore } from '../registry/store.js'
+import { ALWAYS_AVAILABLE, type StorageAvailability } from './availability.js'
 import type { SchemaStore } from '../schemas/store.js'
 import { levelCommandStore } from './level/command-store.js'
 import { openLevelDb, openMemoryDb, type LevelStore } from './level/db.js'
@@ -17,6 +18,7 @@ import { openRedisEngine } from './redis/engine.js'
 import { migrateTelemetry, telemetryLocationOf, type TelemetryLocation } from './telemetry-db.js'
 
 export { openTelemetryStore, type OpenTelemetryStore, type TelemetryLocation } from './telemetry-db.js'
+export type { StorageAvailability } from './availability.js'
 
 // A storage engine is one set of adapters for every port the modules declare. Selected by
 // `storage.engine`; nothing above this folder knows which one runs.
@@ -58,6 +60,8 @@ export interface StorageEngine {
   readonly kind: EngineKind
   /** Whether what is acknowledged survives a restart of the process. */
   readonly durable: boolean
+  /** Whether the store answers now (availability.ts); the embedded engines always do. */
+  readonly availability: StorageAvailability
   /** The namespace topics. */
   readonly topics: TopicLog
   /** Another TopicLog over the same store (it behaves as one log with `topics`). */
@@ -95,6 +99,7 @@ export async function openStorageEngine (opts: EngineOptions): Promise<StorageEn
     return {
       kind: opts.engine,
       durable: opts.engine === 'leveldb',
+      availability: ALWAYS_AVAILABLE,
       topics,
       openTopicLog: logs.view,
       subscriptions: levelSubscriptionStore(store),

@@ -16,17 +16,18 @@ export async function healthRoutes (app: FastifyInstance, deps: HttpDeps): Promi
     schema: {
       tags,
       operationId: 'Health_Ready',
-      summary: 'Readiness: 503 NOT_READY while starting or stopping',
+      summary: 'Readiness: 503 NOT_READY while starting or stopping, 503 STORAGE_UNAVAILABLE while the storage (Redis) is unreachable',
       security: OPEN,
       response: {
         200: json('Ready', { type: 'object', properties: { status: { type: 'string', const: 'ready' }, engine: { type: 'string', description: 'The storage engine' } } }),
-        503: json('Starting or stopping', ref('ErrorResponse'))
+        503: json('Starting or stopping (NOT_READY), or the storage is unreachable (STORAGE_UNAVAILABLE, the message says why)', ref('ErrorResponse'))
       }
     }
   }, async (_req, reply) => {
-    return deps.health.ready
-      ? reply.send({ status: 'ready', engine: deps.engine })
-      : sendError(reply, new GridgateError('NOT_READY'))
+    if (!deps.health.ready) return sendError(reply, new GridgateError('NOT_READY'))
+    const problem = deps.health.storageProblem
+    if (problem !== undefined) return sendError(reply, new GridgateError('STORAGE_UNAVAILABLE', `storage unavailable: ${problem}`))
+    return reply.send({ status: 'ready', engine: deps.engine })
   })
 
   app.get('/metrics', {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { Redis, type ChainableCommander } from 'ioredis'
+import { trackAvailability, type AvailabilityTracker } from './availability.js'
 
 // Connections to the Redis server of the `redis` storage engine, and the Lua scripts the
 // adapters run on it.
@@ -28,6 +29,12 @@ import { Redis, type ChainableCommander } from 'ioredis'
 // writes can apply out of call order, and only right after such a restart. Scripts that write
 // start with the `#!lua` shebang, so Redis refuses them whole when it is out of memory
 // instead of stopping them half-way through their writes.
+//
+// While Redis is unreachable (availability.ts): the command connection has no offline queue,
+// so a command fails at once instead of waiting for the reconnect, and a command in flight
+// when the connection broke is rejected, not sent again after the reconnect (it may or may
+// not have been applied: its caller must not acknowledge it). Every connection reconnects
+// on its own, 50 ms after a loss, doubling to 2 s between attempts.
 
 export interface RedisConfig {
   url: string
@@ -70,6 +77,8 @@ export interface RedisConnection {
   readonly client: Redis
   readonly prefix: string
   readonly url: string
+  /** Whether the connection and every duplicate of it are up now (closed with the connection). */
+  readonly availability: AvailabilityTracker
   /**
    * A new connection to the same server, for SUBSCRIBE (a subscribed connection can run no
    * other command). The caller closes it.
@@ -107,25 +116,54 @@ export async function openRedis (config: RedisConfig, name = 'gridgate'): Promis
   // After a reconnect the server may be a restarted one with an empty script cache. EVALSHA
   // falls back to EVAL anyway; loading again keeps that fallback rare.
   client.on('ready', () => { void load([...scripts.values()]).catch(() => {}) })
+  const availability = trackAvailability(`Redis at ${redactUrl(config.url)}`)
+  availability.watch(name, client)
   return {
     client,
     prefix: config.keyPrefix,
     url: config.url,
-    duplicate: () => newClient(config.url, `${name}-sub`, false),
+    availability,
+    duplicate: () => {
+      const sub = newClient(config.url, `${name}-sub`, false)
+      availability.watch(`${name}-sub`, sub)
+      return sub
+    },
     loadScripts: async (list) => {
       for (const s of list) scripts.set(s.sha, s)
       await load(list)
     },
     close: async () => {
+      availability.close()
       try { await client.quit() } catch { client.disconnect() }
     }
   }
 }
 
+/** Milliseconds before reconnect attempt `attempt` (1, 2, ...): 50 ms, doubling, at most 2 s. */
+export function reconnectDelayMs (attempt: number): number {
+  return Math.min(2000, 50 * 2 ** Math.max(0, Math.min(attempt - 1, 16)))
+}
+
+/**
+ * A command connection (`lazy`, connected by openRedis) fails fast while it is down; a
+ * subscriber (connecting at once) queues its SUBSCRIBE until it is up and subscribes again
+ * after each reconnect.
+ */
 function newClient (url: string, connectionName: string, lazy = true): Redis {
   const client = new Redis(url, {
     lazyConnect: lazy,
     connectionName,
+    retryStrategy: reconnectDelayMs,
+    ...(lazy
+      ? {
+          // No offline queue: a command while the connection is down is rejected at once.
+          enableOfflineQueue: false,
+          // In flight when the connection closed: rejected at the close (not after the
+          // reconnect), and never sent again.
+          maxRetriesPerRequest: 0,
+          autoResendUnfulfilledCommands: false
+        }
+      : {}),
     // No auto-pipelining: it holds commands back while an earlier pipeline is in flight, so a
     // MULTI could overtake a script called before it. Without it every command is written to
     // the socket when it is called, so one instance's writes reach Redis in call order, and

@@ -1,5 +1,6 @@
 import type { EngineOptions, StorageEngine } from '../engine.js'
 import type { TelemetryStore } from '../../telemetry/store.js'
+import { mapRejections, storageError } from './availability.js'
 import { openRedis, type RedisConfig } from './connection.js'
 import { redisCommandStore } from './redis-command-store.js'
 import { DEVICE_STORE_SCRIPTS, redisDeviceStore } from './redis-device-store.js'
@@ -21,6 +22,10 @@ import { openRedisTopicLogs } from './redis-topic-log.js'
 // Durability is Redis' (connection.ts): an acknowledgement waits for Redis' answer, which with
 // `appendonly yes` and `appendfsync always` comes after the fsync. `storage.sync` does not
 // change what Redis does.
+//
+// While Redis is unreachable the engine is unavailable (availability.ts): every port's calls
+// fail at once with STORAGE_UNAVAILABLE (mapped here, once for all adapters), so nothing
+// is acknowledged, and everything works again when Redis is back.
 
 /** Where the telemetry worker finds telemetry's state on this engine (plain data, posted to it). */
 export interface RedisTelemetryLocation extends RedisConfig {
@@ -45,21 +50,26 @@ export async function openRedisEngine (opts: EngineOptions, config: RedisConfig)
     await conn.loadScripts([...DEVICE_STORE_SCRIPTS, ...NODE_STORE_SCRIPTS])
     const logs = await openRedisTopicLogs({ redis: conn, clock: opts.clock, ...opts.log })
     const topics = logs.view()
-    const mqtt = openRedisMqtt(config, opts.onError ?? (() => {}))
+    // Their connection errors while Redis is unreachable are the outage itself, reported once (availability).
+    const mqtt = openRedisMqtt(config, (err) => { if (conn.availability.available) opts.onError?.(err) })
+    const guard = <T extends object>(port: T): T => mapRejections(port, (err) => storageError(err, conn.availability))
     return {
       kind: 'redis',
       durable: true,
-      topics,
-      openTopicLog: logs.view,
-      subscriptions: redisSubscriptionStore(conn),
-      devices: redisDeviceStore(conn),
-      commands: redisCommandStore(conn, logs),
+      availability: conn.availability,
+      topics: guard(topics),
+      openTopicLog: () => guard(logs.view()),
+      subscriptions: guard(redisSubscriptionStore(conn)),
+      devices: guard(redisDeviceStore(conn)),
+      commands: guard(redisCommandStore(conn, logs)),
       schemas: redisSchemaStore(conn),
       telemetryLocation: { engine: 'redis', url: config.url, keyPrefix: config.keyPrefix },
       mqttPersistence: mqtt.persistence,
       mqttEmitter: mqtt.emitter,
-      nodes: redisNodeStore(conn),
+      nodes: guard(redisNodeStore(conn)),
       close: async () => {
+        // Closing on purpose: no "unavailable" from the connections going away now.
+        conn.availability.close()
         await mqtt.close()
         await topics.close()
         await logs.close()

@@ -7,6 +7,7 @@ import { segmentsToRemove, type RetentionPolicy, type SegmentEntry } from '../..
 import { indexSegment, recordsOf, SegmentCache, type CachedSegment } from '../../log/segment-cache.js'
 import { encodeSegment } from '../../log/segment.js'
 import type { AppendResult, LogObserver, LogRecord, ReadFrom, ReadResult, TopicInfo, TopicLog } from '../../log/types.js'
+import { storageError } from './availability.js'
 import { num, type RedisArg, type RedisConnection } from './connection.js'
 import { APPEND, CREATE, DELETE, TOPIC_LOG_SCRIPTS, TRIM } from './topic-log-scripts.js'
 
@@ -266,7 +267,10 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
         reply = await APPEND.run(client, scriptKeys, args)
       } catch (cause) {
         observer?.batch?.(batch.length, bytes, performance.now() - started, false)
-        const error = new GridgateError('STORAGE_WRITE_FAILED', undefined, { cause })
+        // No answer (Redis unreachable, or lost with the script in flight, which it may or may
+        // not have run): STORAGE_UNAVAILABLE; a refusal from Redis: STORAGE_WRITE_FAILED.
+        const mapped = storageError(cause, redis.availability)
+        const error = mapped instanceof GridgateError ? mapped : new GridgateError('STORAGE_WRITE_FAILED', undefined, { cause })
         for (const p of live) p.reject(error)
         return
       }
