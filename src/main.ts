@@ -124,7 +124,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     const log = engine.topics
     for (const t of config.topics) await log.createTopic(t.name, t.retention)
 
-    const registry = await openRegistry(engine.devices, clock)
+    const registry = await openRegistry(engine.devices, clock, engine.presence)
     const clientGroups = compileClientGroups(config.mqtt.clientGroups)
     const schemas = await compileSchemas(config.routes, configDir)
     const schemaRegistry = createSchemaRegistry({ store: engine.schemas, log, clock })
@@ -156,7 +156,8 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       intervalMs: engine.kind === 'redis' ? config.cluster.heartbeatIntervalMs : null,
       expiryMs: config.cluster.heartbeatExpiryMs,
       instance: randomUUID(),
-      onError: (err) => logger.warn({ err }, 'node heartbeat failed')
+      onError: (err) => logger.warn({ err }, 'node heartbeat failed'),
+      owns: async (ids) => (await engine.presence.count(ids)).map((devices) => ({ devices }))
     })
 
     const mqttLog = logger.child({ component: 'mqtt' })
@@ -171,6 +172,10 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       persistence: config.mqtt.persistence ? engine.mqttPersistence : undefined,
       mq: engine.mqttEmitter,
       node: node.id,
+      signals: engine.signals,
+      // Where other nodes may exist: this node's connections against the shared presence records,
+      // and dead nodes' records swept (a node that never announced itself: after a grace for its start-up).
+      ...(engine.kind === 'redis' ? { presenceSweep: { intervalMs: config.cluster.heartbeatIntervalMs, startupGraceMs: Math.max(60_000, 3 * config.cluster.heartbeatExpiryMs) } } : {}),
       ports: {
         // Not async: on the PUBACK path the append's promise is the one to wait for.
         onPublish: (msg) => {
@@ -181,13 +186,13 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
           }
           return ingest.handle(msg)
         },
-        onConnection: (deviceId, connected, details, live) => {
-          connectionMetrics(metrics, connected, details.transport, live)
+        onLive: (connected, transport, live) => connectionMetrics(metrics, connected, transport, live),
+        onConnection: (deviceId, connected, details) => {
           mqttLog.debug({ deviceId, connected, ...details }, connected ? 'device connected' : 'device disconnected')
           ingest.connection(deviceId, connected, details).catch((err: unknown) => mqttLog.warn({ err, deviceId }, 'connection event not recorded'))
         }
       },
-      observer: brokerObserver(metrics, mqttLog)
+      observer: { ...brokerObserver(metrics, mqttLog), presenceError: (err, deviceId) => mqttLog.warn({ err, deviceId }, 'presence record not written or read; the next sweep repairs it') }
     })
     const mqtt = await startMqttListeners(broker.aedes, {
       host: config.mqtt.host,

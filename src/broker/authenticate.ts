@@ -51,7 +51,7 @@ export function createAuthenticator (opts: { registry: Registry, clock: Clock, a
       const tls = tlsSocketOf(client)
       if (tls?.authorized === true && username === undefined) {
         const cn = (tls.getPeerCertificate() as { subject?: { CN?: string } }).subject?.CN
-        const device = cn === undefined ? undefined : opts.registry.get(cn)
+        const device = cn === undefined ? undefined : await opts.registry.get(cn)
         if (device === undefined || cn !== client.id) return fail(address, `certificate CN '${cn ?? ''}' is not the client id or not a registered device`)
         failures.delete(address)
         return { ok: true, deviceId: device.id, anonymous: false, attributes: device.attributes, method: 'certificate' }

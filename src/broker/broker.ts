@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { Aedes, type Client } from 'aedes'
 import type { Config } from '../config/schema.js'
-import { systemClock, type Clock } from '../core/clock.js'
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.js'
 import { compileClientGroups, type ClientGroups } from '../core/client-groups.js'
+import type { ClusterSignals } from '../core/signals.js'
 import type { Registry } from '../registry/devices.js'
 import { createAccessHooks, type Session } from './access-hooks.js'
 import { persistenceOf, registeredClients, restoreRegistration, sentDisconnect, subscribedFilters } from './aedes-internals.js'
@@ -10,7 +11,7 @@ import type { Authenticator } from './authenticate.js'
 import { withClientIdRule } from './client-id.js'
 import { createCommandChannel, type CommandChannel } from './command-channel.js'
 import { createPolicy } from './permissions.js'
-import type { BrokerObserver, BrokerPorts } from './ports.js'
+import type { BrokerObserver, BrokerPorts, ConnectionDetails } from './ports.js'
 import { createPresenceMachine, reasonOfError, transportOf, type DisconnectionReason, type PresenceEffect } from './presence.js'
 import { createRetainedMessages, stampRetained, type RetainedMessages } from './retained.js'
 import { createRetainedCap } from './retained-cap.js'
@@ -24,6 +25,27 @@ import { createTrafficCounters, type TrafficCounters } from './traffic.js'
 // readiness and acknowledgements (command-channel.ts) and presence (presence.ts). This file
 // only wires aedes' options and events to them; aedes state without a public API is read
 // through aedes-internals.ts.
+//
+// Presence across the nodes of a cluster: the machine of presence.ts decides what happens to
+// THIS node's connections (and the gauge); each of its effects then goes, in order per device,
+// through the shared presence record (registry/presence.ts), and the `system` event is written
+// by whoever removed a connection's record: the record is compare-and-deleted, so each
+// connection gets exactly one device.connected and one device.disconnected cluster-wide.
+//   - live here: claim the record; when it replaced another connection's (on this node or
+//     another), write that one's device.disconnected (SessionTakenOver) first, then this
+//     one's device.connected, and tell the other node to close it (a signal; aedes' own
+//     $SYS/+/new/clients does too)
+//   - ended here: release the record if it still names this connection, and only then write
+//     device.disconnected
+//   - deleted (DELETE /devices on any node): that node removes the record and writes the
+//     event; every node closes the device's connections (a signal)
+//   - a dead node (its heartbeat expired): every node's sweep releases its records one by one
+//     (NodeLost); the compare-and-delete lets only one of them write each event
+// Signals are at most once (core/signals.ts), so every sweep interval each node also compares
+// its connections with the records naming it: a connection whose record is gone or names
+// another connection was taken over, revoked or swept, and is closed (without an event: its
+// end was written by whoever removed the record); a record naming this node with no live
+// connection (a release that failed) is released, with its event.
 
 export type { DevicePublish, BrokerPorts, BrokerObserver } from './ports.js'
 export type { CommandChannel } from './command-channel.js'
@@ -62,6 +84,15 @@ export interface BrokerOptions {
   mq?: unknown
   /** This gateway's node id in the cluster (shared subscription members name it); random when absent. */
   node?: string
+  /** Signals to and from the other nodes (takeovers, revocations, device changes); none when absent. */
+  signals?: ClusterSignals
+  /**
+   * The reconciliation of this node's connections with the presence records, and the sweep of
+   * dead nodes' records, every `intervalMs` on the clock (a node that never announced itself is
+   * swept `startupGraceMs` after its first record). Off when absent: a cluster of one has
+   * nothing to reconcile.
+   */
+  presenceSweep?: { intervalMs: number, startupGraceMs: number }
 }
 
 export async function createBroker (opts: BrokerOptions): Promise<Broker> {
@@ -69,16 +100,72 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const clock = opts.clock ?? systemClock
   const sessions = new WeakMap<Client, Session>()
   const presence = createPresenceMachine<Client>()
+  const nodeId = opts.node ?? randomUUID()
+  const registry = opts.registry
+  // Each connection's id in the presence records, and the connections by id (for takeover signals).
+  const connIds = new WeakMap<Client, string>()
+  const byConnId = new Map<string, Client>()
+  // This node's live connections whose record was written, with the claim's number (reconcile()).
+  const claimed = new Map<string, { client: Client, deviceId: string, n: number }>()
+  let claims = 0
+  // Connections a newer one on another node took over: their record is left for that node's
+  // claim to replace, so it writes device.disconnected and device.connected in order (unless
+  // it never does: reconcile() releases the record after a while).
+  const takenByAnother = new WeakSet<Client>()
+  const handedOver = new Map<string, { deviceId: string, at: number }>()
+  // Presence steps of a device, one after the other: its events are written in order.
+  const chains = new Map<string, Promise<void>>()
+  const inOrder = (deviceId: string, step: () => Promise<void>): void => {
+    const run = (chains.get(deviceId) ?? Promise.resolve()).then(step).catch((err: unknown) => opts.observer.presenceError?.(err, deviceId))
+    chains.set(deviceId, run)
+    void run.then(() => { if (chains.get(deviceId) === run) chains.delete(deviceId) })
+  }
+  const signal = (s: { kind: string, deviceId: string, [field: string]: unknown }): void => {
+    opts.signals?.publish({ ...s, from: nodeId }).catch((err: unknown) => opts.observer.presenceError?.(err, String(s.deviceId)))
+  }
+  const event = (deviceId: string, connected: boolean, details: ConnectionDetails): void => {
+    ports.onConnection(deviceId, connected, details, presence.live())
+  }
   // Why a connection is closing, when aedes said so before it closed (first one wins).
   const causes = new WeakMap<Client, DisconnectionReason>()
   let mostLive = 0 // $SYS/broker/clients/maximum
   const apply = (effects: Array<PresenceEffect<Client>>): void => {
     for (const e of effects) {
       if (e.kind === 'close') continue
-      const connected = e.kind === 'connected'
       mostLive = Math.max(mostLive, e.live)
-      opts.registry.setConnected(e.deviceId, connected)
-      ports.onConnection(e.deviceId, connected, e.kind === 'connected' ? { transport: e.transport } : { transport: e.transport, disconnectionReason: e.reason }, e.live)
+      ports.onLive?.(e.kind === 'connected', e.transport, e.live)
+      const connection = connIds.get(e.conn) ?? randomUUID()
+      if (e.kind === 'connected') {
+        const { deviceId, transport, conn } = e
+        const record = { deviceId, node: nodeId, connection, transport, since: clock.now() }
+        inOrder(deviceId, async () => {
+          let prev
+          try {
+            prev = await registry.connected(record)
+          } catch (err) {
+            // Not recorded, so not live for the cluster: the device reconnects and is recorded then.
+            conn.close()
+            throw err
+          }
+          if (prev !== undefined && prev.connection !== connection) {
+            event(deviceId, false, { transport: prev.transport, disconnectionReason: 'SessionTakenOver' })
+            if (prev.node !== nodeId) signal({ kind: 'takeover', deviceId, node: prev.node, connection: prev.connection })
+          }
+          // Unless it ended meanwhile (its release is queued behind this step).
+          if (presence.liveOf(deviceId) === conn) claimed.set(connection, { client: conn, deviceId, n: ++claims })
+          event(deviceId, true, { transport })
+        })
+      } else {
+        const { deviceId, transport, reason } = e
+        claimed.delete(connection)
+        if (takenByAnother.has(e.conn)) {
+          handedOver.set(connection, { deviceId, at: clock.now() })
+          continue
+        }
+        inOrder(deviceId, async () => {
+          if (await registry.disconnected(deviceId, nodeId, connection) !== undefined) event(deviceId, false, { transport, disconnectionReason: reason })
+        })
+      }
     }
     // After the events: closing runs aedes' close, which reports back here (a no-op by then).
     for (const e of effects) if (e.kind === 'close') e.conn.close()
@@ -87,6 +174,8 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const ended = (client: Client): void => {
     const s = sessions.get(client)
     if (s === undefined) return
+    const id = connIds.get(client)
+    if (id !== undefined && byConnId.get(id) === client) byConnId.delete(id)
     commands.closed(client, s.deviceId)
     apply(presence.apply({ kind: 'ended', conn: client, cause: sentDisconnect(client) ? 'ClientInitiatedDisconnect' : causes.get(client) }))
   }
@@ -94,7 +183,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const policy = createPolicy({ ...config, groups: opts.clientGroups ?? compileClientGroups(config.clientGroups) })
   const shared = createSharedSubscriptions({
     groups: opts.sharedGroups ?? createInProcessSharedGroups(),
-    node: opts.node ?? randomUUID(),
+    node: nodeId,
     inflightWindow: config.sharedSubscriptions.inflightWindow,
     maxQueued: config.sharedSubscriptions.maxQueued,
     mayReceive: (client, topic) => sessions.get(client)?.permissions.canReceive(topic) ?? false,
@@ -112,6 +201,18 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     shared
   }), opts.observer)
 
+  // A connection taken over by a newer one on another node: aedes closes it when the other
+  // node's $SYS/{id}/new/clients arrives (its closeSameClients). Registered before aedes
+  // registers its own handler, so the reason is known when the close reports back.
+  const made: { aedes?: Aedes } = {}
+  if (opts.mq !== undefined) {
+    (opts.mq as { on: (topic: string, fn: (packet: { topic: string, payload: Buffer }, cb: () => void) => void) => void }).on('$SYS/+/new/clients', (packet, cb) => {
+      const a = made.aedes
+      const c = a === undefined || packet.topic.split('/')[1] === a.id ? undefined : registeredClients(a).find((x) => x.id === packet.payload.toString())
+      if (c !== undefined) { because(c, 'SessionTakenOver'); takenByAnother.add(c) }
+      cb()
+    })
+  }
   const aedes = await Aedes.createBroker({
     persistence: opts.persistence,
     ...(opts.mq === undefined ? {} : { mq: opts.mq }),
@@ -128,6 +229,9 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
         const s = sessions.get(client)
         if (err === null && ok === true && s !== undefined && !client.closed) {
           // From here presence follows the connection to its end, whichever way it goes.
+          const id = randomUUID()
+          connIds.set(client, id)
+          byConnId.set(id, client)
           presence.apply({ kind: 'authenticated', conn: client, deviceId: s.deviceId })
           client.conn.once('close', () => ended(client))
         }
@@ -158,6 +262,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
       return accessHooks.authorizeForward(client, packet)
     }
   })
+  made.aedes = aedes
   const persistence = persistenceOf(aedes)
   const stamps = stampRetained(persistence, clock)
   // A retained message cleared over HTTP frees its topic under the publisher's retained cap.
@@ -191,7 +296,8 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   shared.attach(aedes)
   // A device's attributes changed: its connections get permissions and groups compiled anew;
   // one holding a subscription it may no longer have is closed (it reconnects and is refused).
-  const stopWatching = opts.registry.onAttributesChanged((device) => {
+  const stopWatching = opts.registry.onAttributesChanged((device, remote) => {
+    if (!remote) signal({ kind: 'device', deviceId: device.id })
     for (const c of registeredClients(aedes)) {
       const s = sessions.get(c)
       if (s === undefined || s.deviceId !== device.id || s.identity.anonymous) continue
@@ -251,23 +357,103 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     if (live !== undefined && live !== client && live.id === client.id) restoreRegistration(aedes, live)
   })
 
+  /** Closes this node's connections of a deleted device (their ends are written only if their records are still there). */
+  const revokeHere = (deviceId: string): void => {
+    apply(presence.apply({ kind: 'revoked', deviceId }))
+    for (const c of registeredClients(aedes)) {
+      if (sessions.get(c)?.deviceId === deviceId) c.close()
+    }
+  }
+  const stopSignals = opts.signals?.subscribe((s) => {
+    if (s.from === nodeId || typeof s.deviceId !== 'string') return
+    const deviceId = s.deviceId
+    switch (s.kind) {
+      case 'takeover': {
+        const c = s.node === nodeId && typeof s.connection === 'string' ? byConnId.get(s.connection) : undefined
+        if (c !== undefined) { because(c, 'SessionTakenOver'); takenByAnother.add(c); c.close() }
+        break
+      }
+      case 'revoke': revokeHere(deviceId); break
+      case 'device': registry.refresh(deviceId).catch((err: unknown) => opts.observer.presenceError?.(err, deviceId)); break
+    }
+  })
+
+  /** This node's connections against the records naming it (see the top of this file). */
+  const reconcile = async (handoverMs: number): Promise<void> => {
+    const before = claims
+    const held = await registry.presence.ofNode(nodeId)
+    for (const [connection, h] of handedOver) {
+      if (held.get(h.deviceId) !== connection) handedOver.delete(connection) // replaced, as it should be
+    }
+    for (const [connection, c] of claimed) {
+      if (c.n > before || chains.has(c.deviceId) || held.get(c.deviceId) === connection) continue
+      claimed.delete(connection)
+      c.client.close()
+    }
+    for (const [deviceId, connection] of held) {
+      if (chains.has(deviceId) || claimed.has(connection) || byConnId.has(connection)) continue
+      const handover = handedOver.get(connection)
+      if (handover !== undefined && clock.now() - handover.at < handoverMs) continue
+      handedOver.delete(connection)
+      inOrder(deviceId, async () => {
+        const removed = await registry.disconnected(deviceId, nodeId, connection)
+        if (removed !== undefined) event(deviceId, false, { transport: removed.transport, disconnectionReason: handover === undefined ? 'ConnectionLost' : 'SessionTakenOver' })
+      })
+    }
+  }
+  /** Releases the records of nodes whose heartbeat expired; each event is written by one node only. */
+  const sweepDead = async (graceMs: number): Promise<void> => {
+    for (const dead of await registry.presence.orphans(graceMs)) {
+      if (dead === nodeId) continue // this node's heartbeat lapsed: the others sweep it, reconcile() closes what they took
+      for (const [deviceId, connection] of await registry.presence.ofNode(dead)) {
+        inOrder(deviceId, async () => {
+          const removed = await registry.disconnected(deviceId, dead, connection)
+          if (removed !== undefined) event(deviceId, false, { transport: removed.transport, disconnectionReason: 'NodeLost' })
+        })
+      }
+    }
+  }
+  let sweepTimer: TimerHandle | undefined
+  let sweeping: Promise<void> = Promise.resolve()
+  let stopped = false
+  const sweepEvery = (cfg: { intervalMs: number, startupGraceMs: number }): void => {
+    sweepTimer = clock.setTimer(cfg.intervalMs, () => {
+      sweeping = (async () => {
+        try { await reconcile(Math.max(1000, 10 * cfg.intervalMs)) } catch (err) { opts.observer.presenceError?.(err, '') }
+        try { await sweepDead(cfg.startupGraceMs) } catch (err) { opts.observer.presenceError?.(err, '') }
+      })().then(() => { if (!stopped) sweepEvery(cfg) })
+    })
+  }
+  if (opts.presenceSweep !== undefined) sweepEvery(opts.presenceSweep)
+
   return {
     aedes,
     commands: commands.channel,
     retained,
     traffic,
     disconnect: (deviceId) => {
-      apply(presence.apply({ kind: 'revoked', deviceId }))
-      for (const c of registeredClients(aedes)) {
-        if (sessions.get(c)?.deviceId === deviceId) c.close()
-      }
+      revokeHere(deviceId)
+      // After this node's own releases: a record still there names another node's connection.
+      inOrder(deviceId, async () => {
+        const removed = await registry.revoked(deviceId)
+        if (removed !== undefined) event(deviceId, false, { transport: removed.transport, disconnectionReason: 'ClientAuthenticationError' })
+      })
+      signal({ kind: 'revoke', deviceId })
     },
-    close: () => new Promise<void>((resolve) => {
-      stopWatching()
-      sys?.stop()
-      shared.close()
-      apply(presence.apply({ kind: 'shutdown' }))
-      aedes.close(() => resolve())
-    })
+    close: async () => {
+      stopped = true
+      sweepTimer?.cancel()
+      await sweeping
+      stopSignals?.()
+      await new Promise<void>((resolve) => {
+        stopWatching()
+        sys?.stop()
+        shared.close()
+        apply(presence.apply({ kind: 'shutdown' }))
+        aedes.close(() => resolve())
+      })
+      // The shutdown's releases and events, before the stores close.
+      await Promise.all([...chains.values()])
+    }
   }
 }

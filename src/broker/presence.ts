@@ -33,6 +33,7 @@ export type DisconnectionReason =
   | 'SessionOverflow' // the client stopped reading (drain timeout)
   | 'ServerError' // the gateway could not write the message
   | 'ServerInitiatedDisconnect' // the gateway is stopping
+  | 'NodeLost' // gridgate's own: the cluster node holding the connection stopped heartbeating (broker.ts)
 
 export type PresenceInput<C> =
   /** The connection passed authentication as this device (aedes has not CONNACKed it yet). */

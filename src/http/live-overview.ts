@@ -83,7 +83,7 @@ export function createOverviewSampler (deps: Deps, intervalMs: number): Overview
     const counts = { at: now, appended: await total(deps.metrics.eventsAppended), mqtt: await total(deps.metrics.mqttMessages), delivered }
     const seconds = last === undefined ? 0 : (now - last.at) / 1000
     const rate = (n: number, before: number | undefined): number => seconds <= 0 || before === undefined ? 0 : Math.max(0, Math.round((n - before) / seconds * 10) / 10)
-    const devices = deps.registry.list()
+    const devices = await deps.registry.list()
     const overview: Overview = {
       time: new Date(now).toISOString(),
       intervalSeconds: intervalMs / 1000,

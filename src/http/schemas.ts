@@ -169,6 +169,8 @@ export const COMPONENTS: JsonSchema[] = [
       createdAt: time,
       connected: { type: 'boolean' },
       lastSeen: { type: ['string', 'null'], format: 'date-time' },
+      node: { type: 'string', description: 'While connected: the cluster node holding its connection (an id of GET /cluster/nodes).' },
+      connectedSince: { type: 'string', format: 'date-time', description: 'While connected: since when.' },
       groups: { type: 'array', items: { type: 'string' }, description: "The client groups (mqtt.clientGroups) the device is in, '$all' first." },
       password: { type: 'string', description: 'Only in the answer that created the device: it is stored as a hash.' }
     }

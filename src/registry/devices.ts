@@ -1,16 +1,17 @@
 import type { Clock } from '../core/clock.js'
 import { GridgateError } from '../core/errors.js'
+import { DEVICE_ID } from '../core/names.js'
+import { createLocalPresenceStore, type PresenceRecord, type PresenceStore } from './presence.js'
 import { DUMMY_HASH, fingerprint, hashPassword, newPassword, verifyPassword } from './credentials.js'
 import type { DeviceStore, StoredDevice } from './store.js'
 
 // The device registry: identities, credentials (scrypt hashes only) and presence.
-// The DeviceStore is the source of truth. This process keeps a cache of every device, loaded
-// at open and written through, because broker and HTTP look devices up synchronously (they
-// are few compared to events); a later cluster issue replaces the cache, since another
-// gateway process sharing the store can change devices behind it. Which devices are connected
-// is known only to this process for now (presence is reworked later too).
-
-import { DEVICE_ID } from '../core/names.js'
+// The DeviceStore is the source of truth, read on every lookup: on a shared engine other
+// gateway processes (the nodes of a cluster) register, change and delete devices behind this
+// one, so nothing of a device is cached here except the fingerprint of a password that passed
+// scrypt, and that only together with the stored hash it passed against (a device deleted or
+// re-registered elsewhere no longer matches). Which connection of a device is live is in the
+// PresenceStore (presence.ts), shared by the nodes the same way.
 
 export interface Device {
   id: string
@@ -18,22 +19,36 @@ export interface Device {
   createdAt: string
   connected: boolean
   lastSeen: string | null
+  /** While connected: the node holding the connection (its id in GET /cluster/nodes). */
+  node?: string
+  /** While connected: since when (RFC 3339). */
+  connectedSince?: string
 }
 
 export interface Registry {
   /** Creates a device (with a new password, returned only here) or updates its attributes. */
   register: (id: string, attributes?: Record<string, string>) => Promise<{ device: Device, password?: string, created: boolean }>
-  get: (id: string) => Device | undefined
-  list: () => Device[]
+  get: (id: string) => Promise<Device | undefined>
+  list: () => Promise<Device[]>
   remove: (id: string) => Promise<boolean>
   /** The device if the password is its own; undefined for a wrong password or an unknown device, alike. */
   authenticate: (id: string, password: Buffer) => Promise<Device | undefined>
-  setConnected: (id: string, connected: boolean) => void
+  /** A connection of the device became live: its presence record (returns the record it replaced), and lastSeen. */
+  connected: (record: PresenceRecord) => Promise<PresenceRecord | undefined>
+  /** A connection ended: its record is removed if it still names it (returned then), and lastSeen. */
+  disconnected: (deviceId: string, node: string, connection: string) => Promise<PresenceRecord | undefined>
+  /** The device was deleted: its record goes, whichever connection it names (returned). */
+  revoked: (deviceId: string) => Promise<PresenceRecord | undefined>
+  /** The presence store (the broker reconciles its connections and sweeps dead nodes with it). */
+  readonly presence: PresenceStore
   /**
-   * Calls `listener` with the device after `register` changed its attributes (the broker
-   * recompiles its connections' permissions); returns the function that stops it.
+   * Calls `listener` with the device after `register` changed its attributes (`remote`: on
+   * another node, as `refresh` reports it); the broker recompiles its connections'
+   * permissions. Returns the function that stops it.
    */
-  onAttributesChanged: (listener: (device: Device) => void) => () => void
+  onAttributesChanged: (listener: (device: Device, remote: boolean) => void) => () => void
+  /** Another node changed the device: its listeners hear it. */
+  refresh: (id: string) => Promise<void>
 }
 
 export function assertDeviceId (id: string): string {
@@ -64,68 +79,83 @@ function sameAttributes (a: Record<string, string>, b: Record<string, string>): 
   return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k])
 }
 
-export async function openRegistry (store: DeviceStore, clock: Clock): Promise<Registry> {
-  const devices = new Map<string, StoredDevice>()
-  const connected = new Set<string>()
-  const verified = new Map<string, string>() // id -> fingerprint of a password that passed scrypt
-  const attributeListeners = new Set<(device: Device) => void>()
-  for (const d of await store.list()) devices.set(d.id, d)
+export async function openRegistry (store: DeviceStore, clock: Clock, presenceStore?: PresenceStore): Promise<Registry> {
+  const presence = presenceStore ?? createLocalPresenceStore(clock)
+  const verified = new Map<string, { hash: string, fingerprint: string }>() // a password that passed scrypt against this hash
+  const attributeListeners = new Set<(device: Device, remote: boolean) => void>()
+  const iso = (ms: number): string => new Date(ms).toISOString()
 
-  const view = (s: StoredDevice): Device => ({ id: s.id, attributes: { ...s.attributes }, createdAt: s.createdAt, connected: connected.has(s.id), lastSeen: connected.has(s.id) ? new Date(clock.now()).toISOString() : s.lastSeen })
+  const view = (s: StoredDevice, p: PresenceRecord | undefined): Device => p === undefined
+    ? { id: s.id, attributes: { ...s.attributes }, createdAt: s.createdAt, connected: false, lastSeen: s.lastSeen }
+    : { id: s.id, attributes: { ...s.attributes }, createdAt: s.createdAt, connected: true, lastSeen: iso(clock.now()), node: p.node, connectedSince: iso(p.since) }
+  const withPresence = async (s: StoredDevice): Promise<Device> => view(s, (await presence.get([s.id]))[0])
+  // lastSeen is advisory: a lost write only makes it older.
+  const touch = async (id: string): Promise<void> => { await store.touch(id, iso(clock.now())).catch(() => undefined) }
 
   return {
     async register (id, attributes) {
       assertDeviceId(id)
       const attrs = assertAttributes(attributes)
-      const existing = devices.get(id)
+      const existing = await store.get(id)
       if (existing !== undefined) {
         const updated = { ...existing, attributes: attributes === undefined ? existing.attributes : attrs }
         await store.put(updated)
-        devices.set(id, updated)
-        const device = view(updated)
-        if (!sameAttributes(existing.attributes, updated.attributes)) for (const l of attributeListeners) l(view(updated))
+        const device = await withPresence(updated)
+        if (!sameAttributes(existing.attributes, updated.attributes)) for (const l of attributeListeners) l(device, false)
         return { device, created: false }
       }
       const password = newPassword()
-      const stored: StoredDevice = { id, hash: await hashPassword(password), attributes: attrs, createdAt: new Date(clock.now()).toISOString(), lastSeen: null }
+      const stored: StoredDevice = { id, hash: await hashPassword(password), attributes: attrs, createdAt: iso(clock.now()), lastSeen: null }
       await store.put(stored)
-      devices.set(id, stored)
-      return { device: view(stored), password, created: true }
-    },
-    get: (id) => {
-      const s = devices.get(id)
-      return s === undefined ? undefined : view(s)
-    },
-    list: () => [...devices.values()].map(view).sort((a, b) => a.id.localeCompare(b.id)),
-    async remove (id) {
-      if (!devices.has(id)) return false
-      devices.delete(id)
       verified.delete(id)
-      await store.remove(id)
-      return true
+      return { device: view(stored, undefined), password, created: true }
+    },
+    async get (id) {
+      const s = await store.get(id)
+      return s === undefined ? undefined : await withPresence(s)
+    },
+    async list () {
+      const all: StoredDevice[] = []
+      for (let page = await store.list({ limit: 1000 }); page.length > 0; page = await store.list({ after: (page[page.length - 1] as StoredDevice).id, limit: 1000 })) all.push(...page)
+      const records = await presence.get(all.map((d) => d.id))
+      return all.map((d, i) => view(d, records[i]))
+    },
+    async remove (id) {
+      verified.delete(id)
+      return await store.remove(id)
     },
     async authenticate (id, password) {
-      const s = devices.get(id)
+      const s = await store.get(id)
       const fp = fingerprint(password)
-      if (s !== undefined && verified.get(id) === fp) return view(s)
+      const known = verified.get(id)
+      if (s !== undefined && known !== undefined && known.hash === s.hash && known.fingerprint === fp) return view(s, undefined)
       const ok = await verifyPassword(s?.hash ?? DUMMY_HASH, password)
-      // The device may have been removed while scrypt ran.
-      if (!ok || s === undefined || devices.get(id) !== s) return undefined
-      verified.set(id, fp)
-      return view(s)
+      if (!ok || s === undefined) return undefined
+      // The device may have been removed (here or on another node) while scrypt ran.
+      if ((await store.get(id))?.hash !== s.hash) return undefined
+      verified.set(id, { hash: s.hash, fingerprint: fp })
+      return view(s, undefined)
     },
+    async connected (record) {
+      const [prev] = await Promise.all([presence.claim(record), touch(record.deviceId)])
+      return prev
+    },
+    async disconnected (deviceId, node, connection) {
+      const removed = await presence.release(deviceId, node, connection)
+      if (removed !== undefined) await touch(deviceId)
+      return removed
+    },
+    revoked: async (deviceId) => await presence.remove(deviceId),
+    presence,
     onAttributesChanged (listener) {
       attributeListeners.add(listener)
       return () => { attributeListeners.delete(listener) }
     },
-    setConnected (id, isConnected) {
-      const s = devices.get(id)
-      if (isConnected) connected.add(id)
-      else connected.delete(id)
+    async refresh (id) {
+      const s = await store.get(id)
       if (s === undefined) return
-      s.lastSeen = new Date(clock.now()).toISOString()
-      // lastSeen is advisory: a lost write only makes it older.
-      store.touch(id, s.lastSeen).catch(() => undefined)
+      const device = await withPresence(s)
+      for (const l of attributeListeners) l(device, true)
     }
   }
 }

@@ -34,8 +34,8 @@ export interface NodeRecord {
 
 export interface NodeInfo extends NodeRecord {
   /**
-   * What the node holds for the cluster, by kind: a count of each. Empty so far; device
-   * connections and leases fill it (the issue's later items).
+   * What the node holds for the cluster, by kind: a count of each. `devices`: the device
+   * connections it holds (their presence records, registry/presence.ts); leases to come.
    */
   owns: Record<string, number>
 }
@@ -89,6 +89,8 @@ export interface NodeOptions {
   instance: string
   /** A heartbeat that failed or found its id taken; the next one is tried on time anyway. */
   onError?: (err: unknown) => void
+  /** What each of these nodes holds, by kind (NodeInfo.owns); nothing when absent. */
+  owns?: (ids: string[]) => Promise<Array<Record<string, number>>>
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString()
@@ -128,11 +130,15 @@ export function createClusterNode (opts: NodeOptions): ClusterNode {
 
   return {
     id,
-    list: async () => (await store.list()).map((r) => ({
-      ...r,
-      ...(intervalMs === null && r.id === id ? { lastHeartbeat: iso(clock.now()) } : {}),
-      owns: {}
-    })),
+    async list () {
+      const records = await store.list()
+      const owns = opts.owns === undefined ? [] : await opts.owns(records.map((r) => r.id))
+      return records.map((r, i) => ({
+        ...r,
+        ...(intervalMs === null && r.id === id ? { lastHeartbeat: iso(clock.now()) } : {}),
+        owns: owns[i] ?? {}
+      }))
+    },
     async start (listeners) {
       const now = clock.now()
       record = { id, listeners: { ...listeners }, startedAt: iso(now), lastHeartbeat: iso(now) }

@@ -4,7 +4,9 @@ import type { Clock } from '../core/clock.js'
 import type { SubscriptionStore } from '../delivery/store.js'
 import type { LogObserver, RetentionPolicy, TopicLog } from '../log/types.js'
 import { createLocalNodeStore, type NodeStore } from '../registry/nodes.js'
+import { createLocalPresenceStore, type PresenceStore } from '../registry/presence.js'
 import type { DeviceStore } from '../registry/store.js'
+import { createLocalSignals, type ClusterSignals } from '../core/signals.js'
 import { ALWAYS_AVAILABLE, type StorageAvailability } from './availability.js'
 import type { SchemaStore } from '../schemas/store.js'
 import { levelCommandStore } from './level/command-store.js'
@@ -79,6 +81,10 @@ export interface StorageEngine {
   readonly mqttEmitter: unknown
   /** Where the nodes of the cluster announce themselves; in this process on the embedded engines. */
   readonly nodes: NodeStore
+  /** Which connection of each device is live, cluster-wide (registry/presence.ts); in this process on the embedded engines. */
+  readonly presence: PresenceStore
+  /** Signals between the nodes (core/signals.ts); in this process on the embedded engines, where no other node hears them. */
+  readonly signals: ClusterSignals
   /** Stops the writers, then closes the store. */
   close: () => Promise<void>
 }
@@ -96,6 +102,7 @@ export async function openStorageEngine (opts: EngineOptions): Promise<StorageEn
     const telemetryLocation = telemetryLocationOf(opts.engine, opts.dataDir)
     // Data directories of 0.5 kept telemetry in this store: moved before telemetry starts.
     await migrateTelemetry(store, telemetryLocation)
+    const nodes = createLocalNodeStore(opts.clock)
     return {
       kind: opts.engine,
       durable: opts.engine === 'leveldb',
@@ -109,7 +116,9 @@ export async function openStorageEngine (opts: EngineOptions): Promise<StorageEn
       telemetryLocation,
       mqttPersistence: opts.engine === 'memory' ? undefined : aedesPersistenceLevel(store.binary('mqtt')),
       mqttEmitter: undefined,
-      nodes: createLocalNodeStore(opts.clock),
+      nodes,
+      presence: createLocalPresenceStore(opts.clock, nodes),
+      signals: createLocalSignals(),
       close: async () => {
         await topics.close()
         await commands.close()

@@ -13,11 +13,9 @@ async function setup () {
   const db = await openMemoryDb()
   const clock = new ManualClock()
   const inner = levelDeviceStore(db)
-  // setConnected does not wait for its touch (lastSeen is advisory); tests wait here instead.
-  const touches: Array<Promise<void>> = []
-  const store: DeviceStore = { ...inner, touch: (id, at) => { const t = inner.touch(id, at); touches.push(t); return t } }
+  const store: DeviceStore = inner
   const registry = await openRegistry(store, clock)
-  return { db, clock, store, registry, touched: () => Promise.all(touches) }
+  return { db, clock, store, registry }
 }
 
 const pw = (password: string | undefined): Buffer => Buffer.from(password ?? '', 'utf8')
@@ -55,7 +53,7 @@ describe('registry over a DeviceStore', () => {
       expect((await store.get('sensor-1'))?.attributes).toEqual({ site: 'south' })
       // Without attributes, a registration leaves them as they are.
       await registry.register('sensor-1')
-      expect(registry.get('sensor-1')?.attributes).toEqual({ site: 'south' })
+      expect((await registry.get('sensor-1'))?.attributes).toEqual({ site: 'south' })
       expect(await registry.authenticate('sensor-1', pw(password))).toBeDefined()
     } finally { await db.close() }
   })
@@ -75,7 +73,7 @@ describe('registry over a DeviceStore', () => {
       expect(await registry.authenticate('sensor-1', pw(password))).toBeDefined()
       expect(await registry.remove('sensor-1')).toBe(true)
       expect(await registry.remove('sensor-1')).toBe(false)
-      expect(registry.get('sensor-1')).toBeUndefined()
+      expect(await registry.get('sensor-1')).toBeUndefined()
       expect(await store.get('sensor-1')).toBeUndefined()
       expect(await registry.authenticate('sensor-1', pw(password))).toBeUndefined()
     } finally { await db.close() }
@@ -87,27 +85,49 @@ describe('registry over a DeviceStore', () => {
       const { password } = await registry.register('b-sensor', { site: 'north' })
       await registry.register('a-sensor')
       const reopened = await openRegistry(store, clock)
-      expect(reopened.list().map((d) => d.id)).toEqual(['a-sensor', 'b-sensor'])
-      expect(reopened.get('b-sensor')?.attributes).toEqual({ site: 'north' })
+      expect((await reopened.list()).map((d) => d.id)).toEqual(['a-sensor', 'b-sensor'])
+      expect((await reopened.get('b-sensor'))?.attributes).toEqual({ site: 'north' })
       expect(await reopened.authenticate('b-sensor', pw(password))).toBeDefined()
     } finally { await db.close() }
   })
 
-  it('records lastSeen in the store on connect and disconnect; shows now while connected', async () => {
-    const { db, clock, store, registry, touched } = await setup()
+  it('records lastSeen on connect and disconnect; shows now, the node and since when while connected', async () => {
+    const { db, clock, store, registry } = await setup()
     try {
       await registry.register('sensor-1', { site: 'north' })
       clock.advance(60_000)
-      registry.setConnected('sensor-1', true)
-      await touched()
+      const record = { deviceId: 'sensor-1', node: 'node-a', connection: 'c1', transport: 'tcp', since: clock.now() }
+      expect(await registry.connected(record)).toBeUndefined()
       expect(await store.get('sensor-1')).toMatchObject({ lastSeen: '2026-01-01T00:01:00.000Z', attributes: { site: 'north' } })
       clock.advance(60_000)
-      expect(registry.get('sensor-1')).toMatchObject({ connected: true, lastSeen: '2026-01-01T00:02:00.000Z' })
-      registry.setConnected('sensor-1', false)
-      await touched()
+      expect(await registry.get('sensor-1')).toMatchObject({ connected: true, lastSeen: '2026-01-01T00:02:00.000Z', node: 'node-a', connectedSince: '2026-01-01T00:01:00.000Z' })
+      // Another connection's end changes nothing; this one's removes the record.
+      expect(await registry.disconnected('sensor-1', 'node-a', 'c0')).toBeUndefined()
+      expect(await registry.disconnected('sensor-1', 'node-a', 'c1')).toEqual(record)
       clock.advance(60_000)
-      expect(registry.get('sensor-1')).toMatchObject({ connected: false, lastSeen: '2026-01-01T00:02:00.000Z' })
+      const after = await registry.get('sensor-1')
+      expect(after).toMatchObject({ connected: false, lastSeen: '2026-01-01T00:02:00.000Z' })
+      expect(after).not.toHaveProperty('node')
       expect((await store.get('sensor-1'))?.lastSeen).toBe('2026-01-01T00:02:00.000Z')
+    } finally { await db.close() }
+  })
+
+  it('sees devices registered, changed and removed through another registry on the same store (another node)', async () => {
+    const { db, clock, store, registry } = await setup()
+    try {
+      const other = await openRegistry(store, clock)
+      const { password } = await other.register('sensor-1', { site: 'north' })
+      expect((await registry.get('sensor-1'))?.attributes).toEqual({ site: 'north' })
+      expect(await registry.authenticate('sensor-1', pw(password))).toBeDefined()
+      const heard: Array<[string, boolean]> = []
+      registry.onAttributesChanged((d, remote) => heard.push([d.attributes.site as string, remote]))
+      await other.register('sensor-1', { site: 'south' })
+      await registry.refresh('sensor-1')
+      expect(heard).toEqual([['south', true]])
+      await other.remove('sensor-1')
+      // Checked before, on this registry: still refused once removed elsewhere.
+      expect(await registry.authenticate('sensor-1', pw(password))).toBeUndefined()
+      expect(await registry.list()).toEqual([])
     } finally { await db.close() }
   })
 
@@ -116,8 +136,8 @@ describe('registry over a DeviceStore', () => {
     try {
       await registry.register('sensor-1')
       const failing = await openRegistry({ ...store, touch: async () => { throw new Error('store unavailable') } }, clock)
-      expect(() => { failing.setConnected('sensor-1', true) }).not.toThrow()
-      expect(failing.get('sensor-1')?.connected).toBe(true)
+      await failing.connected({ deviceId: 'sensor-1', node: 'n', connection: 'c', transport: 'tcp', since: clock.now() })
+      expect((await failing.get('sensor-1'))?.connected).toBe(true)
     } finally { await db.close() }
   })
 })

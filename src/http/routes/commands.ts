@@ -13,8 +13,8 @@ export async function commandRoutes (app: FastifyInstance, deps: HttpDeps): Prom
   type Params = { id: string, commandId: string }
   const commandParams = params({ id: DEVICE_ID, commandId: { type: 'string', description: 'The command id' } })
 
-  const requireDevice = (id: string): void => {
-    if (deps.registry.get(id) === undefined) throw new GridgateError('DEVICE_NOT_FOUND', `device '${id}' does not exist`, { details: { device: id } })
+  const requireDevice = async (id: string): Promise<void> => {
+    if (await deps.registry.get(id) === undefined) throw new GridgateError('DEVICE_NOT_FOUND', `device '${id}' does not exist`, { details: { device: id } })
   }
 
   app.post<{ Params: { id: string }, Querystring: { wait: number }, Body: CommandBody, Headers: { 'idempotency-key'?: string } }>('/devices/:id/commands', {
@@ -29,7 +29,7 @@ export async function commandRoutes (app: FastifyInstance, deps: HttpDeps): Prom
       response: { 200: json('The command with that id already existed', ref('Command')), 201: json('Created', ref('Command')), ...ERROR_ANSWERS }
     }
   }, async (req, reply) => {
-    requireDevice(req.params.id)
+    await requireDevice(req.params.id)
     const request = commandRequest(req.body, req.headers['idempotency-key'], { timeoutSeconds: deps.commandLimits.defaultTimeoutSeconds, ttlSeconds: deps.commandLimits.defaultTtlSeconds })
     const { command, created } = await commands.create(req.params.id, request)
     const wait = req.query.wait
@@ -51,7 +51,7 @@ export async function commandRoutes (app: FastifyInstance, deps: HttpDeps): Prom
       response: { 200: json('A page of commands', { ...list(ref('Command')), properties: { value: { type: 'array', items: ref('Command') }, next: { type: 'integer', description: 'The cursor of the next page, when there is one' } } }), ...ERROR_ANSWERS }
     }
   }, async (req) => {
-    requireDevice(req.params.id)
+    await requireDevice(req.params.id)
     const { status, limit, cursor } = req.query
     return await commands.list(req.params.id, { status, limit, cursor })
   })

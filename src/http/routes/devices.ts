@@ -18,8 +18,8 @@ function filterOf (text: string | undefined): ClientQuery | undefined {
   return parsed.query
 }
 
-function requireDevice (deps: HttpDeps, id: string) {
-  const device = deps.registry.get(id)
+async function requireDevice (deps: HttpDeps, id: string): Promise<Device> {
+  const device = await deps.registry.get(id)
   if (device === undefined) throw new GridgateError('DEVICE_NOT_FOUND', `device '${id}' does not exist`, { details: { device: id } })
   return device
 }
@@ -58,7 +58,7 @@ export async function deviceRoutes (app: FastifyInstance, deps: HttpDeps): Promi
     }
   }, async (req) => {
     const filter = filterOf(req.query.filter)
-    const devices = deps.registry.list()
+    const devices = await deps.registry.list()
     const matching = filter === undefined ? devices : devices.filter((d) => filter.matches({ authenticationName: d.id, attributes: d.attributes }))
     return { value: matching.map((d) => viewOf(deps, d)) }
   })
@@ -81,12 +81,12 @@ export async function deviceRoutes (app: FastifyInstance, deps: HttpDeps): Promi
 
   app.get<{ Params: Params }>('/devices/:id', {
     schema: { tags, operationId: 'Devices_Get', summary: 'A device with its presence', params: deviceParams, response: { 200: json('The device', ref('Device')), ...ERROR_ANSWERS } }
-  }, async (req) => viewOf(deps, requireDevice(deps, req.params.id)))
+  }, async (req) => viewOf(deps, await requireDevice(deps, req.params.id)))
 
   app.delete<{ Params: Params }>('/devices/:id', {
     schema: { tags, operationId: 'Devices_Delete', summary: 'Revoke a device: its credentials and open connections go', params: deviceParams, response: { 204: NO_CONTENT, ...ERROR_ANSWERS } }
   }, async (req, reply) => {
-    requireDevice(deps, req.params.id)
+    await requireDevice(deps, req.params.id)
     await deps.registry.remove(req.params.id)
     deps.disconnectDevice(req.params.id) // revoked: its open connections go too
     return reply.code(204).send()

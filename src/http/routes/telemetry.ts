@@ -90,7 +90,7 @@ export async function telemetryRoutes (app: FastifyInstance, deps: HttpDeps): Pr
     }
   }, async (req) => {
     const metrics = await t.metricsOf(req.params.deviceId)
-    if (metrics.length === 0 && deps.registry.get(req.params.deviceId) === undefined) {
+    if (metrics.length === 0 && await deps.registry.get(req.params.deviceId) === undefined) {
       throw new GridgateError('DEVICE_NOT_FOUND', `device '${req.params.deviceId}' does not exist and has sent no telemetry`, { details: { device: req.params.deviceId } })
     }
     return {

@@ -6,6 +6,8 @@ import { redisCommandStore } from './redis-command-store.js'
 import { DEVICE_STORE_SCRIPTS, redisDeviceStore } from './redis-device-store.js'
 import { openRedisMqtt } from './redis-mqtt.js'
 import { NODE_STORE_SCRIPTS, redisNodeStore } from './redis-node-store.js'
+import { PRESENCE_STORE_SCRIPTS, redisPresenceStore } from './redis-presence-store.js'
+import { openRedisSignals } from './redis-signals.js'
 import { redisSchemaStore, SCHEMA_STORE_SCRIPTS } from './redis-schema-store.js'
 import { redisSubscriptionStore } from './redis-subscription-store.js'
 import { redisTelemetryStore } from './redis-telemetry-store.js'
@@ -16,8 +18,9 @@ import { openRedisTopicLogs } from './redis-topic-log.js'
 // pointed at one Redis and prefix are the nodes of one cluster: they share topics, offsets,
 // subscriptions' state, devices, commands and telemetry state, announce themselves as nodes
 // (redis-node-store.ts), and share MQTT fan-out, sessions and retained messages through
-// aedes' own Redis adapters (redis-mqtt.ts). Presence, takeover and commands across nodes
-// are later work.
+// aedes' own Redis adapters (redis-mqtt.ts). Presence records (redis-presence-store.ts) and
+// signals between the nodes (redis-signals.ts, pub/sub on a connection of its own) carry
+// presence, takeover and revocation across nodes.
 //
 // Durability is Redis' (connection.ts): an acknowledgement waits for Redis' answer, which with
 // `appendonly yes` and `appendfsync always` comes after the fsync. `storage.sync` does not
@@ -47,11 +50,12 @@ export async function openRedisEngine (opts: EngineOptions, config: RedisConfig)
   const conn = await openRedis(config)
   try {
     await conn.loadScripts(SCHEMA_STORE_SCRIPTS)
-    await conn.loadScripts([...DEVICE_STORE_SCRIPTS, ...NODE_STORE_SCRIPTS])
+    await conn.loadScripts([...DEVICE_STORE_SCRIPTS, ...NODE_STORE_SCRIPTS, ...PRESENCE_STORE_SCRIPTS])
     const logs = await openRedisTopicLogs({ redis: conn, clock: opts.clock, ...opts.log })
     const topics = logs.view()
     // Their connection errors while Redis is unreachable are the outage itself, reported once (availability).
     const mqtt = openRedisMqtt(config, (err) => { if (conn.availability.available) opts.onError?.(err) })
+    const signals = await openRedisSignals(conn, (err) => { if (conn.availability.available) opts.onError?.(err) })
     const guard = <T extends object>(port: T): T => mapRejections(port, (err) => storageError(err, conn.availability))
     return {
       kind: 'redis',
@@ -66,10 +70,13 @@ export async function openRedisEngine (opts: EngineOptions, config: RedisConfig)
       telemetryLocation: { engine: 'redis', url: config.url, keyPrefix: config.keyPrefix },
       mqttPersistence: mqtt.persistence,
       mqttEmitter: mqtt.emitter,
+      presence: guard(redisPresenceStore(conn)),
+      signals,
       nodes: guard(redisNodeStore(conn)),
       close: async () => {
         // Closing on purpose: no "unavailable" from the connections going away now.
         conn.availability.close()
+        await signals.close()
         await mqtt.close()
         await topics.close()
         await logs.close()
