@@ -49,7 +49,10 @@ export async function openDelivery (w: DeliveryWiring): Promise<Subscriptions> {
         random: w.random,
         concurrency: config.webhooks.concurrency,
         onAttempt: (s, n, outcome) => metrics.deliveries.inc({ topic: s.topic, subscription: s.name, outcome }, n),
-        onError: (s, err) => deliveryLog.warn({ err, topic: s.topic, subscription: s.name }, 'push delivery paused')
+        // A storage outage is logged once when it begins and ends (observers.ts watchStorage).
+        onError: (s, err) => (err as { code?: unknown } | undefined)?.code === 'STORAGE_UNAVAILABLE'
+          ? deliveryLog.debug({ err, topic: s.topic, subscription: s.name }, 'push delivery paused')
+          : deliveryLog.warn({ err, topic: s.topic, subscription: s.name }, 'push delivery paused')
       }),
       onDeadLetter: (topic, subscription, n) => metrics.deadLettered.inc({ topic, subscription }, n)
     })

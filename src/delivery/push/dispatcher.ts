@@ -42,6 +42,11 @@ export function chunkBySize (items: readonly Delivery[], maxBytes: number): Deli
   return out
 }
 
+/** The least wait before the next take after `failures` failed ones in a row: 1 ms, then 100 ms doubling to 5 s. */
+export function failedTakeDelayMs (failures: number): number {
+  return failures === 0 ? 1 : Math.min(5000, 100 * 2 ** Math.min(failures - 1, 16))
+}
+
 export function startPushDispatcher (sub: Subscription, opts: DispatcherOptions): () => Promise<void> {
   const push = sub.spec.push as PushSettings
   const ttlMs = parseIsoDuration(push.eventTimeToLive)
@@ -51,6 +56,9 @@ export function startPushDispatcher (sub: Subscription, opts: DispatcherOptions)
   let running = true
   let pumping = false
   let timer: TimerHandle | undefined
+  // Takes that failed in a row (the store unreachable, a topic deleted under us): the next
+  // wake-up waits failedTakeDelayMs, however due an entry is, instead of trying again at once.
+  let failedTakes = 0
 
   async function send (batch: Delivery[]): Promise<void> {
     const tokens = batch.map((d) => d.lockToken)
@@ -88,6 +96,7 @@ export function startPushDispatcher (sub: Subscription, opts: DispatcherOptions)
       // eslint-disable-next-line no-unmodified-loop-condition
       while (running && inflight.size < opts.concurrency) {
         const taken = await sub.queue.take(push.maxEventsPerBatch, lockMs)
+        failedTakes = 0
         if (taken.length === 0) break
         for (const batch of chunkBySize(taken, push.preferredBatchSizeInKilobytes * 1024)) {
           const p: Promise<void> = send(batch).catch((err: unknown) => opts.onError?.(sub, err)).finally(() => {
@@ -99,6 +108,7 @@ export function startPushDispatcher (sub: Subscription, opts: DispatcherOptions)
       }
     } catch (err) {
       // A storage error or a topic deleted under us: try again on the next wake-up.
+      failedTakes++
       opts.onError?.(sub, err)
     } finally {
       pumping = false
@@ -113,7 +123,7 @@ export function startPushDispatcher (sub: Subscription, opts: DispatcherOptions)
     if (!running) return
     const now = opts.clock.now()
     const wake = sub.queue.nextWakeAt()
-    const ms = wake === undefined ? 60_000 : Math.max(1, wake - now)
+    const ms = wake === undefined ? 60_000 : Math.max(failedTakeDelayMs(failedTakes), wake - now)
     timer?.cancel()
     timer = opts.clock.setTimer(ms, () => { void pump() })
     if (appendWait) return
