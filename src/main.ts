@@ -192,7 +192,11 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
           ingest.connection(deviceId, connected, details).catch((err: unknown) => mqttLog.warn({ err, deviceId }, 'connection event not recorded'))
         }
       },
-      observer: { ...brokerObserver(metrics, mqttLog), presenceError: (err, deviceId) => mqttLog.warn({ err, deviceId }, 'presence record not written or read; the next sweep repairs it') }
+      observer: {
+        ...brokerObserver(metrics, mqttLog),
+        // While Redis is unreachable the outage is reported once (watchStorage), not per sweep.
+        presenceError: (err, deviceId) => { if (engine.availability.available) mqttLog.warn({ err, deviceId }, 'presence record not written or read; the next sweep repairs it') }
+      }
     })
     const mqtt = await startMqttListeners(broker.aedes, {
       host: config.mqtt.host,
