@@ -5,7 +5,7 @@ import { isUnanswered, mapRejections, storageError, trackAvailability, type Watc
 import { openRedis, reconnectDelayMs } from '../../src/storage/redis/connection.js'
 import { startRedisServer } from '../helpers/redis-server.js'
 import { useTeardown } from '../helpers/teardown.js'
-import { until } from '../helpers/wait.js'
+import { until, within } from '../helpers/wait.js'
 
 // The availability of the redis engine (src/storage/redis/availability.ts): ioredis' connection
 // events in, one notice per change out; which errors mean "Redis gave no answer"; and, on a
@@ -175,5 +175,27 @@ describe('a Redis connection while redis-server is down', () => {
     await until(() => conn.availability.available, { timeoutMs: 10_000, what: 'the connection to be ready again' })
     expect(await conn.client.get('gg-availability:k')).toBe('1') // appendfsync always: kept through the kill
     expect(heard).toEqual([false, true])
+  })
+
+  it('rejects a command in flight when the server goes, and never sends it again', async () => {
+    const server = await startRedisServer()
+    teardown(() => server.stop())
+    const conn = await openRedis({ url: server.url, keyPrefix: 'gg-availability:' })
+    teardown(() => conn.close())
+    const other = await openRedis({ url: server.url, keyPrefix: 'gg-availability:' })
+    teardown(() => other.close())
+    // A blocking move waits in Redis for an element: in flight until the server dies.
+    const inFlight = conn.client.blmove('gg-availability:src', 'gg-availability:dst', 'LEFT', 'RIGHT', 30).then(() => undefined, (e: unknown) => e)
+    await until(async () => (await other.client.client('LIST')).includes('cmd=blmove'), { timeoutMs: 5000, what: 'the BLMOVE to reach Redis' })
+
+    await server.kill('SIGKILL')
+    // Rejected at the close, not answered after the reconnect.
+    expect(isUnanswered(await within(inFlight, { timeoutMs: 5000, what: 'the command in flight to be rejected' }))).toBe(true)
+    await server.restart()
+    await until(() => conn.availability.available && other.availability.available, { timeoutMs: 10_000, what: 'both connections to be ready again' })
+    // Sent again, the move would take this element at once, before the read that follows it on its connection.
+    await other.client.lpush('gg-availability:src', 'x')
+    expect(await conn.client.lrange('gg-availability:dst', 0, -1)).toEqual([])
+    expect(await conn.client.lrange('gg-availability:src', 0, -1)).toEqual(['x'])
   })
 })
