@@ -6,10 +6,10 @@ import { ENV_OVERRIDES } from './config/env.js'
 import { isGridgateError } from './core/errors.js'
 
 // The command line: `start` and `certs` run the gateway's parts (imported when used, so the
-// admin commands start fast); devices, topics, subscriptions, commands, tail and telemetry are
+// admin commands start fast); devices, topics, subscriptions, commands, tail, telemetry and schemas are
 // the admin CLI in src/admin/, a client of the HTTP API. Errors are one line on stderr.
 
-const ADMIN = new Set(['devices', 'topics', 'subscriptions', 'commands', 'tail', 'telemetry'])
+const ADMIN = new Set(['devices', 'topics', 'subscriptions', 'commands', 'tail', 'telemetry', 'schemas'])
 
 const START: CommandLine = {
   usage: 'gridgate start',

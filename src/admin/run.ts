@@ -3,6 +3,7 @@ import { ApiError, createApi, resolveTarget, UnreachableError } from './client.j
 import type { Command } from './command.js'
 import { deviceCommandCommands } from './device-commands.js'
 import { deviceCommands } from './devices.js'
+import { schemaCommands } from './schemas.js'
 import { subscriptionCommands } from './subscriptions.js'
 import { tailCommand } from './tail.js'
 import { telemetryCommand } from './telemetry.js'
@@ -20,7 +21,7 @@ export const GLOBAL_OPTIONS: OptionSpecs = {
 }
 
 export const COMMANDS: readonly Command[] = [
-  ...deviceCommands, ...topicCommands, ...subscriptionCommands, ...deviceCommandCommands, tailCommand, telemetryCommand
+  ...deviceCommands, ...topicCommands, ...subscriptionCommands, ...deviceCommandCommands, tailCommand, telemetryCommand, ...schemaCommands
 ]
 
 const GROUP_SUMMARIES: Readonly<Record<string, string>> = {
@@ -29,7 +30,8 @@ const GROUP_SUMMARIES: Readonly<Record<string, string>> = {
   subscriptions: 'event subscriptions of a topic',
   commands: 'commands to devices',
   tail: 'follow a topic\'s new events',
-  telemetry: 'a device\'s metrics, or one metric in windows'
+  telemetry: 'a device\'s metrics, or one metric in windows',
+  schemas: 'the schema registry\'s subjects and versions'
 }
 
 export const ADMIN_GROUPS: ReadonlySet<string> = new Set(COMMANDS.map((c) => c.group))

@@ -122,6 +122,21 @@ describe.skipIf(process.env.GRIDGATE_TEST_ENGINE === 'memory')('gridgate admin C
     expect(await fails(['subscriptions', 'create', 'cli-t2', 'bad', '--file', file], 1)).toMatch(/^gridgate: 400 SUBSCRIPTION_INVALID: .*deliveryMode/)
   })
 
+  it('schemas add from a file, list and show; a breaking version refused with exit 1', async () => {
+    const dir = await tempDir()
+    teardown(dir.remove)
+    const file = join(dir.path, 'orders.schema.json')
+    await writeFile(file, JSON.stringify({ type: 'object', properties: { total: { type: 'number' } }, required: ['total'] }))
+    expect(await ok(['schemas', 'add', 'cli-orders', '--file', file])).toMatch(/^subject cli-orders: version 1 \(id [0-9a-f]{32}\)\n$/)
+    await writeFile(file, JSON.stringify({ type: 'object', properties: { total: { type: 'number' }, currency: { type: 'string' } }, required: ['total', 'currency'] }))
+    expect(await fails(['schemas', 'add', 'cli-orders', '--file', file], 1)).toBe("gridgate: 409 SCHEMA_INCOMPATIBLE: the schema is not backward compatible with version 1 of 'cli-orders': data.currency: required field 'currency' added")
+    expect(await okJson<{ version: number }>(['schemas', 'add', 'cli-orders', '--file', file, '--compatibility', 'none'])).toMatchObject({ subject: 'cli-orders', version: 2 })
+    expect(await ok(['schemas', 'list'])).toMatch(/^SUBJECT +MODE +LATEST +UPDATED\n(.*\n)*cli-orders +none +2 +\S+Z\n/)
+    expect(await ok(['schemas', 'show', 'cli-orders', '--version', '1'])).toMatch(/^subject cli-orders, version 1 \(id [0-9a-f]+, urn:gridgate:schema:cli-orders:1, \S+\)\n\{\n {2}"type": "object",/)
+    expect(await okJson<{ version: number, dataschema: string }>(['schemas', 'show', 'cli-orders'])).toMatchObject({ version: 2, dataschema: 'urn:gridgate:schema:cli-orders:2' })
+    expect(await fails(['schemas', 'add', 'cli-orders', '--file', file, '--compatibility', 'sideways'], 2)).toBe("gridgate schemas add: --compatibility must be one of backward, forward, full, none, not 'sideways'")
+  })
+
   describe('commands', () => {
     let device: MqttClient | undefined
     afterAll(async () => { await device?.endAsync(true) })
