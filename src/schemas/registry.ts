@@ -144,7 +144,10 @@ export function createSchemaRegistry (opts: SchemaRegistryOptions): SchemaRegist
 
   async function refreshLatest (subject: string): Promise<CompiledSchema | undefined> {
     const s = await store.subject(subject)
-    const schema = s === undefined ? undefined : await compiledVersion(subject, s.latest)
+    let schema = s === undefined ? undefined : await compiledVersion(subject, s.latest)
+    // A registration through this gateway while the read was on its way is newer: keep it.
+    const held = latest.get(subject)?.schema
+    if (held !== undefined && (schema === undefined || held.version > schema.version)) schema = held
     latest.set(subject, { schema, at: clock.now() })
     return schema
   }
@@ -263,12 +266,16 @@ export function createSchemaRegistry (opts: SchemaRegistryOptions): SchemaRegist
     handle (binding) {
       if (binding.version !== undefined) {
         const key = `${binding.subject}:${binding.version}`
-        let refreshing: Promise<unknown> | undefined
+        // A version that does not exist yet is looked for again at most every refreshMs.
+        let tried = Number.NEGATIVE_INFINITY
+        let loading = false
         return {
           current: () => {
             const c = compiled.get(key)
-            if (c === undefined && refreshing === undefined) {
-              refreshing = compiledVersion(binding.subject, binding.version as number).catch(() => {}).finally(() => { refreshing = undefined })
+            if (c === undefined && !loading && clock.now() - tried >= refreshMs) {
+              loading = true
+              tried = clock.now()
+              compiledVersion(binding.subject, binding.version as number).catch(() => {}).finally(() => { loading = false })
             }
             return c
           }
@@ -278,7 +285,10 @@ export function createSchemaRegistry (opts: SchemaRegistryOptions): SchemaRegist
         current: () => {
           const entry = latest.get(binding.subject)
           if ((entry === undefined || clock.now() - entry.at >= refreshMs) && entry?.refreshing === undefined) {
-            const refreshing = refreshLatest(binding.subject).then(() => {}, () => {})
+            // A failed read (the store unreachable) keeps what is held and is tried again after refreshMs.
+            const refreshing = refreshLatest(binding.subject).then(() => {}, () => {
+              latest.set(binding.subject, { schema: latest.get(binding.subject)?.schema, at: clock.now() })
+            })
             latest.set(binding.subject, { schema: entry?.schema, at: entry?.at ?? 0, refreshing })
           }
           return entry?.schema

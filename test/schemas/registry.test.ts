@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../../src/core/clock.js'
 import { GridgateError } from '../../src/core/errors.js'
 import { contentId, createSchemaRegistry, schemaUri, type SchemaRegistry } from '../../src/schemas/registry.js'
+import type { TopicLog } from '../../src/log/types.js'
+import type { SchemaStore } from '../../src/schemas/store.js'
 import { levelSchemaStore } from '../../src/storage/level/schema-store.js'
 import { openLevelTopicLogs } from '../../src/storage/level/topic-log.js'
 import { EMBEDDED_ENGINES } from '../helpers/engines.js'
@@ -33,6 +35,48 @@ const numOrString = { type: 'object', properties: { v: { type: ['number', 'strin
 const settle = async (): Promise<void> => { for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve)) }
 
 describe('the schema registry service', () => {
+  it('keeps serving what it holds when the store cannot be read, and tries again after refreshMs', async () => {
+    const handle = await EMBEDDED_ENGINES.find((e) => e.name === 'memory')!.open()
+    teardown(handle.cleanup)
+    const clock = new ManualClock()
+    const real = levelSchemaStore(handle.store)
+    let down = false
+    let subjectReads = 0
+    let versionReads = 0
+    const store: SchemaStore = {
+      ...real,
+      subject: async (s) => { subjectReads++; if (down) throw new Error('store unreachable'); return await real.subject(s) },
+      version: async (s, v) => { versionReads++; return await real.version(s, v) }
+    }
+    const log = {} as unknown as TopicLog // not read here
+    const r = createSchemaRegistry({ store, log, clock, refreshMs: 1000 })
+    await r.register('s', num)
+    const latest = r.handle({ subject: 's' })
+    expect(latest.current()?.version).toBe(1)
+    down = true
+    clock.advance(1000)
+    expect(latest.current()?.version).toBe(1)
+    await settle()
+    expect(latest.current()?.version).toBe(1)
+    const afterFailure = subjectReads
+    expect(latest.current()?.version).toBe(1)
+    await settle()
+    expect(subjectReads).toBe(afterFailure) // not again before refreshMs
+    down = false
+    clock.advance(1000)
+    latest.current()
+    await settle()
+    expect(subjectReads).toBe(afterFailure + 1)
+
+    // a pinned version that does not exist: looked for at most once per refreshMs, however many messages
+    const pinned = r.handle({ subject: 's', version: 2 })
+    const before = versionReads
+    for (let i = 0; i < 100; i++) { expect(pinned.current()).toBeUndefined(); await settle() }
+    expect(versionReads - before).toBe(1)
+    await r.register('s', numOrString)
+    expect(pinned.current()?.version).toBe(2) // compiled by the registration itself
+  })
+
   it('names versions by a URN and content by a hash of its canonical JSON', () => {
     expect(schemaUri('orders', 3)).toBe('urn:gridgate:schema:orders:3')
     expect(contentId({ b: 1, a: [1, { d: 2, c: 3 }] })).toBe(contentId({ a: [1, { c: 3, d: 2 }], b: 1 }))
