@@ -255,14 +255,14 @@ function checkObject (r: Obj, w: Obj, path: string, dir: 'backward' | 'forward',
     const rs = Object.hasOwn(rProps, name) ? rProps[name] as JsonSchemaDoc : rAdditional
     const broken = readerAccepts(rs, ws, `${path}.${name}`, dir)
     if (broken !== undefined) {
+      if (broken.kind === 'property-forbidden' || broken.kind === 'property-allowed') {
+        return { ...broken, reason: bw ? `field '${name}' is no longer allowed` : `field '${name}' is now allowed` }
+      }
       // An open object (additionalProperties absent or true) accepts any value under any other
       // name: giving a name a schema is a narrowing for the data written before (Confluent's
       // PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL). Closed objects can add optional fields.
       if (!Object.hasOwn(wProps, name) && wAdditional === true) {
         return { ...broken, path: `${path}.${name}`, kind: bw ? 'open-property-added' : 'open-property-removed', reason: bw ? `field '${name}' added to an open object, where it could hold any value (add fields to objects with additionalProperties: false)` : `field '${name}' removed from an open object, where it may now hold any value` }
-      }
-      if (broken.kind === 'property-forbidden' || broken.kind === 'property-allowed') {
-        return { ...broken, reason: bw ? `field '${name}' is no longer allowed` : `field '${name}' is now allowed` }
       }
       return broken
     }

@@ -49,6 +49,7 @@ const CASES: Case[] = [
   { name: 'a field forbidden by additionalProperties: false', previous: obj({ t: num, note: str }), next: obj({ t: num }, { additionalProperties: false }), backward: 'property-forbidden data.note', forward: undefined },
   { name: 'additionalProperties: false added', previous: obj({ t: num }), next: obj({ t: num }, { additionalProperties: false }), backward: 'property-forbidden data.*' },
   { name: 'additionalProperties narrowed to a type', previous: obj({ t: num }), next: obj({ t: num }, { additionalProperties: num }), backward: 'type-narrowed data.*' },
+  { name: 'a field forbidden by name in an open object', previous: obj({ t: num }), next: obj({ t: num, x: false }), backward: 'property-forbidden data.x' },
   { name: 'a field removed from an open object', previous: obj({ t: num, note: str }), next: obj({ t: num }), forward: 'open-property-removed data.note' },
   { name: 'nested: a required field added deep down', previous: obj({ env: obj({ h: num }) }), next: obj({ env: obj({ h: num }, { required: ['h'] }) }), backward: 'required-added data.env.h' },
   { name: 'array items narrowed', previous: obj({ r: { type: 'array', items: num } }), next: obj({ r: { type: 'array', items: { type: 'integer' } } }), backward: 'type-narrowed data.r[]' },
