@@ -8,6 +8,14 @@ import type { StorageAvailability } from './storage/engine.js'
 // Module events → metrics and log lines. Every module reports through an observer port it
 // declares; these adapters are the only place that knows both sides.
 
+/**
+ * Whether an error is the storage being unreachable: logged once when the outage begins and
+ * once when it ends (watchStorage), so the steps that fail meanwhile log it at debug only.
+ */
+export function duringOutage (err: unknown): boolean {
+  return (err as { code?: unknown } | undefined)?.code === 'STORAGE_UNAVAILABLE'
+}
+
 export function logObserver (metrics: Metrics): LogObserver {
   return {
     batch: (items, _bytes, ms, ok) => {
@@ -61,7 +69,7 @@ export function commandsObserver (metrics: Metrics, log: Logger) {
   return {
     transition: (status: string) => metrics.commandTransitions.inc({ status }),
     response: (outcome: string) => metrics.commandResponses.inc({ outcome }),
-    error: (err: unknown, id: string) => log.warn({ err, command: id }, 'command step failed')
+    error: (err: unknown, id: string) => log[duringOutage(err) ? 'debug' : 'warn']({ err, command: id }, 'command step failed')
   }
 }
 
@@ -72,9 +80,7 @@ export function telemetryObserver (metrics: Metrics, log: Logger) {
     emitted: (window: string, n: number) => metrics.telemetryWindows.inc({ window }, n),
     error: (topic: string, err: unknown) => {
       metrics.telemetryErrors.inc({ topic })
-      // A storage outage is logged once when it begins and ends (watchStorage), not per retry.
-      if ((err as { code?: unknown } | undefined)?.code === 'STORAGE_UNAVAILABLE') log.debug({ err, topic }, 'telemetry step failed; it is retried')
-      else log.warn({ err, topic }, 'telemetry step failed; it is retried')
+      log[duringOutage(err) ? 'debug' : 'warn']({ err, topic }, 'telemetry step failed; it is retried')
     }
   }
 }

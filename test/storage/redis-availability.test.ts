@@ -186,7 +186,7 @@ describe('a Redis connection while redis-server is down', () => {
     teardown(() => other.close())
     // A blocking move waits in Redis for an element: in flight until the server dies.
     const inFlight = conn.client.blmove('gg-availability:src', 'gg-availability:dst', 'LEFT', 'RIGHT', 30).then(() => undefined, (e: unknown) => e)
-    await until(async () => (await other.client.client('LIST')).includes('cmd=blmove'), { timeoutMs: 5000, what: 'the BLMOVE to reach Redis' })
+    await until(async () => String(await other.client.client('LIST')).includes('cmd=blmove'), { timeoutMs: 5000, what: 'the BLMOVE to reach Redis' })
 
     await server.kill('SIGKILL')
     // Rejected at the close, not answered after the reconnect.
