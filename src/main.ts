@@ -230,7 +230,9 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       channel: broker.commands,
       namespace: config.namespace,
       maxOpenPerDevice: config.commands.maxOpenPerDevice,
-      observer: commandsObserver(metrics, logger)
+      observer: commandsObserver(metrics, logger),
+      // Several nodes on one store: each step under the command's lock there, deadlines found by every node.
+      cluster: engine.sharedCommands === undefined ? undefined : { shared: engine.sharedCommands, signals: engine.signals, node: node.id, sweepIntervalMs: config.cluster.heartbeatIntervalMs }
     })
     commandsPort = commands
     stops.push(() => commands.close())

@@ -7,7 +7,9 @@ import type { IdGenerator } from '../core/ids.js'
 import type { TopicLog } from '../log/types.js'
 import { isEnd, nextDeadline, parseResponse, transition, view, type Command, type CommandEvent, type CommandStatus } from './lifecycle.js'
 import type { CommandRequest } from './request.js'
-import type { CommandStore } from './store.js'
+import { openSharedCommands } from './shared-commands.js'
+import type { ClusterSignals } from '../core/signals.js'
+import type { CommandStore, SharedCommandStore } from './store.js'
 
 // Commands to devices: stored, sent over MQTT when the device is there (in creation order),
 // followed to an end state, with every transition a CloudEvent on the `commands` topic.
@@ -47,9 +49,15 @@ export interface CommandsOptions {
   namespace: string
   maxOpenPerDevice: number
   observer?: CommandsObserver
+  /**
+   * On a store shared by several nodes: every step under the command's lock in the store,
+   * timers from the store (shared-commands.ts). Absent: this process decides (below).
+   */
+  cluster?: { shared: SharedCommandStore, signals: ClusterSignals, node: string, sweepIntervalMs: number }
 }
 
 export async function openCommands (opts: CommandsOptions): Promise<Commands> {
+  if (opts.cluster !== undefined) return await openSharedCommands({ ...opts, ...opts.cluster })
   const { store, log, clock, ids, channel, observer } = opts
   if (await log.getTopic(COMMANDS_TOPIC) === undefined) await log.createTopic(COMMANDS_TOPIC)
 

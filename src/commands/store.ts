@@ -48,3 +48,22 @@ export interface CommandStore {
   /** Every command not in an end state, of every device, in seq order (loaded at start to re-arm timers and resend). */
   loadOpen: () => Promise<Command[]>
 }
+
+/**
+ * What commands need of a store shared by several gateway processes (the nodes of a cluster)
+ * besides CommandStore, where no process's memory can decide a command's next state. The
+ * engine's CommandStore writes keep what these read in step with each command's state (in the
+ * same atomic write). An implementation must guarantee:
+ * - `locked` runs `step` while no other caller, in any process, runs a step of the same
+ *   command: a read-transition-write inside it is atomic. A holder that dies releases it
+ *   after `leaseMs` (so a step must end well within it).
+ * - `openOf` is the device's commands not in an end state, in seq order, as stored now.
+ * - `due` is the commands not in an end state whose next deadline (lifecycle.ts nextDeadline)
+ *   is at or before `now`, earliest first, at most `limit`.
+ */
+export interface SharedCommandStore {
+  readonly leaseMs: number
+  locked: <T>(deviceId: string, id: string, step: () => Promise<T>) => Promise<T>
+  openOf: (deviceId: string) => Promise<Command[]>
+  due: (now: number, limit: number) => Promise<Array<{ deviceId: string, id: string }>>
+}

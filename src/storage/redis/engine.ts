@@ -2,7 +2,7 @@ import type { EngineOptions, StorageEngine } from '../engine.js'
 import type { TelemetryStore } from '../../telemetry/store.js'
 import { mapRejections, storageError } from './availability.js'
 import { openRedis, type RedisConfig } from './connection.js'
-import { redisCommandStore } from './redis-command-store.js'
+import { COMMAND_STORE_SCRIPTS, redisCommandStore, redisSharedCommands } from './redis-command-store.js'
 import { DEVICE_STORE_SCRIPTS, redisDeviceStore } from './redis-device-store.js'
 import { openRedisMqtt } from './redis-mqtt.js'
 import { NODE_STORE_SCRIPTS, redisNodeStore } from './redis-node-store.js'
@@ -50,7 +50,7 @@ export async function openRedisEngine (opts: EngineOptions, config: RedisConfig)
   const conn = await openRedis(config)
   try {
     await conn.loadScripts(SCHEMA_STORE_SCRIPTS)
-    await conn.loadScripts([...DEVICE_STORE_SCRIPTS, ...NODE_STORE_SCRIPTS, ...PRESENCE_STORE_SCRIPTS])
+    await conn.loadScripts([...DEVICE_STORE_SCRIPTS, ...NODE_STORE_SCRIPTS, ...PRESENCE_STORE_SCRIPTS, ...COMMAND_STORE_SCRIPTS])
     const logs = await openRedisTopicLogs({ redis: conn, clock: opts.clock, ...opts.log })
     const topics = logs.view()
     // Their connection errors while Redis is unreachable are the outage itself, reported once (availability).
@@ -66,6 +66,7 @@ export async function openRedisEngine (opts: EngineOptions, config: RedisConfig)
       subscriptions: guard(redisSubscriptionStore(conn)),
       devices: guard(redisDeviceStore(conn)),
       commands: guard(redisCommandStore(conn, logs)),
+      sharedCommands: redisSharedCommands(conn),
       schemas: guard(redisSchemaStore(conn)),
       telemetryLocation: { engine: 'redis', url: config.url, keyPrefix: config.keyPrefix },
       mqttPersistence: mqtt.persistence,
