@@ -29,7 +29,7 @@ import type { Telemetry } from './telemetry/telemetry.js'
 import { openTelemetryWiring } from './telemetry-wiring.js'
 import { openDelivery } from './delivery-wiring.js'
 import { keyAnnouncement, readTls, urlOf } from './startup-io.js'
-import { brokerObserver, commandsObserver, connectionMetrics, ingestObserver, logObserver, watchState, watchStorage } from './observers.js'
+import { brokerObserver, commandsObserver, connectionMetrics, ingestObserver, logObserver, duringOutage, watchState, watchStorage } from './observers.js'
 
 // The composition root: builds every module from the one frozen Config, starts them in
 // dependency order and stops them in reverse. Nothing else constructs modules.
@@ -156,7 +156,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       intervalMs: engine.kind === 'redis' ? config.cluster.heartbeatIntervalMs : null,
       expiryMs: config.cluster.heartbeatExpiryMs,
       instance: randomUUID(),
-      onError: (err) => logger.warn({ err }, 'node heartbeat failed'),
+      onError: (err) => logger[duringOutage(err) ? 'debug' : 'warn']({ err }, 'node heartbeat failed'),
       owns: async (ids) => (await engine.presence.count(ids)).map((devices) => ({ devices }))
     })
 
@@ -189,7 +189,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
         onLive: (connected, transport, live) => connectionMetrics(metrics, connected, transport, live),
         onConnection: (deviceId, connected, details) => {
           mqttLog.debug({ deviceId, connected, ...details }, connected ? 'device connected' : 'device disconnected')
-          ingest.connection(deviceId, connected, details).catch((err: unknown) => mqttLog.warn({ err, deviceId }, 'connection event not recorded'))
+          ingest.connection(deviceId, connected, details).catch((err: unknown) => mqttLog[duringOutage(err) ? 'debug' : 'warn']({ err, deviceId }, 'connection event not recorded'))
         }
       },
       observer: {
@@ -245,7 +245,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     interrupted()
 
     const sweeper: RetentionSweeper = startRetentionSweeper(log, clock, config.retention.sweepIntervalSeconds * 1000,
-      (err) => logger.error({ err }, 'retention sweep failed'))
+      (err) => logger[duringOutage(err) ? 'debug' : 'error']({ err }, 'retention sweep failed'))
     stops.push(() => sweeper.stop())
     interrupted()
 

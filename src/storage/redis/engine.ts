@@ -66,7 +66,7 @@ export async function openRedisEngine (opts: EngineOptions, config: RedisConfig)
       subscriptions: guard(redisSubscriptionStore(conn)),
       devices: guard(redisDeviceStore(conn)),
       commands: guard(redisCommandStore(conn, logs)),
-      sharedCommands: redisSharedCommands(conn),
+      sharedCommands: guard(redisSharedCommands(conn)),
       schemas: guard(redisSchemaStore(conn)),
       telemetryLocation: { engine: 'redis', url: config.url, keyPrefix: config.keyPrefix },
       mqttPersistence: mqtt.persistence,
