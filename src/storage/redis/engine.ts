@@ -39,7 +39,7 @@ export interface RedisTelemetryLocation extends RedisConfig {
 export async function openRedisTelemetryStore (location: RedisTelemetryLocation): Promise<{ store: TelemetryStore, close: () => Promise<void> }> {
   const conn = await openRedis(location, 'gridgate-telemetry')
   try {
-    return { store: await redisTelemetryStore(conn), close: conn.close }
+    return { store: mapRejections(await redisTelemetryStore(conn), (err) => storageError(err, conn.availability)), close: conn.close }
   } catch (err) {
     await conn.close()
     throw err
