@@ -1,4 +1,4 @@
-import type { MqttClient } from 'mqtt'
+import { connect as mqttConnect, type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { List, Replay } from '../helpers/api.js'
 import { startCluster, type ClusterNodeProcess, type TestCluster } from '../helpers/cluster.js'
@@ -6,7 +6,7 @@ import { TEST_ENGINE } from '../helpers/gateway.js'
 import { connackCode, connectDevice, registerDevice, whenClosed } from '../helpers/mqtt.js'
 import { useRedisServer } from '../helpers/redis.js'
 import { useTeardown } from '../helpers/teardown.js'
-import { pause, until } from '../helpers/wait.js'
+import { pause, until, within } from '../helpers/wait.js'
 
 // Registry, credentials and presence across three gateway processes on one redis-server:
 // devices registered on one node connect to any; GET /devices/{id} on every node says whether,
@@ -47,6 +47,18 @@ const connect = async (node: ClusterNodeProcess, id: string, password: string): 
   return c
 }
 
+/** Connects; rejects when the connection is closed before its CONNACK (a takeover can; connectAsync would wait for ever). */
+async function connectOrClosed (node: ClusterNodeProcess, id: string, password: string): Promise<MqttClient> {
+  const c = mqttConnect(node.listeners.mqtt as string, { clientId: id, username: id, password, reconnectPeriod: 0, connectTimeout: 10_000 })
+  teardown(() => c.endAsync(true))
+  c.on('error', () => {})
+  const outcome = new Promise<MqttClient>((resolve, reject) => {
+    c.once('connect', () => resolve(c))
+    c.once('close', () => reject(new Error(`${id}: closed before CONNACK`)))
+  })
+  return await within(outcome, { timeoutMs: 15_000, what: `a CONNACK or close for ${id}` })
+}
+
 /** A quiet period (a few sweeps of every node) in which no further event may appear. */
 const quiet = async (): Promise<void> => { await pause(5 * INTERVAL_MS) }
 
@@ -56,7 +68,13 @@ describe.skipIf(TEST_ENGINE === 'memory')('presence across three nodes on one Re
     cluster = await startCluster(3, {
       redisUrl: url,
       keyPrefix: redis.freshPrefix(),
-      config: { cluster: { heartbeatIntervalMs: INTERVAL_MS, heartbeatExpiryMs: EXPIRY_MS } }
+      config: {
+        cluster: { heartbeatIntervalMs: INTERVAL_MS, heartbeatExpiryMs: EXPIRY_MS },
+        mqtt: {
+          clientGroups: { monitors: "attributes.role = 'monitor'" },
+          permissionBindings: [{ clientGroup: 'monitors', permission: 'subscribe', topicTemplates: ['devices/+/telemetry/#'] }]
+        }
+      }
     })
     ;[n1, n2, n3] = cluster.nodes as [ClusterNodeProcess, ClusterNodeProcess, ClusterNodeProcess]
   })
@@ -110,6 +128,52 @@ describe.skipIf(TEST_ENGINE === 'memory')('presence across three nodes on one Re
     }
     await quiet()
     expect(await presenceEvents(n2, 'doomed-1')).toEqual(['connected', 'disconnected ClientAuthenticationError'])
+  })
+
+  it('keeps one connection and exact event counts through bursts of connections of one id on all three nodes at once', async () => {
+    const password = await registerDevice(n1, 'racer-1')
+    const open = new Set<MqttClient>()
+    let survivor: ClusterNodeProcess | undefined
+    for (let round = 0; round < 8; round++) {
+      const attempts = await Promise.allSettled([n1, n2, n3].map(async (node) => {
+        const c = await connectOrClosed(node, 'racer-1', password)
+        open.add(c)
+        c.once('close', () => open.delete(c))
+        if (!c.connected) open.delete(c)
+        return { c, node }
+      }))
+      // aedes closes a client id's other connections on every node; two at once may close each other.
+      await until(() => open.size <= 1, { timeoutMs: 10_000, what: 'at most one connection of racer-1 left' })
+      // The connection left open may still be closed by a takeover on its way: judged at each check.
+      const survivorNow = (): ClusterNodeProcess | undefined => attempts.flatMap((a) => a.status === 'fulfilled' && open.has(a.value.c) ? [a.value.node] : [])[0]
+      // Every node agrees with the sockets: connected exactly when one is open, on its node;
+      // as many device.connected as device.disconnected, plus one while connected.
+      let seen = ''
+      await until(async () => {
+        survivor = survivorNow()
+        const view = await device(n3, 'racer-1')
+        const events = await presenceEvents(n2, 'racer-1')
+        const connects = events.filter((e) => e === 'connected').length
+        seen = `survivor ${survivor?.node ?? 'none'} (${open.size} open), view ${JSON.stringify(view)}, events ${events.join(', ')}`
+        return view.connected === (survivor !== undefined) && view.node === survivor?.node && connects - (events.length - connects) === (survivor === undefined ? 0 : 1)
+      }, { timeoutMs: 10_000, what: `presence to agree with the sockets after round ${round}` }).catch((err: Error) => { throw new Error(`${err.message}; last seen: ${seen}`) })
+    }
+    for (const c of open) await c.endAsync()
+    await until(async () => !(await device(n1, 'racer-1')).connected, { timeoutMs: 5000, what: 'racer-1 disconnected' })
+    await quiet()
+    const events = await presenceEvents(n1, 'racer-1')
+    expect(events.filter((e) => e === 'connected').length).toBe(events.length / 2)
+  })
+
+  it('recompiles the permissions of a connection on node 2 when its attributes change on node 1', async () => {
+    const password = await registerDevice(n1, 'watcher-1', { role: 'monitor' })
+    const c = await connect(n2, 'watcher-1', password)
+    await c.subscribeAsync('devices/+/telemetry/#', { qos: 0 })
+    const closed = whenClosed(c, 5000)
+    // No longer a monitor: the subscription it holds is not allowed any more, so its connection is closed.
+    expect((await n1.request('PUT', '/devices/watcher-1', { body: { attributes: {} } })).status).toBe(200)
+    await closed
+    expect(await connackCode(n3.listeners.mqtt as string, { clientId: 'watcher-1', username: 'watcher-1', password })).toBe(0)
   })
 
   it("clears a killed node's devices after its heartbeat expires, with one device.disconnected (NodeLost) each", async () => {
