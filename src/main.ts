@@ -256,7 +256,8 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
 
     const listeners: Listeners = { http: urlOf('http', http.server.address()), ...mqtt.urls } as Listeners
     // First: on stop, the other nodes see this one gone before it closes anything.
-    stops.push(() => node.stop())
+    // (Its connections' presence records are left to it meanwhile: broker.leave.)
+    stops.push(async () => { await broker.leave().catch(() => undefined); await node.stop() })
     await node.start({ ...listeners })
     interrupted()
     if (generated !== undefined) {

@@ -60,6 +60,12 @@ export interface Broker {
   traffic?: TrafficCounters
   /** Closes every connection of a device (e.g. when it is deleted). */
   disconnect: (deviceId: string) => void
+  /**
+   * The node is about to stop: other nodes are not to sweep its connections' records while its
+   * heartbeat is gone and its connections are still open (close() ends them, as
+   * ServerInitiatedDisconnect).
+   */
+  leave: () => Promise<void>
   close: () => Promise<void>
 }
 
@@ -440,6 +446,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
       })
       signal({ kind: 'revoke', deviceId })
     },
+    leave: async () => { await registry.presence.leaving(nodeId) },
     close: async () => {
       stopped = true
       sweepTimer?.cancel()

@@ -55,12 +55,20 @@ export interface PresenceStore {
    * record (devices connect to a starting node before it announces itself).
    */
   orphans: (graceMs: number) => Promise<string[]>
+  /**
+   * The node is stopping (its heartbeat goes first, its connections after): its records are
+   * counted as orphans only `graceMs` from now, as a node never seen live, since it releases
+   * them itself.
+   */
+  leaving: (node: string) => Promise<void>
 }
 
 interface Holder {
   devices: Map<string, string>
   /** 0 once seen live; otherwise when its first record was written. */
   since: number
+  /** When it said it was stopping. */
+  leaving?: number
 }
 
 /** PresenceStore in this process: the embedded engines' (and a reference for the contract suite). */
@@ -84,7 +92,7 @@ export function createLocalPresenceStore (clock: Clock, nodes?: NodeStore): Pres
       records.set(record.deviceId, { ...record })
       let h = holders.get(record.node)
       if (h === undefined) holders.set(record.node, h = { devices: new Map(), since: clock.now() })
-      if (live === undefined || live.has(record.node)) h.since = 0
+      if ((live === undefined || live.has(record.node)) && h.leaving === undefined) h.since = 0
       h.devices.set(record.deviceId, record.connection)
       return prev === undefined ? undefined : { ...prev }
     },
@@ -113,10 +121,16 @@ export function createLocalPresenceStore (clock: Clock, nodes?: NodeStore): Pres
       if (live === undefined) return []
       const out: string[] = []
       for (const [node, h] of holders) {
-        if (live.has(node)) h.since = 0
+        if (h.leaving !== undefined) {
+          if (clock.now() - h.leaving > graceMs) out.push(node)
+        } else if (live.has(node)) h.since = 0
         else if (h.since === 0 || clock.now() - h.since > graceMs) out.push(node)
       }
       return out.sort()
+    },
+    async leaving (node) {
+      const h = holders.get(node)
+      if (h !== undefined) h.leaving = clock.now()
     }
   }
 }

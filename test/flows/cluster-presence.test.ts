@@ -195,4 +195,14 @@ describe.skipIf(TEST_ENGINE === 'memory')('presence across three nodes on one Re
     const nodes = (await n1.request<List<NodeView>>('GET', '/cluster/nodes')).body.value
     expect(nodes.map((n) => n.id)).toEqual([n1.node, n3.node].sort())
   })
+
+  it('ends the connections of a node stopped cleanly as ServerInitiatedDisconnect, once, at once', async () => {
+    const c = await connect(n3, 'leaving-1', await registerDevice(n1, 'leaving-1'))
+    c.on('error', () => {})
+    await until(async () => (await device(n1, 'leaving-1')).node === n3.node, { timeoutMs: 5000, what: 'leaving-1 on node 3' })
+    expect(await n3.kill('SIGTERM')).toBe(0)
+    expect(await device(n1, 'leaving-1')).toMatchObject({ connected: false })
+    await quiet()
+    expect(await presenceEvents(n1, 'leaving-1')).toEqual(['connected', 'disconnected ServerInitiatedDisconnect'])
+  })
 })

@@ -93,5 +93,19 @@ export function runPresenceStoreContract (engineName: string, factory: PresenceS
       await presence.release('d1', 'node-a', 'c1')
       expect(await presence.orphans(60_000)).toEqual(['node-b'])
     }))
+
+    it('does not count a stopping node\'s records as orphans before the grace, heartbeat or not', () => using(async ({ presence, nodes }) => {
+      expect(await nodes.announce(heartbeat('node-a'), 'i-a', 60_000)).toBe('ok')
+      await presence.claim(rec('d1', 'node-a', 'c1'))
+      expect(await presence.orphans(60_000)).toEqual([])
+      await presence.leaving('node-a')
+      await presence.leaving('node-x') // holds nothing: nothing changes
+      expect(await presence.orphans(60_000)).toEqual([])
+      await nodes.withdraw('node-a', 'i-a')
+      await presence.claim(rec('d2', 'node-a', 'c2'))
+      expect(await presence.orphans(60_000)).toEqual([])
+      expect(await presence.orphans(-1)).toEqual(['node-a'])
+      expect(await presence.count(['node-x'])).toEqual([0])
+    }))
   })
 }

@@ -6,7 +6,8 @@ import { LuaScript, num, type RedisConnection } from './connection.js'
 //   P pres:n:{node}   HASH  device id → connection id: the connections a node holds (its index)
 //   P pres:nodes      ZSET  the nodes with a non-empty index; score 0 once the node was seen
 //                           live (its heartbeat key P node:n:{node}, redis-node-store.ts,
-//                           existed), otherwise the Redis time (ms) of its first record
+//                           existed), otherwise the Redis time (ms) of its first record, or
+//                           minus the time it said it was stopping (`leaving`)
 // A record and its index entry are written and removed together, each step one script, so no
 // two callers can both remove one record (the compare-and-delete that makes every
 // device.disconnected exactly once). Scripts build the index and heartbeat keys from the
@@ -39,10 +40,13 @@ local prev = decode(prevJson)
 if prev then unindex(KEYS[2], ARGV[5], prev.node, ARGV[1], prev.connection) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', ARGV[5] .. ARGV[3], ARGV[1], ARGV[4])
-if redis.call('EXISTS', ARGV[6] .. ARGV[3]) == 1 then
-  redis.call('ZADD', KEYS[2], 0, ARGV[3])
-else
-  redis.call('ZADD', KEYS[2], 'NX', now(), ARGV[3])
+local score = redis.call('ZSCORE', KEYS[2], ARGV[3])
+if not (score and tonumber(score) < 0) then
+  if redis.call('EXISTS', ARGV[6] .. ARGV[3]) == 1 then
+    redis.call('ZADD', KEYS[2], 0, ARGV[3])
+  else
+    redis.call('ZADD', KEYS[2], 'NX', now(), ARGV[3])
+  end
 end
 return prevJson
 `)
@@ -79,7 +83,9 @@ local t = now()
 local flat = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 for i = 1, #flat, 2 do
   local node, since = flat[i], tonumber(flat[i + 1])
-  if redis.call('EXISTS', ARGV[1] .. node) == 1 then
+  if since < 0 then
+    if t + since > tonumber(ARGV[2]) then out[#out + 1] = node end
+  elseif redis.call('EXISTS', ARGV[1] .. node) == 1 then
     if since ~= 0 then redis.call('ZADD', KEYS[1], 0, node) end
   elseif since == 0 or t - since > tonumber(ARGV[2]) then
     out[#out + 1] = node
@@ -88,7 +94,14 @@ end
 return out
 `)
 
-export const PRESENCE_STORE_SCRIPTS = [CLAIM, RELEASE, REMOVE, ORPHANS]
+// KEYS: pres:nodes. ARGV: node. A stopping node: judged like one never seen live, from now.
+const LEAVING = new LuaScript(`#!lua
+${DECODE}
+redis.call('ZADD', KEYS[1], 'XX', 0 - now(), ARGV[1])
+return 0
+`)
+
+export const PRESENCE_STORE_SCRIPTS = [CLAIM, RELEASE, REMOVE, ORPHANS, LEAVING]
 
 export function redisPresenceStore (redis: RedisConnection): PresenceStore {
   const { client, prefix: P } = redis
@@ -117,6 +130,7 @@ export function redisPresenceStore (redis: RedisConnection): PresenceStore {
       const replies = await tx.exec()
       return (replies ?? []).map(([err, n]) => err === null ? Number(n) : 0)
     },
-    orphans: async (graceMs) => (await ORPHANS.run(client, [nodesKey], [heartbeatPrefix, num(graceMs)]) as string[]).sort()
+    orphans: async (graceMs) => (await ORPHANS.run(client, [nodesKey], [heartbeatPrefix, num(graceMs)]) as string[]).sort(),
+    leaving: async (node) => { await LEAVING.run(client, [nodesKey], [node]) }
   }
 }
