@@ -1,4 +1,4 @@
-import type { Command, CommandStatus } from './lifecycle.js'
+import { isEnd, nextDeadline, type Command, type CommandStatus } from './lifecycle.js'
 
 // What the commands module keeps in storage: each command, its place in its device's
 // listing, and the counter that orders them. An engine implements this port (src/storage/);
@@ -66,4 +66,34 @@ export interface SharedCommandStore {
   locked: <T>(deviceId: string, id: string, step: () => Promise<T>) => Promise<T>
   openOf: (deviceId: string) => Promise<Command[]>
   due: (now: number, limit: number) => Promise<Array<{ deviceId: string, id: string }>>
+}
+
+/**
+ * SharedCommandStore over any CommandStore, for gateways in ONE process (a reference for
+ * tests of shared-commands.ts on a manual clock): locks are in-process, open sets and
+ * deadlines are read from `loadOpen` (a full read each time).
+ */
+export function createInProcessSharedCommands (store: CommandStore): SharedCommandStore {
+  const chains = new Map<string, Promise<unknown>>()
+  return {
+    leaseMs: Number.POSITIVE_INFINITY,
+    async locked (deviceId, id, step) {
+      const key = `${deviceId}!${id}`
+      const run = (chains.get(key) ?? Promise.resolve()).catch(() => undefined).then(step)
+      chains.set(key, run)
+      void run.catch(() => undefined).then(() => { if (chains.get(key) === run) chains.delete(key) })
+      return await run
+    },
+    openOf: async (deviceId) => (await store.loadOpen()).filter((c) => c.deviceId === deviceId),
+    async due (now, limit) {
+      return (await store.loadOpen())
+        .flatMap((c) => {
+          const d = isEnd(c.status) ? undefined : nextDeadline(c)
+          return d !== undefined && d.at <= now ? [{ at: d.at, deviceId: c.deviceId, id: c.id }] : []
+        })
+        .sort((a, b) => a.at - b.at)
+        .slice(0, limit)
+        .map(({ deviceId, id }) => ({ deviceId, id }))
+    }
+  }
 }
