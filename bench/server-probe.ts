@@ -26,6 +26,9 @@ export interface ProbeReply {
   loopActiveMs: number
   /** Garbage collection pauses since the probe was loaded (ms). */
   gcMs: number
+  /** The longest single GC pause since the probe was loaded (ms), and pauses of 10 ms or more. */
+  gcMaxMs: number
+  gcLongPauses: number
 }
 
 // A plain full collection (Node 20 ignores gc({ flavor: 'last-resort' })); the second one,
@@ -34,10 +37,16 @@ const gc = (globalThis as { gc?: () => void }).gc
 
 /** Pause time of every garbage collection, summed (the bench's own collections excluded). */
 let gcMs = 0
+let gcMaxMs = 0
+let gcLongPauses = 0
 let collecting = false
 new PerformanceObserver((list) => {
   if (collecting) return
-  for (const e of list.getEntries()) gcMs += e.duration
+  for (const e of list.getEntries()) {
+    gcMs += e.duration
+    gcMaxMs = Math.max(gcMaxMs, e.duration)
+    if (e.duration >= 10) gcLongPauses++
+  }
 }).observe({ entryTypes: ['gc'] })
 
 // Profiles of the measured windows only (the bench's --mqtt-cpu-prof), not of start-up,
@@ -73,7 +82,9 @@ if (typeof process.send === 'function') {
         external: mem.external,
         arrayBuffers: mem.arrayBuffers,
         loopActiveMs: performance.eventLoopUtilization().active,
-        gcMs
+        gcMs,
+        gcMaxMs,
+        gcLongPauses
       }
       process.send?.(reply)
     }
