@@ -5,7 +5,7 @@ import { assertEndpointUrl, createGuardedAgent } from './delivery/push/endpoint-
 import { retryPolicyOf } from './delivery/push/schedule.js'
 import { validateEndpoint, type WebhookClientOptions } from './delivery/push/webhook-client.js'
 import type { SubscriptionStore } from './delivery/store.js'
-import { openSubscriptions, type Subscriptions } from './delivery/subscriptions.js'
+import { openSubscriptions, type SubscriptionCluster, type Subscriptions } from './delivery/subscriptions.js'
 import type { TopicLog } from './log/types.js'
 import type { Logger } from './observability/logger.js'
 import type { Metrics } from './observability/metrics.js'
@@ -22,6 +22,8 @@ export interface DeliveryWiring {
   logger: Logger
   /** Randomness for retry jitter; tests pass a constant. */
   random: () => number
+  /** Nodes sharing the store: one owner per subscription (subscriptions.ts). */
+  cluster?: SubscriptionCluster
 }
 
 /** Opens the subscriptions; their `close` also closes the webhook agent. */
@@ -54,7 +56,8 @@ export async function openDelivery (w: DeliveryWiring): Promise<Subscriptions> {
           ? deliveryLog.debug({ err, topic: s.topic, subscription: s.name }, 'push delivery paused')
           : deliveryLog.warn({ err, topic: s.topic, subscription: s.name }, 'push delivery paused')
       }),
-      onDeadLetter: (topic, subscription, n) => metrics.deadLettered.inc({ topic, subscription }, n)
+      onDeadLetter: (topic, subscription, n) => metrics.deadLettered.inc({ topic, subscription }, n),
+      cluster: w.cluster
     })
     return {
       ...subscriptions,

@@ -28,6 +28,7 @@ import { openStorageEngine, type StorageEngine } from './storage/engine.js'
 import type { Telemetry } from './telemetry/telemetry.js'
 import { openTelemetryWiring } from './telemetry-wiring.js'
 import { openDelivery } from './delivery-wiring.js'
+import type { Subscriptions } from './delivery/subscriptions.js'
 import { keyAnnouncement, readTls, urlOf } from './startup-io.js'
 import { brokerObserver, commandsObserver, connectionMetrics, ingestObserver, logObserver, duringOutage, watchState, watchStorage } from './observers.js'
 
@@ -157,9 +158,15 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       expiryMs: config.cluster.heartbeatExpiryMs,
       instance: randomUUID(),
       onError: (err) => logger[duringOutage(err) ? 'debug' : 'warn']({ err }, 'node heartbeat failed'),
-      owns: async (ids) => (await engine.presence.count(ids)).map((devices) => ({ devices }))
+      owns: async (ids) => {
+        const devices = await engine.presence.count(ids)
+        const subs = await subscriptionsPort.ownedBy(ids)
+        return ids.map((_, i) => ({ devices: devices[i] ?? 0, subscriptions: subs[i] ?? 0 }))
+      }
     })
 
+    // The node lists what it owns, the subscriptions need the node: a late-bound port.
+    let subscriptionsPort: Pick<Subscriptions, 'ownedBy'> = { ownedBy: async (ids) => ids.map(() => 0) }
     const mqttLog = logger.child({ component: 'mqtt' })
     // Commands need the broker to send, the broker hands answers to commands: a late-bound port.
     let commandsPort: Pick<Commands, 'onResponse'> = { onResponse: async () => {} }
@@ -217,7 +224,28 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     interrupted()
     logger.debug('mqtt listeners open')
 
-    const subscriptions = await openDelivery({ config, store: engine.subscriptions, log, clock, metrics, logger, random: options.random ?? Math.random })
+    const subscriptions = await openDelivery({
+      config,
+      store: engine.subscriptions,
+      log,
+      clock,
+      metrics,
+      logger,
+      random: options.random ?? Math.random,
+      // Several nodes on one store: one owner per subscription, under a lease in the store.
+      cluster: engine.subscriptionLeases === undefined
+        ? undefined
+        : {
+            node: node.id,
+            leases: engine.subscriptionLeases,
+            liveNodes: async () => (await engine.nodes.list()).map((r) => r.id),
+            signals: engine.signals,
+            intervalMs: config.cluster.heartbeatIntervalMs,
+            leaseMs: config.cluster.heartbeatExpiryMs,
+            onError: (err) => logger[duringOutage(err) ? 'debug' : 'warn']({ err }, 'subscription ownership step failed')
+          }
+    })
+    subscriptionsPort = subscriptions
     stops.push(() => subscriptions.close())
     watchState(metrics, log, subscriptions)
     interrupted()
@@ -249,7 +277,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     stops.push(() => sweeper.stop())
     interrupted()
 
-    const http = createHttpServer({ config: effective.http, log, metrics, health, engine: engine.kind, registry, clientGroups, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id), retained: broker.retained, nodes: node, schemas: schemaRegistry }, logger)
+    const http = createHttpServer({ config: effective.http, log, metrics, health, engine: engine.kind, registry, clientGroups, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id), retained: broker.retained, nodes: node, schemas: schemaRegistry, ...(engine.subscriptionLeases === undefined ? {} : { subscriptionCluster: { ownerWaitMs: config.cluster.heartbeatExpiryMs + 3 * config.cluster.heartbeatIntervalMs } }) }, logger)
     await http.listen({ host: config.http.host, port: config.http.port })
     stops.push(() => http.close())
     interrupted()

@@ -49,6 +49,7 @@ export const ERRORS = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The content type is not supported' },
   STORAGE_WRITE_FAILED: { status: 503, message: 'The event log could not be written; retry later' },
   STORAGE_UNAVAILABLE: { status: 503, message: 'The storage is unreachable; retry later' },
+  SUBSCRIPTION_NOT_OWNED: { status: 503, message: 'No node delivers the event subscription right now (its ownership is moving); retry later' },
   SHUTTING_DOWN: { status: 503, message: 'The gateway is shutting down' },
   NOT_READY: { status: 503, message: 'The gateway is not ready' },
   INTERNAL: { status: 500, message: 'Internal error' }

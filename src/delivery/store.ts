@@ -1,3 +1,4 @@
+import type { Lease } from './leases.js'
 import type { PendingEntry } from './pending.js'
 import type { SubscriptionSpec } from './subscription-spec.js'
 
@@ -52,8 +53,15 @@ export interface QueueStore {
 export interface SubscriptionStore {
   /** Every stored definition, ordered by topic then name. */
   list: () => Promise<Array<{ topic: string, name: string, stored: StoredSubscription }>>
+  /** One definition, as stored now (undefined when there is none). */
+  get?: (topic: string, name: string) => Promise<StoredSubscription | undefined>
   put: (topic: string, name: string, stored: StoredSubscription) => Promise<void>
   /** Removes the definition (its queue state goes with `queue(...).destroy()`). */
   remove: (topic: string, name: string) => Promise<void>
-  queue: (topic: string, name: string) => QueueStore
+  /**
+   * The subscription's queue state. With a `lease` (a cluster, where one node owns each
+   * subscription, delivery/leases.ts) every write is fenced: refused with SUBSCRIPTION_NOT_OWNED,
+   * and nothing written, unless that lease is still the current one and the definition exists.
+   */
+  queue: (topic: string, name: string, lease?: Lease) => QueueStore
 }

@@ -34,6 +34,8 @@ export interface HttpDeps {
   retained: RetainedMessages
   /** The schema registry (/schemas), topics' schemas and HTTP publish checks. */
   schemas: SchemaRegistry
-  /** The nodes of the cluster (GET /cluster/nodes). */
+  /** The nodes of the cluster (GET /cluster/nodes); calls on a subscription's queue are forwarded to its owner. */
   nodes: NodeDirectory
+  /** On a cluster: how long a call on a queue waits for a subscription without an owner (http/forward.ts). */
+  subscriptionCluster?: { ownerWaitMs: number }
 }

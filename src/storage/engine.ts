@@ -1,6 +1,7 @@
 import aedesPersistenceLevel from 'aedes-persistence-level'
 import type { CommandStore, SharedCommandStore } from '../commands/store.js'
 import type { Clock } from '../core/clock.js'
+import type { SubscriptionLeases } from '../delivery/leases.js'
 import type { SubscriptionStore } from '../delivery/store.js'
 import type { LogObserver, RetentionPolicy, TopicLog } from '../log/types.js'
 import { createLocalNodeStore, type NodeStore } from '../registry/nodes.js'
@@ -85,6 +86,8 @@ export interface StorageEngine {
   readonly presence: PresenceStore
   /** Signals between the nodes (core/signals.ts); in this process on the embedded engines, where no other node hears them. */
   readonly signals: ClusterSignals
+  /** Event subscriptions' ownership leases in a store several nodes share; undefined on the embedded engines (one node owns all). */
+  readonly subscriptionLeases?: SubscriptionLeases
   /** Commands' locks, open sets and deadlines in a store several nodes share; undefined on the embedded engines (one process decides). */
   readonly sharedCommands?: SharedCommandStore
   /** Stops the writers, then closes the store. */

@@ -1,8 +1,9 @@
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GridgateError } from '../../core/errors.js'
 import { receive, RELEASE_DELAYS_SECONDS, settle } from '../../delivery/pull.js'
 import { SUBSCRIPTION_BODY_SCHEMA } from '../../delivery/subscription-spec.js'
 import type { HttpDeps } from '../deps.js'
+import { localOrForward, type ForwardDeps } from '../forward.js'
 import { ERROR_ANSWERS, intQuery, json, list, NEW_SUBSCRIPTION_NAME, NO_CONTENT, params, query, ref, SUBSCRIPTION_NAME, TOPIC_NAME } from '../schemas.js'
 
 // Event subscriptions: management in Event Grid's namespace-subscription shape, and the
@@ -57,6 +58,10 @@ function sendRaw (reply: FastifyReply, parts: Buffer[]): FastifyReply {
 
 export async function subscriptionRoutes (app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { subscriptions } = deps
+  // On a cluster, calls on a queue go to the node that delivers the subscription (forward.ts).
+  const fwd: ForwardDeps = { subscriptions, nodes: deps.nodes, clock: deps.clock, waitMs: deps.subscriptionCluster?.ownerWaitMs ?? 0 }
+  const owned = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) =>
+    await localOrForward(fwd, req, reply, req.params.topicName, req.params.eventSubscriptionName)
   // Long polls open now, over all subscriptions (http.maxConcurrentReceives).
   let openReceives = 0
 
@@ -64,7 +69,7 @@ export async function subscriptionRoutes (app: FastifyInstance, deps: HttpDeps):
     schema: { tags: MANAGEMENT, operationId: 'EventSubscriptions_ListByTopic', summary: "A topic's event subscriptions", params: params({ topicName: TOPIC_NAME }), response: { 200: json('The subscriptions', list(ref('EventSubscription'))), ...ERROR_ANSWERS } }
   }, async (req) => {
     if (await deps.log.getTopic(req.params.topicName) === undefined) throw new GridgateError('TOPIC_NOT_FOUND', `topic '${req.params.topicName}' does not exist`)
-    return { value: subscriptions.list(req.params.topicName).map(subscriptions.render) }
+    return { value: (await subscriptions.definitions(req.params.topicName)).map(subscriptions.render) }
   })
 
   app.put<{ Params: Params }>('/topics/:topicName/eventsubscriptions/:eventSubscriptionName', {
@@ -85,13 +90,13 @@ export async function subscriptionRoutes (app: FastifyInstance, deps: HttpDeps):
   app.get<{ Params: Params }>('/topics/:topicName/eventsubscriptions/:eventSubscriptionName', {
     schema: { tags: MANAGEMENT, operationId: 'EventSubscriptions_Get', summary: 'An event subscription', params: subParams, response: { 200: json('The subscription', ref('EventSubscription')), ...ERROR_ANSWERS } }
   }, async (req) => {
-    return subscriptions.render(await subscriptions.get(req.params.topicName, req.params.eventSubscriptionName))
+    return subscriptions.render(await subscriptions.definition(req.params.topicName, req.params.eventSubscriptionName))
   })
 
   app.delete<{ Params: Params }>('/topics/:topicName/eventsubscriptions/:eventSubscriptionName', {
     schema: { tags: MANAGEMENT, operationId: 'EventSubscriptions_Delete', summary: 'Delete an event subscription and its state', params: subParams, response: { 204: NO_CONTENT, ...ERROR_ANSWERS } }
   }, async (req, reply) => {
-    await subscriptions.get(req.params.topicName, req.params.eventSubscriptionName)
+    await subscriptions.definition(req.params.topicName, req.params.eventSubscriptionName)
     await subscriptions.remove(req.params.topicName, req.params.eventSubscriptionName)
     return reply.code(204).send()
   })
@@ -116,14 +121,16 @@ export async function subscriptionRoutes (app: FastifyInstance, deps: HttpDeps):
             failed: { type: 'integer' },
             deadLettered: { type: 'integer' },
             lastError: { type: ['string', 'null'] },
-            validationState: { type: 'string', enum: ['Validated', 'NotApplicable'] }
+            validationState: { type: 'string', enum: ['Validated', 'NotApplicable'] },
+            node: { type: 'string', description: 'On a cluster: the node that delivers the subscription' }
           }
         }),
         ...ERROR_ANSWERS
       }
     }
-  }, async (req) => {
-    const sub = await subscriptions.get(req.params.topicName, req.params.eventSubscriptionName)
+  }, async (req, reply) => {
+    const sub = await owned(req, reply)
+    if (sub === undefined) return reply
     const topic = await deps.log.getTopic(sub.topic)
     const stats = sub.queue.stats()
     return {
@@ -138,7 +145,8 @@ export async function subscriptionRoutes (app: FastifyInstance, deps: HttpDeps):
       failed: sub.queue.counters.failed,
       deadLettered: stats.deadLettered,
       lastError: sub.queue.counters.lastError ?? null,
-      validationState: sub.spec.mode === 'Push' ? 'Validated' : 'NotApplicable'
+      validationState: sub.spec.mode === 'Push' ? 'Validated' : 'NotApplicable',
+      ...(deps.subscriptionCluster === undefined ? {} : { node: deps.nodes.id })
     }
   })
 
@@ -166,8 +174,9 @@ export async function subscriptionRoutes (app: FastifyInstance, deps: HttpDeps):
         ...ERROR_ANSWERS
       }
     }
-  }, async (req) => {
-    const sub = await subscriptions.get(req.params.topicName, req.params.eventSubscriptionName)
+  }, async (req, reply) => {
+    const sub = await owned(req, reply)
+    if (sub === undefined) return reply
     const value = (await sub.queue.deadLetters(req.query.limit)).map((d) => {
       const event = JSON.parse(d.event) as unknown
       return {
@@ -205,7 +214,8 @@ export async function subscriptionRoutes (app: FastifyInstance, deps: HttpDeps):
       response: { 200: json('The events with their lock tokens', RECEIVE_RESULT), ...ERROR_ANSWERS }
     }
   }, async (req, reply) => {
-    const sub = await subscriptions.get(req.params.topicName, req.params.eventSubscriptionName)
+    const sub = await owned(req, reply)
+    if (sub === undefined) return reply
     const { maxEvents, maxWaitTime } = req.query
     if (openReceives >= deps.config.maxConcurrentReceives) {
       throw new GridgateError('TOO_MANY_RECEIVES', `${deps.config.maxConcurrentReceives} receive calls are already waiting (http.maxConcurrentReceives); retry later`)
@@ -239,7 +249,8 @@ export async function subscriptionRoutes (app: FastifyInstance, deps: HttpDeps):
         response: { 200: json('Which tokens were settled and which not', ref('SettleResult')), ...ERROR_ANSWERS }
       }
     }, async (req, reply) => {
-      const sub = await subscriptions.get(req.params.topicName, req.params.eventSubscriptionName)
+      const sub = await owned(req, reply)
+      if (sub === undefined) return reply
       return reply.code(200).send(await settle(sub, action, req.body.lockTokens, req.query.releaseDelayInSeconds ?? 0))
     })
   }
@@ -259,8 +270,9 @@ export async function subscriptionRoutes (app: FastifyInstance, deps: HttpDeps):
       },
       response: { 200: json('How many were put back', { type: 'object', properties: { redelivered: { type: 'integer' } } }), ...ERROR_ANSWERS }
     }
-  }, async (req) => {
-    const sub = await subscriptions.get(req.params.topicName, req.params.eventSubscriptionName)
+  }, async (req, reply) => {
+    const sub = await owned(req, reply)
+    if (sub === undefined) return reply
     return { redelivered: await sub.queue.redeliver(req.body?.offsets) }
   })
 }

@@ -9,7 +9,7 @@ import { NODE_STORE_SCRIPTS, redisNodeStore } from './redis-node-store.js'
 import { PRESENCE_STORE_SCRIPTS, redisPresenceStore } from './redis-presence-store.js'
 import { openRedisSignals } from './redis-signals.js'
 import { redisSchemaStore, SCHEMA_STORE_SCRIPTS } from './redis-schema-store.js'
-import { redisSubscriptionStore } from './redis-subscription-store.js'
+import { redisSubscriptionLeases, redisSubscriptionStore, SUBSCRIPTION_STORE_SCRIPTS } from './redis-subscription-store.js'
 import { redisTelemetryStore } from './redis-telemetry-store.js'
 import { openRedisTopicLogs } from './redis-topic-log.js'
 
@@ -50,7 +50,7 @@ export async function openRedisEngine (opts: EngineOptions, config: RedisConfig)
   const conn = await openRedis(config)
   try {
     await conn.loadScripts(SCHEMA_STORE_SCRIPTS)
-    await conn.loadScripts([...DEVICE_STORE_SCRIPTS, ...NODE_STORE_SCRIPTS, ...PRESENCE_STORE_SCRIPTS, ...COMMAND_STORE_SCRIPTS])
+    await conn.loadScripts([...DEVICE_STORE_SCRIPTS, ...NODE_STORE_SCRIPTS, ...PRESENCE_STORE_SCRIPTS, ...COMMAND_STORE_SCRIPTS, ...SUBSCRIPTION_STORE_SCRIPTS])
     const logs = await openRedisTopicLogs({ redis: conn, clock: opts.clock, ...opts.log })
     const topics = logs.view()
     // Their connection errors while Redis is unreachable are the outage itself, reported once (availability).
@@ -64,6 +64,7 @@ export async function openRedisEngine (opts: EngineOptions, config: RedisConfig)
       topics: guard(topics),
       openTopicLog: () => guard(logs.view()),
       subscriptions: guard(redisSubscriptionStore(conn)),
+      subscriptionLeases: guard(redisSubscriptionLeases(conn)),
       devices: guard(redisDeviceStore(conn)),
       commands: guard(redisCommandStore(conn, logs)),
       sharedCommands: guard(redisSharedCommands(conn)),
