@@ -52,7 +52,8 @@ export async function openDelivery (w: DeliveryWiring): Promise<Subscriptions> {
         concurrency: config.webhooks.concurrency,
         onAttempt: (s, n, outcome) => metrics.deliveries.inc({ topic: s.topic, subscription: s.name, outcome }, n),
         // A storage outage is logged once when it begins and ends (observers.ts watchStorage).
-        onError: (s, err) => (err as { code?: unknown } | undefined)?.code === 'STORAGE_UNAVAILABLE'
+        // A lost lease (cluster: another node delivers the subscription now) is not a delivery problem either.
+        onError: (s, err) => ['STORAGE_UNAVAILABLE', 'SUBSCRIPTION_NOT_OWNED'].includes((err as { code?: unknown } | undefined)?.code as string)
           ? deliveryLog.debug({ err, topic: s.topic, subscription: s.name }, 'push delivery paused')
           : deliveryLog.warn({ err, topic: s.topic, subscription: s.name }, 'push delivery paused')
       }),

@@ -360,6 +360,8 @@ export async function openSubscriptions (opts: SubscriptionsOptions): Promise<Su
       await ticking
       // On a cluster the leases are given back, so other nodes take over at once.
       await serially(async () => { for (const key of [...held.keys()]) await giveUp(key, true) })
+      // The others take them over at once instead of at their next interval.
+      if (cluster !== undefined) await cluster.signals.publish({ kind: 'subscriptions', from: cluster.node }).catch(() => undefined)
       for (const stop of pushStops.values()) await stop()
       pushStops.clear()
     }
