@@ -35,7 +35,8 @@ export interface NodeRecord {
 export interface NodeInfo extends NodeRecord {
   /**
    * What the node holds for the cluster, by kind: a count of each. `devices`: the device
-   * connections it holds (their presence records, registry/presence.ts); leases to come.
+   * connections it holds (their presence records, registry/presence.ts); `subscriptions`: the event
+   * subscriptions it delivers (their leases, delivery/leases.ts).
    */
   owns: Record<string, number>
 }

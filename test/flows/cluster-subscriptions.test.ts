@@ -106,6 +106,19 @@ describe.skipIf(TEST_ENGINE === 'memory')('event subscriptions across three node
     expect(new Set(seen).size).toBe(60)
   })
 
+  it('dead letters through any node: rejected on node 2, listed on node 3, redelivered on node 1', async () => {
+    expect((await n3.request('PUT', `${SUBS}/dead`, { body: queueSub })).status).toBe(201)
+    await n1.publish('orders', cloudEvent('d1'))
+    const got = (await receive(n2, 'dead')).body.value
+    expect(got.map((v) => v.event.id)).toEqual(['d1'])
+    expect((await settle(n2, 'dead', 'reject', got.map((v) => v.brokerProperties.lockToken))).body.succeededLockTokens).toHaveLength(1)
+    const letters = await n3.request<{ value: Array<{ event: { id: string }, deadLetterReason: string }> }>('GET', `${SUBS}/dead/deadletters`)
+    expect(letters.body.value.map((d) => [d.event.id, d.deadLetterReason])).toEqual([['d1', 'Rejected by the receiver.']])
+    expect((await n1.request('POST', `${SUBS}/dead/deadletters:redeliver`, { body: {} })).body).toEqual({ redelivered: 1 })
+    const again = (await receive(n3, 'dead')).body.value
+    expect(again.map((v) => [v.event.id, v.brokerProperties.deliveryCount])).toEqual([['d1', 1]])
+  })
+
   it('push: delivered by one node; when it is killed while delivering, another takes over and every event arrives', async () => {
     const hook = await startWebhook()
     teardown(hook.close)

@@ -15,7 +15,7 @@ const NODE = {
     listeners: { type: 'object', additionalProperties: { type: 'string' }, description: 'Its listener URLs by name (http, mqtt, ws, mqtts, wss), as in its `listening` log line' },
     startedAt: { type: 'string', format: 'date-time' },
     lastHeartbeat: { type: 'string', format: 'date-time', description: 'Its last heartbeat, on its own clock; a node silent for cluster.heartbeatExpiryMs is gone from the list' },
-    owns: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 }, description: 'What it holds for the cluster, by kind: `devices`, the device connections it holds' }
+    owns: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 }, description: 'What it holds for the cluster, by kind: `devices`, the device connections it holds; `subscriptions`, the event subscriptions it delivers (owns the lease of)' }
   }
 } as const
 
