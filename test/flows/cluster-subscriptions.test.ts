@@ -119,6 +119,34 @@ describe.skipIf(TEST_ENGINE === 'memory')('event subscriptions across three node
     expect(again.map((v) => [v.event.id, v.brokerProperties.deliveryCount])).toEqual([['d1', 1]])
   })
 
+  it('push: an owner paused past its lease is replaced; after it resumes every event has arrived and each subscription has one owner', async () => {
+    const hook = await startWebhook()
+    teardown(hook.close)
+    const put = await n2.request('PUT', `${SUBS}/paused`, { body: { properties: { deliveryConfiguration: { deliveryMode: 'Push', push: { destination: { endpointType: 'WebHook', properties: { endpointUrl: hook.url } } } } } } })
+    expect(put.status).toBe(201)
+    await until(async () => (await status(n1, 'paused')).node !== undefined, { timeoutMs: 5000, what: 'an owner' })
+    const ownerId = (await status(n1, 'paused')).node
+    const owner = byId(ownerId)
+    const other = nodes.find((n) => n !== owner) as ClusterNodeProcess
+    const ids = Array.from({ length: 150 }, (_, i) => `z${i}`)
+    const publish = async (from: number, to: number): Promise<void> => {
+      for (let i = from; i < to; i += 25) await other.publish('orders', ids.slice(i, i + 25).map((id) => cloudEvent(id)))
+    }
+    const delivered = (): Set<string> => new Set(hook.posts.map((p) => (JSON.parse(p.body) as { id: string }).id))
+    await publish(0, 50)
+    await hook.received(10)
+    owner.proc.kill('SIGSTOP')
+    teardown(() => { owner.proc.kill('SIGCONT') })
+    await publish(50, 100)
+    await until(() => ids.slice(0, 100).every((id) => delivered().has(id)), { timeoutMs: 20_000, what: `the first 100 events at the webhook, from another node (${delivered().size} so far)` })
+    expect((await status(other, 'paused')).node).not.toBe(ownerId)
+    owner.proc.kill('SIGCONT')
+    await publish(100, 150)
+    await until(() => ids.every((id) => delivered().has(id)), { timeoutMs: 20_000, what: `all 150 events at the webhook (${delivered().size} so far)` })
+    // Each of the file's subscriptions (pull, shared, dead, paused) owned by exactly one node again.
+    await until(async () => (await other.request<NodeList>('GET', '/cluster/nodes')).body.value.reduce((n, x) => n + x.owns.subscriptions, 0) === 4, { timeoutMs: 10_000, what: 'one owner each' })
+  })
+
   it('push: delivered by one node; when it is killed while delivering, another takes over and every event arrives', async () => {
     const hook = await startWebhook()
     teardown(hook.close)
