@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Received, Settled, Subscription } from '../helpers/api.js'
+import { spawnGateway } from '../helpers/child.js'
 import { startCluster, type ClusterNodeProcess, type TestCluster } from '../helpers/cluster.js'
 import { TEST_ENGINE } from '../helpers/gateway.js'
 import { cloudEvent } from '../helpers/http.js'
 import { useRedisServer } from '../helpers/redis.js'
 import { useTeardown } from '../helpers/teardown.js'
+import { tempDir } from '../helpers/tmp.js'
 import { until } from '../helpers/wait.js'
 import { startWebhook } from '../helpers/webhook.js'
 
@@ -187,5 +189,21 @@ describe.skipIf(TEST_ENGINE === 'memory')('event subscriptions across three node
     const again = (await receive(left, 'failover')).body.value
     expect(again.map((v) => [v.event.id, v.brokerProperties.deliveryCount])).toEqual([['f2', 2]])
     expect((await status(left, 'failover')).node).toBe(left.node)
+  })
+
+  it('a node that joins takes its share of the subscriptions, each keeping one owner, and answers pull calls', async () => {
+    const [left] = alive() as [ClusterNodeProcess]
+    for (let i = 0; i < 12; i++) expect((await left.request('PUT', `${SUBS}/spread-${i}`, { body: queueSub })).status).toBe(201)
+    const total = (await left.request<{ value: unknown[] }>('GET', SUBS)).body.value.length
+    await until(async () => (await left.request<NodeList>('GET', '/cluster/nodes')).body.value[0]?.owns.subscriptions === total, { timeoutMs: 10_000, what: `all ${total} owned by the one node left` })
+    const dir = await tempDir('gridgate-join-')
+    teardown(dir.remove)
+    const joined = await spawnGateway({ args: ['start', '--config', cluster.configFile], env: { GRIDGATE_HTTP_KEYS: cluster.key, GRIDGATE_DATA_DIR: dir.path } })
+    teardown(async () => { await joined.kill('SIGTERM') })
+    const owns = async (): Promise<number[]> => (await left.request<NodeList>('GET', '/cluster/nodes')).body.value.map((n) => n.owns.subscriptions)
+    await until(async () => { const o = await owns(); return o.length === 2 && o.every((n) => n > 0) && o[0]! + o[1]! === total }, { timeoutMs: 10_000, what: 'the subscriptions spread over both nodes, one owner each' })
+    await left.publish('orders', cloudEvent('j1'))
+    const got = await joined.request<Received>('POST', `${SUBS}/spread-0:receive?maxEvents=10&maxWaitTime=10`)
+    expect(got.body.value.map((v) => v.event.id)).toEqual(['j1'])
   })
 })
