@@ -189,13 +189,18 @@ export async function openSubscriptions (opts: SubscriptionsOptions): Promise<Su
     for (const id of [...seenLive.keys()]) if (!live.has(id)) seenLive.delete(id)
     for (const id of live) seenLive.set(id, (seenLive.get(id) ?? 0) + 1)
     const nodes = [...live].sort()
+    let handedOver = false
     // What this node holds: renewed, given back, or reloaded with a changed definition.
     for (const [key, h] of [...held]) {
       if (closed) return
       const d = defs.get(key)
       if (d === undefined || !await c.leases.renew(key, h.lease, c.leaseMs)) { await giveUp(key, d !== undefined); continue }
       const preferred = preferredOwner(key, nodes)
-      if (preferred !== undefined && preferred !== c.node && (seenLive.get(preferred) ?? 0) >= REBALANCE_AFTER) { await giveUp(key, true); continue }
+      if (preferred !== undefined && preferred !== c.node && (seenLive.get(preferred) ?? 0) >= REBALANCE_AFTER) {
+        await giveUp(key, true)
+        handedOver = true
+        continue
+      }
       const json = JSON.stringify(d.stored)
       if (json !== h.json) {
         await deactivate(d.topic, d.name)
@@ -221,6 +226,8 @@ export async function openSubscriptions (opts: SubscriptionsOptions): Promise<Su
       await activate(d.topic, d.name, d.stored, lease).catch(async (err: unknown) => { await giveUp(key, true); throw err })
     }
     for (const key of [...freeFor.keys()]) if (!defs.has(key)) freeFor.delete(key)
+    // The preferred nodes take what was handed over at once, not at their next interval.
+    if (handedOver) await c.signals.publish({ kind: 'subscriptions', from: c.node }).catch((err: unknown) => c.onError?.(err))
   }
 
   /** Runs the ownership step now (once more after the running one, when one runs). */
