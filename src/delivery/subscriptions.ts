@@ -1,10 +1,10 @@
 import type { Clock } from '../core/clock.js'
 import { GridgateError } from '../core/errors.js'
-import type { ClusterSignals } from '../core/signals.js'
 import type { TopicLog } from '../log/types.js'
 import { compileFilters } from '../core/filters.js'
 import { createEventCache } from './event-cache.js'
-import { preferredOwner, type Lease, type SubscriptionLeases } from './leases.js'
+import type { Lease } from './leases.js'
+import { startOwnership, type SubscriptionCluster } from './ownership.js'
 import { openQueue, type SubscriptionQueue } from './queue.js'
 import type { StoredSubscription, SubscriptionStore } from './store.js'
 import { maxDeliveryCount, parseSubscription, renderSubscription, SUBSCRIPTION_NAME, timeToLiveMs, type SubscriptionSpec } from './subscription-spec.js'
@@ -17,12 +17,9 @@ import { maxDeliveryCount, parseSubscription, renderSubscription, SUBSCRIPTION_N
 // at a time OWNS a subscription: it holds the subscription's lease (leases.ts), and only it
 // has the queue open (the same single-node code, loaded from the store when it takes over)
 // and, for push, runs the dispatcher. Every queue write carries the lease, so a node that lost
-// it writes nothing more. Each interval a node renews its leases, gives up those a live node
-// is preferred for (rendezvous hashing over the live nodes, after that node was seen live
-// for REBALANCE_AFTER intervals, so ownership does not flap), and takes the free ones it is
-// preferred for (or any left free for REBALANCE_AFTER intervals). Changes made on one node
-// signal the others, which run their interval at once. Callers of pull calls ask `locate`
-// and forward to the owner (http/forward.ts).
+// it writes nothing more. Which node owns what, and when it moves: ownership.ts. Changes made
+// on one node signal the others. Callers of pull calls ask `locate` and forward to the owner
+// (http/forward.ts).
 
 export interface SubscriptionDefinition {
   topic: string
@@ -76,22 +73,7 @@ export interface SubscriptionsOptions {
   cluster?: SubscriptionCluster
 }
 
-export interface SubscriptionCluster {
-  /** This node's id. */
-  node: string
-  leases: SubscriptionLeases
-  /** The ids of the live nodes (this one is counted live anyway). */
-  liveNodes: () => Promise<string[]>
-  signals: ClusterSignals
-  /** How often leases are renewed and ownership reconsidered. */
-  intervalMs: number
-  /** How long a lease lives without renewal: a dead owner's subscriptions move after it. */
-  leaseMs: number
-  onError?: (err: unknown) => void
-}
-
-/** Intervals a preferred node must be seen live before an owner hands it a subscription, or a free lease waits for it. */
-export const REBALANCE_AFTER = 3
+export { REBALANCE_AFTER, type SubscriptionCluster } from './ownership.js'
 
 type Stored = StoredSubscription
 
@@ -156,108 +138,8 @@ export async function openSubscriptions (opts: SubscriptionsOptions): Promise<Su
     throw notFound(topic, name)
   }
 
-  // Ownership (cluster only): what this node holds, and what it saw of the others.
-  const held = new Map<string, { lease: Lease, json: string }>()
-  const seenLive = new Map<string, number>()
-  const freeFor = new Map<string, number>()
-  let closed = false
-  let ticking: Promise<void> | undefined
-  let again = false
-  let timer: ReturnType<Clock['setTimer']> | undefined
-  let stopSignals: (() => void) | undefined
-  // Ownership changes and local activations run one at a time.
-  let chain: Promise<unknown> = Promise.resolve()
-  const serially = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = chain.then(fn, fn)
-    chain = run.catch(() => undefined)
-    return run
-  }
-
-  async function giveUp (key: string, release: boolean): Promise<void> {
-    const h = held.get(key)
-    held.delete(key)
-    const sub = subs.get(key)
-    if (sub !== undefined) await deactivate(sub.topic, sub.name)
-    if (release && h !== undefined && cluster !== undefined) await cluster.leases.release(key, h.lease).catch(() => undefined)
-  }
-
-  async function rebalance (c: SubscriptionCluster): Promise<void> {
-    const defs = new Map<string, { topic: string, name: string, stored: Stored }>()
-    for (const d of await store.list()) defs.set(keyOf(d.topic, d.name), d)
-    const live = new Set(await c.liveNodes())
-    live.add(c.node)
-    for (const id of [...seenLive.keys()]) if (!live.has(id)) seenLive.delete(id)
-    for (const id of live) seenLive.set(id, (seenLive.get(id) ?? 0) + 1)
-    const nodes = [...live].sort()
-    let handedOver = false
-    // What this node holds: renewed, given back, or reloaded with a changed definition.
-    for (const [key, h] of [...held]) {
-      if (closed) return
-      const d = defs.get(key)
-      if (d === undefined || !await c.leases.renew(key, h.lease, c.leaseMs)) { await giveUp(key, d !== undefined); continue }
-      const preferred = preferredOwner(key, nodes)
-      if (preferred !== undefined && preferred !== c.node && (seenLive.get(preferred) ?? 0) >= REBALANCE_AFTER) {
-        await giveUp(key, true)
-        handedOver = true
-        continue
-      }
-      const json = JSON.stringify(d.stored)
-      if (json !== h.json) {
-        await deactivate(d.topic, d.name)
-        held.set(key, { lease: h.lease, json })
-        await activate(d.topic, d.name, d.stored, h.lease).catch(async (err: unknown) => { await giveUp(key, true); throw err })
-      }
-    }
-    // What nobody holds: taken by the preferred node, or by any after it stayed free a while.
-    const others = [...defs.keys()].filter((k) => !held.has(k))
-    const owners = await c.leases.owners(others)
-    for (const [i, key] of others.entries()) {
-      if (closed) return
-      if (owners[i] !== undefined) { freeFor.delete(key); continue }
-      const free = (freeFor.get(key) ?? 0) + 1
-      freeFor.set(key, free)
-      if (preferredOwner(key, nodes) !== c.node && free < REBALANCE_AFTER) continue
-      const d = defs.get(key) as { topic: string, name: string, stored: Stored }
-      if (await log.getTopic(d.topic) === undefined) continue
-      const lease = await c.leases.acquire(key, c.node, c.leaseMs)
-      if (lease === undefined) continue
-      freeFor.delete(key)
-      held.set(key, { lease, json: JSON.stringify(d.stored) })
-      await activate(d.topic, d.name, d.stored, lease).catch(async (err: unknown) => { await giveUp(key, true); throw err })
-    }
-    for (const key of [...freeFor.keys()]) if (!defs.has(key)) freeFor.delete(key)
-    // The preferred nodes take what was handed over at once, not at their next interval.
-    if (handedOver) await c.signals.publish({ kind: 'subscriptions', from: c.node }).catch((err: unknown) => c.onError?.(err))
-  }
-
-  /** Runs the ownership step now (once more after the running one, when one runs). */
-  function tick (): Promise<void> {
-    if (cluster === undefined || closed) return Promise.resolve()
-    if (ticking !== undefined) { again = true; return ticking }
-    ticking = (async () => {
-      do {
-        again = false
-        await serially(async () => await rebalance(cluster)).catch((err: unknown) => cluster.onError?.(err))
-        // `again` and `closed` change while this loop awaits.
-        // eslint-disable-next-line no-unmodified-loop-condition
-      } while (again && !closed)
-    })().finally(() => { ticking = undefined })
-    return ticking
-  }
-  const schedule = (): void => {
-    if (cluster === undefined || closed) return
-    timer = clock.setTimer(cluster.intervalMs, () => { void tick().then(schedule) })
-  }
-  const changed = (): void => {
-    if (cluster === undefined) return
-    cluster.signals.publish({ kind: 'subscriptions', from: cluster.node }).catch((err: unknown) => cluster.onError?.(err))
-    void tick()
-  }
-  if (cluster !== undefined) {
-    stopSignals = cluster.signals.subscribe((sig) => { if (sig.kind === 'subscriptions' && sig.from !== cluster.node) void tick() })
-    void tick()
-    schedule()
-  }
+  // On a cluster: which subscriptions this node delivers (ownership.ts).
+  const ownership = cluster === undefined ? undefined : startOwnership({ cluster, store, log, clock, activate, deactivate })
 
   async function startOffsetFor (topic: string, spec: SubscriptionSpec): Promise<number> {
     const t = await log.getTopic(topic)
@@ -295,7 +177,7 @@ export async function openSubscriptions (opts: SubscriptionsOptions): Promise<Su
         return { subscription: render(sub), created: existing === undefined }
       }
       // The owner (maybe this node) loads the new definition in its ownership step.
-      changed()
+      ownership?.changed()
       return { subscription: render({ topic, name, ...stored }), created: existing === undefined }
     },
 
@@ -349,9 +231,9 @@ export async function openSubscriptions (opts: SubscriptionsOptions): Promise<Su
       // The definition first: from then on the owner's fenced writes are refused, wherever it is.
       await store.remove(topic, name)
       await cluster.leases.clear(key)
-      await serially(async () => { if (held.has(key)) await giveUp(key, false) })
+      await ownership?.drop(key)
       await store.queue(topic, name).destroy()
-      changed()
+      ownership?.changed()
       return true
     },
 
@@ -361,14 +243,8 @@ export async function openSubscriptions (opts: SubscriptionsOptions): Promise<Su
     },
 
     async close () {
-      closed = true
-      timer?.cancel()
-      stopSignals?.()
-      await ticking
       // On a cluster the leases are given back, so other nodes take over at once.
-      await serially(async () => { for (const key of [...held.keys()]) await giveUp(key, true) })
-      // The others take them over at once instead of at their next interval.
-      if (cluster !== undefined) await cluster.signals.publish({ kind: 'subscriptions', from: cluster.node }).catch(() => undefined)
+      await ownership?.close()
       for (const stop of pushStops.values()) await stop()
       pushStops.clear()
     }
