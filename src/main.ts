@@ -80,7 +80,10 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
   const ids = options.ids ?? uuidGenerator
   const configDir = options.configDir ?? process.cwd()
   const logger = options.logger ?? createLogger(config.log.level)
-  const metrics = createMetrics()
+  // Not kept across restarts: registry/nodes.ts says why.
+  const nodeId = config.cluster.nodeId ?? newNodeId(hostname(), randomBytes(4).toString('hex'))
+  // On a cluster every series names its node.
+  const metrics = createMetrics(config.storage.engine === 'redis' ? { node: nodeId } : {})
   const health = createHealth()
   const dataDir = resolve(config.dataDir)
   const stops: Array<() => Promise<void>> = [async () => { metrics.close() }]
@@ -148,9 +151,8 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     })
     for (const topic of ingest.topics()) if (await log.getTopic(topic) === undefined) await log.createTopic(topic)
 
-    // Not kept across restarts: registry/nodes.ts says why.
     const node = createClusterNode({
-      id: config.cluster.nodeId ?? newNodeId(hostname(), randomBytes(4).toString('hex')),
+      id: nodeId,
       store: engine.nodes,
       clock,
       // On the embedded engines the node store is this process's own: no heartbeat to keep.

@@ -87,8 +87,17 @@ export function monitorLoop (): LoopDelay & { disable: () => void } {
   }
 }
 
-export function createMetrics (): Metrics {
+export interface MetricsOptions {
+  /**
+   * On a cluster (the `redis` engine): this node's id, a `node` label on every series, so the
+   * scrapes of several nodes stay apart when they are summed or compared.
+   */
+  node?: string
+}
+
+export function createMetrics (opts: MetricsOptions = {}): Metrics {
   const registry = new Registry()
+  if (opts.node !== undefined) registry.setDefaultLabels({ node: opts.node })
   // The process and Node.js metrics under their standard names (process_cpu_seconds_total,
   // nodejs_eventloop_lag_seconds, ...), as every Node.js dashboard expects them.
   collectDefaultMetrics({ register: registry })
