@@ -50,6 +50,7 @@ export const ERRORS = {
   STORAGE_WRITE_FAILED: { status: 503, message: 'The event log could not be written; retry later' },
   STORAGE_UNAVAILABLE: { status: 503, message: 'The storage is unreachable; retry later' },
   SUBSCRIPTION_NOT_OWNED: { status: 503, message: 'No node delivers the event subscription right now (its ownership is moving); retry later' },
+  TELEMETRY_NOT_OWNED: { status: 503, message: 'No node processes the telemetry source stream right now (its ownership is moving); retry later' },
   SHUTTING_DOWN: { status: 503, message: 'The gateway is shutting down' },
   NOT_READY: { status: 503, message: 'The gateway is not ready' },
   INTERNAL: { status: 500, message: 'Internal error' }

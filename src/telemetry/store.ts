@@ -1,3 +1,4 @@
+import type { Lease } from '../core/leases.js'
 import type { AggregateJSON } from './aggregate.js'
 
 // What telemetry keeps in storage, as telemetry needs it: the continuous window
@@ -24,6 +25,12 @@ export interface WindowEvent {
   /** `{window}/{deviceId}/{end}/{metric}` (window-event.ts). */
   id: string
   json: string
+}
+
+/** A source stream's lease on a cluster (core/leases.ts): the key `$telemetry!{source}` and the lease held. */
+export interface StoreFence {
+  key: string
+  lease: Lease
 }
 
 /** Where a source stream's stored state stands. */
@@ -108,7 +115,10 @@ export interface TelemetryStore {
   /**
    * Applies the changes in order (a later change of the same thing wins) as one atomic write
    * across owners: a checkpoint, the snapshots it corresponds to and the rollups are all
-   * visible or none is. Resolves once written; with `sync`, once durable.
+   * visible or none is. Resolves once written; with `sync`, once durable. With `fence` (a
+   * cluster: the stream's lease), nothing is written unless that lease is still the current
+   * one, and the commit fails with TELEMETRY_NOT_OWNED; the embedded engines have one node
+   * and no leases, so they ignore it.
    */
-  commit: (changes: readonly TelemetryChange[], options?: { sync?: boolean }) => Promise<void>
+  commit: (changes: readonly TelemetryChange[], options?: { sync?: boolean, fence?: StoreFence }) => Promise<void>
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { levelTelemetryStore } from '../../src/storage/level/telemetry-store.js'
 import type { RedisConnection } from '../../src/storage/redis/connection.js'
+import { redisSubscriptionLeases, SUBSCRIPTION_STORE_SCRIPTS } from '../../src/storage/redis/redis-subscription-store.js'
 import { redisTelemetryStore } from '../../src/storage/redis/redis-telemetry-store.js'
 import type { TelemetryStore } from '../../src/telemetry/store.js'
 import { EMBEDDED_ENGINES } from '../helpers/engines.js'
@@ -73,4 +74,41 @@ runTelemetryStoreContract('redis', {
       cleanup: async () => { for (const c of conns) await c.close() }
     }
   }
+})
+
+// On a cluster a stream's commits carry its lease: a node that lost the stream writes nothing.
+describe('redis telemetry store: commits fenced by the stream lease', () => {
+  it('applies a fenced commit whole while the lease stands, and refuses it whole once another node took the stream', async () => {
+    const prefix = redis.freshPrefix()
+    const a = await redis.connect(prefix)
+    const b = await redis.connect(prefix)
+    try {
+      for (const c of [a, b]) await c.loadScripts(SUBSCRIPTION_STORE_SCRIPTS)
+      const store = await redisTelemetryStore(a)
+      const key = '$telemetry!telemetry'
+      const first = await redisSubscriptionLeases(a).acquire(key, 'node-a', 60_000)
+      expect(first).toBeDefined()
+      const fence = { key, lease: first! }
+      // Large enough to be staged in several chunks: applied as one.
+      const big = Array.from({ length: 3000 }, (_, i) => ({ kind: 'bucket' as const, deviceId: `d${i % 50}`, metric: 'temp', end: 1_000 * (i + 1), agg: { count: 1, sum: i } as never }))
+      await store.commit([...big, { kind: 'checkpoint', source: 'telemetry', checkpoint: { cursor: 7, outputFrom: {}, unsent: [] } }], { fence })
+      expect((await store.loadStream('telemetry')).checkpoint?.cursor).toBe(7)
+      expect(await store.readBuckets('d0', 'temp', 0, 1e12)).toHaveLength(60)
+      // The lease ends (as when it lapses) and node B takes the stream: A's next commit is refused with nothing written.
+      await redisSubscriptionLeases(b).clear(key)
+      const second = await redisSubscriptionLeases(b).acquire(key, 'node-b', 60_000)
+      expect(second?.fence).toBe(first!.fence + 1)
+      await expect(store.commit([
+        { kind: 'policy', source: 'telemetry', deviceId: 'd1', state: Buffer.from('x') },
+        { kind: 'checkpoint', source: 'telemetry', checkpoint: { cursor: 99, outputFrom: {}, unsent: [] } }
+      ], { fence })).rejects.toMatchObject({ code: 'TELEMETRY_NOT_OWNED' })
+      const after = await store.loadStream('telemetry')
+      expect(after.checkpoint?.cursor).toBe(7)
+      expect(after.policies).toEqual([])
+      // The new owner's fenced commit goes through; nothing staged is left behind.
+      await (await redisTelemetryStore(b)).commit([{ kind: 'checkpoint', source: 'telemetry', checkpoint: { cursor: 8, outputFrom: {}, unsent: [] } }], { fence: { key, lease: second! } })
+      expect((await store.loadStream('telemetry')).checkpoint?.cursor).toBe(8)
+      expect(await a.client.keys(`${prefix}tm:stage:*`)).toEqual([])
+    } finally { await a.close(); await b.close() }
+  })
 })

@@ -1,5 +1,8 @@
+import { randomUUID } from 'node:crypto'
+import { GridgateError } from '../../core/errors.js'
+import { leaseValue } from '../../core/leases.js'
 import type { AggregateJSON, LastValue, OperatorSnapshot, StoredWindow, StreamCheckpoint, StreamState, TelemetryChange, TelemetryStore } from '../../telemetry/store.js'
-import { execMulti, LuaScript, num, type RedisConnection } from './connection.js'
+import { execMulti, LuaScript, num, type RedisArg, type RedisConnection } from './connection.js'
 
 // Telemetry on Redis. Keys under the engine's prefix P:
 //   P tm:windows              HASH  window name → { definition, createdAt } as JSON
@@ -20,9 +23,41 @@ import { execMulti, LuaScript, num, type RedisConnection } from './connection.js
 // and adding the new one in the same transaction. `loadStream` is one read-only script, so it
 // sees one commit or the next, never part of one. A commit is as durable as Redis makes every
 // write (connection.ts): `sync` changes nothing here.
+//
+// On a cluster a stream's commit is fenced by its lease (`P sub:lease:$telemetry!{source}`,
+// the lease keys of redis-subscription-store.ts): the same changes go through one script that
+// applies them only while that key holds the stream's lease, so a node that lost the stream
+// (paused past its lease, cut off) cannot overwrite the new owner's state.
 
 // KEYS: the stream's hash, its window set. ARGV: the operator key prefix (`P tm:s:{source}:o:`).
 // Returns [hash as flat pairs, [window, flat pairs of its operators]...].
+// KEYS: the lease, the staged ops (a LIST of chunks). ARGV: the lease value. Each chunk holds
+// ops back to back, each op: its number of parts (u8), then per part a u32 LE length and the
+// bytes (the command, its key, its arguments). Applied in order only while the lease stands;
+// the staged list goes either way. 1 when applied, 0 when fenced out.
+const FENCED_APPLY = new LuaScript(`#!lua
+local ok = redis.call('GET', KEYS[1]) == ARGV[1]
+if ok then
+  for _, chunk in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+    local pos, len = 1, string.len(chunk)
+    while pos <= len do
+      local n = string.byte(chunk, pos)
+      pos = pos + 1
+      local parts = {}
+      for k = 1, n do
+        local size = struct.unpack('<I4', chunk, pos)
+        parts[k] = string.sub(chunk, pos + 4, pos + 3 + size)
+        pos = pos + 4 + size
+      end
+      redis.call(unpack(parts))
+    end
+  end
+end
+redis.call('DEL', KEYS[2])
+if ok then return 1 end
+return 0
+`)
+
 const LOAD_STREAM = new LuaScript(`#!lua flags=no-writes
 local out = { redis.call('HGETALL', KEYS[1]) }
 for _, w in ipairs(redis.call('SMEMBERS', KEYS[2])) do
@@ -45,7 +80,7 @@ if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[2]) en
 return #ARGV - 2
 `)
 
-export const TELEMETRY_STORE_SCRIPTS = [LOAD_STREAM, TRIM_DEVICE]
+export const TELEMETRY_STORE_SCRIPTS = [LOAD_STREAM, TRIM_DEVICE, FENCED_APPLY]
 
 /** Pairs [field, value, ...] (Buffers) as [string, Buffer] entries. */
 function entries (flat: Buffer[]): Array<[string, Buffer]> {
@@ -65,6 +100,26 @@ const memberOf = (end: number, agg: AggregateJSON): string => `${num(end)}|${JSO
 function bucketOf (member: string): { end: number, agg: AggregateJSON } {
   const at = member.indexOf('|')
   return { end: Number(member.slice(0, at)), agg: JSON.parse(member.slice(at + 1)) as AggregateJSON }
+}
+
+/** Ops as FENCED_APPLY reads them, in chunks of about 256 KiB. */
+function encodeOps (ops: ReadonlyArray<readonly RedisArg[]>): Buffer[] {
+  const chunks: Buffer[] = []
+  let parts: Buffer[] = []
+  let size = 0
+  for (const op of ops) {
+    parts.push(Buffer.from([op.length]))
+    for (const arg of op) {
+      const bytes = Buffer.isBuffer(arg) ? arg : Buffer.from(String(arg))
+      const len = Buffer.allocUnsafe(4)
+      len.writeUInt32LE(bytes.length)
+      parts.push(len, bytes)
+      size += 4 + bytes.length
+    }
+    if (size >= 262_144) { chunks.push(Buffer.concat(parts)); parts = []; size = 0 }
+  }
+  if (parts.length > 0) chunks.push(Buffer.concat(parts))
+  return chunks
 }
 
 export async function redisTelemetryStore (redis: RedisConnection): Promise<TelemetryStore> {
@@ -139,30 +194,47 @@ export async function redisTelemetryStore (redis: RedisConnection): Promise<Tele
       return series
     },
 
-    async commit (changes: readonly TelemetryChange[]) {
+    async commit (changes: readonly TelemetryChange[], options) {
       if (changes.length === 0) return
-      const tx = client.multi()
+      // Each change as commands: [command, key, ...arguments].
+      const ops: Array<[string, string, ...RedisArg[]]> = []
       for (const c of changes) {
         switch (c.kind) {
-          case 'checkpoint': tx.hset(streamKey(c.source), 'c', JSON.stringify(c.checkpoint)); break
-          case 'policy': tx.hset(streamKey(c.source), `p!${c.deviceId}`, c.state); break
+          case 'checkpoint': ops.push(['HSET', streamKey(c.source), 'c', JSON.stringify(c.checkpoint)]); break
+          case 'policy': ops.push(['HSET', streamKey(c.source), `p!${c.deviceId}`, c.state]); break
           case 'operator':
-            tx.hset(operatorPrefix(c.source) + c.window, `${c.deviceId}!${c.metric}`, c.state)
-            tx.sadd(windowSetKey(c.source), c.window)
+            ops.push(['HSET', operatorPrefix(c.source) + c.window, `${c.deviceId}!${c.metric}`, c.state])
+            ops.push(['SADD', windowSetKey(c.source), c.window])
             break
           case 'bucket': {
             const key = rollupKey(c.deviceId, c.metric)
             const end = num(c.end)
-            tx.zremrangebyscore(key, end, end).zadd(key, end, memberOf(c.end, c.agg))
+            ops.push(['ZREMRANGEBYSCORE', key, end, end], ['ZADD', key, end, memberOf(c.end, c.agg)])
             break
           }
           case 'last':
-            tx.hset(lastKey(c.deviceId), c.metric, JSON.stringify({ value: c.value, time: c.time } satisfies LastValue))
-            tx.sadd(devicesKey, c.deviceId)
+            ops.push(['HSET', lastKey(c.deviceId), c.metric, JSON.stringify({ value: c.value, time: c.time } satisfies LastValue)])
+            ops.push(['SADD', devicesKey, c.deviceId])
             break
         }
       }
-      await exec(tx)
+      const fence = options?.fence
+      if (fence === undefined) {
+        const tx = client.multi()
+        for (const [cmd, key, ...args] of ops) tx.call(cmd, key, ...args)
+        await exec(tx)
+        return
+      }
+      // Staged in chunks first (a snapshot can hold hundreds of thousands of arguments, more than
+      // one call takes), then checked and applied by one script: all of it or nothing.
+      const stage = `${P}tm:stage:${randomUUID()}`
+      const chunks = encodeOps(ops)
+      for (let i = 0; i < chunks.length; i += 64) {
+        await exec(client.multi().rpush(stage, ...chunks.slice(i, i + 64)).pexpire(stage, 60_000))
+      }
+      if (Number(await FENCED_APPLY.run(client, [`${P}sub:lease:${fence.key}`, stage], [leaseValue(fence.lease)])) !== 1) {
+        throw new GridgateError('TELEMETRY_NOT_OWNED', `telemetry stream '${fence.key}' is no longer processed by node '${fence.lease.node}' (lease ${fence.lease.fence} lost)`)
+      }
     }
   }
 }
