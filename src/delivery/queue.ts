@@ -1,15 +1,18 @@
 import { randomBytes } from 'node:crypto'
-import type { Clock } from '../core/clock.js'
+import type { Clock, TimerHandle } from '../core/clock.js'
 import type { LogRecord, TopicLog } from '../log/types.js'
 import type { EventMatcher } from '../core/filters.js'
 import { holdsLock, lockFor, makeLockToken, offsetOfToken, REASON_TTL, unlock, verdict, type PendingEntry } from './pending.js'
-import type { DeadLetter, QueueChange, QueueStore } from './store.js'
+import type { DeadLetter, DeliveryCounts, QueueChange, QueueStore } from './store.js'
 
 // One subscription's position in its topic: a cursor into the log plus state only for the
 // events taken but not settled (cursors, not copies: fan-out writes no event twice). Both
 // pull and push deliver through take() and settle through the token calls. Every change is
 // written to the subscription's QueueStore (one atomic write per call) before the caller
-// hears of it, so a restart resumes where it was.
+// hears of it, so a restart resumes where it was. The counters count only what was written.
+// Where the store keeps counts (a cluster: the subscription moves between nodes), they start
+// from its totals and what this node adds is sent in batches, COUNTS_FLUSH_MS after the first
+// change and when the queue closes, off the path of every call.
 
 export interface Delivery {
   offset: number
@@ -33,8 +36,11 @@ export interface QueueLimits {
 export type SettleOutcome = { ok: true } | { ok: false, code: 'LOCK_TOKEN_INVALID', message: string }
 
 export interface QueueCounters {
+  /** Acknowledged (pull) or delivered (push); with a store that keeps counts, since the subscription was created. */
   delivered: number
+  /** Failed push attempts; the same. */
   failed: number
+  /** Dead-lettered since the queue was opened here. */
   deadLettered: number
   lastError?: string
 }
@@ -57,6 +63,8 @@ export interface SubscriptionQueue {
   redeliver: (offsets?: readonly number[]) => Promise<number>
   /** Removes every key of this subscription. */
   destroy: () => Promise<void>
+  /** Closes it here (another node, or none, delivers it now): the counts not yet stored are stored. */
+  close: () => Promise<void>
 }
 
 export interface QueueOptions {
@@ -82,6 +90,14 @@ export interface QueueOptions {
   push: boolean
 }
 
+/** How long a node's added counts may wait before they are stored (store.counts). */
+export const COUNTS_FLUSH_MS = 1000
+
+interface Tally { delivered: number, failed: number, deadLettered: number, lastError?: string }
+const noTally = (): Tally => ({ delivered: 0, failed: 0, deadLettered: 0 })
+const errorOf = (result: { status?: number, error?: string }): string | undefined =>
+  result.error ?? (result.status === undefined ? undefined : `HTTP ${result.status}`)
+
 const SCAN_PER_TAKE = 5000
 /** Records a take reads (and filters) in one turn of the event loop before it lets ingest run. */
 const SCAN_PER_SLICE = 500
@@ -92,6 +108,48 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
   const pending = new Map<number, PendingEntry>() // insertion order is offset order
   const counters: QueueCounters = { delivered: 0, failed: 0, deadLettered: 0 }
   let deadCount = 0
+  // Store-kept counts: the totals so far, plus what this node adds, sent in batches.
+  const counts = store.counts
+  let unsent: DeliveryCounts = { delivered: 0, failed: 0 }
+  let flushTimer: TimerHandle | undefined
+  let flushing: Promise<void> = Promise.resolve()
+  let closed = false
+  if (counts !== undefined) {
+    const total = await counts.load()
+    counters.delivered = total.delivered
+    counters.failed = total.failed
+    if (total.lastError !== undefined) counters.lastError = total.lastError
+  }
+  function flush (): Promise<void> {
+    flushTimer = undefined
+    if (counts === undefined || (unsent.delivered === 0 && unsent.failed === 0 && unsent.lastError === undefined)) return flushing
+    const delta = unsent
+    unsent = { delivered: 0, failed: 0 }
+    flushing = flushing.then(async () => {
+      try {
+        await counts.add(delta)
+      } catch (err) {
+        // Lost the lease, or the subscription was deleted: these counts are nobody's now.
+        if ((err as { code?: unknown }).code === 'SUBSCRIPTION_NOT_OWNED') return
+        // Otherwise (Redis unreachable) they go with the next batch.
+        unsent = { delivered: unsent.delivered + delta.delivered, failed: unsent.failed + delta.failed, lastError: unsent.lastError ?? delta.lastError }
+        if (!closed) flushTimer ??= clock.setTimer(COUNTS_FLUSH_MS, () => { void flush() })
+      }
+    })
+    return flushing
+  }
+  /** Counts what a call wrote (only once its write succeeded). */
+  function count (t: Tally): void {
+    counters.delivered += t.delivered
+    counters.failed += t.failed
+    counters.deadLettered += t.deadLettered
+    if (t.lastError !== undefined) counters.lastError = t.lastError
+    if (counts === undefined || (t.delivered === 0 && t.failed === 0 && t.lastError === undefined)) return
+    unsent.delivered += t.delivered
+    unsent.failed += t.failed
+    if (t.lastError !== undefined) unsent.lastError = t.lastError
+    if (!closed) flushTimer ??= clock.setTimer(COUNTS_FLUSH_MS, () => { void flush() })
+  }
 
   const loaded = await store.load()
   let cursor = loaded.cursor ?? startOffset
@@ -168,10 +226,11 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
     return { kind: 'dead', offset: e.offset, letter: record }
   }
 
-  async function settle (tokens: readonly string[], apply: (e: PendingEntry, now: number, ops: QueueChange[]) => Promise<void> | void): Promise<SettleOutcome[]> {
+  async function settle (tokens: readonly string[], apply: (e: PendingEntry, now: number, ops: QueueChange[], tally: Tally) => Promise<void> | void): Promise<SettleOutcome[]> {
     return await serially(async () => {
       const now = clock.now()
       const ops: QueueChange[] = []
+      const tally = noTally()
       const outcomes: SettleOutcome[] = []
       const seen = new Set<string>()
       for (const t of tokens) {
@@ -182,11 +241,12 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
           continue
         }
         seen.add(t)
-        await apply(e, now, ops)
+        await apply(e, now, ops, tally)
         outcomes.push({ ok: true })
       }
       if (opts.push) ops.push(...cursorOp())
       await store.write(ops)
+      count(tally)
       return outcomes
     })
   }
@@ -266,7 +326,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
       if (cursor !== startCursor || opts.push) ops.push(...cursorOp())
       await store.write(ops)
       deadCount += dead
-      counters.deadLettered += dead
+      count({ ...noTally(), deadLettered: dead })
       if (dead > 0) opts.onDeadLetter?.(dead)
       return out
     }),
@@ -282,25 +342,25 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
       return at
     },
 
-    acknowledge: (tokens) => settle(tokens, (e, _now, ops) => {
+    acknowledge: (tokens) => settle(tokens, (e, _now, ops, tally) => {
       pending.delete(e.offset)
       if (e.volatile === true) forgetVolatile(e)
       else ops.push(drop(e.offset))
-      counters.delivered++
+      tally.delivered++
     }),
 
-    release: (tokens, delayMs, result) => settle(tokens, (e, now, ops) => {
+    release: (tokens, delayMs, result) => settle(tokens, (e, now, ops, tally) => {
       forgetVolatile(e) // a retry is stored from now on
       const next = unlock(e, now + delayMs, result)
       pending.set(e.offset, next)
       ops.push(put(next))
       if (result !== undefined) {
-        counters.failed++
-        counters.lastError = result.error ?? (result.status === undefined ? undefined : `HTTP ${result.status}`)
+        tally.failed++
+        tally.lastError = errorOf(result)
       }
     }),
 
-    reject: (tokens, reason, result) => settle(tokens, async (e, now, ops) => {
+    reject: (tokens, reason, result) => settle(tokens, async (e, now, ops, tally) => {
       const record = await readOne(e.offset)
       pending.delete(e.offset)
       forgetVolatile(e)
@@ -308,10 +368,10 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
       if (e.volatile !== true) ops.push(drop(e.offset))
       ops.push(deadLetterOp(last, record?.bytes, reason, now))
       deadCount++
-      counters.deadLettered++
+      tally.deadLettered++
       if (result !== undefined) {
-        counters.failed++
-        counters.lastError = result.error ?? (result.status === undefined ? undefined : `HTTP ${result.status}`)
+        tally.failed++
+        tally.lastError = errorOf(result)
       }
       opts.onDeadLetter?.(1)
     }),
@@ -353,8 +413,19 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
     }),
 
     destroy: () => serially(async () => {
+      closed = true
+      flushTimer?.cancel()
+      unsent = { delivered: 0, failed: 0 }
       pending.clear()
+      await flushing
       await store.destroy()
+    }),
+
+    close: () => serially(async () => {
+      if (closed) return
+      closed = true
+      flushTimer?.cancel()
+      await flush()
     })
   }
 }

@@ -39,6 +39,14 @@ export interface QueueState {
   deadOffsets: number[]
 }
 
+/** A subscription's delivery counts: added up by every node that delivered it, since it was created. */
+export interface DeliveryCounts {
+  delivered: number
+  failed: number
+  /** The last failure's description, when there was one. */
+  lastError?: string
+}
+
 /** One subscription's delivery state. */
 export interface QueueStore {
   load: () => Promise<QueueState>
@@ -48,6 +56,16 @@ export interface QueueStore {
   deadLetters: (limit?: number) => Promise<DeadLetter[]>
   /** Removes every trace of the subscription's delivery state. */
   destroy: () => Promise<void>
+  /**
+   * The shared engine (a cluster, where the subscription moves between nodes) keeps the counts,
+   * so they are totals since the subscription was created. `add` adds a batch; with a lease it is
+   * fenced like `write` (SUBSCRIPTION_NOT_OWNED, nothing added). Absent: the counts are this
+   * process's own, since it opened the queue.
+   */
+  counts?: {
+    load: () => Promise<DeliveryCounts>
+    add: (delta: DeliveryCounts) => Promise<void>
+  }
 }
 
 export interface SubscriptionStore {

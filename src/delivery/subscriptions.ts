@@ -114,6 +114,8 @@ export async function openSubscriptions (opts: SubscriptionsOptions): Promise<Su
     const stop = pushStops.get(key)
     pushStops.delete(key)
     await stop?.()
+    // Its counts not yet stored are stored (on a cluster, while the lease is still held).
+    await sub?.queue.close()
     return sub
   }
 
@@ -247,6 +249,7 @@ export async function openSubscriptions (opts: SubscriptionsOptions): Promise<Su
       await ownership?.close()
       for (const stop of pushStops.values()) await stop()
       pushStops.clear()
+      for (const sub of subs.values()) await sub.queue.close()
     }
   }
   return manager

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../../src/core/clock.js'
-import { createLocalLeases, preferredOwner } from '../../src/delivery/leases.js'
+import { createLocalLeases, preferredOwner, type Lease } from '../../src/delivery/leases.js'
 import type { RedisConnection } from '../../src/storage/redis/connection.js'
 import { redisSubscriptionLeases, redisSubscriptionStore, SUBSCRIPTION_STORE_SCRIPTS } from '../../src/storage/redis/redis-subscription-store.js'
 import { useRedisServer } from '../helpers/redis.js'
@@ -51,6 +51,35 @@ describe('subscription ownership on redis', () => {
       await store.remove('orders', 's1')
       await expect(current.write([{ kind: 'cursor', offset: 10 }])).rejects.toMatchObject({ code: 'SUBSCRIPTION_NOT_OWNED' })
       expect((await store.queue('orders', 's1').load()).cursor).toBe(4)
+    } finally { await close() }
+  })
+})
+
+describe('delivery counts on redis', () => {
+  it('every owner adds to the totals since creation; a stale owner, or one of a deleted subscription, adds nothing; a delete removes them', async () => {
+    const { a, b, close } = await openPair()
+    try {
+      const store = redisSubscriptionStore(a)
+      const leases = redisSubscriptionLeases(a)
+      await store.put('orders', 's1', { spec: { mode: 'Queue' } as never, startOffset: 0, createdAt: '2026-01-01T00:00:00.000Z' })
+      expect(await store.queue('orders', 's1').counts?.load()).toEqual({ delivered: 0, failed: 0 })
+      const first = await leases.acquire('orders!s1', 'node-a', 60_000) as Lease
+      const onA = store.queue('orders', 's1', first).counts
+      await onA?.add({ delivered: 3, failed: 1, lastError: 'HTTP 500' })
+      await onA?.add({ delivered: 2, failed: 0 })
+      // Handed over: node B goes on from A's totals, and A's late batch is refused.
+      await leases.release('orders!s1', first)
+      const second = await redisSubscriptionLeases(b).acquire('orders!s1', 'node-b', 60_000) as Lease
+      const onB = redisSubscriptionStore(b).queue('orders', 's1', second).counts
+      expect(await onB?.load()).toEqual({ delivered: 5, failed: 1, lastError: 'HTTP 500' })
+      await onB?.add({ delivered: 1, failed: 2, lastError: 'timeout' })
+      await expect(onA?.add({ delivered: 100, failed: 0 })).rejects.toMatchObject({ code: 'SUBSCRIPTION_NOT_OWNED' })
+      expect(await store.queue('orders', 's1').counts?.load()).toEqual({ delivered: 6, failed: 3, lastError: 'timeout' })
+      // Deleted: the owner's next batch is refused and the counts go with the queue's state.
+      await store.remove('orders', 's1')
+      await expect(onB?.add({ delivered: 1, failed: 0 })).rejects.toMatchObject({ code: 'SUBSCRIPTION_NOT_OWNED' })
+      await store.queue('orders', 's1').destroy()
+      expect(await store.queue('orders', 's1').counts?.load()).toEqual({ delivered: 0, failed: 0 })
     } finally { await close() }
   })
 })

@@ -1,7 +1,7 @@
 import { GridgateError } from '../../core/errors.js'
 import { leaseValue, parseLease, type Lease, type SubscriptionLeases } from '../../delivery/leases.js'
 import type { PendingEntry } from '../../delivery/pending.js'
-import type { DeadLetter, QueueChange, QueueStore, StoredSubscription, SubscriptionStore } from '../../delivery/store.js'
+import type { DeadLetter, DeliveryCounts, QueueChange, QueueStore, StoredSubscription, SubscriptionStore } from '../../delivery/store.js'
 import { execMulti, LuaScript, num, type RedisArg, type RedisConnection } from './connection.js'
 
 // Subscriptions on Redis. Keys under the engine's prefix P, with S = `{topic}!{subscription}`
@@ -11,6 +11,8 @@ import { execMulti, LuaScript, num, type RedisArg, type RedisConnection } from '
 //   P sub:q:S:p       HASH    offset → an event taken and not settled (PendingEntry JSON)
 //   P sub:q:S:d       ZSET    score = offset, member = offset: the dead letters in offset order
 //   P sub:q:S:l       HASH    offset → the dead letter (DeadLetter JSON)
+//   P sub:q:S:n       HASH    the delivery counts since S was created, added to by every owner:
+//                             d delivered, f failed, e the last error
 //   P sub:lease:S     STRING  `{node}|{fence}` with a PX lease: the node that owns (delivers) S now
 //   P sub:fence:S     STRING  the fencing counter (INCR at every acquisition; kept after a delete,
 //                             so a token is never issued twice for S)
@@ -21,7 +23,8 @@ import { execMulti, LuaScript, num, type RedisArg, type RedisConnection } from '
 // offset wins); a load is one MULTI too, so it sees one write or the next, never half of one.
 // A fenced write (a queue opened with a lease, on a cluster) is one script instead, which
 // applies the same changes only while the lease key holds that lease and the definition
-// exists: a stale owner, or one of a deleted subscription, writes nothing.
+// exists: a stale owner, or one of a deleted subscription, writes nothing. The counts are added
+// (HINCRBY) by a script with the same guard.
 
 export function redisSubscriptionStore (redis: RedisConnection): SubscriptionStore {
   const { client, prefix: P } = redis
@@ -33,6 +36,7 @@ export function redisSubscriptionStore (redis: RedisConnection): SubscriptionSto
     const pendingKey = base + 'p'
     const deadKey = base + 'd'
     const lettersKey = base + 'l'
+    const countsKey = base + 'n'
 
     const exec = execMulti
 
@@ -88,7 +92,22 @@ export function redisSubscriptionStore (redis: RedisConnection): SubscriptionSto
         return letters.flatMap((json) => json === null ? [] : [JSON.parse(json) as DeadLetter])
       },
       async destroy () {
-        await client.del(cursorKey, pendingKey, deadKey, lettersKey)
+        await client.del(cursorKey, pendingKey, deadKey, lettersKey, countsKey)
+      },
+      counts: {
+        async load () {
+          const [d, f, e] = await client.hmget(countsKey, 'd', 'f', 'e')
+          const counts: DeliveryCounts = { delivered: Number(d ?? 0), failed: Number(f ?? 0) }
+          if (e !== null && e !== undefined) counts.lastError = e
+          return counts
+        },
+        async add (delta) {
+          const ok = await ADD_COUNTS.run(client, [`${P}sub:lease:${topic}!${name}`, defsKey, countsKey],
+            [lease === undefined ? '' : leaseValue(lease), `${topic}!${name}`, num(delta.delivered), num(delta.failed), delta.lastError === undefined ? '0' : '1', delta.lastError ?? ''])
+          if (ok !== 1) {
+            throw new GridgateError('SUBSCRIPTION_NOT_OWNED', `event subscription '${name}' of topic '${topic}' is no longer delivered by this node`, { details: { topic, subscription: name } })
+          }
+        }
       }
     }
   }
@@ -131,6 +150,18 @@ end
 return 1
 `)
 
+// KEYS: lease, definitions, counts. ARGV: the lease value ('': unfenced), the definition's
+// field, delivered, failed, whether there is a last error ('1'), the last error. Nothing is
+// added unless the lease (when given) and the definition stand.
+const ADD_COUNTS = new LuaScript(`#!lua
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 0 then return 0 end
+if ARGV[3] ~= '0' then redis.call('HINCRBY', KEYS[3], 'd', ARGV[3]) end
+if ARGV[4] ~= '0' then redis.call('HINCRBY', KEYS[3], 'f', ARGV[4]) end
+if ARGV[5] == '1' then redis.call('HSET', KEYS[3], 'e', ARGV[6]) end
+return 1
+`)
+
 // KEYS: lease, fence counter. ARGV: node, ms. The new fence, or nil while the lease is held.
 const ACQUIRE = new LuaScript(`#!lua
 if redis.call('EXISTS', KEYS[1]) == 1 then return nil end
@@ -146,7 +177,7 @@ if ARGV[2] == '0' then redis.call('DEL', KEYS[1]) else redis.call('PEXPIRE', KEY
 return 1
 `)
 
-export const SUBSCRIPTION_STORE_SCRIPTS = [FENCED_WRITE, ACQUIRE, RENEW]
+export const SUBSCRIPTION_STORE_SCRIPTS = [FENCED_WRITE, ADD_COUNTS, ACQUIRE, RENEW]
 
 /** Subscriptions' ownership leases on Redis (delivery/leases.ts), in the keys above. */
 export function redisSubscriptionLeases (redis: RedisConnection): SubscriptionLeases {
