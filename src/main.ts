@@ -185,6 +185,14 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       // Where other nodes may exist: this node's connections against the shared presence records,
       // and dead nodes' records swept (a node that never announced itself: after a grace for its start-up).
       ...(engine.kind === 'redis' ? { presenceSweep: { intervalMs: config.cluster.heartbeatIntervalMs, startupGraceMs: Math.max(60_000, 3 * config.cluster.heartbeatExpiryMs) } } : {}),
+      // `$replay/{topic}/{position}` subscriptions read the namespace topics (broker/replay.ts).
+      replay: {
+        log,
+        observer: {
+          replayed: (topic, n) => metrics.replayMessages.inc({ topic }, n),
+          failed: (err, clientId, filter, stopped) => mqttLog[duringOutage(err) ? 'debug' : 'warn']({ err, clientId, filter }, stopped ? 'replay stopped: its topic is gone' : 'replay read failed; trying again')
+        }
+      },
       ports: {
         // Not async: on the PUBACK path the append's promise is the one to wait for.
         onPublish: (msg) => {

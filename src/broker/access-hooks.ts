@@ -6,13 +6,16 @@ import { GridgateError, isGridgateError } from '../core/errors.js'
 import type { Authenticator } from './authenticate.js'
 import { createPolicy, type ClientPermissions, type Policy, type PolicyIdentity } from './permissions.js'
 import type { BrokerObserver, BrokerPorts } from './ports.js'
+import { parseReplayFilter, REPLAY_PREFIX } from './replay-filter.js'
+import type { Replays } from './replay.js'
 import type { RetainedCap } from './retained-cap.js'
 import type { SharedSubscriptions } from './shared-dispatch.js'
 import { parseSharedFilter } from './shared-groups.js'
 
 // aedes' access hooks: who a client is (preConnect, authenticate), what it may publish
-// (authorizePublish), subscribe to (authorizeSubscribe, where `$share/...` subscriptions are
-// taken over, shared-dispatch.ts) and receive (authorizeForward: its subscribe denies).
+// (authorizePublish), subscribe to (authorizeSubscribe, where `$share/...` and `$replay/...`
+// subscriptions are taken over, shared-dispatch.ts and replay.ts) and receive (authorizeForward:
+// its subscribe denies).
 //
 // aedes 1.2 writes the QoS 1 PUBACK *before* its `published` hook (lib/handlers/publish.js),
 // and only authorizePublish runs ahead of it, so the durable append happens inside
@@ -43,6 +46,8 @@ export interface AccessHooksOptions {
   policy?: Policy
   /** Where `$share/...` subscriptions go; without it they are refused. */
   shared?: Pick<SharedSubscriptions, 'join'>
+  /** Where `$replay/...` subscriptions go; without it they are refused. */
+  replay?: Pick<Replays, 'start'>
 }
 
 export type AccessHooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>>
@@ -126,12 +131,27 @@ export function createAccessHooks (opts: AccessHooksOptions): AccessHooks {
 
     authorizeSubscribe (client, subscription, done) {
       const session = sessions.get(client)
+      const refuse = (why = ''): void => {
+        observer.refused('MQTT_NOT_AUTHORIZED', session?.deviceId ?? client.id, `subscribe to '${subscription.topic}'${why}`)
+        done(null, null) // SUBACK 0x80 for this filter; the connection stays
+      }
+      // `$replay/{topic}/{position}[/{subject filter}]`: the permissions apply to the whole filter.
+      const replay = parseReplayFilter(subscription.topic)
+      if (replay !== undefined) {
+        if (session === undefined || replay === 'invalid' || opts.replay === undefined || !session.permissions.canSubscribe(subscription.topic)) { refuse(); return }
+        // Replays are delivered at most at QoS 1 (replay.ts).
+        const qos = subscription.qos === 0 ? 0 : 1
+        opts.replay.start(client, subscription.topic, replay, qos).then((outcome) => {
+          if (outcome === 'started') done(null, { ...subscription, qos })
+          else refuse(outcome === 'no topic' ? `: no topic '${replay.topic}'` : ': too many replays on one connection')
+        }, (err: unknown) => { refuse(`: ${(err as Error).message}`) })
+        return
+      }
       // `$share/{group}/{filter}`: the permissions apply to the filter inside.
       const share = parseSharedFilter(subscription.topic)
       const filter = share === undefined || share === 'invalid' ? subscription.topic : share.filter
       if (session === undefined || share === 'invalid' || (share !== undefined && opts.shared === undefined) || !session.permissions.canSubscribe(filter)) {
-        observer.refused('MQTT_NOT_AUTHORIZED', session?.deviceId ?? client.id, `subscribe to '${subscription.topic}'`)
-        done(null, null) // SUBACK 0x80 for this filter; the connection stays
+        refuse()
         return
       }
       if (share !== undefined) {
@@ -147,6 +167,9 @@ export function createAccessHooks (opts: AccessHooksOptions): AccessHooks {
     // Every message aedes delivers to a client. Only a client with subscribe denies is checked:
     // its filter may overlap a deny ('+/+' with 'test/nosubscribe' denied).
     authorizeForward (client, packet) {
+      // Replayed events are written by replay.ts, never routed by aedes: a message published
+      // or retained on `$replay/...` reaches no one.
+      if (packet.topic.startsWith(REPLAY_PREFIX)) return null
       const session = sessions.get(client)
       if (session === undefined || !session.permissions.filtersDeliveries || session.permissions.canReceive(packet.topic)) return packet
       return null

@@ -15,6 +15,7 @@ import type { BrokerObserver, BrokerPorts, ConnectionDetails } from './ports.js'
 import { createPresenceMachine, reasonOfError, transportOf, type DisconnectionReason, type PresenceEffect } from './presence.js'
 import { createRetainedMessages, stampRetained, type RetainedMessages } from './retained.js'
 import { createRetainedCap } from './retained-cap.js'
+import { createReplays, type ReplayLog, type ReplayObserver } from './replay.js'
 import { createSharedSubscriptions } from './shared-dispatch.js'
 import { createInProcessSharedGroups, parseSharedFilter, type SharedGroups } from './shared-groups.js'
 import { gridgateVersion, startSysPublisher, SYS_PREFIX, type SysPublisher } from './sys-topics.js'
@@ -99,6 +100,8 @@ export interface BrokerOptions {
    * nothing to reconcile.
    */
   presenceSweep?: { intervalMs: number, startupGraceMs: number }
+  /** The namespace topics `$replay/...` subscriptions read (replay.ts); refused when absent. */
+  replay?: { log: ReplayLog, observer?: ReplayObserver }
 }
 
 export async function createBroker (opts: BrokerOptions): Promise<Broker> {
@@ -195,6 +198,14 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     mayReceive: (client, topic) => sessions.get(client)?.permissions.canReceive(topic) ?? false,
     dropped: opts.observer.sharedDropped
   })
+  const replays = opts.replay === undefined
+    ? undefined
+    : createReplays({
+      log: opts.replay.log,
+      ...config.replay,
+      mayReceive: (client, topic) => sessions.get(client)?.permissions.canReceive(topic) ?? false,
+      observer: opts.replay.observer
+    })
   const retainedCap = createRetainedCap(config.maxRetainedPerDevice)
   const accessHooks = withClientIdRule(createAccessHooks({
     config,
@@ -204,7 +215,8 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     sessions,
     retained: retainedCap,
     policy,
-    shared
+    shared,
+    replay: replays
   }), opts.observer)
 
   // A connection taken over by a newer one on another node: aedes closes it when the other
@@ -300,6 +312,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     })
 
   shared.attach(aedes)
+  replays?.attach(aedes)
   // A device's attributes changed: its connections get permissions and groups compiled anew;
   // one holding a subscription it may no longer have is closed (it reconnects and is refused).
   const stopWatching = opts.registry.onAttributesChanged((device, remote) => {
@@ -456,6 +469,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
         stopWatching()
         sys?.stop()
         shared.close()
+        replays?.close()
         apply(presence.apply({ kind: 'shutdown' }))
         aedes.close(() => resolve())
       })

@@ -91,6 +91,13 @@ export interface Config {
       /** Messages one shared subscription holds while every member's window is full; past it the oldest is dropped. */
       maxQueued: number
     }
+    /** `$replay/{topic}/{position}` subscriptions. */
+    replay: {
+      /** QoS 1 messages sent on one replay subscription and not yet acknowledged; the next waits for a PUBACK. */
+      inflightWindow: number
+      /** Replay subscriptions one connection may hold at once. */
+      maxPerConnection: number
+    }
     authFailures: { freeAttempts: number, baseDelayMs: number, maxDelayMs: number, windowSeconds: number }
     /** A socket that has not completed CONNECT within this is closed. */
     connectTimeoutSeconds: number
@@ -304,6 +311,15 @@ export const configSchema = {
           properties: {
             inflightWindow: count(32, 65_535),
             maxQueued: count(10_000, 1_000_000)
+          }
+        },
+        replay: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            inflightWindow: count(32, 65_535),
+            maxPerConnection: count(8, 1000)
           }
         },
         authFailures: {

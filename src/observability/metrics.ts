@@ -18,6 +18,7 @@ export interface Metrics {
   mqttInvalid: Counter<'route'>
   mqttConnections: Counter<'transport'>
   mqttConnectedClients: Gauge
+  replayMessages: Counter<'topic'>
   deliveries: Counter<'topic' | 'subscription' | 'outcome'>
   deadLettered: Counter<'topic' | 'subscription'>
   commandTransitions: Counter<'status'>
@@ -198,6 +199,7 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
     mqttInvalid: new Counter({ name: 'gridgate_ingest_schema_violations_total', help: 'Device messages that failed their route schema (appended to the invalid topic)', labelNames: ['route'], registers }),
     mqttConnections: new Counter({ name: 'gridgate_mqtt_connections_total', help: 'Accepted MQTT connections by transport', labelNames: ['transport'], registers }),
     mqttConnectedClients: new Gauge({ name: 'gridgate_mqtt_connected_clients', help: 'Authenticated MQTT connections open now', registers }),
+    replayMessages: new Counter({ name: 'gridgate_replay_messages_total', help: 'Events sent to `$replay/...` MQTT subscriptions, by namespace topic', labelNames: ['topic'], registers }),
     deliveries: new Counter({ name: 'gridgate_delivery_events_total', help: 'Push delivery attempts by event and outcome (success, retry, deadletter)', labelNames: ['topic', 'subscription', 'outcome'], registers }),
     deadLettered: new Counter({ name: 'gridgate_delivery_deadlettered_total', help: 'Events dead-lettered, by subscription', labelNames: ['topic', 'subscription'], registers }),
     commandTransitions: new Counter({ name: 'gridgate_command_transitions_total', help: 'Command state changes, by the state entered', labelNames: ['status'], registers }),
