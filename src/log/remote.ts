@@ -1,7 +1,7 @@
 import type { Clock } from '../core/clock.js'
 import { GridgateError } from '../core/errors.js'
 import { createRpc, transferring, type RpcPort } from '../core/port-rpc.js'
-import type { AppendResult, LogRecord, ReadFrom, ReadResult, TopicInfo, TopicLog } from './types.js'
+import type { AppendResult, DedupeKeys, LogRecord, ReadFrom, ReadResult, TopicInfo, TopicLog } from './types.js'
 
 // A TopicLog over a message port, for a worker thread: `serveTopicLog` runs where the log
 // is (the main thread, whose group commit assigns the offsets) and `remoteTopicLog` is the
@@ -100,11 +100,12 @@ export function serveTopicLog (log: TopicLog, port: LogPort, opts: ServeOptions 
   }
   const rpc = createRpc(port, {
     handlers: {
-      createTopic: async (name: string, retention?: Parameters<TopicLog['createTopic']>[1]) => await log.createTopic(name, retention),
+      createTopic: async (name: string, retention?: Parameters<TopicLog['createTopic']>[1], deduplication?: Parameters<TopicLog['createTopic']>[2]) => await log.createTopic(name, retention, deduplication),
       deleteTopic: async (name: string) => await log.deleteTopic(name),
       getTopic: async (name: string) => await log.getTopic(name),
       listTopics: async () => await log.listTopics(),
-      append: async (topic: string, events: Packed) => await log.append(topic, unpack(events)),
+      // The packed events go last: only a call's last argument is transferred (core/port-rpc.ts).
+      append: async (topic: string, keys: DedupeKeys | undefined, events: Packed) => await log.append(topic, unpack(events), keys),
       read: async (topic: string, from: ReadFrom, limit: number) => {
         const { records, nextOffset } = await log.read(topic, from, limit)
         const packed = pack(records.map((r) => r.bytes))
@@ -168,14 +169,14 @@ export function remoteTopicLog (port: LogPort, clock: Clock): TopicLog {
   const getTopic: TopicLog['getTopic'] = async (name) => await rpc.call<TopicInfo | undefined>('getTopic', name)
 
   return {
-    createTopic: async (name, retention) => await rpc.call<{ topic: TopicInfo, created: boolean }>('createTopic', name, retention),
+    createTopic: async (name, retention, deduplication) => await rpc.call<{ topic: TopicInfo, created: boolean }>('createTopic', name, retention, deduplication),
     deleteTopic: async (name) => await rpc.call<boolean>('deleteTopic', name),
     getTopic,
     listTopics: async () => await rpc.call<TopicInfo[]>('listTopics'),
-    append: async (topic, events) => {
+    append: async (topic, events, keys) => {
       if (closed) throw new GridgateError('SHUTTING_DOWN')
       const packed = pack(events)
-      const p = rpc.call<AppendResult>('append', topic, transferring(packed, [packed.data, packed.lengths.buffer]))
+      const p = rpc.call<AppendResult>('append', topic, keys, transferring(packed, [packed.data, packed.lengths.buffer]))
       inFlight.add(p)
       try { return await p } finally { inFlight.delete(p) }
     },

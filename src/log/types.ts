@@ -1,9 +1,10 @@
+import type { DeduplicationPolicy } from './dedupe.js'
 import type { RetentionPolicy } from './retention.js'
 
 // The namespace-topic port every storage engine implements (src/storage/: LevelDB and
 // memory today, Redis next). test/log/topic-log.contract.ts is the suite an engine must pass.
 
-export type { RetentionPolicy }
+export type { DeduplicationPolicy, RetentionPolicy }
 
 export interface LogRecord {
   offset: number
@@ -20,7 +21,22 @@ export interface AppendResult {
   nextOffset: number
   /** The append time the log recorded for these events. */
   time: number
+  /**
+   * Indexes (into the events given) of those not appended because the topic took an event
+   * with the same (source, id) within its deduplication window, or an earlier event of the
+   * same append or batch did. Absent when every event was appended. The appended events keep
+   * their order and take the offsets firstOffset..nextOffset-1.
+   */
+  duplicates?: number[]
 }
+
+/**
+ * Per event of an append, its deduplication key (log/dedupe.ts dedupeKey(source, id)), for
+ * callers that know source and id without a parse; an undefined entry: not indexed (an id
+ * the gateway generated cannot recur). Without keys the log reads them from the events, and
+ * only on a topic with deduplication on.
+ */
+export type DedupeKeys = ReadonlyArray<string | undefined>
 
 export interface ReadResult {
   records: LogRecord[]
@@ -40,12 +56,16 @@ export interface TopicInfo {
   nextOffset: number
   events: number
   bytes: number
+  /** Present when the topic deduplicates (windowSeconds > 0). */
+  deduplication?: DeduplicationPolicy
 }
 
 /** Hooks for metrics; the log does not know who listens. */
 export interface LogObserver {
   batch?: (items: number, bytes: number, ms: number, ok: boolean) => void
   appended?: (topic: string, events: number) => void
+  /** Events acknowledged but not appended: duplicates within the topic's window. */
+  duplicates?: (topic: string, events: number) => void
   removed?: (topic: string, events: number, bytes: number) => void
 }
 
@@ -68,16 +88,22 @@ export interface LogObserver {
  *   own cursor and never count notices.
  */
 export interface TopicLog {
-  /** Creates the topic, or updates its retention when it exists. */
-  createTopic: (name: string, retention?: Partial<RetentionPolicy>) => Promise<{ topic: TopicInfo, created: boolean }>
+  /**
+   * Creates the topic, or updates its retention and deduplication when it exists (undefined
+   * keeps what the topic has; a new topic deduplicates nothing).
+   */
+  createTopic: (name: string, retention?: Partial<RetentionPolicy>, deduplication?: DeduplicationPolicy) => Promise<{ topic: TopicInfo, created: boolean }>
   deleteTopic: (name: string) => Promise<boolean>
   getTopic: (name: string) => Promise<TopicInfo | undefined>
   listTopics: () => Promise<TopicInfo[]>
   /**
    * Appends serialised CloudEvents, all or none, and resolves once they are durably
    * written. Concurrent appends share one write (group commit). Offsets are gap-free.
+   * On a topic with deduplication on, duplicates are left out (AppendResult.duplicates),
+   * decided atomically with the write: of two concurrent appends of one (source, id), through
+   * any instance, exactly one is appended.
    */
-  append: (topic: string, events: readonly Buffer[]) => Promise<AppendResult>
+  append: (topic: string, events: readonly Buffer[], keys?: DedupeKeys) => Promise<AppendResult>
   /** Up to `limit` records from an offset, or from the first event appended at or after a time. */
   read: (topic: string, from: ReadFrom, limit: number) => Promise<ReadResult>
   /** Resolves true once the topic's next offset passes `afterOffset`, false after the timeout. */

@@ -11,7 +11,7 @@ export interface BatchPlan<R, O = unknown> {
   ops: O[]
   /** One entry per item, in order: its result once written, or why it was refused. */
   outcomes: Array<{ ok: true, value: R } | { ok: false, error: Error }>
-  /** Called after the write succeeded, before callers are resolved. */
+  /** Called after the write succeeded (or at once when there are no ops), before callers are resolved. */
   commit?: () => void
 }
 
@@ -95,6 +95,9 @@ export function createGroupCommit<T, R, O = unknown> (opts: GroupCommitOptions<T
       }
       plan.commit?.()
       opts.onBatch?.(batch.length, bytes, now() - started, true)
+    } else {
+      // Nothing to write (e.g. every event a duplicate): the plan's bookkeeping still happens.
+      plan.commit?.()
     }
     batch.forEach((p, i) => {
       const outcome = plan.outcomes[i]

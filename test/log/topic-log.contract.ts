@@ -185,6 +185,116 @@ export function runTopicLogContract (name: string, factory: LogFactory, durable:
       await cleanup()
     })
 
+    describe('deduplication', () => {
+      const src = (source: string, id: string): Buffer => Buffer.from(JSON.stringify({ specversion: '1.0', id, source, type: 't' }))
+
+      it('appends an event whose (source, id) the topic took within its window only once, and again after the window', async () => {
+        const { log, clock, cleanup } = await setup()
+        try {
+          const { topic } = await log.createTopic('t', undefined, { windowSeconds: 60 })
+          expect(topic.deduplication).toEqual({ windowSeconds: 60 })
+          expect(await log.append('t', [ev(1)])).toMatchObject({ firstOffset: 0, nextOffset: 1 })
+          clock.advance(59_999)
+          const again = await log.append('t', [ev(1), ev(2)])
+          expect(again).toMatchObject({ firstOffset: 1, nextOffset: 2, duplicates: [0] })
+          // Another source with the same id is another event.
+          expect((await log.append('t', [src('/other', '1')])).duplicates).toBeUndefined()
+          clock.advance(1) // the first append is 60 s old: its window has passed
+          expect(await log.append('t', [ev(1)])).toMatchObject({ firstOffset: 3, nextOffset: 4 })
+          expect((await log.append('t', [ev(1)])).duplicates).toEqual([0])
+          expect(ids((await log.read('t', { offset: 0 }, 10)).records)).toEqual(['1', '2', '1', '1'])
+          expect((await log.getTopic('t'))?.nextOffset).toBe(4)
+        } finally { await log.close(); await cleanup() }
+      })
+
+      it('keeps the first of repeated keys within one append and among concurrent appends', async () => {
+        const { log, cleanup } = await setup()
+        try {
+          await log.createTopic('t', undefined, { windowSeconds: 60 })
+          const batch = await log.append('t', [ev(1), ev(2), ev(1), ev(3), ev(2)])
+          expect(batch).toMatchObject({ firstOffset: 0, nextOffset: 3, duplicates: [2, 4] })
+          const results = await Promise.all(Array.from({ length: 20 }, () => log.append('t', [ev('x')])))
+          expect(results.filter((r) => r.duplicates === undefined)).toHaveLength(1)
+          expect(results.filter((r) => r.duplicates !== undefined).every((r) => r.firstOffset === r.nextOffset)).toBe(true)
+          expect(ids((await log.read('t', { offset: 0 }, 100)).records)).toEqual(['1', '2', '3', 'x'])
+        } finally { await log.close(); await cleanup() }
+      })
+
+      it('uses the keys a caller gives, and indexes no event whose key is left undefined', async () => {
+        const { log, cleanup } = await setup()
+        try {
+          await log.createTopic('t', undefined, { windowSeconds: 60 })
+          await log.append('t', [ev(1), ev(2)], ['k1', undefined])
+          expect((await log.append('t', [ev(9)], ['k1'])).duplicates).toEqual([0])
+          expect((await log.append('t', [ev(2)])).duplicates).toBeUndefined()
+          expect((await log.append('t', [ev(2)], [undefined])).duplicates).toBeUndefined()
+          expect((await log.getTopic('t'))?.nextOffset).toBe(4)
+        } finally { await log.close(); await cleanup() }
+      })
+
+      it('is off by default, and turning it off or on applies from then on', async () => {
+        const { log, cleanup } = await setup()
+        try {
+          const { topic } = await log.createTopic('t')
+          expect(topic.deduplication).toBeUndefined()
+          await log.append('t', [ev(1)])
+          await log.createTopic('t', undefined, { windowSeconds: 10 })
+          expect((await log.append('t', [ev(1)])).duplicates).toBeUndefined() // not indexed before
+          expect((await log.append('t', [ev(1)])).duplicates).toEqual([0])
+          await log.createTopic('t', { maxAgeSeconds: 5 }) // deduplication kept
+          expect((await log.getTopic('t'))?.deduplication).toEqual({ windowSeconds: 10 })
+          await log.createTopic('t', undefined, { windowSeconds: 0 })
+          expect((await log.getTopic('t'))?.deduplication).toBeUndefined()
+          expect((await log.append('t', [ev(1)])).duplicates).toBeUndefined()
+          expect((await log.getTopic('t'))?.nextOffset).toBe(3)
+        } finally { await log.close(); await cleanup() }
+      })
+
+      it('starts a topic deleted and created again with an empty index', async () => {
+        const { log, cleanup } = await setup()
+        try {
+          await log.createTopic('t', undefined, { windowSeconds: 60 })
+          await log.append('t', [ev(1)])
+          await log.deleteTopic('t')
+          await log.createTopic('t', undefined, { windowSeconds: 60 })
+          expect((await log.append('t', [ev(1)])).duplicates).toBeUndefined()
+        } finally { await log.close(); await cleanup() }
+      })
+
+      it('appends one of two concurrent appends of one key made through two instances', async () => {
+        const { log, another, cleanup } = await setup()
+        const other = await another()
+        try {
+          await log.createTopic('t', undefined, { windowSeconds: 60 })
+          expect((await other.getTopic('t'))?.deduplication).toEqual({ windowSeconds: 60 })
+          const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? log : other).append('t', [ev('same'), ev(`own${i}`)])))
+          expect(results.filter((r) => r.duplicates === undefined)).toHaveLength(1)
+          expect((await other.getTopic('t'))?.nextOffset).toBe(11)
+          expect((await log.append('t', [ev('same')])).duplicates).toEqual([0])
+          expect((await other.append('t', [ev('own3')])).duplicates).toEqual([0])
+        } finally { await other.close(); await log.close(); await cleanup() }
+      })
+
+      it.skipIf(!durable)('keeps the window across a close and reopen, and forgets keys once it has passed', async () => {
+        const { log, clock, reopen, cleanup } = await setup()
+        if (reopen === undefined) throw new Error('a durable engine reopens')
+        await log.createTopic('t', undefined, { windowSeconds: 60 })
+        await log.append('t', [ev(1), ev(2)])
+        clock.advance(30_000)
+        await log.append('t', [ev(3)])
+        await log.close()
+        const again = await reopen()
+        try {
+          expect((await again.getTopic('t'))?.deduplication).toEqual({ windowSeconds: 60 })
+          expect((await again.append('t', [ev(1), ev(3), ev(4)])).duplicates).toEqual([0, 1])
+          clock.advance(30_000) // 1 and 2 are 60 s old, 3 is 30 s old
+          expect(await again.enforceRetention()).toBe(0)
+          expect((await again.append('t', [ev(1), ev(2), ev(3)])).duplicates).toEqual([2])
+          expect(ids((await again.read('t', { offset: 0 }, 10)).records)).toEqual(['1', '2', '3', '4', '1', '2'])
+        } finally { await again.close(); await cleanup() }
+      })
+    })
+
     describe('two instances over one store', () => {
       it('see each other\'s topics, created, updated and deleted', async () => {
         const { log, another, cleanup } = await setup()

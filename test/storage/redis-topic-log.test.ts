@@ -14,6 +14,8 @@ import { until } from '../helpers/wait.js'
 const redis = useRedisServer()
 const teardown = useTeardown()
 const ev = (i: number | string, size = 0): Buffer => Buffer.from(JSON.stringify({ id: String(i), data: 'x'.repeat(size) }))
+/** An event with a source and an id: what deduplication keys on. */
+const ce = (id: number | string): Buffer => Buffer.from(JSON.stringify({ specversion: '1.0', id: String(id), source: '/s', type: 't' }))
 
 /** A TopicLog core on its own connections, as one node opens it. */
 async function node (prefix: string, clock: ManualClock, cacheBytes = 1 << 20): Promise<{ logs: RedisTopicLogs, log: TopicLog }> {
@@ -83,6 +85,42 @@ describe('redis topic log across nodes', () => {
     expect(after).toMatchObject({ firstOffset: 20, nextOffset: 21, events: 1 })
     expect(after?.bytes).toBe(13 + 4 + ev('kept', 100).length) // one segment: header, length, event
     expect((await a.log.read('t', { offset: 0 }, 10)).records.map((r) => r.offset)).toEqual([20])
+  })
+
+  it('deduplicates on a node that has not yet heard the topic deduplicates, and across nodes in one batch each', async () => {
+    const prefix = redis.freshPrefix()
+    const clock = new ManualClock()
+    const a = await node(prefix, clock)
+    const b = await node(prefix, clock)
+    await a.log.createTopic('t')
+    await b.log.append('t', [ce('before')]) // b learns: no deduplication
+    await a.log.createTopic('t', undefined, { windowSeconds: 60 })
+    // b sends no keys at first; the script refuses and b goes again with them.
+    expect((await b.log.append('t', [ce(1), ce(2)])).duplicates).toBeUndefined()
+    const [x, y] = await Promise.all([a.log.append('t', [ce(1), ce(3), ce(3)]), b.log.append('t', [ce(2), ce(3)])])
+    // 1 and 2 were taken before, and of the three 3s one is appended.
+    expect((x.duplicates?.length ?? 0) + (y.duplicates?.length ?? 0)).toBe(4)
+    const { records } = await a.log.read('t', { offset: 0 }, 100)
+    expect(records.map((r) => (JSON.parse(r.bytes.toString()) as { id: string }).id)).toEqual(['before', '1', '2', '3'])
+  })
+
+  it('holds no more deduplication keys than the window needs', async () => {
+    const prefix = redis.freshPrefix()
+    const clock = new ManualClock()
+    const a = await node(prefix, clock)
+    await a.log.createTopic('t', undefined, { windowSeconds: 10 })
+    await a.log.append('t', [ce(1), ce(2)])
+    clock.advance(10_000)
+    await a.log.append('t', [ce(3)]) // expires 1 and 2 on the way
+    const admin = await redis.connect(prefix)
+    teardown(() => admin.close())
+    expect(await admin.client.zcard(`${prefix}log:t:t:dedup`)).toBe(1)
+    clock.advance(10_000)
+    await a.log.enforceRetention() // an idle topic: the sweep expires them
+    expect(await admin.client.zcard(`${prefix}log:t:t:dedup`)).toBe(0)
+    await a.log.createTopic('t', undefined, { windowSeconds: 0 })
+    await a.log.deleteTopic('t')
+    expect(await admin.client.keys(`${prefix}log:t:*`)).toEqual([])
   })
 
   it('keeps every key under its prefix, and two prefixes apart', async () => {

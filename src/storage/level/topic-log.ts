@@ -1,10 +1,11 @@
 import type { Clock } from '../../core/clock.js'
 import { GridgateError } from '../../core/errors.js'
 import { assertTopicName } from '../../core/topic-name.js'
+import { DedupeWindow, type DeduplicationPolicy } from '../../log/dedupe.js'
 import { segmentsToRemove, type RetentionPolicy, type SegmentEntry } from '../../log/retention.js'
 import { indexSegment, recordsOf, SegmentCache } from '../../log/segment-cache.js'
 import { encodeSegment } from '../../log/segment.js'
-import type { AppendResult, LogObserver, LogRecord, ReadFrom, ReadResult, TopicInfo, TopicLog } from '../../log/types.js'
+import type { AppendResult, DedupeKeys, LogObserver, LogRecord, ReadFrom, ReadResult, TopicInfo, TopicLog } from '../../log/types.js'
 import { createGroupCommit, type BatchPlan } from '../group-commit.js'
 import type { LevelStore, Op } from './db.js'
 import { decodeNumber, encodeOffset, encodeTime, RANGE_END } from './keys.js'
@@ -12,14 +13,23 @@ import { decodeNumber, encodeOffset, encodeTime, RANGE_END } from './keys.js'
 // Namespace topics on an abstract-level store (LevelDB on disk, or memory).
 //   segments sublevel  `{topic}!{offset}`              one record per group-commit batch
 //   index sublevel     `x!{topic}!{time}!{offset}`     [count, bytes, cumulativeBytes] per segment
-//                      `m!{topic}`                     { retention, createdAt }
+//                      `m!{topic}`                     { retention, createdAt, deduplication? }
 //                      `w!{topic}`                     { firstOffset, cumBytes } left by retention
+//                      `d!{topic}!{time}!{offset}`     deduplication keys of one segment (JSON array)
 // The time index sorts like the offsets because append times never decrease along a topic.
 //
 // One process holds the store (LevelDB locks its directory; memory is one heap), so the
 // topic table, the group commit that assigns offsets and the append notices live once per
 // store, in the core this module opens; every TopicLog handed out is a view of that core
 // (the cross-instance rules of log/types.ts hold by construction).
+//
+// Deduplication (log/dedupe.ts). The one writer also makes the check atomic: the group
+// commit's plan, which runs for one batch at a time, drops the events whose key the topic's
+// in-memory index holds or the batch already takes, and writes the keys it takes as one `d!`
+// record per segment in the same LevelDB batch as the events (one more key per batch, not per
+// event: per-key cost is what limits LevelDB). The index learns them only once the batch is
+// written. At open it is rebuilt from the `d!` records still inside the window; records past
+// it are deleted as appends and retention sweeps go by, so both are bounded by the window.
 
 interface TopicState {
   name: string
@@ -33,6 +43,14 @@ interface TopicState {
   cumBytes: number
   lastTime: number
   deleted: boolean
+  /** The deduplication index, tagged with each batch's `d!` record key; undefined: off. */
+  dedupe: DedupeWindow<string> | undefined
+}
+
+interface TopicMeta {
+  retention?: Partial<RetentionPolicy>
+  createdAt: number
+  deduplication?: DeduplicationPolicy
 }
 
 type IndexValue = [count: number, bytes: number, cumBytes: number]
@@ -40,6 +58,7 @@ type IndexValue = [count: number, bytes: number, cumBytes: number]
 interface AppendItem {
   topic: string
   events: readonly Buffer[]
+  keys?: DedupeKeys
   /** Other writes of the storage layer that must land in the same batch (a command's state). */
   extra?: readonly Op[]
 }
@@ -60,6 +79,7 @@ export interface TopicLogOptions {
 
 const indexPrefix = (topic: string): string => `x!${topic}!`
 const segmentPrefix = (topic: string): string => `${topic}!`
+const dedupePrefix = (topic: string): string => `d!${topic}!`
 
 function parseIndexKey (key: string): { time: number, firstOffset: number } {
   const parts = key.split('!')
@@ -98,7 +118,21 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
     return first === undefined ? undefined : { key: first[0], value: first[1] as IndexValue }
   }
 
-  async function loadTopic (name: string, meta: { retention?: Partial<RetentionPolicy>, createdAt: number }): Promise<TopicState> {
+  /** The topic's index from its `d!` records inside the window; the older ones are deleted. */
+  async function loadDedupe (name: string, policy: DeduplicationPolicy | undefined): Promise<DedupeWindow<string> | undefined> {
+    const prefix = dedupePrefix(name)
+    const windowMs = (policy?.windowSeconds ?? 0) * 1000
+    const from = prefix + encodeTime(clock.now() - windowMs + 1)
+    await index.clear({ gte: prefix, lt: windowMs > 0 ? from : prefix + RANGE_END })
+    if (windowMs === 0) return undefined
+    const window = new DedupeWindow<string>(windowMs)
+    for await (const [key, value] of index.iterator({ gte: from, lt: prefix + RANGE_END })) {
+      window.add(decodeNumber(key.split('!')[2] ?? ''), value as string[], key)
+    }
+    return window
+  }
+
+  async function loadTopic (name: string, meta: TopicMeta): Promise<TopicState> {
     const mark = await index.get(`w!${name}`) as { firstOffset: number, cumBytes: number } | undefined
     const oldest = await indexEntry(name, false)
     const newest = await indexEntry(name, true)
@@ -111,7 +145,8 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
       bytes: 0,
       cumBytes: mark?.cumBytes ?? 0,
       lastTime: 0,
-      deleted: false
+      deleted: false,
+      dedupe: await loadDedupe(name, meta.deduplication)
     }
     if (oldest !== undefined && newest !== undefined) {
       const o = parseIndexKey(oldest.key)
@@ -127,7 +162,7 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
 
   for await (const [key, value] of index.iterator({ gte: 'm!', lt: 'm!' + RANGE_END })) {
     const name = key.slice(2)
-    topics.set(name, await loadTopic(name, value as { retention?: Partial<RetentionPolicy>, createdAt: number }))
+    topics.set(name, await loadTopic(name, value as TopicMeta))
   }
 
   function requireTopic (name: string): TopicState {
@@ -140,7 +175,7 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
 
   function plan (items: AppendItem[]): BatchPlan<AppendResult, Op> {
     // All items of one topic in this batch become one segment, in queue order.
-    const byTopic = new Map<string, { state: TopicState, events: Buffer[], bytes: number }>()
+    const byTopic = new Map<string, { state: TopicState, events: Buffer[], time: number, taken?: Set<string>, keys: string[], duplicates: number }>()
     const outcomes: BatchPlan<AppendResult, Op>['outcomes'] = []
     const extras: Op[] = []
     const time = clock.now()
@@ -152,24 +187,47 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
       }
       let group = byTopic.get(item.topic)
       if (group === undefined) {
-        group = { state, events: [], bytes: 0 }
+        group = { state, events: [], time: Math.max(time, state.lastTime), keys: [], duplicates: 0 }
         byTopic.set(item.topic, group)
+        if (state.dedupe !== undefined) {
+          group.taken = new Set()
+          for (const tag of state.dedupe.expire(group.time)) extras.push({ type: 'del', sublevel: index, key: tag })
+        }
       }
       const firstOffset = state.nextOffset + group.events.length
-      for (const e of item.events) group.events.push(e)
       if (item.extra !== undefined) extras.push(...item.extra)
-      outcomes.push({ ok: true, value: { firstOffset, nextOffset: firstOffset + item.events.length, time: Math.max(time, state.lastTime) } })
+      if (state.dedupe === undefined || group.taken === undefined) {
+        for (const e of item.events) group.events.push(e)
+        outcomes.push({ ok: true, value: { firstOffset, nextOffset: firstOffset + item.events.length, time: group.time } })
+        continue
+      }
+      const { duplicates, added } = state.dedupe.check(item.events, item.keys, group.time, group.taken)
+      let d = 0
+      item.events.forEach((e, i) => {
+        if (duplicates[d] === i) d++
+        else group.events.push(e)
+      })
+      for (const k of added) group.keys.push(k)
+      group.duplicates += duplicates.length
+      const appended = item.events.length - duplicates.length
+      outcomes.push({ ok: true, value: { firstOffset, nextOffset: firstOffset + appended, time: group.time, ...(duplicates.length > 0 ? { duplicates } : {}) } })
     }
     const ops: Op[] = []
     const commits: Array<() => void> = []
-    for (const { state, events } of byTopic.values()) {
+    for (const { state, events, time: segTime, keys, duplicates } of byTopic.values()) {
+      if (duplicates > 0) commits.push(() => observer?.duplicates?.(state.name, duplicates))
       if (events.length === 0) continue
-      const segTime = Math.max(time, state.lastTime)
       const segment = encodeSegment(events, segTime)
       const first = state.nextOffset
       const cum = state.cumBytes + segment.length
       ops.push({ type: 'put', sublevel: segments, key: segmentPrefix(state.name) + encodeOffset(first), value: segment })
       ops.push({ type: 'put', sublevel: index, key: `${indexPrefix(state.name)}${encodeTime(segTime)}!${encodeOffset(first)}`, value: [events.length, segment.length, cum] satisfies IndexValue })
+      if (keys.length > 0) {
+        const record = `${dedupePrefix(state.name)}${encodeTime(segTime)}!${encodeOffset(first)}`
+        ops.push({ type: 'put', sublevel: index, key: record, value: keys })
+        // The index learns the keys only once they are written (a failed batch appends nothing).
+        commits.push(() => state.dedupe?.add(segTime, keys, record))
+      }
       commits.push(() => {
         cache.put(state.name, indexSegment(segment, first))
         state.nextOffset = first + events.length
@@ -185,7 +243,8 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
       outcomes,
       commit: () => {
         for (const c of commits) c()
-        for (const { state } of byTopic.values()) {
+        for (const { state, events } of byTopic.values()) {
+          if (events.length === 0) continue
           for (const l of appendListeners) l(state.name, state.nextOffset)
         }
       }
@@ -213,7 +272,8 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
       firstOffset: state.firstOffset,
       nextOffset: state.nextOffset,
       events: state.nextOffset - state.firstOffset,
-      bytes: state.bytes
+      bytes: state.bytes,
+      ...(state.dedupe !== undefined ? { deduplication: { windowSeconds: state.dedupe.windowMs / 1000 } } : {})
     }
   }
 
@@ -284,17 +344,32 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
     return removed
   }
 
-  const createTopic: TopicLog['createTopic'] = (name, retention) => serially(async () => {
+  /** Turns a topic's deduplication on, off, or to another window. */
+  async function setDedupe (state: TopicState, windowSeconds: number): Promise<void> {
+    const windowMs = windowSeconds * 1000
+    if (windowMs > 0) {
+      // Off → on starts an empty index: the events appended before were not indexed.
+      if (state.dedupe === undefined) state.dedupe = new DedupeWindow<string>(windowMs)
+      else state.dedupe.windowMs = windowMs
+      return
+    }
+    state.dedupe = undefined
+    await index.clear({ gte: dedupePrefix(state.name), lt: dedupePrefix(state.name) + RANGE_END })
+  }
+
+  const createTopic: TopicLog['createTopic'] = (name, retention, deduplication) => serially(async () => {
     assertTopicName(name)
     const existing = topics.get(name)
     const createdAt = existing?.createdAt ?? clock.now()
     const r = retention ?? existing?.retention ?? {}
-    await index.put(`m!${name}`, { retention: r, createdAt })
+    const windowSeconds = deduplication?.windowSeconds ?? (existing?.dedupe === undefined ? 0 : existing.dedupe.windowMs / 1000)
+    await index.put(`m!${name}`, { retention: r, createdAt, ...(windowSeconds > 0 ? { deduplication: { windowSeconds } } : {}) } satisfies TopicMeta)
     if (existing !== undefined) {
       existing.retention = r
+      await setDedupe(existing, windowSeconds)
       return { topic: info(existing), created: false }
     }
-    const state = await loadTopic(name, { retention: r, createdAt })
+    const state = await loadTopic(name, { retention: r, createdAt, deduplication: { windowSeconds } })
     topics.set(name, state)
     return { topic: info(state), created: true }
   })
@@ -308,6 +383,7 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
     cache.drop(name)
     await segments.clear({ gte: segmentPrefix(name), lt: segmentPrefix(name) + RANGE_END })
     await index.clear({ gte: indexPrefix(name), lt: indexPrefix(name) + RANGE_END })
+    await index.clear({ gte: dedupePrefix(name), lt: dedupePrefix(name) + RANGE_END })
     await index.batch([{ type: 'del', key: `m!${name}` }, { type: 'del', key: `w!${name}` }])
     return true
   })
@@ -318,10 +394,19 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
     return await readFromOffset(state, offset, limit)
   }
 
+  /** Forgets the deduplication keys whose window has passed, on topics no append expired them on. */
+  async function expireDedupe (state: TopicState, now: number): Promise<void> {
+    const gone = state.dedupe?.expire(now) ?? []
+    if (gone.length > 0) await index.batch(gone.map((key) => ({ type: 'del' as const, key })))
+  }
+
   const enforceRetention: TopicLog['enforceRetention'] = async () => {
     const now = clock.now()
     let removed = 0
-    for (const state of [...topics.values()]) removed += await trimTopic(state, now)
+    for (const state of [...topics.values()]) {
+      removed += await trimTopic(state, now)
+      await expireDedupe(state, now)
+    }
     return removed
   }
 
@@ -345,12 +430,12 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
       listTopics: async () => [...topics.values()].map(info).sort((a, b) => a.name.localeCompare(b.name)),
       // Not async, one promise per call: it runs for every device message. The group commit
       // settles in submission order, so close() waits for this view's last append only.
-      append: (topic, events) => {
+      append: (topic, events, keys) => {
         if (closed) return Promise.reject(new GridgateError('SHUTTING_DOWN'))
         let state: ReturnType<typeof requireTopic>
         try { state = requireTopic(topic) } catch (err) { return Promise.reject(err) }
         if (events.length === 0) return Promise.resolve({ firstOffset: state.nextOffset, nextOffset: state.nextOffset, time: clock.now() })
-        return (last = writer.submit({ topic, events }))
+        return (last = writer.submit({ topic, events, keys }))
       },
       read,
       waitForAppend: async (topic, afterOffset, timeoutMs) => {

@@ -3,10 +3,11 @@ import type { Redis } from 'ioredis'
 import type { Clock } from '../../core/clock.js'
 import { GridgateError } from '../../core/errors.js'
 import { assertTopicName } from '../../core/topic-name.js'
+import { keyAt } from '../../log/dedupe.js'
 import { segmentsToRemove, type RetentionPolicy, type SegmentEntry } from '../../log/retention.js'
 import { indexSegment, recordsOf, SegmentCache, type CachedSegment } from '../../log/segment-cache.js'
 import { encodeSegment } from '../../log/segment.js'
-import type { AppendResult, LogObserver, LogRecord, ReadFrom, ReadResult, TopicInfo, TopicLog } from '../../log/types.js'
+import type { AppendResult, DedupeKeys, LogObserver, LogRecord, ReadFrom, ReadResult, TopicInfo, TopicLog } from '../../log/types.js'
 import { storageError } from './availability.js'
 import { num, type RedisArg, type RedisConnection } from './connection.js'
 import { APPEND, CREATE, DELETE, TOPIC_LOG_SCRIPTS, TRIM } from './topic-log-scripts.js'
@@ -16,13 +17,17 @@ import { APPEND, CREATE, DELETE, TOPIC_LOG_SCRIPTS, TRIM } from './topic-log-scr
 //   P log:gen               STRING  counter of incarnations (a topic deleted and created again is a new one)
 //   P log:t:{topic}:head    HASH    gen, created (ms), ret (the topic's own retention, JSON),
 //                                   next (offset the next event gets), first (oldest retained),
-//                                   bytes (retained), last (newest append time, ms)
+//                                   bytes (retained), last (newest append time, ms),
+//                                   dedup (deduplication window, seconds; 0 or absent: off)
 //   P log:t:{topic}:seg     STREAM  one entry per group-commit batch of the topic: ID `{firstOffset}-1`,
 //                                   field `s` = the segment (log/segment.ts): the offset index is the
 //                                   stream ID, so the segment holding offset N is XREVRANGE `N-1` - COUNT 1
 //   P log:t:{topic}:time    ZSET    score = append time (ms), member = `{firstOffset:016}:{count}:{bytes}`:
 //                                   the time index (read from a time) and what retention reads; ordered
 //                                   like the offsets, because append times never decrease along a topic
+//   P log:t:{topic}:dedup   ZSET    score = append time (ms), member = deduplication key (log/dedupe.ts):
+//                                   the keys appended within the window; the append script drops
+//                                   what has passed the window, a retention sweep too
 //   channel P log:appends           `{instance} {nextOffset} {topic}` after each committed segment
 //
 // Appends. Each instance gathers concurrent appends into one batch (group commit) and writes the
@@ -33,7 +38,13 @@ import { APPEND, CREATE, DELETE, TOPIC_LOG_SCRIPTS, TRIM } from './topic-log-scr
 // never reused (a failed script writes nothing: it checks every topic first). The append time
 // is the instance's clock, raised to the topic's last append time when that is later (another
 // node's clock), so times never decrease along a topic; the script patches the segment header
-// then. Other writes of the storage layer that must be atomic with events (a command's state)
+// then. Deduplication is decided in the same script, before its first write (a ZSCORE per
+// key, by append time, so it holds across nodes and under a manual clock): it names the
+// duplicates and writes nothing, and the batch goes again without them (duplicates are the
+// rare case: a device resending). Keys are sent only for topics this instance knows to
+// deduplicate (from the script's last answer or a head it read), so a topic without it costs
+// nothing; a deduplicating topic sent without keys is refused the same way and goes again
+// with them. Other writes of the storage layer that must be atomic with events (a command's state)
 // ride in the same script (`appendWith`). A batch resolves when Redis answered the script: with
 // `appendfsync always` that is after the fsync (connection.ts).
 //
@@ -88,11 +99,16 @@ interface Head {
   first: number
   next: number
   bytes: number
+  /** Deduplication window, seconds (0: off). */
+  dedup: number
 }
 
 interface Pending {
   topic: string | undefined
   events: readonly Buffer[]
+  keys: DedupeKeys | undefined
+  /** Indexes of the events found duplicates so far (ascending), left out of the next try. */
+  dups?: number[]
   ops: readonly RedisOp[]
   size: number
   resolve: (r: AppendResult | undefined) => void
@@ -110,7 +126,8 @@ function headOf (fields: Record<string, string>): Head | undefined {
     retention: JSON.parse(fields.ret ?? '{}') as Partial<RetentionPolicy>,
     first: Number(fields.first),
     next: Number(fields.next),
-    bytes: Number(fields.bytes)
+    bytes: Number(fields.bytes),
+    dedup: Number(fields.dedup ?? 0)
   }
 }
 
@@ -136,9 +153,15 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
   const topicsKey = `${P}log:topics`
   const genKey = `${P}log:gen`
   const channel = `${P}log:appends`
-  const keys = (topic: string): { head: string, seg: string, time: string } => {
+  const keys = (topic: string): { head: string, seg: string, time: string, dedup: string } => {
     const base = `${P}log:t:${topic}:`
-    return { head: base + 'head', seg: base + 'seg', time: base + 'time' }
+    return { head: base + 'head', seg: base + 'seg', time: base + 'time', dedup: base + 'dedup' }
+  }
+  // Topics this instance knows to deduplicate: their appends carry keys (see above).
+  const deduplicating = new Set<string>()
+  const learn = (topic: string, h: { dedup: number } | undefined): void => {
+    if (h !== undefined && h.dedup > 0) deduplicating.add(topic)
+    else deduplicating.delete(topic)
   }
   const instance = randomBytes(8).toString('hex')
   const cache = new SegmentCache(opts.cacheBytes)
@@ -175,7 +198,9 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
   }
 
   async function readHead (topic: string): Promise<Head | undefined> {
-    return headOf(await client.hgetall(keys(topic).head))
+    const h = headOf(await client.hgetall(keys(topic).head))
+    learn(topic, h)
+    return h
   }
 
   async function requireHead (topic: string): Promise<Head> {
@@ -192,7 +217,8 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
       firstOffset: h.first,
       nextOffset: h.next,
       events: h.next - h.first,
-      bytes: h.bytes
+      bytes: h.bytes,
+      ...(h.dedup > 0 ? { deduplication: { windowSeconds: h.dedup } } : {})
     }
   }
 
@@ -236,14 +262,22 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
     const bytes = batch.reduce((s, p) => s + p.size, 0)
     let live = batch
     for (;;) {
-      // All events of one topic in this batch become one segment, in queue order.
-      const groups = new Map<string, { events: Buffer[], items: Array<[Pending, number]> }>()
+      // All events of one topic in this batch become one segment, in queue order, without the
+      // duplicates found so far; `origin` maps the segment's events back to their appends.
+      const groups = new Map<string, { events: Buffer[], keys: string[] | undefined, origin: Array<[Pending, number]>, items: Array<[Pending, number]> }>()
       for (const p of live) {
         if (p.topic === undefined || p.events.length === 0) continue
         let g = groups.get(p.topic)
-        if (g === undefined) groups.set(p.topic, g = { events: [], items: [] })
+        if (g === undefined) groups.set(p.topic, g = { events: [], keys: deduplicating.has(p.topic) ? [] : undefined, origin: [], items: [] })
         g.items.push([p, g.events.length])
-        for (const e of p.events) g.events.push(e)
+        let d = 0
+        for (let i = 0; i < p.events.length; i++) {
+          if (p.dups !== undefined && p.dups[d] === i) { d++; continue }
+          g.events.push(p.events[i] as Buffer)
+          if (g.keys === undefined) continue
+          g.keys.push(keyAt(p.events, p.keys, i) ?? '')
+          g.origin.push([p, i])
+        }
       }
       const time = clock.now()
       const scriptKeys: string[] = []
@@ -251,10 +285,11 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
       const segments: Buffer[] = []
       for (const [topic, g] of groups) {
         const k = keys(topic)
-        scriptKeys.push(k.head, k.seg, k.time)
-        const segment = encodeSegment(g.events, time)
+        scriptKeys.push(k.head, k.seg, k.time, k.dedup)
+        const segment = g.events.length > 0 ? encodeSegment(g.events, time) : Buffer.alloc(0)
         segments.push(segment)
-        args.push(topic, g.events.length, segment)
+        args.push(topic, g.events.length, segment, g.keys?.length ?? 0)
+        if (g.keys !== undefined) args.push(...g.keys)
       }
       const ops = live.flatMap((p) => p.ops)
       args.push(ops.length)
@@ -275,9 +310,9 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
         return
       }
       const list = reply as unknown[]
+      const names = [...groups.keys()]
       if (list[0] === 'missing') {
         // Nothing was written: refuse the items of the missing topics, write the others.
-        const names = [...groups.keys()]
         const missing = new Set((list.slice(1) as number[]).map((i) => names[i - 1] as string))
         live = live.filter((p) => {
           if (p.topic === undefined || !missing.has(p.topic)) return true
@@ -287,19 +322,41 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
         if (live.length === 0) return
         continue
       }
+      if (list[0] === 'keys') {
+        // Nothing was written: these topics deduplicate (turned on through another instance).
+        for (const i of list.slice(1) as number[]) deduplicating.add(names[i - 1] as string)
+        continue
+      }
+      if (list[0] === 'dups') {
+        // Nothing was written: leave the duplicates out and go again.
+        for (const [i, j] of list[1] as Array<[number, number]>) {
+          const [p, index] = (groups.get(names[i - 1] as string) as { origin: Array<[Pending, number]> }).origin[j - 1] as [Pending, number]
+          ;(p.dups ??= []).push(index)
+        }
+        for (const p of live) p.dups?.sort((a, b) => a - b)
+        continue
+      }
       observer?.batch?.(batch.length, bytes, performance.now() - started, true)
       let i = 0
       const results = new Map<Pending, AppendResult>()
       const notices: Array<[string, number]> = []
       for (const [topic, g] of groups) {
-        const [gen, firstText, timeText] = list[i] as [string, string, string]
+        const [gen, firstText, timeText, windowText] = list[i] as [string, string, string, string]
         const segment = segments[i] as Buffer
         i++
         const first = Number(firstText)
         const t = Number(timeText)
+        learn(topic, { dedup: Number(windowText) })
+        let duplicates = 0
+        for (const [p, at] of g.items) {
+          const appended = p.events.length - (p.dups?.length ?? 0)
+          duplicates += p.events.length - appended
+          results.set(p, { firstOffset: first + at, nextOffset: first + at + appended, time: t, ...(p.dups !== undefined ? { duplicates: p.dups } : {}) })
+        }
+        if (duplicates > 0) observer?.duplicates?.(topic, duplicates)
+        if (g.events.length === 0) continue
         if (t !== time) segment.writeDoubleLE(t, 5) // as the script stored it
         cache.put(cacheKey(topic, gen), indexSegment(segment, first))
-        for (const [p, at] of g.items) results.set(p, { firstOffset: first + at, nextOffset: first + at + p.events.length, time: t })
         observer?.appended?.(topic, g.events.length)
         notices.push([topic, first + g.events.length])
       }
@@ -323,13 +380,13 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
     }
   }
 
-  function submit (topic: string | undefined, events: readonly Buffer[], ops: readonly RedisOp[]): Promise<AppendResult | undefined> {
+  function submit (topic: string | undefined, events: readonly Buffer[], ops: readonly RedisOp[], keys?: DedupeKeys): Promise<AppendResult | undefined> {
     if (closed) return Promise.reject(new GridgateError('SHUTTING_DOWN'))
     let size = 64
     for (const e of events) size += 4 + e.length
     for (const op of ops) for (const a of op.args) size += typeof a === 'number' ? 8 : a.length
     return new Promise((resolve, reject) => {
-      queue.push({ topic, events, ops, size, resolve, reject })
+      queue.push({ topic, events, keys, ops, size, resolve, reject })
       if (!scheduled && !writing) {
         scheduled = true
         // setImmediate, not a microtask: requests parsed in the same I/O phase join one batch.
@@ -400,6 +457,8 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
   async function trimTopic (name: string, now: number): Promise<number> {
     const h = await readHead(name)
     if (h === undefined) return 0
+    // Keys past the window, on a topic no append has expired them on lately (this node's clock).
+    if (h.dedup > 0) await client.zremrangebyscore(keys(name).dedup, '-inf', num(now - h.dedup * 1000))
     const policy = { ...opts.defaultRetention, ...h.retention }
     if (policy.maxAgeSeconds === 0 && policy.maxBytes === 0) return 0
     const k = keys(name)
@@ -431,17 +490,21 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
   }
 
   // ---- the port ----
-  const createTopic: TopicLog['createTopic'] = async (name, retention) => {
+  const createTopic: TopicLog['createTopic'] = async (name, retention, deduplication) => {
     assertTopicName(name)
     const k = keys(name)
-    const [created, fields] = await CREATE.run(client, [topicsKey, genKey, k.head, k.seg, k.time], [name, num(clock.now()), retention === undefined ? '' : JSON.stringify(retention)]) as [number, unknown]
-    return { topic: info(name, headOf(pairs(fields)) as Head), created: created === 1 }
+    const [created, fields] = await CREATE.run(client, [topicsKey, genKey, k.head, k.seg, k.time, k.dedup], [
+      name, num(clock.now()), retention === undefined ? '' : JSON.stringify(retention), deduplication === undefined ? '' : deduplication.windowSeconds
+    ]) as [number, unknown]
+    const h = headOf(pairs(fields)) as Head
+    learn(name, h)
+    return { topic: info(name, h), created: created === 1 }
   }
 
   const deleteTopic: TopicLog['deleteTopic'] = async (name) => {
     const k = keys(name)
     const h = await readHead(name)
-    const deleted = await DELETE.run(client, [topicsKey, k.head, k.seg, k.time], [name]) === 1
+    const deleted = await DELETE.run(client, [topicsKey, k.head, k.seg, k.time, k.dedup], [name]) === 1
     if (h !== undefined) cache.drop(cacheKey(name, h.gen))
     return deleted
   }
@@ -476,13 +539,13 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
         return h === undefined ? undefined : info(name, h)
       },
       listTopics,
-      append: async (topic, events) => {
+      append: async (topic, events, keys) => {
         if (viewClosed) throw new GridgateError('SHUTTING_DOWN')
         if (events.length === 0) {
           const h = await requireHead(topic)
           return { firstOffset: h.next, nextOffset: h.next, time: clock.now() }
         }
-        const p = submit(topic, events, [])
+        const p = submit(topic, events, [], keys)
         inFlight.add(p)
         try { return await p as AppendResult } finally { inFlight.delete(p) }
       },
