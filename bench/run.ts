@@ -10,6 +10,7 @@ import { benchLogAppend } from './log-append.js'
 import { runCommandsBench } from './commands.js'
 import { runDeliveryBench } from './delivery.js'
 import { benchCluster } from './cluster-fanin.js'
+import { benchClusterDelivery } from './cluster-delivery.js'
 import { benchMqttIngest } from './mqtt-ingest.js'
 import { benchSim } from './sim.js'
 import { benchTelemetryIngest } from './telemetry-ingest.js'
@@ -27,8 +28,9 @@ const USAGE = `Usage: npm run bench -- [options]
   --seconds N       measured seconds per round and system (default 3)
   --warmup N        warm-up seconds before each measurement (default 1)
   --rounds N        rounds per case; each runs baseline and gridgate, order alternating (default 4)
-  --only log|http|mqtt|delivery|commands|telemetry|sim|cluster  run one part only
-                    (sim: devices-sim at 1,000 devices × 5,000 msg/s and 10,000 connections, ~4 min)
+  --only log|http|mqtt|delivery|commands|telemetry|sim|cluster|cluster-delivery  run one part only
+                    (sim: devices-sim at 1,000 devices × 5,000 msg/s and 10,000 connections, ~4 min;
+                    cluster: the fan-in and the delivery cases, cluster-delivery: the delivery cases only)
   --callers N       concurrent log.append callers (default 64)
   --connections N   HTTP keep-alive connections (default 16)
   --inflight N      HTTP requests in flight (default 32)
@@ -38,6 +40,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --mqtt-rate N     publishes/s in total in the latency case (default 5000)
   --mqtt-idle N     idle connections in the memory case, 0 to skip it (default 5000)
   --mqtt-cpu-prof DIR  write CPU profiles of each measured mqtt window (server main thread) and of telemetry's gridgate children to DIR
+                    (and of the gridgate nodes in each measured cluster pull and push window)
   --dir DIR         where temp databases go (default: the OS temp dir)
 `
 
@@ -158,7 +161,7 @@ async function main (): Promise<number> {
     process.stdout.write(USAGE)
     return 0
   }
-  if (values.only !== undefined && !['log', 'http', 'mqtt', 'delivery', 'commands', 'telemetry', 'sim', 'cluster'].includes(values.only)) throw new Error(`--only must be 'log', 'http', 'mqtt', 'delivery', 'commands', 'telemetry', 'sim' or 'cluster', not '${values.only}'`)
+  if (values.only !== undefined && !['log', 'http', 'mqtt', 'delivery', 'commands', 'telemetry', 'sim', 'cluster', 'cluster-delivery'].includes(values.only)) throw new Error(`--only must be 'log', 'http', 'mqtt', 'delivery', 'commands', 'telemetry', 'sim', 'cluster' or 'cluster-delivery', not '${values.only}'`)
   const settings: Settings = {
     warmupSeconds: positive('warmup', values.warmup, 1, false),
     seconds: positive('seconds', values.seconds, 3, false),
@@ -230,6 +233,19 @@ async function main (): Promise<number> {
     })
     cases.push(...cluster.cases)
     warnings.push(...cluster.warnings)
+  }
+  if (runs('cluster') || settings.only === 'cluster-delivery') {
+    cases.push(...await benchClusterDelivery({
+      baseDir,
+      warmupSeconds: settings.warmupSeconds,
+      seconds: settings.seconds,
+      rounds: settings.rounds,
+      connections: settings.connections,
+      inflight: settings.inflight,
+      batchEvents: settings.httpBatchEvents,
+      warnings,
+      ...(values['mqtt-cpu-prof'] === undefined ? {} : { cpuProfileDir: await realpath(values['mqtt-cpu-prof']) })
+    }))
   }
   if (runs('commands')) {
     cases.push(...await runCommandsBench({
