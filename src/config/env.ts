@@ -25,7 +25,8 @@ export const ENV_OVERRIDES: Readonly<Record<string, Override>> = {
   GRIDGATE_LOG_LEVEL: { path: ['log', 'level'], kind: 'string' },
   GRIDGATE_STORAGE_ENGINE: { path: ['storage', 'engine'], kind: 'string' },
   GRIDGATE_REDIS_URL: { path: ['redis', 'url'], kind: 'string' },
-  GRIDGATE_NODE_ID: { path: ['cluster', 'nodeId'], kind: 'string' }
+  GRIDGATE_NODE_ID: { path: ['cluster', 'nodeId'], kind: 'string' },
+  GRIDGATE_ADVERTISE_HTTP_URL: { path: ['cluster', 'advertiseHttpUrl'], kind: 'string' }
 }
 
 function parse (name: string, kind: Kind, raw: string): unknown {

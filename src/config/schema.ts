@@ -159,6 +159,11 @@ export interface Config {
   cluster: {
     /** This node's id; absent: a new one at every start (registry/nodes.ts says why it is not kept). */
     nodeId?: string
+    /**
+     * The URL other nodes reach this node's HTTP listener at (`http(s)://host[:port]`), listed in
+     * GET /cluster/nodes and used to forward calls here; absent: the bound address (a wildcard bind lists 127.0.0.1).
+     */
+    advertiseHttpUrl?: string
     /** How often the node refreshes its heartbeat key. */
     heartbeatIntervalMs: number
     /** A node whose heartbeat is older than this is gone (the key's expiry); above the interval. */
@@ -167,6 +172,22 @@ export interface Config {
   retention: RetentionConfig & { sweepIntervalSeconds: number }
   topics: TopicConfig[]
   telemetry: TelemetryConfig
+  twins: TwinsConfig
+}
+
+/** Device twins (src/twins/): reported state projected from the routed topics, desired state sent to devices. */
+export interface TwinsConfig {
+  enabled: boolean
+  /** Namespace topics whose device events set reported fields; absent: every route's topic. */
+  sources?: string[]
+  /** Append `device.twin.changed` events to the `twins` topic. */
+  events: boolean
+  /** Twins kept in memory (least recently used ones are read from storage again). */
+  cacheDevices: number
+  /** A snapshot of a twin every this many versions: asOf reads one and at most this many changes after it. */
+  snapshotEvery: number
+  /** The largest desired document, as JSON bytes. */
+  maxDesiredBytes: number
 }
 
 export interface TelemetrySourceConfig {
@@ -282,7 +303,7 @@ export const configSchema = {
         /* eslint-disable no-template-curly-in-string */
         permissions: permissionSet({
           publish: ['devices/${client.id}/telemetry', 'devices/${client.id}/telemetry/#', 'devices/${client.id}/events/#', 'devices/${client.id}/responses/#'],
-          subscribe: ['devices/${client.id}/commands/#']
+          subscribe: ['devices/${client.id}/commands/#', 'devices/${client.id}/twin/desired']
         }),
         /* eslint-enable no-template-curly-in-string */
         anonymousPermissions: permissionSet({ publish: [], subscribe: [] }),
@@ -422,6 +443,8 @@ export const configSchema = {
       default: {},
       properties: {
         nodeId: { type: 'string', pattern: NAME_PATTERN },
+        // Scheme, host and port only: a forwarded call's path is the caller's own.
+        advertiseHttpUrl: { type: 'string', maxLength: 2048, pattern: '^https?://[^/?#@\\s]+/?$' },
         heartbeatIntervalMs: { type: 'integer', minimum: 10, maximum: 60_000, default: 1000 },
         heartbeatExpiryMs: { type: 'integer', minimum: 20, maximum: 600_000, default: 5000 }
       }
@@ -489,6 +512,19 @@ export const configSchema = {
           // The fields are checked like a PUT /windows/{name} body, when the gateway starts.
           items: { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: NAME_PATTERN } } }
         }
+      }
+    },
+    twins: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        sources: { type: 'array', maxItems: 16, items: { type: 'string', pattern: NAME_PATTERN } },
+        events: { type: 'boolean', default: true },
+        cacheDevices: { type: 'integer', minimum: 1, maximum: 10_000_000, default: 10_000 },
+        snapshotEvery: { type: 'integer', minimum: 1, maximum: 100_000, default: 64 },
+        maxDesiredBytes: { type: 'integer', minimum: 2, maximum: 1_048_576, default: 65_536 }
       }
     },
     topics: {

@@ -6,7 +6,8 @@ import type { NodeDirectory } from '../registry/nodes.js'
 
 // Calls on a subscription's queue (pull, status, dead letters) made to a node that does not
 // deliver it are forwarded over HTTP to the node that does (subscriptions.ts: one owner per
-// subscription on a cluster), with the caller's own Authorization (the nodes share
+// subscription on a cluster), at the `http` listener the node list gives for it (the owner's
+// cluster.advertiseHttpUrl, or its bound address), with the caller's own Authorization (the nodes share
 // http.keys), and its answer is passed back as it is: status, body, content type. A forwarded
 // call carries FORWARDED_HEADER and is never forwarded again: a node that gets one for a
 // subscription it does not deliver (ownership moved meanwhile) answers 503 SUBSCRIPTION_NOT_OWNED,

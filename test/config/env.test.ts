@@ -18,7 +18,8 @@ const OVERRIDES = [
   { name: 'GRIDGATE_LOG_LEVEL', value: 'debug', expected: { log: { level: 'debug' } } },
   { name: 'GRIDGATE_STORAGE_ENGINE', value: 'memory', expected: { storage: { engine: 'memory' } } },
   { name: 'GRIDGATE_REDIS_URL', value: 'redis://:secret@redis.example:6380/2', expected: { redis: { url: 'redis://:secret@redis.example:6380/2' } } },
-  { name: 'GRIDGATE_NODE_ID', value: 'gw-2', expected: { cluster: { nodeId: 'gw-2' } } }
+  { name: 'GRIDGATE_NODE_ID', value: 'gw-2', expected: { cluster: { nodeId: 'gw-2' } } },
+  { name: 'GRIDGATE_ADVERTISE_HTTP_URL', value: 'http://10.0.0.7:8080', expected: { cluster: { advertiseHttpUrl: 'http://10.0.0.7:8080' } } }
 ]
 
 const PORTS = Object.entries(ENV_OVERRIDES).filter(([, o]) => o.kind === 'port').map(([name]) => name)

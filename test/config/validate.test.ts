@@ -89,7 +89,9 @@ describe('validateConfig: accepted configs', () => {
     { name: 'topic names differing only in case', raw: { topics: [{ name: 'a' }, { name: 'A' }] } },
     { name: 'a 16-character key', raw: { http: { keys: [KEY] } } },
     { name: 'retention of 0 (keep forever)', raw: { retention: { maxAgeSeconds: 0, maxBytes: 0 } } },
-    { name: 'log level silent', raw: { log: { level: 'silent' } } }
+    { name: 'log level silent', raw: { log: { level: 'silent' } } },
+    { name: 'an advertised http URL', raw: { cluster: { advertiseHttpUrl: 'http://10.0.0.7:8080' } } },
+    { name: 'an advertised https URL with a trailing slash', raw: { cluster: { advertiseHttpUrl: 'https://gw-1.cluster.local/' } } }
   ])('accepts $name', ({ raw }) => {
     expect(() => validateConfig(raw)).not.toThrow()
   })
@@ -134,6 +136,9 @@ describe('validateConfig: refused configs', () => {
     { raw: { topics: [{}] }, pointer: '/topics/0' },
     { raw: { topics: [{ name: '-bad' }] }, pointer: '/topics/0/name' },
     { raw: { topics: [{ name: 't', retention: { maxBytes: 'lots' } }] }, pointer: '/topics/0/retention/maxBytes' },
+    { raw: { cluster: { advertiseHttpUrl: 'gw-1:8080' } }, pointer: '/cluster/advertiseHttpUrl' },
+    { raw: { cluster: { advertiseHttpUrl: 'mqtt://gw-1:1883' } }, pointer: '/cluster/advertiseHttpUrl' },
+    { raw: { cluster: { advertiseHttpUrl: 'http://gw-1:8080/api' } }, pointer: '/cluster/advertiseHttpUrl' },
     { raw: [], pointer: '/' },
     { raw: 'config', pointer: '/' }
   ])('refuses a wrong value at $pointer, naming it', ({ raw, pointer }) => {

@@ -1,16 +1,24 @@
+import { once } from 'node:events'
+import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Received } from '../helpers/api.js'
+import { spawnGateway } from '../helpers/child.js'
 import { startCluster, type ClusterNodeProcess, type TestCluster } from '../helpers/cluster.js'
 import { TEST_ENGINE } from '../helpers/gateway.js'
 import { cloudEvent } from '../helpers/http.js'
 import { useRedisServer } from '../helpers/redis.js'
+import { useTeardown } from '../helpers/teardown.js'
+import { tempDir } from '../helpers/tmp.js'
 import { until } from '../helpers/wait.js'
 
 // What a cluster's nodes say about themselves and the subscriptions they share, on two gateway
 // processes on one redis-server: each node's metrics carry its own id; a subscription's status
-// counters are the cluster's totals since it was created, whichever node delivered. Real parts
-// only; the cases run in order on one cluster.
+// counters are the cluster's totals since it was created, whichever node delivered; a node
+// started with an advertised HTTP URL is listed with it and calls are forwarded to it there (a
+// proxy in front of its listener sees them). Real parts only; the cases run in order on one cluster.
 
+const teardown = useTeardown()
 const redis = useRedisServer()
 const INTERVAL_MS = 100
 const EXPIRY_MS = 1000
@@ -72,5 +80,46 @@ describe.skipIf(TEST_ENGINE === 'memory')('a cluster of nodes on one Redis: metr
     expect(await status(other, 'counted')).toMatchObject({ node: other.node, delivered: 2, deadLettered: 1, inFlight: 1 })
     expect((await settle(other, 'counted', 'acknowledge', [t4])).succeededLockTokens).toHaveLength(1)
     expect(await status(other, 'counted')).toMatchObject({ delivered: 3, deadLettered: 1, inFlight: 0 })
+  })
+
+  it('a node started with an advertised HTTP URL is listed with it, and calls are forwarded to it there', async () => {
+    const [left] = cluster.nodes.filter((n) => n.proc.exitCode === null && n.proc.signalCode === null) as [ClusterNodeProcess]
+    // A proxy in front of the new node's listener: the address it advertises.
+    const seen: IncomingHttpHeaders[] = []
+    let target = ''
+    const proxy = createServer((req, res) => {
+      seen.push(req.headers)
+      const up = httpRequest(new URL(req.url ?? '/', target), { method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        answer.pipe(res)
+      })
+      up.on('error', () => { res.writeHead(502).end() })
+      req.pipe(up)
+    })
+    proxy.listen(0, '127.0.0.1')
+    await once(proxy, 'listening')
+    teardown(async () => { proxy.closeAllConnections(); proxy.close() })
+    const advertised = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`
+    const dir = await tempDir('gridgate-advertised-')
+    teardown(dir.remove)
+    const joined = await spawnGateway({ args: ['start', '--config', cluster.configFile], env: { GRIDGATE_HTTP_KEYS: cluster.key, GRIDGATE_DATA_DIR: dir.path, GRIDGATE_ADVERTISE_HTTP_URL: `${advertised}/` } })
+    teardown(async () => { await joined.kill('SIGTERM') })
+    target = joined.listeners.http as string
+    expect(target).not.toBe(advertised)
+    const nodeList = async () => (await left.request<{ value: Array<{ id: string, listeners: { http: string }, owns: { subscriptions: number } }> }>('GET', '/cluster/nodes')).body.value
+    await until(async () => (await nodeList()).length === 2, { timeoutMs: 10_000, what: 'the new node listed' })
+    const listed = (await nodeList()).find((n) => n.listeners.http !== left.listeners.http)
+    expect(listed?.listeners.http).toBe(advertised)
+    // Subscriptions until the new node owns some, then a pull call on one of them made to the other node.
+    for (let i = 0; i < 8; i++) expect((await left.request('PUT', `${SUBS}/adv-${i}`, { body: queueSub })).status).toBe(201)
+    const subs = (await left.request<{ value: unknown[] }>('GET', SUBS)).body.value.length
+    await until(async () => { const l = await nodeList(); return l.every((n) => n.owns.subscriptions > 0) && l.reduce((t, n) => t + n.owns.subscriptions, 0) === subs }, { timeoutMs: 10_000, what: 'the subscriptions spread over both nodes' })
+    let name: string | undefined
+    for (let i = 0; i < 8 && name === undefined; i++) if ((await status(left, `adv-${i}`)).node === listed?.id) name = `adv-${i}`
+    expect(name).toBeDefined()
+    await left.publish('orders', cloudEvent('a1'))
+    seen.length = 0
+    expect((await receive(left, name as string)).map((v) => v.event.id)).toEqual(['a1'])
+    expect(seen.map((h) => h['x-gridgate-forwarded-by'])).toEqual([left.node])
   })
 })
