@@ -27,9 +27,7 @@ import { createSchemaRegistry } from './schemas/registry.js'
 import { openStorageEngine, type StorageEngine } from './storage/engine.js'
 import type { Telemetry } from './telemetry/telemetry.js'
 import { openTelemetryWiring } from './telemetry-wiring.js'
-import { startTelemetryOwnership, type TelemetryOwnership } from './telemetry/ownership.js'
 import { openDelivery } from './delivery-wiring.js'
-import { openTwins, type TwinsModule } from './twins/module.js'
 import type { Subscriptions } from './delivery/subscriptions.js'
 import { keyAnnouncement, readTls, urlOf } from './startup-io.js'
 import { brokerObserver, commandsObserver, connectionMetrics, ingestObserver, logObserver, duringOutage, watchState, watchStorage } from './observers.js'
@@ -165,14 +163,12 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       owns: async (ids) => {
         const devices = await engine.presence.count(ids)
         const subs = await subscriptionsPort.ownedBy(ids)
-        const streams = await telemetryOwnersPort.ownedBy(ids)
-        return ids.map((_, i) => ({ devices: devices[i] ?? 0, subscriptions: subs[i] ?? 0, telemetry: streams[i] ?? 0 }))
+        return ids.map((_, i) => ({ devices: devices[i] ?? 0, subscriptions: subs[i] ?? 0 }))
       }
     })
 
     // The node lists what it owns, the subscriptions need the node: a late-bound port.
     let subscriptionsPort: Pick<Subscriptions, 'ownedBy'> = { ownedBy: async (ids) => ids.map(() => 0) }
-    let telemetryOwnersPort: Pick<TelemetryOwnership, 'ownedBy'> = { ownedBy: async (ids) => ids.map(() => 0) }
     const mqttLog = logger.child({ component: 'mqtt' })
     // Commands need the broker to send, the broker hands answers to commands: a late-bound port.
     let commandsPort: Pick<Commands, 'onResponse'> = { onResponse: async () => {} }
@@ -282,53 +278,8 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
 
     // In its worker thread unless the config says otherwise or a test injected a clock
     // (telemetry-wiring.ts); either way its state is in its own store.
-    const opened: Telemetry = await openTelemetryWiring({ config, engine, log, clock, systemTime: clock === systemClock, metrics, logger, cluster: engine.subscriptionLeases !== undefined })
-    stops.push(() => opened.close())
-    let telemetry = opened
-    // Several nodes on one store: each source stream processed by one node, under a lease.
-    if (engine.subscriptionLeases !== undefined && config.telemetry.enabled) {
-      const owners = startTelemetryOwnership({
-        node: node.id,
-        leases: engine.subscriptionLeases,
-        liveNodes: async () => (await engine.nodes.list()).map((r) => r.id),
-        signals: engine.signals,
-        sources: config.telemetry.sources.map((s) => s.topic),
-        telemetry: opened,
-        clock,
-        intervalMs: config.cluster.heartbeatIntervalMs,
-        leaseMs: config.cluster.heartbeatExpiryMs,
-        onError: (err) => logger[duringOutage(err) ? 'debug' : 'warn']({ err }, 'telemetry ownership step failed')
-      })
-      // First on stop: the streams' final checkpoints and leases go before telemetry closes.
-      stops.push(() => owners.close())
-      telemetryOwnersPort = owners
-      telemetry = {
-        ...opened,
-        putWindow: async (name, body) => { const r = await opened.putWindow(name, body); owners.windowsChanged(); return r },
-        deleteWindow: async (name) => { await opened.deleteWindow(name); owners.windowsChanged() }
-      }
-    }
-    interrupted()
-
-    // Device twins: projected from the routed topics (never on the PUBACK path); desired
-    // documents go to devices retained at QoS 1 through the broker.
-    let twins: TwinsModule | undefined
-    if (config.twins.enabled) {
-      twins = await openTwins({
-        config: { ...config.twins, sources: config.twins.sources ?? [...new Set(config.routes.map((r) => r.topic))] },
-        namespace: config.namespace,
-        log,
-        store: engine.twins,
-        clock,
-        publish: (topic, payload) => new Promise<void>((resolve, reject) => {
-          broker.aedes.publish({ cmd: 'publish', topic, payload, qos: 1, retain: true, dup: false }, (err?: Error) => { err === undefined || err === null ? resolve() : reject(err) })
-        }),
-        // Several nodes on one store: one projects at a time, under a lease.
-        ...(engine.subscriptionLeases === undefined ? {} : { cluster: { leases: engine.subscriptionLeases, node: node.id, intervalMs: config.cluster.heartbeatIntervalMs, leaseMs: config.cluster.heartbeatExpiryMs } }),
-        onError: (err) => logger[duringOutage(err) ? 'debug' : 'warn']({ err }, 'twin projection step failed; retrying')
-      })
-      stops.push(() => (twins as TwinsModule).close())
-    }
+    const telemetry: Telemetry = await openTelemetryWiring({ config, engine, log, clock, systemTime: clock === systemClock, metrics, logger })
+    stops.push(() => telemetry.close())
     interrupted()
 
     const sweeper: RetentionSweeper = startRetentionSweeper(log, clock, config.retention.sweepIntervalSeconds * 1000,
@@ -336,7 +287,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     stops.push(() => sweeper.stop())
     interrupted()
 
-    const http = createHttpServer({ config: effective.http, log, metrics, health, engine: engine.kind, registry, clientGroups, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id), retained: broker.retained, nodes: node, schemas: schemaRegistry, ...(twins === undefined ? {} : { twins }), ...(engine.subscriptionLeases === undefined ? {} : { subscriptionCluster: { ownerWaitMs: config.cluster.heartbeatExpiryMs + 3 * config.cluster.heartbeatIntervalMs } }) }, logger)
+    const http = createHttpServer({ config: effective.http, log, metrics, health, engine: engine.kind, registry, clientGroups, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id), retained: broker.retained, nodes: node, schemas: schemaRegistry, ...(engine.subscriptionLeases === undefined ? {} : { subscriptionCluster: { ownerWaitMs: config.cluster.heartbeatExpiryMs + 3 * config.cluster.heartbeatIntervalMs } }) }, logger)
     await http.listen({ host: config.http.host, port: config.http.port })
     stops.push(() => http.close())
     interrupted()
