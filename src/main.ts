@@ -28,6 +28,7 @@ import { openStorageEngine, type StorageEngine } from './storage/engine.js'
 import type { Telemetry } from './telemetry/telemetry.js'
 import { openTelemetryWiring } from './telemetry-wiring.js'
 import { openDelivery } from './delivery-wiring.js'
+import { openTwins, type TwinsModule } from './twins/module.js'
 import type { Subscriptions } from './delivery/subscriptions.js'
 import { keyAnnouncement, readTls, urlOf } from './startup-io.js'
 import { brokerObserver, commandsObserver, connectionMetrics, ingestObserver, logObserver, duringOutage, watchState, watchStorage } from './observers.js'
@@ -282,12 +283,33 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     stops.push(() => telemetry.close())
     interrupted()
 
+    // Device twins: projected from the routed topics (never on the PUBACK path); desired
+    // documents go to devices retained at QoS 1 through the broker.
+    let twins: TwinsModule | undefined
+    if (config.twins.enabled) {
+      twins = await openTwins({
+        config: { ...config.twins, sources: config.twins.sources ?? [...new Set(config.routes.map((r) => r.topic))] },
+        namespace: config.namespace,
+        log,
+        store: engine.twins,
+        clock,
+        publish: (topic, payload) => new Promise<void>((resolve, reject) => {
+          broker.aedes.publish({ cmd: 'publish', topic, payload, qos: 1, retain: true, dup: false }, (err?: Error) => { err === undefined || err === null ? resolve() : reject(err) })
+        }),
+        // Several nodes on one store: one projects at a time, under a lease.
+        ...(engine.subscriptionLeases === undefined ? {} : { cluster: { leases: engine.subscriptionLeases, node: node.id, intervalMs: config.cluster.heartbeatIntervalMs, leaseMs: config.cluster.heartbeatExpiryMs } }),
+        onError: (err) => logger[duringOutage(err) ? 'debug' : 'warn']({ err }, 'twin projection step failed; retrying')
+      })
+      stops.push(() => (twins as TwinsModule).close())
+    }
+    interrupted()
+
     const sweeper: RetentionSweeper = startRetentionSweeper(log, clock, config.retention.sweepIntervalSeconds * 1000,
       (err) => logger[duringOutage(err) ? 'debug' : 'error']({ err }, 'retention sweep failed'))
     stops.push(() => sweeper.stop())
     interrupted()
 
-    const http = createHttpServer({ config: effective.http, log, metrics, health, engine: engine.kind, registry, clientGroups, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id), retained: broker.retained, nodes: node, schemas: schemaRegistry, ...(engine.subscriptionLeases === undefined ? {} : { subscriptionCluster: { ownerWaitMs: config.cluster.heartbeatExpiryMs + 3 * config.cluster.heartbeatIntervalMs } }) }, logger)
+    const http = createHttpServer({ config: effective.http, log, metrics, health, engine: engine.kind, registry, clientGroups, subscriptions, commands, telemetry, commandLimits: config.commands, clock, disconnectDevice: (id) => broker.disconnect(id), retained: broker.retained, nodes: node, schemas: schemaRegistry, ...(twins === undefined ? {} : { twins }), ...(engine.subscriptionLeases === undefined ? {} : { subscriptionCluster: { ownerWaitMs: config.cluster.heartbeatExpiryMs + 3 * config.cluster.heartbeatIntervalMs } }) }, logger)
     await http.listen({ host: config.http.host, port: config.http.port })
     stops.push(() => http.close())
     interrupted()

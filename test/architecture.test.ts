@@ -22,8 +22,10 @@ const MAY_IMPORT: Record<string, string[]> = {
   telemetry: ['core', 'log'],
   // The schema registry: subjects, versions, compatibility; it reads topics for history checks.
   schemas: ['core', 'log'],
-  storage: ['core', 'registry', 'log', 'delivery', 'commands', 'telemetry', 'schemas'],
-  http: ['core', 'config', 'observability', 'registry', 'log', 'broker', 'ingest', 'delivery', 'commands', 'telemetry', 'schemas', 'console'],
+  // Device twins: a projection of the namespace topics, plus desired state sent through a narrow broker port.
+  twins: ['core', 'log'],
+  storage: ['core', 'registry', 'log', 'delivery', 'commands', 'telemetry', 'schemas', 'twins'],
+  http: ['core', 'config', 'observability', 'registry', 'log', 'broker', 'ingest', 'delivery', 'commands', 'telemetry', 'schemas', 'twins', 'console'],
   // The web console: its browser app is a client of the HTTP API; its assets module reads files.
   console: [],
   // The admin CLI is a client of the HTTP API: it knows the gateway only by its wire.

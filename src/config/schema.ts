@@ -172,6 +172,22 @@ export interface Config {
   retention: RetentionConfig & { sweepIntervalSeconds: number }
   topics: TopicConfig[]
   telemetry: TelemetryConfig
+  twins: TwinsConfig
+}
+
+/** Device twins (src/twins/): reported state projected from the routed topics, desired state sent to devices. */
+export interface TwinsConfig {
+  enabled: boolean
+  /** Namespace topics whose device events set reported fields; absent: every route's topic. */
+  sources?: string[]
+  /** Append `device.twin.changed` events to the `twins` topic. */
+  events: boolean
+  /** Twins kept in memory (least recently used ones are read from storage again). */
+  cacheDevices: number
+  /** A snapshot of a twin every this many versions: asOf reads one and at most this many changes after it. */
+  snapshotEvery: number
+  /** The largest desired document, as JSON bytes. */
+  maxDesiredBytes: number
 }
 
 export interface TelemetrySourceConfig {
@@ -287,7 +303,7 @@ export const configSchema = {
         /* eslint-disable no-template-curly-in-string */
         permissions: permissionSet({
           publish: ['devices/${client.id}/telemetry', 'devices/${client.id}/telemetry/#', 'devices/${client.id}/events/#', 'devices/${client.id}/responses/#'],
-          subscribe: ['devices/${client.id}/commands/#']
+          subscribe: ['devices/${client.id}/commands/#', 'devices/${client.id}/twin/desired']
         }),
         /* eslint-enable no-template-curly-in-string */
         anonymousPermissions: permissionSet({ publish: [], subscribe: [] }),
@@ -496,6 +512,19 @@ export const configSchema = {
           // The fields are checked like a PUT /windows/{name} body, when the gateway starts.
           items: { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: NAME_PATTERN } } }
         }
+      }
+    },
+    twins: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        sources: { type: 'array', maxItems: 16, items: { type: 'string', pattern: NAME_PATTERN } },
+        events: { type: 'boolean', default: true },
+        cacheDevices: { type: 'integer', minimum: 1, maximum: 10_000_000, default: 10_000 },
+        snapshotEvery: { type: 'integer', minimum: 1, maximum: 100_000, default: 64 },
+        maxDesiredBytes: { type: 'integer', minimum: 2, maximum: 1_048_576, default: 65_536 }
       }
     },
     topics: {

@@ -11,6 +11,7 @@ import type { Registry } from '../registry/devices.js'
 import type { SchemaRegistry } from '../schemas/registry.js'
 import type { NodeDirectory } from '../registry/nodes.js'
 import type { Telemetry } from '../telemetry/telemetry.js'
+import type { TwinsModule } from '../twins/module.js'
 
 /** What route groups receive; they import no module instances of their own. */
 export interface HttpDeps {
@@ -38,4 +39,6 @@ export interface HttpDeps {
   nodes: NodeDirectory
   /** On a cluster: how long a call on a queue waits for a subscription without an owner (http/forward.ts). */
   subscriptionCluster?: { ownerWaitMs: number }
+  /** Device twins (/devices/{id}/twin); absent when twins.enabled is false. */
+  twins?: Pick<TwinsModule, 'get' | 'history' | 'patchDesired' | 'defaultTopic'>
 }

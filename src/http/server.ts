@@ -20,6 +20,7 @@ import { streamRoutes } from './routes/stream.js'
 import { subscriptionRoutes } from './routes/subscriptions.js'
 import { telemetryRoutes } from './routes/telemetry.js'
 import { topicRoutes } from './routes/topics.js'
+import { twinRoutes } from './routes/twins.js'
 import { COMPONENTS } from './schemas.js'
 import { serializerCompiler, validatorCompiler } from './validation.js'
 
@@ -96,6 +97,7 @@ export function createHttpServer (deps: HttpDeps, logger: Logger, opts: HttpServ
   void app.register(subscriptionRoutes, deps)
   void app.register(commandRoutes, deps)
   void app.register(telemetryRoutes, deps)
+  void app.register(twinRoutes, deps)
   void app.register(retainedRoutes, deps)
   void app.register(clusterRoutes, deps)
   void app.register(schemaRoutes, deps)

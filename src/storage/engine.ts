@@ -8,6 +8,7 @@ import { createLocalNodeStore, type NodeStore } from '../registry/nodes.js'
 import { createLocalPresenceStore, type PresenceStore } from '../registry/presence.js'
 import type { DeviceStore } from '../registry/store.js'
 import type { SchemaStore } from '../schemas/store.js'
+import type { TwinStore } from '../twins/store.js'
 import { createLocalSignals, type ClusterSignals } from '../core/signals.js'
 import { ALWAYS_AVAILABLE, type StorageAvailability } from './availability.js'
 import { levelCommandStore } from './level/command-store.js'
@@ -16,6 +17,7 @@ import { levelDeviceStore } from './level/device-store.js'
 import { levelSchemaStore } from './level/schema-store.js'
 import { levelSubscriptionStore } from './level/subscription-store.js'
 import { openLevelTopicLogs } from './level/topic-log.js'
+import { levelTwinStore } from './level/twin-store.js'
 import type { RedisConfig } from './redis/connection.js'
 import { openRedisEngine } from './redis/engine.js'
 import { migrateTelemetry, telemetryLocationOf, type TelemetryLocation } from './telemetry-db.js'
@@ -74,6 +76,8 @@ export interface StorageEngine {
   readonly commands: CommandStore
   /** The schema registry: subjects, their versions, the schemas of topics' event types. */
   readonly schemas: SchemaStore
+  /** Device twins: reported states, their history and snapshots, desired states, the projection's cursors. */
+  readonly twins: TwinStore
   /** Where telemetry's own store is (telemetry-db.ts); open it with openTelemetryStore on the thread that uses it. */
   readonly telemetryLocation: TelemetryLocation
   /** aedes persistence (sessions, subscriptions, queued and retained messages); undefined: aedes' in-memory one. */
@@ -118,6 +122,7 @@ export async function openStorageEngine (opts: EngineOptions): Promise<StorageEn
       devices: levelDeviceStore(store),
       commands,
       schemas: levelSchemaStore(store),
+      twins: levelTwinStore(store, { sync: opts.sync, logs }),
       telemetryLocation,
       mqttPersistence: opts.engine === 'memory' ? undefined : aedesPersistenceLevel(store.binary('mqtt')),
       mqttEmitter: undefined,

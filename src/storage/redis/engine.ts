@@ -12,6 +12,7 @@ import { redisSchemaStore, SCHEMA_STORE_SCRIPTS } from './redis-schema-store.js'
 import { redisSubscriptionLeases, redisSubscriptionStore, SUBSCRIPTION_STORE_SCRIPTS } from './redis-subscription-store.js'
 import { redisTelemetryStore } from './redis-telemetry-store.js'
 import { openRedisTopicLogs } from './redis-topic-log.js'
+import { redisTwinStore, TWIN_STORE_SCRIPTS } from './redis-twin-store.js'
 
 // The `redis` storage engine: every port on one Redis server (standalone, 7.x), under the
 // configured key prefix. Each adapter documents its keys at the top of its file. Gateways
@@ -50,7 +51,7 @@ export async function openRedisEngine (opts: EngineOptions, config: RedisConfig)
   const conn = await openRedis(config)
   try {
     await conn.loadScripts(SCHEMA_STORE_SCRIPTS)
-    await conn.loadScripts([...DEVICE_STORE_SCRIPTS, ...NODE_STORE_SCRIPTS, ...PRESENCE_STORE_SCRIPTS, ...COMMAND_STORE_SCRIPTS, ...SUBSCRIPTION_STORE_SCRIPTS])
+    await conn.loadScripts([...DEVICE_STORE_SCRIPTS, ...NODE_STORE_SCRIPTS, ...PRESENCE_STORE_SCRIPTS, ...COMMAND_STORE_SCRIPTS, ...TWIN_STORE_SCRIPTS, ...SUBSCRIPTION_STORE_SCRIPTS])
     const logs = await openRedisTopicLogs({ redis: conn, clock: opts.clock, ...opts.log })
     const topics = logs.view()
     // Their connection errors while Redis is unreachable are the outage itself, reported once (availability).
@@ -69,6 +70,7 @@ export async function openRedisEngine (opts: EngineOptions, config: RedisConfig)
       commands: guard(redisCommandStore(conn, logs)),
       sharedCommands: guard(redisSharedCommands(conn)),
       schemas: guard(redisSchemaStore(conn)),
+      twins: guard(redisTwinStore(conn, logs)),
       telemetryLocation: { engine: 'redis', url: config.url, keyPrefix: config.keyPrefix },
       mqttPersistence: mqtt.persistence,
       mqttEmitter: mqtt.emitter,

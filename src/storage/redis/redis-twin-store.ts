@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto'
+import type { DesiredState, ReportedState, TwinChange } from '../../twins/model.js'
+import type { TwinEvents, TwinStore } from '../../twins/store.js'
+import { LuaScript, num, type RedisConnection } from './connection.js'
+import type { RedisOp, RedisTopicLogs } from './redis-topic-log.js'
+
+// Device twins on Redis. Keys under the engine's prefix P:
+//   P twin:c             HASH    source topic → the projection's next offset there
+//   P twin:r:{deviceId}  STRING  the reported state (JSON)
+//   P twin:h:{deviceId}  ZSET    score = version, member = the history entry (JSON)
+//   P twin:s:{deviceId}  HASH    version → a snapshot of the reported state (JSON)
+//   P twin:d:{deviceId}  STRING  the desired state (JSON)
+//   P twin:e:{deviceId}  ZSET    score = time (ms), member = every desired state (JSON), for asOf
+//   P twin:lock:{deviceId}  STRING  a random token with a PX lease: who writes the desired state now
+// A projection step is one call of the log's append script (redis-topic-log.ts appendWith): the
+// states, history, snapshots, cursors and the `device.twin.changed` events land together or not
+// at all. A desired write runs under the device's lock (compare, then one append script).
+
+const LOCK_MS = 10_000
+
+const UNLOCK = new LuaScript(`#!lua
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+export const TWIN_STORE_SCRIPTS = [UNLOCK]
+
+export function redisTwinStore (redis: RedisConnection, logs: Pick<RedisTopicLogs, 'appendWith'>): TwinStore {
+  const { client, prefix: P } = redis
+  const cursorsKey = `${P}twin:c`
+  const k = (kind: string, deviceId: string): string => `${P}twin:${kind}:${deviceId}`
+  const write = async (ops: RedisOp[], events: TwinEvents | undefined): Promise<void> => {
+    const withEvents = events !== undefined && events.events.length > 0
+    if (!withEvents && ops.length === 0) return
+    await logs.appendWith(withEvents ? events.topic : undefined, withEvents ? events.events : [], ops)
+  }
+  const parse = <T>(json: string | null | undefined): T | undefined => json === null || json === undefined ? undefined : JSON.parse(json) as T
+
+  const lock = async (deviceId: string): Promise<{ key: string, token: string }> => {
+    const key = k('lock', deviceId)
+    const token = randomUUID()
+    const give = Date.now() + 3 * LOCK_MS
+    for (let wait = 1; ; wait = Math.min(wait * 2, 40)) {
+      if (await client.set(key, token, 'PX', LOCK_MS, 'NX') === 'OK') return { key, token }
+      if (Date.now() > give) throw new Error(`the lock ${key} was not released within ${3 * LOCK_MS} ms`)
+      await new Promise((resolve) => setTimeout(resolve, wait))
+    }
+  }
+
+  return {
+    async cursors () {
+      const all = await client.hgetall(cursorsKey)
+      const out: Record<string, number> = {}
+      for (const [topic, offset] of Object.entries(all)) out[topic] = Number(offset)
+      return out
+    },
+    reported: async (deviceId) => parse<ReportedState>(await client.get(k('r', deviceId))),
+    async commit (step) {
+      const ops: RedisOp[] = []
+      for (const s of step.states) ops.push({ cmd: 'SET', key: k('r', s.deviceId), args: [JSON.stringify(s)] })
+      for (const c of step.changes) ops.push({ cmd: 'ZADD', key: k('h', c.deviceId), args: [num(c.version), JSON.stringify(c)] })
+      for (const s of step.snapshots) ops.push({ cmd: 'HSET', key: k('s', s.deviceId), args: [num(s.version), JSON.stringify(s)] })
+      const cursors = Object.entries(step.cursors)
+      if (cursors.length > 0) ops.push({ cmd: 'HSET', key: cursorsKey, args: cursors.flatMap(([t, o]) => [t, num(o)]) })
+      await write(ops, step.events)
+    },
+    snapshot: async (deviceId, version) => parse<ReportedState>(await client.hget(k('s', deviceId), num(version))),
+    async changes (deviceId, afterVersion, limit) {
+      const members = await client.zrangebyscore(k('h', deviceId), `(${num(afterVersion)}`, '+inf', 'LIMIT', 0, limit)
+      return members.map((m) => JSON.parse(m) as TwinChange)
+    },
+    desired: async (deviceId) => parse<DesiredState>(await client.get(k('d', deviceId))),
+    async putDesired (d, expected, event) {
+      const held = await lock(d.deviceId)
+      try {
+        const current = parse<DesiredState>(await client.get(k('d', d.deviceId)))
+        if ((current?.version ?? 0) !== expected) return false
+        const json = JSON.stringify(d)
+        await write([
+          { cmd: 'SET', key: k('d', d.deviceId), args: [json] },
+          { cmd: 'ZADD', key: k('e', d.deviceId), args: [num(d.time), json] }
+        ], event)
+        return true
+      } finally {
+        await UNLOCK.run(client, [held.key], [held.token]).catch(() => undefined)
+      }
+    },
+    async desiredAt (deviceId, time) {
+      // Equal times: the highest version of them (members sort by text, not version).
+      const found = (await client.zrevrangebyscore(k('e', deviceId), num(time), '-inf', 'LIMIT', 0, 16)).map((m) => JSON.parse(m) as DesiredState)
+      let best: DesiredState | undefined
+      for (const d of found) if (best === undefined || d.time > best.time || (d.time === best.time && d.version > best.version)) best = d
+      return best
+    }
+  }
+}

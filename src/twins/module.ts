@@ -1,0 +1,54 @@
+import type { Clock } from '../core/clock.js'
+import type { SubscriptionLeases } from '../core/leases.js'
+import type { TopicLog } from '../log/types.js'
+import { startProjection, type Projection, type ProjectionObserver } from './projection.js'
+import type { TwinStore } from './store.js'
+import { createTwins, type PublishRetained, type Twins } from './twins.js'
+
+// The twins module as the composition root starts it: the `twins` topic, the projection
+// and the queries over one store.
+
+/** The namespace topic of `device.twin.changed` events. */
+export const TWINS_TOPIC = 'twins'
+
+export interface TwinsModuleOptions {
+  config: { sources: readonly string[], events: boolean, cacheDevices: number, snapshotEvery: number, maxDesiredBytes: number }
+  namespace: string
+  log: TopicLog
+  store: TwinStore
+  clock: Clock
+  publish: PublishRetained
+  cluster?: { leases: SubscriptionLeases, node: string, intervalMs: number, leaseMs: number }
+  onError: (err: unknown) => void
+  observer?: ProjectionObserver
+}
+
+export interface TwinsModule extends Twins {
+  readonly projection: Projection
+  /** The source topic `atOffset` counts in when the caller names none. */
+  readonly defaultTopic: string
+  close: () => Promise<void>
+}
+
+export async function openTwins (opts: TwinsModuleOptions): Promise<TwinsModule> {
+  const { config } = opts
+  // Created at start even when events are off: the store's atomic writes go through the log.
+  if (await opts.log.getTopic(TWINS_TOPIC) === undefined) await opts.log.createTopic(TWINS_TOPIC)
+  const events = config.events ? { topic: TWINS_TOPIC, namespace: opts.namespace } : undefined
+  const twins = createTwins({ store: opts.store, clock: opts.clock, snapshotEvery: config.snapshotEvery, publish: opts.publish, maxDesiredBytes: config.maxDesiredBytes, ...(events === undefined ? {} : { events }) })
+  const projection = startProjection({
+    log: opts.log,
+    store: opts.store,
+    // Never its own topic: twins events are not device events.
+    sources: config.sources.filter((t) => t !== TWINS_TOPIC),
+    clock: opts.clock,
+    snapshotEvery: config.snapshotEvery,
+    cacheDevices: config.cacheDevices,
+    batchEvents: 1000,
+    ...(events === undefined ? {} : { events }),
+    ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }),
+    onError: opts.onError,
+    ...(opts.observer === undefined ? {} : { observer: opts.observer })
+  })
+  return { ...twins, projection, defaultTopic: config.sources[0] ?? '', close: () => projection.close() }
+}
