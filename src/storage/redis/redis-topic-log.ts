@@ -409,7 +409,10 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
     const k = keys(topic)
     const records: LogRecord[] = []
     let pos = start
-    let perSegment = 1
+    // A reader going on from the segment before sizes its fetch by that segment; otherwise one
+    // event per segment is assumed (an MQTT group commit's segments hold a few). Assuming 1 for
+    // segments of a thousand events fetched a hundred of them (~30 MB) for a read of 100.
+    let perSegment = cache.find(ck, start - 1)?.count ?? 1
     while (records.length < limit && pos < end) {
       // Cached segments first: no Redis read, and only the records asked for are touched.
       const cached = cache.find(ck, pos)
@@ -437,9 +440,10 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
         if (seg.first >= end) break // written after this read began
         cache.put(ck, seg)
         events += seg.count
+        // Segments fetched beyond the limit stay in the cache for the next read.
+        if (records.length >= limit) continue
         for (const r of recordsOf(seg, pos, limit - records.length, end)) records.push(r)
         pos = seg.first + seg.count
-        if (records.length >= limit) break
       }
       perSegment = Math.max(1, events / segs.length)
       if (pos === before) break
