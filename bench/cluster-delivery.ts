@@ -732,12 +732,13 @@ export async function benchClusterDelivery (opts: ClusterDeliveryOptions, which:
     const sink = await startSink()
     children.push(sink.child)
     for (let i = 0; i < 2; i++) dirs.push(await makeTempDir(opts.baseDir, 'gridgate-bench-cluster-node-'))
-    const servers = await startAll([
-      startGridgate('gridgate, leveldb', dirs[0] as string, true, 4096, undefined, { webhooks: { allowLoopback: true } }),
-      startGridgate('gridgate, redis node 1', dirs[1] as string, true, 4096, undefined, redisConfig(redis)),
-      startGridgate('gridgate, redis node 2', dirs[2] as string, true, 4096, undefined, redisConfig(redis))
-    ], 4096, opts.warnings)
-    children.push(...servers.map((s) => s.child))
+    // One after the other: three start-ups at once on a busy machine can take longer than a child's start timeout.
+    const servers: Server[] = []
+    for (const [i, config] of [{ webhooks: { allowLoopback: true } }, redisConfig(redis), redisConfig(redis)].entries()) {
+      const [server] = await startAll([startGridgate(i === 0 ? 'gridgate, leveldb' : `gridgate, redis node ${i}`, dirs[i] as string, true, 4096, undefined, config)], 4096, opts.warnings)
+      servers.push(server as Server)
+      children.push((server as Server).child)
+    }
     const [level, nodeA, nodeB] = servers as [Server, Server, Server]
     const ctx: Context = { opts, redis, redisClient, sink, level, nodes: [nodeA, nodeB], children, subs: 0, dirs }
     // Both nodes see each other before subscriptions are spread over them.
