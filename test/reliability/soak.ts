@@ -5,7 +5,7 @@ import type { ReliabilityCase, Size } from './case.js'
 // Progress on stderr; the Markdown table on stdout; exit code 1 when a case fails.
 
 async function load (): Promise<ReliabilityCase[]> {
-  const modules = ['./cases-crash.js', './cases-mqtt.js', './cases-delivery.js']
+  const modules = ['./cases-crash.js', './cases-mqtt.js', './cases-delivery.js', './cases-cluster.js']
   const out: ReliabilityCase[] = []
   for (const m of modules) {
     const mod = await import(m) as { cases: ReliabilityCase[] }
