@@ -117,10 +117,10 @@ export async function subscriptionRoutes (app: FastifyInstance, deps: HttpDeps):
             cursor: { type: 'integer' },
             backlog: { type: 'integer' },
             inFlight: { type: 'integer' },
-            delivered: { type: 'integer' },
-            failed: { type: 'integer' },
-            deadLettered: { type: 'integer' },
-            lastError: { type: ['string', 'null'] },
+            delivered: { type: 'integer', description: 'Events acknowledged (pull) or delivered (push): since the gateway started; on a cluster, by every node since the subscription was created' },
+            failed: { type: 'integer', description: 'Failed push attempts, counted as delivered is' },
+            deadLettered: { type: 'integer', description: 'Dead letters kept now' },
+            lastError: { type: ['string', 'null'], description: 'The last failed attempt, counted as delivered is' },
             validationState: { type: 'string', enum: ['Validated', 'NotApplicable'] },
             node: { type: 'string', description: 'On a cluster: the node that delivers the subscription' }
           }
