@@ -127,7 +127,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
     interrupted()
     logger.debug({ engine: engine.kind }, 'storage open')
     const log = engine.topics
-    for (const t of config.topics) await log.createTopic(t.name, t.retention)
+    for (const t of config.topics) await log.createTopic(t.name, t.retention, t.deduplication)
 
     const registry = await openRegistry(engine.devices, clock, engine.presence)
     const clientGroups = compileClientGroups(config.mqtt.clientGroups)
@@ -143,6 +143,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
         type: r.type,
         schema: schemas[i],
         // A registry subject: its version in force is looked up per message (schemas/registry.ts).
+        ...(r.idField === undefined ? {} : { idField: r.idField }),
         ...(r.schemaSubject === undefined ? {} : { registrySchema: { subject: r.schemaSubject, current: schemaRegistry.handle({ subject: r.schemaSubject, version: r.schemaVersion }).current } })
       })),
       namespace: config.namespace,

@@ -24,6 +24,7 @@ export function logObserver (metrics: Metrics): LogObserver {
       metrics.logBatchSeconds.observe(ms / 1000)
     },
     appended: (topic, n) => metrics.eventsAppended.inc({ topic }, n),
+    duplicates: (topic, n) => metrics.duplicates.inc({ topic }, n),
     removed: (topic, n) => metrics.eventsRemoved.inc({ topic }, n)
   }
 }

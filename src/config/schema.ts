@@ -13,6 +13,8 @@ export interface RetentionConfig {
 export interface TopicConfig {
   name: string
   retention?: Partial<RetentionConfig>
+  /** Idempotent publish: an event whose (source, id) the topic took within the window is not appended again. */
+  deduplication?: { windowSeconds: number }
 }
 
 export interface PermissionSet {
@@ -46,6 +48,8 @@ export interface RouteConfig {
   schemaSubject?: string
   /** A fixed version of `schemaSubject`. */
   schemaVersion?: number
+  /** A top-level payload field whose string or number value becomes the CloudEvent id (idempotent publish). */
+  idField?: string
 }
 
 export interface Config {
@@ -380,7 +384,8 @@ export const configSchema = {
           type: { type: 'string', minLength: 1, maxLength: 256 },
           schema: path,
           schemaSubject: { type: 'string', pattern: NAME_PATTERN },
-          schemaVersion: { type: 'integer', minimum: 1 }
+          schemaVersion: { type: 'integer', minimum: 1 },
+          idField: { type: 'string', minLength: 1, maxLength: 256 }
         }
       }
     },
@@ -536,7 +541,9 @@ export const configSchema = {
         required: ['name'],
         properties: {
           name: { type: 'string', pattern: NAME_PATTERN },
-          retention: { type: 'object', additionalProperties: false, properties: retentionFields }
+          retention: { type: 'object', additionalProperties: false, properties: retentionFields },
+          // The index holds every key of one window in memory: at most a week (as PUT /topics).
+          deduplication: { type: 'object', additionalProperties: false, required: ['windowSeconds'], properties: { windowSeconds: { type: 'integer', minimum: 0, maximum: 604_800 } } }
         }
       }
     }

@@ -116,6 +116,11 @@ export const COMPONENTS: JsonSchema[] = [
       nextOffset: count,
       events: count,
       bytes: count,
+      deduplication: {
+        type: 'object',
+        description: 'Only when on: an event whose (source, id) the topic took less than `windowSeconds` before is acknowledged and not appended again.',
+        properties: { windowSeconds: count }
+      },
       schemas: {
         type: 'object',
         description: 'Only when set: event type → the schema subject (and optional fixed version) its data must match on HTTP publish.',

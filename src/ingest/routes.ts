@@ -8,6 +8,8 @@ export interface Route<S = unknown> {
   type: string
   /** A compiled data schema, if the route has one. */
   schema?: S
+  /** A top-level payload field whose value becomes the CloudEvent id (idempotent publish). */
+  idField?: string
 }
 
 /** The first route whose filter matches the MQTT topic, or undefined (the message is not logged). */

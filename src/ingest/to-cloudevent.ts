@@ -105,3 +105,19 @@ export function parseJsonPayload (payload: Buffer): { json: true, value: unknown
     return { json: false }
   }
 }
+
+/** The longest id a route's `idField` may give; a longer one is not used (the gateway makes one). */
+export const MAX_PAYLOAD_ID_LENGTH = 256
+
+/**
+ * The CloudEvent id a device gave in its payload (routes[].idField): the field's value when it
+ * is a non-empty string of at most MAX_PAYLOAD_ID_LENGTH characters, or a finite number (as
+ * its shortest decimal text: 7.0 → "7"). Undefined otherwise (no such field, another type, a
+ * payload that is not a JSON object): the caller generates an id, as for any other message.
+ */
+export function idFromPayload (value: unknown, field: string): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.hasOwn(value, field)) return undefined
+  const v = (value as Record<string, unknown>)[field]
+  if (typeof v === 'string') return v.length > 0 && v.length <= MAX_PAYLOAD_ID_LENGTH ? v : undefined
+  return typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined
+}

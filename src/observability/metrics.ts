@@ -10,6 +10,7 @@ export interface Metrics {
   rejections: Counter<'code' | 'source'>
   eventsAppended: Counter<'topic'>
   eventsRemoved: Counter<'topic'>
+  duplicates: Counter<'topic'>
   logBatchEvents: Histogram
   logBatchSeconds: Histogram
   logWriteFailures: Counter
@@ -192,6 +193,7 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
     rejections: new Counter({ name: 'gridgate_rejections_total', help: 'Refused inputs by error code and source', labelNames: ['code', 'source'], registers }),
     eventsAppended: new Counter({ name: 'gridgate_log_events_appended_total', help: 'Events durably appended, by topic', labelNames: ['topic'], registers }),
     eventsRemoved: new Counter({ name: 'gridgate_log_events_removed_total', help: 'Events removed by retention, by topic', labelNames: ['topic'], registers }),
+    duplicates: new Counter({ name: 'gridgate_duplicates_total', help: 'Events acknowledged but not appended: their (source, id) was appended within the topic\'s deduplication window, by topic', labelNames: ['topic'], registers }),
     logBatchEvents: new Histogram({ name: 'gridgate_log_batch_items', help: 'Appends per group-commit write', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096], registers }),
     logBatchSeconds: new Histogram({ name: 'gridgate_log_batch_write_seconds', help: 'Duration of one group-commit write', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1], registers }),
     logWriteFailures: new Counter({ name: 'gridgate_log_write_failures_total', help: 'Group-commit writes that failed (their callers got 503)', registers }),

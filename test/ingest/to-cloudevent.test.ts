@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { createCloudEventEncoder, parseJsonPayload, toCloudEvent, type DeviceMessage, type EventContext } from '../../src/ingest/to-cloudevent.js'
+import { createCloudEventEncoder, idFromPayload, MAX_PAYLOAD_ID_LENGTH, parseJsonPayload, toCloudEvent, type DeviceMessage, type EventContext } from '../../src/ingest/to-cloudevent.js'
 import { validateCloudEvent } from '../../src/core/cloudevent.js'
 
 const TIME = Date.UTC(2024, 0, 2, 3, 4, 5, 678)
@@ -263,5 +263,26 @@ describe('createCloudEventEncoder', () => {
     const bytes = encode(msg, rest)
     expect(bytes.toString('utf8')).toBe(toCloudEvent(msg, ctx).toString('utf8'))
     expect(() => validateCloudEvent(JSON.parse(bytes.toString('utf8')) as Record<string, unknown>)).not.toThrow()
+  })
+})
+
+describe('idFromPayload (routes[].idField)', () => {
+  it.each([
+    { name: 'a string', value: { msgId: 'm-1' }, id: 'm-1' },
+    { name: 'an integer', value: { msgId: 42 }, id: '42' },
+    { name: 'a number written with a fraction', value: JSON.parse('{"msgId":7.0}') as unknown, id: '7' },
+    { name: 'the longest string taken', value: { msgId: 'x'.repeat(MAX_PAYLOAD_ID_LENGTH) }, id: 'x'.repeat(MAX_PAYLOAD_ID_LENGTH) },
+    { name: 'a string too long', value: { msgId: 'x'.repeat(MAX_PAYLOAD_ID_LENGTH + 1) }, id: undefined },
+    { name: 'an empty string', value: { msgId: '' }, id: undefined },
+    { name: 'no such field', value: { other: 'm-1' }, id: undefined },
+    { name: 'null', value: { msgId: null }, id: undefined },
+    { name: 'a boolean', value: { msgId: true }, id: undefined },
+    { name: 'an object', value: { msgId: { a: 1 } }, id: undefined },
+    { name: 'a nested field (top level only)', value: { meta: { msgId: 'm-1' } }, id: undefined },
+    { name: 'an array payload', value: ['m-1'], id: undefined },
+    { name: 'a scalar payload', value: 'm-1', id: undefined },
+    { name: 'an inherited property', value: Object.create({ msgId: 'm-1' }) as unknown, id: undefined }
+  ])('takes the id from $name: $id', ({ value, id }) => {
+    expect(idFromPayload(value, 'msgId')).toBe(id)
   })
 })

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifySchema, FastifySchemaCompiler } from 'fastify'
 import { GridgateError } from '../../core/errors.js'
+import { dedupeKey } from '../../log/dedupe.js'
 import { decodePublish } from '../cloudevents-binding.js'
 import type { HttpDeps } from '../deps.js'
 import { ERROR_ANSWERS, json, params, query, ref, TOPIC_NAME } from '../schemas.js'
@@ -23,7 +24,7 @@ export async function publishRoutes (app: FastifyInstance, deps: HttpDeps): Prom
       tags: ['Event Grid data plane'],
       operationId: 'EventGridClient_PublishCloudEvents',
       summary: 'Publish one CloudEvent or a batch',
-      description: 'Structured mode (one event, `application/cloudevents+json`), batched mode (a JSON array, `application/cloudevents-batch+json`), or binary mode (`ce-*` headers, the body is `data`, any content type). The whole batch is checked first, then all or none is appended; the answer comes once the events are durable.',
+      description: 'Structured mode (one event, `application/cloudevents+json`), batched mode (a JSON array, `application/cloudevents-batch+json`), or binary mode (`ce-*` headers, the body is `data`, any content type). The whole batch is checked first, then all or none is appended; the answer comes once the events are durable. On a topic with deduplication, an event whose (source, id) the topic took within its window, or that an earlier event of the batch has, is acknowledged the same way and not appended again.',
       params: params({ topicName: TOPIC_NAME }),
       querystring: query({}),
       body: {
@@ -43,7 +44,9 @@ export async function publishRoutes (app: FastifyInstance, deps: HttpDeps): Prom
     const events = decodePublish(req.headers, req.body as Buffer | undefined, deps.config)
     // Event types the topic binds to a schema subject: their data must match it (all or none).
     await deps.schemas.validateEvents(topic, events.map((e) => e.event))
-    await deps.log.append(topic, events.map((e) => e.bytes))
+    // The keys come from the events parsed above, so the log parses nothing again. A duplicate
+    // (the topic deduplicates) is a success too: the publisher's retry finds its event there.
+    await deps.log.append(topic, events.map((e) => e.bytes), events.map((e) => dedupeKey(e.event.source, e.event.id)))
     // Event Grid: success is 200 with an empty object, nothing else.
     return reply.code(200).type('application/json').send('{}')
   })

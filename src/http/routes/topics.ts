@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { GridgateError } from '../../core/errors.js'
 import { compileFilters, FILTERS_CONFIGURATION_SCHEMA } from '../../core/filters.js'
 import { dryRunFilters } from '../../log/dry-run.js'
-import type { RetentionPolicy, TopicInfo } from '../../log/types.js'
+import type { DeduplicationPolicy, RetentionPolicy, TopicInfo } from '../../log/types.js'
 import type { TopicSchemas } from '../../schemas/store.js'
 import type { HttpDeps } from '../deps.js'
 import { ERROR_ANSWERS, intQuery, json, list, NEW_TOPIC_NAME, NO_CONTENT, params, query, ref, TOPIC_NAME } from '../schemas.js'
@@ -29,16 +29,27 @@ const RETENTION = {
   }
 } as const
 
-/** `{"retention":{...},"schemas":{...}}`, optionally inside Event Grid's `properties` wrapper; no body keeps the defaults. */
+// The index holds every key of one window in memory, so the window is bounded (a week).
+const DEDUPLICATION = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['windowSeconds'],
+  description: 'Idempotent publish: an event whose (source, id) the topic took less than `windowSeconds` before is acknowledged (200, PUBACK) and not appended again. 0 turns it off; unset keeps what the topic has (off for a new topic).',
+  properties: {
+    windowSeconds: { type: 'integer', minimum: 0, maximum: 604_800, 'x-error': { problem: 'must be an integer from 0 to 604800 (seconds; 0 = off)' } }
+  }
+} as const
+
+/** `{"retention":{...},"deduplication":{...},"schemas":{...}}`, optionally inside Event Grid's `properties` wrapper; no body keeps the defaults. */
 export const TOPIC_BODY_SCHEMA = {
   type: ['object', 'null'],
   'x-error': { code: 'BODY_INVALID', style: 'quoted', problem: 'must be a JSON object' },
   if: { type: 'object', properties: { properties: true }, required: ['properties'] },
-  then: { type: 'object', properties: { properties: { type: 'object', additionalProperties: false, properties: { retention: RETENTION, schemas: TOPIC_SCHEMAS } } } },
-  else: { type: ['object', 'null'], additionalProperties: false, properties: { retention: RETENTION, schemas: TOPIC_SCHEMAS } }
+  then: { type: 'object', properties: { properties: { type: 'object', additionalProperties: false, properties: { retention: RETENTION, deduplication: DEDUPLICATION, schemas: TOPIC_SCHEMAS } } } },
+  else: { type: ['object', 'null'], additionalProperties: false, properties: { retention: RETENTION, deduplication: DEDUPLICATION, schemas: TOPIC_SCHEMAS } }
 } as const
 
-type TopicFields = { retention?: Partial<RetentionPolicy>, schemas?: TopicSchemas }
+type TopicFields = { retention?: Partial<RetentionPolicy>, deduplication?: DeduplicationPolicy, schemas?: TopicSchemas }
 type TopicBody = (TopicFields & { properties?: TopicFields }) | null
 
 /** The topic with the schemas its event types are bound to, when it has any. */
@@ -73,7 +84,7 @@ export async function topicRoutes (app: FastifyInstance, deps: HttpDeps): Promis
     schema: {
       tags,
       operationId: 'Topics_CreateOrUpdate',
-      summary: 'Create a topic or change its retention',
+      summary: 'Create a topic or change its retention and deduplication',
       params: params({ topicName: NEW_TOPIC_NAME }),
       body: TOPIC_BODY_SCHEMA,
       response: { 200: json('Updated', ref('Topic')), 201: json('Created', ref('Topic')), ...ERROR_ANSWERS }
@@ -82,7 +93,7 @@ export async function topicRoutes (app: FastifyInstance, deps: HttpDeps): Promis
     const fields = req.body?.properties ?? req.body
     // Checked (every subject and version must exist) and stored before the topic is created.
     if (fields?.schemas !== undefined) await deps.schemas.setTopicSchemas(req.params.topicName, fields.schemas)
-    const { topic, created } = await deps.log.createTopic(req.params.topicName, fields?.retention)
+    const { topic, created } = await deps.log.createTopic(req.params.topicName, fields?.retention, fields?.deduplication)
     return reply.code(created ? 201 : 200).send(await withSchemas(deps, topic))
   })
 
