@@ -203,7 +203,10 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     : createReplays({
       log: opts.replay.log,
       ...config.replay,
-      mayReceive: (client, topic) => sessions.get(client)?.permissions.canReceive(topic) ?? false,
+      denies: (client) => {
+        const p = sessions.get(client)?.permissions
+        return p === undefined ? () => false : p.filtersDeliveries ? p.canReceive : undefined
+      },
       observer: opts.replay.observer
     })
   const retainedCap = createRetainedCap(config.maxRetainedPerDevice)

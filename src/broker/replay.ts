@@ -46,8 +46,11 @@ export interface ReplaysOptions {
   inflightWindow: number
   /** Replay subscriptions one connection may hold at once; more get SUBACK 0x80. */
   maxPerConnection: number
-  /** Whether a message in the replay namespace may go to the client (its subscribe denies; none checked when absent). */
-  mayReceive?: (client: Client, topic: string) => boolean
+  /**
+   * The client's subscribe denies as a check of a topic in the replay namespace, or undefined when
+   * it has none (asked once per batch: the permissions change with the client's attributes).
+   */
+  denies?: (client: Client) => ((topic: string) => boolean) | undefined
   observer?: ReplayObserver
   /** Events read at once; the most a reader holds. */
   batchEvents?: number
@@ -188,13 +191,12 @@ export function createReplays (opts: ReplaysOptions): Replays {
 
   /** The events of a batch this subscription is to get: its subject filter, and the client's subscribe denies. */
   function keep (r: Reader, records: Array<{ offset: number, bytes: Buffer }>): Array<{ offset: number, bytes: Buffer }> {
-    const denies = opts.mayReceive
-    const client = r.conn.client
+    const mayReceive = opts.denies?.(r.conn.client)
     const filtered = r.replay.subject !== undefined && r.replay.subject !== '#'
-    if (!filtered && denies === undefined) return records
+    if (!filtered && mayReceive === undefined) return records // no event to parse
     return records.filter((rec) => {
       const subject = subjectOf(rec.bytes)
-      return keepsSubject(r.replay, subject) && (denies === undefined || denies(client, deniableTopic(r.filter, subject)))
+      return keepsSubject(r.replay, subject) && (mayReceive === undefined || mayReceive(deniableTopic(r.filter, subject)))
     })
   }
 

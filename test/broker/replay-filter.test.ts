@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { deniableTopic, keepsSubject, parsePosition, parseReplayFilter, replayTopic } from '../../src/broker/replay-filter.js'
-import { compilePermissions } from '../../src/broker/permissions.js'
+import { compilePermissions, createPolicy } from '../../src/broker/permissions.js'
+import { validateConfig } from '../../src/config/validate.js'
+import { compileClientGroups } from '../../src/core/client-groups.js'
 
 describe('parsePosition', () => {
   it.each([
@@ -127,4 +129,21 @@ describe('replay permissions', () => {
     expect(compilePermissions({ publish: [], subscribe }, who).canSubscribe(filter)).toBe(allowed)
   })
   /* eslint-enable no-template-curly-in-string */
+})
+
+describe('the default configuration', () => {
+  const config = validateConfig({ mqtt: { allowAnonymous: true } })
+  const policy = createPolicy({ ...config.mqtt, groups: compileClientGroups(config.mqtt.clientGroups) })
+  it.each([
+    '$replay/telemetry/0',
+    '$replay/telemetry/latest',
+    '$replay/system/earliest',
+    '$replay/telemetry/0/devices/dev-a/#',
+    '$replay/telemetry/latest/devices/dev-a/telemetry'
+  ])('lets no device and no anonymous client replay %s', (filter) => {
+    for (const anonymous of [false, true]) {
+      const { permissions } = policy.resolve({ id: 'dev-a', username: 'dev-a', attributes: { role: 'reader' }, anonymous })
+      expect(permissions.canSubscribe(filter)).toBe(false)
+    }
+  })
 })
