@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { benchHttpPublish } from './http-publish.js'
 import { benchLogAppend } from './log-append.js'
+import { benchDedupe } from './dedupe.js'
 import { runCommandsBench } from './commands.js'
 import { runDeliveryBench } from './delivery.js'
 import { benchCluster } from './cluster-fanin.js'
@@ -14,6 +15,8 @@ import { benchClusterDelivery } from './cluster-delivery.js'
 import { benchMqttIngest } from './mqtt-ingest.js'
 import { benchSim } from './sim.js'
 import { benchTelemetryIngest } from './telemetry-ingest.js'
+import { benchTwinsAsOf } from './twins-asof.js'
+import { benchTwinsIngest } from './twins-ingest.js'
 import { benchTelemetryQuery } from './telemetry-query.js'
 import { benchTelemetryWindows } from './telemetry-windows.js'
 import { killAllChildrenSync, ROOT } from './children.js'
@@ -28,7 +31,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --seconds N       measured seconds per round and system (default 3)
   --warmup N        warm-up seconds before each measurement (default 1)
   --rounds N        rounds per case; each runs baseline and gridgate, order alternating (default 4)
-  --only log|http|mqtt|delivery|commands|telemetry|sim|cluster|cluster-delivery  run one part only
+  --only log|http|mqtt|delivery|commands|telemetry|twins|sim|cluster|cluster-delivery  run one part only
                     (sim: devices-sim at 1,000 devices × 5,000 msg/s and 10,000 connections, ~4 min;
                     cluster: the fan-in and the delivery cases, cluster-delivery: the delivery cases only)
   --callers N       concurrent log.append callers (default 64)
@@ -161,7 +164,7 @@ async function main (): Promise<number> {
     process.stdout.write(USAGE)
     return 0
   }
-  if (values.only !== undefined && !['log', 'http', 'mqtt', 'delivery', 'commands', 'telemetry', 'sim', 'cluster', 'cluster-delivery'].includes(values.only)) throw new Error(`--only must be 'log', 'http', 'mqtt', 'delivery', 'commands', 'telemetry', 'sim', 'cluster' or 'cluster-delivery', not '${values.only}'`)
+  if (values.only !== undefined && !['log', 'http', 'mqtt', 'delivery', 'commands', 'telemetry', 'twins', 'sim', 'cluster', 'cluster-delivery'].includes(values.only)) throw new Error(`--only must be 'log', 'http', 'mqtt', 'delivery', 'commands', 'telemetry', 'twins', 'sim', 'cluster' or 'cluster-delivery', not '${values.only}'`)
   const settings: Settings = {
     warmupSeconds: positive('warmup', values.warmup, 1, false),
     seconds: positive('seconds', values.seconds, 3, false),
@@ -195,6 +198,8 @@ async function main (): Promise<number> {
       callers: settings.callers,
       batchEvents: settings.logBatchEvents
     }))
+    // Ingest with deduplication on vs off: one message in flight per simulated device.
+    cases.push(...await benchDedupe({ baseDir, warmupSeconds: settings.warmupSeconds, seconds: settings.seconds, rounds: settings.rounds, callers: settings.mqttDevices }))
   }
   if (runs('http')) {
     cases.push(...await benchHttpPublish({
@@ -308,6 +313,18 @@ async function main (): Promise<number> {
       ...(values['mqtt-cpu-prof'] === undefined ? {} : { cpuProfileDir: await realpath(values['mqtt-cpu-prof']) }),
       warnings
     }))
+  }
+  if (runs('twins')) {
+    cases.push(...await benchTwinsIngest({
+      baseDir,
+      warmupSeconds: settings.warmupSeconds,
+      seconds: settings.seconds,
+      rounds: settings.rounds,
+      devices: settings.mqttDevices,
+      inflight: settings.mqttInflight,
+      warnings
+    }))
+    cases.push(...await benchTwinsAsOf({ baseDir, warmupSeconds: settings.warmupSeconds, seconds: settings.seconds, rounds: settings.rounds, warnings }))
   }
   if (runs('sim')) cases.push(...await benchSim({ baseDir, warnings }))
 
