@@ -230,18 +230,51 @@ async function commandStats (ctx: Context): Promise<CommandStats> {
   return out
 }
 
-/** Redis' work in a measured window (INFO commandstats before and after), for the notes. */
+/**
+ * Redis' work in a measured window (INFO commandstats before and after), and how long one write
+ * (INCR: answered after the AOF fsync) and one read (GET) took meanwhile, one at a time, for the notes.
+ */
 function redisWindow (ctx: Context): { onWindow: (open: boolean) => Promise<void>, note: (events: number) => string } {
   let before: CommandStats = new Map()
   let after: CommandStats = new Map()
+  let probing = false
+  let probe: Promise<void> = Promise.resolve()
+  const writes: number[] = []
+  const reads: number[] = []
+  const timeIt = async (into: number[], call: () => Promise<unknown>): Promise<void> => {
+    const t0 = performance.now()
+    await call()
+    into.push(performance.now() - t0)
+  }
+  const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? Number.NaN
   return {
-    onWindow: async (open) => { if (open) before = await commandStats(ctx); else after = await commandStats(ctx) },
+    onWindow: async (open) => {
+      if (open) {
+        before = await commandStats(ctx)
+        probing = true
+        probe = (async () => {
+          // `probing` is cleared when the window closes, while this loop awaits.
+          // eslint-disable-next-line no-unmodified-loop-condition
+          while (probing) {
+            await timeIt(writes, async () => await ctx.redisClient.incr('bench-probe:writes'))
+            await timeIt(reads, async () => await ctx.redisClient.get('bench-probe:writes'))
+            await sleep(5)
+          }
+        })().catch(() => undefined)
+      } else {
+        probing = false
+        await probe
+        after = await commandStats(ctx)
+      }
+    },
     note: (events) => {
       const rows = [...after].map(([cmd, a]) => ({ cmd, calls: a.calls - (before.get(cmd)?.calls ?? 0), usec: a.usec - (before.get(cmd)?.usec ?? 0) }))
         .filter((r) => r.calls > 0).sort((x, y) => y.usec - x.usec)
       const usec = rows.reduce((t, r) => t + r.usec, 0)
       const per = (n: number): string => (n / events * 100).toFixed(1)
-      return `Redis in the window: ${(usec / events).toFixed(1)} µs of Redis time per event; calls per 100 events, by Redis time: ${rows.slice(0, 6).map((r) => `${r.cmd} ${per(r.calls)} (${(r.usec / Math.max(1, usec) * 100).toFixed(0)}%)`).join(', ')} (commands run by scripts are counted too)`
+      const ms = (xs: number[]): string => `${quantile(xs, 0.5).toFixed(1)} / ${quantile(xs, 0.99).toFixed(1)} ms`
+      return `Redis in the window: ${(usec / events).toFixed(1)} µs of Redis time per event; calls per 100 events, by Redis time: ${rows.slice(0, 6).map((r) => `${r.cmd} ${per(r.calls)} (${(r.usec / Math.max(1, usec) * 100).toFixed(0)}%)`).join(', ')} (commands run by scripts are counted too); ` +
+        `meanwhile one write (INCR, answered after the AOF fsync) took ${ms(writes)} (p50 / p99) and one read (GET) ${ms(reads)} from the bench process`
     }
   }
 }
@@ -455,8 +488,10 @@ async function benchPush (ctx: Context): Promise<CaseResult> {
     const paths = names.map((n) => `/cluster/${n}`)
     // Distinct events: one delivered twice (at least once, after an ownership change) counts once.
     const sumOf = async (): Promise<number> => { const all = await sink.stats(); return paths.reduce((t, p) => t + (all[p]?.distinct ?? 0), 0) }
+    const duplicatesNow = async (): Promise<number> => { const all = await sink.stats(); return paths.reduce((t, p) => t + (all[p]?.duplicates ?? 0), 0) }
     let atOpen = 0
     let atClose = 0
+    let duplicatesAtClose = 0
     for (const [i, name] of names.entries()) {
       const via = servers[i % servers.length] as Server
       await api(httpOf(via), 'PUT', `/topics/${topic}/eventsubscriptions/${name}`, pushSpec(`${sink.url}${paths[i] as string}`, PUSH_BATCH, 'beginning'))
@@ -475,7 +510,7 @@ async function benchPush (ctx: Context): Promise<CaseResult> {
         histogram: scratch,
         cpu: cpuProbes(ctx, servers, cluster, true),
         onWindow: async (open) => {
-          if (open) atOpen = await sumOf(); else atClose = await sumOf()
+          if (open) atOpen = await sumOf(); else { atClose = await sumOf(); duplicatesAtClose = await duplicatesNow() }
           await rw?.onWindow(open)
           await profile(open)
         }
@@ -535,7 +570,7 @@ async function benchPush (ctx: Context): Promise<CaseResult> {
     const label = cluster ? 'two redis nodes' : 'leveldb node'
     if (problems.length === 0) {
       notes.push(`${label}, round ${r + 1}: subscriptions per owner ${spread}${moved > 0 ? ` (${moved} changed owner during the round)` : ''}; the sink got ${delivered.toLocaleString('en-US')} events, each subscription's from offset 0 on, ` +
-        `${duplicates === 0 ? 'each once' : `${duplicates.toLocaleString('en-US')} of them twice (counted once in events/s)`}; ${backlog.toLocaleString('en-US')} still backlog at the end`)
+        `${duplicates === 0 ? 'each once' : `${duplicates.toLocaleString('en-US')} of them twice (counted once in events/s; ${duplicatesAtClose.toLocaleString('en-US')} of those by the end of the window, the rest while the subscriptions were deleted)`}; ${backlog.toLocaleString('en-US')} still backlog at the end`)
     }
     if (rw !== undefined) notes.push(`${label}, round ${r + 1}: ${rw.note(round.events)}`)
   }
@@ -593,7 +628,7 @@ function redisConfig (redis: RedisServer): Record<string, unknown> {
 
 async function benchTakeover (ctx: Context): Promise<CaseResult> {
   const rounds = Math.max(3, ctx.opts.rounds + 1)
-  const title = 'cluster push takeover after kill -9 of the owner (default heartbeat and lease)'
+  const title = `cluster push takeover after kill -9 of the owner, default heartbeat and lease (median of ${rounds} rounds)`
   progress.line(`\n[${title}] ${rounds} round(s): publish ${TAKEOVER_BATCH} events every ${TAKEOVER_PUBLISH_MS} ms, kill -9 the subscription's owner, time to the first request from the next owner`)
   const topic = 'bench-takeover'
   await api(httpOf(ctx.nodes[0]), 'PUT', `/topics/${topic}`)
@@ -706,7 +741,7 @@ async function benchTakeover (ctx: Context): Promise<CaseResult> {
     ratio: med / LEASE_MS,
     roundRatios: times.map((t) => t / LEASE_MS),
     medianRoundRatio: med / LEASE_MS,
-    compare: { what: 'kill -9 → first delivery by the next owner', unit: 's median', gridgate: med / 1000, baseline: LEASE_MS / 1000, digits: 2 },
+    compare: { what: 'kill -9 → first delivery by the next owner', unit: 's', gridgate: med / 1000, baseline: LEASE_MS / 1000, digits: 2 },
     goalCheck: { text: `median and max ≤ lease + ${TAKEOVER_SLACK_MS / 1000} s (${bound / 1000} s)`, outcome: met === 2 ? 'met' : met === 0 ? 'missed' : 'borderline' },
     notes
   }
