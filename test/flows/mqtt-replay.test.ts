@@ -300,6 +300,26 @@ describe('replay over MQTT', () => {
     expect(got.map((g) => g.offset - base)).toEqual([0, 0, 1, 2])
   })
 
+  it('stops a replay when its connection ends', async () => {
+    const { gw, reader, publish } = gateway()
+    const sent = async (): Promise<number> =>
+      Number(/gridgate_replay_messages_total\{topic="telemetry"[^}]*\} (\d+)/.exec((await gw.request('GET', '/metrics')).text)?.[1] ?? 0)
+    const gone = await reader('reader-g')
+    const stays = await reader('reader-k')
+    expect(await subackCode(gone.client, '$replay/telemetry/latest')).toBe(1)
+    expect(await subackCode(stays.client, '$replay/telemetry/latest')).toBe(1)
+    await publish([{ n: 0 }])
+    await until(() => gone.got.length >= 1 && stays.got.length >= 1, { timeoutMs: 20_000, what: 'the event on both connections' })
+
+    await gone.client.endAsync(true)
+    await until(async () => (await gw.request<{ connected: boolean }>('GET', '/devices/reader-g')).body.connected === false, { timeoutMs: 20_000, what: 'the gateway to see the connection end' })
+    const before = await sent()
+    await publish([{ n: 1 }])
+    await until(() => stays.got.length >= 2, { timeoutMs: 20_000, what: 'the next event on the connection left' })
+    await pause(300)
+    expect(await sent() - before).toBe(1)
+  })
+
   it('a second SUBSCRIBE of the same replay starts it over from its position', async () => {
     const { reader, publish, next } = gateway()
     const base = await next()
