@@ -27,6 +27,7 @@ import { createSchemaRegistry } from './schemas/registry.js'
 import { openStorageEngine, type StorageEngine } from './storage/engine.js'
 import type { Telemetry } from './telemetry/telemetry.js'
 import { openTelemetryWiring } from './telemetry-wiring.js'
+import { startTelemetryOwnership, type TelemetryOwnership } from './telemetry/ownership.js'
 import { openDelivery } from './delivery-wiring.js'
 import { openTwins, type TwinsModule } from './twins/module.js'
 import type { Subscriptions } from './delivery/subscriptions.js'
@@ -165,12 +166,14 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       owns: async (ids) => {
         const devices = await engine.presence.count(ids)
         const subs = await subscriptionsPort.ownedBy(ids)
-        return ids.map((_, i) => ({ devices: devices[i] ?? 0, subscriptions: subs[i] ?? 0 }))
+        const streams = await telemetryOwnersPort.ownedBy(ids)
+        return ids.map((_, i) => ({ devices: devices[i] ?? 0, subscriptions: subs[i] ?? 0, telemetry: streams[i] ?? 0 }))
       }
     })
 
     // The node lists what it owns, the subscriptions need the node: a late-bound port.
     let subscriptionsPort: Pick<Subscriptions, 'ownedBy'> = { ownedBy: async (ids) => ids.map(() => 0) }
+    let telemetryOwnersPort: Pick<TelemetryOwnership, 'ownedBy'> = { ownedBy: async (ids) => ids.map(() => 0) }
     const mqttLog = logger.child({ component: 'mqtt' })
     // Commands need the broker to send, the broker hands answers to commands: a late-bound port.
     let commandsPort: Pick<Commands, 'onResponse'> = { onResponse: async () => {} }
@@ -280,8 +283,32 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
 
     // In its worker thread unless the config says otherwise or a test injected a clock
     // (telemetry-wiring.ts); either way its state is in its own store.
-    const telemetry: Telemetry = await openTelemetryWiring({ config, engine, log, clock, systemTime: clock === systemClock, metrics, logger })
-    stops.push(() => telemetry.close())
+    const opened: Telemetry = await openTelemetryWiring({ config, engine, log, clock, systemTime: clock === systemClock, metrics, logger, cluster: engine.subscriptionLeases !== undefined })
+    stops.push(() => opened.close())
+    let telemetry = opened
+    // Several nodes on one store: each source stream processed by one node, under a lease.
+    if (engine.subscriptionLeases !== undefined && config.telemetry.enabled) {
+      const owners = startTelemetryOwnership({
+        node: node.id,
+        leases: engine.subscriptionLeases,
+        liveNodes: async () => (await engine.nodes.list()).map((r) => r.id),
+        signals: engine.signals,
+        sources: config.telemetry.sources.map((s) => s.topic),
+        telemetry: opened,
+        clock,
+        intervalMs: config.cluster.heartbeatIntervalMs,
+        leaseMs: config.cluster.heartbeatExpiryMs,
+        onError: (err) => logger[duringOutage(err) ? 'debug' : 'warn']({ err }, 'telemetry ownership step failed')
+      })
+      // First on stop: the streams' final checkpoints and leases go before telemetry closes.
+      stops.push(() => owners.close())
+      telemetryOwnersPort = owners
+      telemetry = {
+        ...opened,
+        putWindow: async (name, body) => { const r = await opened.putWindow(name, body); owners.windowsChanged(); return r },
+        deleteWindow: async (name) => { await opened.deleteWindow(name); owners.windowsChanged() }
+      }
+    }
     interrupted()
 
     // Device twins: projected from the routed topics (never on the PUBACK path); desired

@@ -14,6 +14,7 @@ import type { TelemetryLocation } from './storage/engine.js'
 import type { EventTimeCounters } from './telemetry/event-time.js'
 import type { MetricSummary } from './telemetry/rollups.js'
 import { noCounters } from './telemetry/stream-fanout.js'
+import type { StoreFence } from './telemetry/store.js'
 import type { Telemetry, TelemetryObserver, WindowView } from './telemetry/telemetry.js'
 import type { TelemetryStats, TelemetryWorkerData } from './telemetry-worker.js'
 
@@ -44,6 +45,8 @@ export interface TelemetryThreadOptions {
   onCrash?: () => void
   /** How often the worker reports its counts and loop delay (default 1 s). */
   statsIntervalMs?: number
+  /** Several nodes on one store (telemetry.ts, `cluster`). */
+  cluster?: boolean
 }
 
 export interface TelemetryThread extends Telemetry {
@@ -117,6 +120,8 @@ export async function startTelemetryThread (opts: TelemetryThreadOptions): Promi
   let failures = 0
   let restartTimer: TimerHandle | undefined
   let closed = false
+  // Cluster: the streams this node holds, so that a worker started again after a crash runs them too.
+  const owned = new Map<string, { fence: StoreFence, until: number }>()
 
   const onStats = (s: TelemetryStats): void => {
     for (const [topic, n] of s.readings) opts.observer?.readings?.(topic, n)
@@ -133,7 +138,7 @@ export async function startTelemetryThread (opts: TelemetryThreadOptions): Promi
     // Telemetry needs no append notice within 20 ms: one message per 20 ms, not one per group commit.
     const server = serveTopicLog(log, port1, { noticeIntervalMs: 20 })
     const { entry, eval: isScript } = workerEntry()
-    const data: TelemetryWorkerData = { config: opts.config, namespace: opts.namespace, sync: opts.sync, location: opts.location, logPort: port2, statsIntervalMs: opts.statsIntervalMs ?? 1000 }
+    const data: TelemetryWorkerData = { config: opts.config, namespace: opts.namespace, sync: opts.sync, location: opts.location, logPort: port2, statsIntervalMs: opts.statsIntervalMs ?? 1000, cluster: opts.cluster === true }
     // execArgv: not the parent's, whose V8 flags (--max-semi-space-size) a worker refuses.
     const worker = new Worker(entry, { eval: isScript, workerData: data, transferList: [port2], execArgv: [], name: 'telemetry' })
     let started: { resolve: () => void, reject: (e: Error) => void } | undefined
@@ -203,6 +208,7 @@ export async function startTelemetryThread (opts: TelemetryThreadOptions): Promi
         current = inc
         restarts++
         logger.info({ restarts }, 'telemetry worker started again')
+        for (const [source, o] of owned) inc.rpc.call('own', source, o.fence, o.until).catch((err: unknown) => opts.observer?.error?.(source, err))
         const ready = waiters
         waiters = []
         for (const w of ready) w.resolve(inc)
@@ -263,6 +269,20 @@ export async function startTelemetryThread (opts: TelemetryThreadOptions): Promi
     counters: () => counters,
     checkpoint: async () => { await call('checkpoint') },
     sweep: async () => await call<number>('sweep'),
+    async own (source, fence, until) {
+      owned.set(source, { fence, until })
+      await call('own', source, fence, until)
+    },
+    async extend (source, until) {
+      const o = owned.get(source)
+      if (o !== undefined) o.until = until
+      await call('extend', source, until)
+    },
+    async disown (source, checkpoint) {
+      owned.delete(source)
+      await call('disown', source, checkpoint)
+    },
+    reloadWindows: async () => { await call('reloadWindows') },
     async close () {
       if (closed) return
       closed = true

@@ -24,6 +24,8 @@ export interface TelemetryWiring {
   systemTime: boolean
   metrics: Metrics
   logger: Logger
+  /** Several nodes on one store: streams run where telemetry/ownership.ts puts them. */
+  cluster: boolean
 }
 
 export async function openTelemetryWiring (w: TelemetryWiring): Promise<Telemetry> {
@@ -41,14 +43,15 @@ export async function openTelemetryWiring (w: TelemetryWiring): Promise<Telemetr
       clock: w.clock,
       logger,
       observer,
-      onCrash: () => metrics.workerCrashes.inc({ worker: 'telemetry' })
+      onCrash: () => metrics.workerCrashes.inc({ worker: 'telemetry' }),
+      cluster: w.cluster
     })
     metrics.watchLoop('telemetry', thread.loop)
     telemetry = thread
   } else {
     const opened = await openTelemetryStore(engine.telemetryLocation)
     try {
-      const here = await openTelemetry({ store: opened.store, log: w.log, clock: w.clock, config: config.telemetry, namespace: config.namespace, sync: config.storage.sync, observer })
+      const here = await openTelemetry({ store: opened.store, log: w.log, clock: w.clock, config: config.telemetry, namespace: config.namespace, sync: config.storage.sync, observer, cluster: w.cluster })
       telemetry = { ...here, close: async () => { await here.close(); await opened.close() } }
     } catch (err) {
       await opened.close()

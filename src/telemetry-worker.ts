@@ -10,6 +10,7 @@ import { remoteTopicLog } from './log/remote.js'
 import type { TopicLog } from './log/types.js'
 import { LOOP_DELAY_QUANTILES, monitorLoop } from './observability/metrics.js'
 import { openTelemetryStore, type OpenTelemetryStore, type TelemetryLocation } from './storage/engine.js'
+import type { StoreFence } from './telemetry/store.js'
 import { openTelemetry, type Telemetry, type TelemetryObserver } from './telemetry/telemetry.js'
 
 // The telemetry worker: windowed telemetry on a thread of its own (the machine's second
@@ -31,6 +32,7 @@ export interface TelemetryWorkerData {
   /** The log's port (serveTopicLog at the other end). */
   logPort: MessagePort
   statsIntervalMs: number
+  cluster: boolean
 }
 
 /** What a 'stats' notice carries. */
@@ -104,6 +106,10 @@ async function run (port: RpcPort, data: TelemetryWorkerData): Promise<void> {
       metricsOf: async (deviceId: string) => await t().metricsOf(deviceId),
       checkpoint: async () => { await t().checkpoint(); postStats() },
       sweep: async () => await t().sweep(),
+      own: async (source: string, fence: StoreFence, until: number) => { await t().own(source, fence, until) },
+      extend: async (source: string, until: number) => { await t().extend(source, until) },
+      disown: async (source: string, checkpoint: boolean) => { await t().disown(source, checkpoint) },
+      reloadWindows: async () => { await t().reloadWindows() },
       close: async () => {
         closing ??= (async () => {
           clearInterval(timer)
@@ -133,7 +139,7 @@ async function run (port: RpcPort, data: TelemetryWorkerData): Promise<void> {
   try {
     opened = await openTelemetryStore(data.location)
     log = remoteTopicLog(data.logPort, systemClock)
-    telemetry = await openTelemetry({ store: opened.store, log, clock: systemClock, config: data.config, namespace: data.namespace, sync: data.sync, observer })
+    telemetry = await openTelemetry({ store: opened.store, log, clock: systemClock, config: data.config, namespace: data.namespace, sync: data.sync, observer, cluster: data.cluster })
   } catch (err) {
     await log?.close()
     await opened?.close()

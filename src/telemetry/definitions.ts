@@ -20,11 +20,17 @@ export function withoutEcho (name: string, body: unknown): unknown {
   return rest
 }
 
-export async function loadDefinitions (store: TelemetryStore, configured: TelemetryConfig['windows'], now: string): Promise<Map<string, Definition>> {
+/** The stored definitions, as they are. */
+export async function storedDefinitions (store: TelemetryStore): Promise<Map<string, Definition>> {
   const defs = new Map<string, Definition>()
   for (const { name, stored } of await store.listWindows()) {
     defs.set(name, { ...parseWindow(withoutEcho(name, stored.definition)), createdAt: stored.createdAt })
   }
+  return defs
+}
+
+export async function loadDefinitions (store: TelemetryStore, configured: TelemetryConfig['windows'], now: string): Promise<Map<string, Definition>> {
+  const defs = await storedDefinitions(store)
   // Every config window is checked before any is written.
   const parsed = configured.map(({ name, ...body }, i): [string, ParsedWindow] => {
     try {

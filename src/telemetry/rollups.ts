@@ -1,6 +1,6 @@
 import { aggregateFromJSON, createAggregate, type Aggregate } from './aggregate.js'
 import { ROLLUP_MS } from './query.js'
-import type { TelemetryChange, TelemetryStore } from './store.js'
+import type { LastValue, TelemetryChange, TelemetryStore } from './store.js'
 import type { PendingWrite } from './stream-snapshots.js'
 
 // Per-second rollups of every (device, metric): the aggregate of the readings with event
@@ -8,7 +8,10 @@ import type { PendingWrite } from './stream-snapshots.js'
 // scanning raw events. Readings arrive in event-time order per device (the event-time
 // policy releases them so), so each (device, metric) has one open bucket in memory; the
 // streams write closed and changed buckets, and the newest reading of each (device, metric),
-// in their checkpoint commits. One instance serves every stream.
+// in their checkpoint commits. Each source stream has its own instance (its buckets go into
+// its own commits, with its own cursor, so a stream that is replayed or handed to another node
+// re-adds only what it had not stored); queries read the store and every instance's memory
+// through rollupsView.
 
 export interface RollupBucket {
   end: number
@@ -34,6 +37,19 @@ export interface Rollups {
   hasMetric: (deviceId: string, metric: string) => Promise<boolean>
   /** Removes buckets ending at or before `cutoff`; returns how many (device, metric) ranges were cut. */
   sweep: (cutoff: number) => Promise<number>
+  /** What is in memory and not stored yet (rollupsView reads it). */
+  readonly unstored: Unstored
+}
+
+/** One instance's readings not stored yet. */
+export interface Unstored {
+  /** Buckets of the series; `merge`: it adds to a stored part of the same bucket. */
+  buckets: (deviceId: string, metric: string) => Array<{ end: number, agg: Aggregate, merge: boolean }>
+  /** The device's newest readings per metric. */
+  lasts: (deviceId: string) => Array<[metric: string, last: LastValue]>
+  has: (deviceId: string, metric: string) => boolean
+  /** Forgets stored last values read at or before `cutoff`. */
+  forget: (cutoff: number) => void
 }
 
 interface Bucket {
@@ -58,6 +74,22 @@ export function createRollups (store: TelemetryStore): Rollups {
   /** Buckets a newer one replaced in `open`, not written yet. */
   const closed: Bucket[] = []
   const lasts = new Map<string, Last>()
+  const unstored: Unstored = {
+    buckets (deviceId, metric) {
+      const pending = closed.filter((b) => b.deviceId === deviceId && b.metric === metric)
+      const current = open.get(deviceId + '!' + metric)
+      if (current?.dirty === true) pending.push(current)
+      return pending
+    },
+    lasts (deviceId) {
+      const out: Array<[string, LastValue]> = []
+      for (const [key, last] of lasts) if (key.startsWith(deviceId + '!')) out.push([key.slice(deviceId.length + 1), last])
+      return out
+    },
+    has: (deviceId, metric) => lasts.has(deviceId + '!' + metric),
+    // A last value not written yet is newer than the stored one: the next commit writes it.
+    forget (cutoff) { for (const [key, last] of lasts) if (!last.dirty && last.time <= cutoff) lasts.delete(key) }
+  }
 
   return {
     add (deviceId, metric, time, value) {
@@ -108,8 +140,8 @@ export function createRollups (store: TelemetryStore): Rollups {
         const i = key.indexOf('!')
         changes.push({ kind: 'last', deviceId: key.slice(0, i), metric: key.slice(i + 1), value: last.value, time: last.time })
       }
-      // Dirty again, they go into the next commit. Other streams may have added to them
-      // meanwhile, which only makes what is written then more complete.
+      // Dirty again, they go into the next commit. Readings added meanwhile only make what
+      // is written then more complete.
       const failed = (): void => {
         for (const b of write) {
           b.dirty = true
@@ -120,20 +152,26 @@ export function createRollups (store: TelemetryStore): Rollups {
       return { changes, failed }
     },
 
+    ...rollupsView(store, () => [unstored]),
+    unstored
+  }
+}
+
+/** Queries over the stored rollups and the memory of several instances (one per stream). */
+export function rollupsView (store: TelemetryStore, parts: () => Iterable<Unstored>): Pick<Rollups, 'load' | 'metricsOf' | 'hasMetric' | 'sweep'> {
+  return {
     async load (deviceId, metric, fromEnd, toEnd, opts = {}) {
       const out: RollupBucket[] = (await store.readBuckets(deviceId, metric, fromEnd, toEnd)).map((s) => ({ end: s.end, agg: aggregateFromJSON(s.agg, opts) }))
       // Buckets not yet written (or changed since) are in memory.
-      const key = deviceId + '!' + metric
-      const pending = closed.filter((b) => b.deviceId === deviceId && b.metric === metric)
-      const current = open.get(key)
-      if (current?.dirty === true) pending.push(current)
-      for (const b of pending) {
-        if (b.end < fromEnd || b.end > toEnd) continue
-        const i = out.findIndex((s) => s.end === b.end)
-        // A merged or new bucket in memory is complete; an unmerged one adds to the stored part.
-        const agg = i >= 0 && b.merge ? aggregateFromJSON((out[i] as RollupBucket).agg.toJSON(), opts).merge(b.agg) : b.agg
-        if (i >= 0) out[i] = { end: b.end, agg }
-        else out.push({ end: b.end, agg })
+      for (const part of parts()) {
+        for (const b of part.buckets(deviceId, metric)) {
+          if (b.end < fromEnd || b.end > toEnd) continue
+          const i = out.findIndex((s) => s.end === b.end)
+          // A merged or new bucket in memory is complete; an unmerged one adds to the stored part.
+          const agg = i >= 0 && b.merge ? aggregateFromJSON((out[i] as RollupBucket).agg.toJSON(), opts).merge(b.agg) : b.agg
+          if (i >= 0) out[i] = { end: b.end, agg }
+          else out.push({ end: b.end, agg })
+        }
       }
       return out.sort((a, b) => a.end - b.end)
     },
@@ -141,22 +179,23 @@ export function createRollups (store: TelemetryStore): Rollups {
     async metricsOf (deviceId) {
       const found = new Map<string, MetricSummary>()
       for (const v of await store.lastValues(deviceId)) found.set(v.metric, { metric: v.metric, lastValue: v.value, lastTime: v.time })
-      for (const [key, last] of lasts) {
-        if (!key.startsWith(deviceId + '!')) continue
-        const metric = key.slice(deviceId.length + 1)
-        found.set(metric, { metric, lastValue: last.value, lastTime: last.time })
+      for (const part of parts()) {
+        for (const [metric, last] of part.lasts(deviceId)) {
+          const had = found.get(metric)
+          if (had === undefined || last.time >= had.lastTime) found.set(metric, { metric, lastValue: last.value, lastTime: last.time })
+        }
       }
       return [...found.values()].sort((a, b) => a.metric < b.metric ? -1 : a.metric > b.metric ? 1 : 0)
     },
 
     async hasMetric (deviceId, metric) {
-      return lasts.has(deviceId + '!' + metric) || await store.lastValue(deviceId, metric) !== undefined
+      for (const part of parts()) if (part.has(deviceId, metric)) return true
+      return await store.lastValue(deviceId, metric) !== undefined
     },
 
     async sweep (cutoff) {
       const cut = await store.removeRollupsThrough(cutoff)
-      // A last value not written yet is newer than the stored one: the next commit writes it.
-      for (const [key, last] of lasts) if (!last.dirty && last.time <= cutoff) lasts.delete(key)
+      for (const part of parts()) part.forget(cutoff)
       return cut
     }
   }

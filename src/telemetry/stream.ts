@@ -1,9 +1,10 @@
 import type { Clock, TimerHandle } from '../core/clock.js'
+import { GridgateError } from '../core/errors.js'
 import type { TopicLog } from '../log/types.js'
 import type { EventTimeCounters, EventTimePolicyOptions } from './event-time.js'
 import type { Rollups } from './rollups.js'
 import { parseEvent, readEvent, type SkipReason, type SourceSpec } from './source.js'
-import type { StreamCheckpoint, TelemetryStore } from './store.js'
+import type { StoreFence, StreamCheckpoint, TelemetryStore } from './store.js'
 import { createFanOut } from './stream-fanout.js'
 import { createOutbox } from './stream-outbox.js'
 import { outputPositions, scanOutputs } from './stream-recovery.js'
@@ -28,6 +29,12 @@ import type { StreamWindow } from './window-operators.js'
 // tolerance, and every later reading is adjusted to at least that anyway). Windows the output
 // topics already hold (stream-recovery.ts) are skipped; the rest are appended. So no closed
 // window is lost, none is emitted twice, and none with other contents.
+//
+// On a cluster (`owner`) the stream runs on the node holding its lease. Its commits are fenced
+// by that lease, and it appends windows and commits only before `owner.until()` (the lease's
+// end as this node last renewed it, measured from before the renewal was sent, so earlier than
+// the store's expiry): by the time another node can take the lease, this one has stopped
+// writing, and the new owner's replay sees every window this one appended.
 
 export type { StreamWindow }
 
@@ -54,6 +61,14 @@ export interface StreamOptions {
   observer?: TelemetryObserver
   /** Records per log read. */
   readBatch?: number
+  /** On a cluster: the lease this node holds the stream under. */
+  owner?: StreamOwner
+}
+
+export interface StreamOwner {
+  fence: StoreFence
+  /** Until when this node may write for the stream (ms since the epoch). */
+  until: () => number
 }
 
 export interface TelemetryStream {
@@ -70,6 +85,8 @@ export interface TelemetryStream {
   counters: () => EventTimeCounters
   /** A final checkpoint; open windows stay open for the next start. */
   close: () => Promise<void>
+  /** Stops without writing anything more (its lease was lost: the next owner replays). */
+  abandon: () => Promise<void>
 }
 
 export async function openStream (opts: StreamOptions, windows: readonly StreamWindow[]): Promise<TelemetryStream> {
@@ -93,6 +110,12 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
   let cursorSaved: number
   let lastSnapshot = clock.now()
   let closed = false
+  const owned = (): void => {
+    if (opts.owner !== undefined && clock.now() >= opts.owner.until()) {
+      throw new GridgateError('TELEMETRY_NOT_OWNED', `telemetry stream '${topic}': this node's lease has ended`)
+    }
+  }
+  const commitOptions = { sync: opts.sync, ...(opts.owner === undefined ? {} : { fence: opts.owner.fence }) }
 
   function take (bytes: Buffer, arrival: number): void {
     const event = parseEvent(bytes)
@@ -126,6 +149,7 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
     await pump()
     // Sparse devices: the arrival clock moves their watermarks (Stream Analytics' behaviour).
     fan.flush(clock.now())
+    owned()
     await outbox.flush()
   }
 
@@ -141,7 +165,8 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
     if (states.changes.length === 0 && buckets.changes.length === 0 && unsent.length === 0 && cursor === cursorSaved) return
     const checkpoint: StreamCheckpoint = { cursor, outputFrom: await outputPositions(log, outputTopics()), unsent }
     try {
-      await store.commit([...states.changes, ...buckets.changes, { kind: 'checkpoint', source: topic, checkpoint }], { sync: opts.sync })
+      owned()
+      await store.commit([...states.changes, ...buckets.changes, { kind: 'checkpoint', source: topic, checkpoint }], commitOptions)
     } catch (err) {
       states.failed()
       buckets.failed()
@@ -158,13 +183,15 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
     // Windows that went out after the snapshot are computed again by the replay and skipped;
     // its unsent ones that their topics still lack are appended now.
     const { emitted, pending } = await scanOutputs(log, stored.checkpoint, new Set(windows.map((w) => w.name)))
+    owned()
     if (pending.length > 0) await outbox.append(pending)
     replay = { emitted, until: (await log.getTopic(topic))?.nextOffset ?? 0 }
   } else {
     // The starting position must be durable at once: a crash before the first snapshot
     // would otherwise start the next run at the topic's end and lose what came between.
     const outputFrom = await outputPositions(log, windows.map((w) => w.spec.outputTopic))
-    await store.commit([{ kind: 'checkpoint', source: topic, checkpoint: { cursor, outputFrom, unsent: [] } }], { sync: opts.sync })
+    owned()
+    await store.commit([{ kind: 'checkpoint', source: topic, checkpoint: { cursor, outputFrom, unsent: [] } }], commitOptions)
   }
   for (const p of stored.policies) fan.restorePolicy(p.deviceId, decodeState(p.state))
   for (const w of windows) fan.attach(w)
@@ -215,6 +242,13 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
       if (closed) return
       closed = true
       await serial.background(snapshotNow)
+      timer?.cancel()
+      unsubscribe()
+      await serial.idle()
+    },
+    abandon: async () => {
+      if (closed) return
+      closed = true
       timer?.cancel()
       unsubscribe()
       await serial.idle()
