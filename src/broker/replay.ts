@@ -18,8 +18,8 @@ import { deniableTopic, keepsSubject, replayTopic, REPLAY_PREFIX, type ReplayFil
 //   writes each event (the CloudEvent JSON as stored) as a PUBLISH on `$replay/{topic}/{offset}`
 //   at the lower of the subscription's QoS and 1. At most `inflightWindow` QoS 1 messages are
 //   unacknowledged: the next waits for a PUBACK, and nothing is read meanwhile. A full socket
-//   also stops it until it drains. So a reader holds one batch at most, and a slow client
-//   slows only its own reader.
+//   also stops it until it drains. So a reader holds one batch at most (up to 100 events, about
+//   1 MiB: the batch is sized to the events it reads), and a slow client slows only itself.
 // - At the end of the log it waits for the log's append notices (TopicLog.onAppend, which on a
 //   shared engine hears every node's appends), then reads on from its cursor.
 // - UNSUBSCRIBE, a new SUBSCRIBE of the same filter (which starts it over) or the connection's
@@ -52,8 +52,9 @@ export interface ReplaysOptions {
    */
   denies?: (client: Client) => ((topic: string) => boolean) | undefined
   observer?: ReplayObserver
-  /** Events read at once; the most a reader holds. */
+  /** The most events read at once (fewer when they are large: about `batchBytes` a read). */
   batchEvents?: number
+  batchBytes?: number
   /** Wait before reading again after a failed read. */
   retryMs?: number
 }
@@ -77,6 +78,8 @@ interface Reader {
   qos: 0 | 1
   /** Where the next read starts: an offset, or the time of the first read. */
   from: { offset: number } | { time: number }
+  /** Events the next read asks for: sized to the events seen, so a batch is about batchBytes. */
+  limit: number
   /** Read and not yet sent, in order. */
   buffer: Array<{ offset: number, bytes: Buffer }>
   inflight: Set<number>
@@ -97,10 +100,14 @@ interface Connection {
 }
 
 const DEFAULT_BATCH = 100
+const DEFAULT_BATCH_BYTES = 1_048_576
+/** The first read of a replay, before it knows how large the topic's events are (events are up to 16 MiB). */
+const FIRST_READ = 10
 const DEFAULT_RETRY_MS = 1000
 
 export function createReplays (opts: ReplaysOptions): Replays {
   const batch = opts.batchEvents ?? DEFAULT_BATCH
+  const batchBytes = opts.batchBytes ?? DEFAULT_BATCH_BYTES
   const retryMs = opts.retryMs ?? DEFAULT_RETRY_MS
   const byClient = new WeakMap<Client, Connection>()
   const connections = new Set<Connection>()
@@ -216,9 +223,13 @@ export function createReplays (opts: ReplaysOptions): Replays {
         if (sent > 0) opts.observer?.replayed?.(r.replay.topic, sent)
         if (r.buffer.length > 0 || !r.ready) break // a PUBACK, a drain or the SUBACK runs it again
         r.notified = false
-        const result = await opts.log.read(r.replay.topic, r.from, batch)
+        const result = await opts.log.read(r.replay.topic, r.from, r.limit)
         if (r.stopped || closed) break
         r.from = { offset: result.nextOffset }
+        if (result.records.length > 0) {
+          const average = result.records.reduce((n, rec) => n + rec.bytes.length, 0) / result.records.length
+          r.limit = Math.max(1, Math.min(batch, Math.floor(batchBytes / Math.max(1, average))))
+        }
         r.buffer = keep(r, result.records)
         // At the end of the log: an append notice runs it again (or already came during the read).
         if (result.records.length === 0 && !r.notified) break
@@ -258,7 +269,7 @@ export function createReplays (opts: ReplaysOptions): Replays {
       const conn = connectionOf(client)
       const old = conn.readers.get(filter)
       if (old !== undefined) stop(old)
-      const r: Reader = { filter, replay, conn, qos, from, buffer: [], inflight: new Set(), ready: false, running: false, notified: false, stopped: false }
+      const r: Reader = { filter, replay, conn, qos, from, limit: Math.min(FIRST_READ, batch), buffer: [], inflight: new Set(), ready: false, running: false, notified: false, stopped: false }
       conn.readers.set(filter, r)
       let set = byTopic.get(replay.topic)
       if (set === undefined) byTopic.set(replay.topic, set = new Set())

@@ -3,6 +3,7 @@ import type { MqttClient } from 'mqtt'
 import { generate, parser, type Packet, type IPublishPacket } from 'mqtt-packet'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Replay } from '../helpers/api.js'
+import { cloudEvent } from '../helpers/http.js'
 import { startTestGateway, TEST_ENGINE, type TestGateway } from '../helpers/gateway.js'
 import { connectDevice, registerDevice, subackCode } from '../helpers/mqtt.js'
 import { useRedisServer } from '../helpers/redis.js'
@@ -360,6 +361,18 @@ describe('replay over MQTT', () => {
     expect(await subackCode(client, '$replay/telemetry/latest/devices/dev-b/#')).toBe(128)
     await client.unsubscribeAsync('$replay/telemetry/latest')
     expect(await subackCode(client, '$replay/telemetry/latest/devices/dev-b/#')).toBe(1)
+  })
+
+  it('replays large events in order, a few at a time', async () => {
+    const { gw, reader, next } = gateway()
+    const base = await next()
+    const big = 'x'.repeat(300_000)
+    for (let i = 0; i < 12; i++) expect((await gw.publish('telemetry', cloudEvent(`big-${i}`, { i, big }))).status).toBe(200)
+    const { client, got } = await reader('reader-big')
+    expect(await subackCode(client, `$replay/telemetry/${base}`)).toBe(1)
+    await until(() => got.length >= 12, { timeoutMs: 20_000, what: '12 large events' })
+    expect(got.map((g) => g.event.id)).toEqual(Array.from({ length: 12 }, (_, i) => `big-${i}`))
+    expect(got.every((g) => (g.event.data as { big: string }).big.length === 300_000)).toBe(true)
   })
 
   it('refuses with SUBACK 0x80 a client without a replay grant, a topic that does not exist and a malformed position; the connection stays', async () => {
