@@ -238,10 +238,11 @@ export function createReplays (opts: ReplaysOptions): Replays {
         await nextTurn()
       }
     } catch (err) {
+      if (r.stopped || closed) return // the log closed under it: the gateway is stopping
       const gone = isGridgateError(err) && err.code === 'TOPIC_NOT_FOUND'
       opts.observer?.failed?.(err, r.conn.client.id, r.filter, gone)
       if (gone) stop(r)
-      else if (!r.stopped) r.retry = setTimeout(() => { r.retry = undefined; void run(r) }, retryMs)
+      else r.retry = setTimeout(() => { r.retry = undefined; void run(r) }, retryMs)
     } finally {
       r.running = false
     }
