@@ -5,7 +5,7 @@ import { commandTopic, parseDeviceTopic } from '../core/device-topic.js'
 import { GridgateError } from '../core/errors.js'
 import type { IdGenerator } from '../core/ids.js'
 import type { TopicLog } from '../log/types.js'
-import { isEnd, nextDeadline, parseResponse, transition, view, type Command, type CommandEvent, type CommandStatus } from './lifecycle.js'
+import { isEnd, newCommand, nextDeadline, parseResponse, transition, view, type Command, type CommandEvent, type CommandStatus } from './lifecycle.js'
 import type { CommandRequest } from './request.js'
 import { openSharedCommands } from './shared-commands.js'
 import type { ClusterSignals } from '../core/signals.js'
@@ -209,22 +209,7 @@ export async function openCommands (opts: CommandsOptions): Promise<Commands> {
         throw new GridgateError('TOO_MANY_COMMANDS', `device '${deviceId}' already has ${openCount} open commands (limit ${opts.maxOpenPerDevice})`)
       }
       const now = clock.now()
-      const c: Command = {
-        id: req.id ?? ids.next(),
-        deviceId,
-        name: req.name,
-        payload: req.payload,
-        timeoutSeconds: req.timeoutSeconds,
-        ttlSeconds: req.ttlSeconds,
-        status: 'pending',
-        result: null,
-        error: null,
-        createdAt: now,
-        updatedAt: now,
-        sentAt: null,
-        sendCount: 0,
-        seq
-      }
+      const c = newCommand({ id: req.id ?? ids.next(), deviceId, name: req.name, payload: req.payload, timeoutSeconds: req.timeoutSeconds, ttlSeconds: req.ttlSeconds, seq }, now)
       const key = keyOf(deviceId, c.id)
       open.set(key, c)
       observer?.transition?.('pending')

@@ -33,6 +33,11 @@ export interface Command {
   seq: number
 }
 
+/** A command as created: pending, never sent; `seq` is its place in creation order. */
+export function newCommand (fields: Pick<Command, 'id' | 'deviceId' | 'name' | 'payload' | 'timeoutSeconds' | 'ttlSeconds' | 'seq'>, now: number): Command {
+  return { ...fields, status: 'pending', result: null, error: null, createdAt: now, updatedAt: now, sentAt: null, sendCount: 0 }
+}
+
 export type CommandEvent =
   | { type: 'send' }
   | { type: 'ack' }

@@ -5,7 +5,7 @@ import { GridgateError } from '../core/errors.js'
 import type { ClusterSignals, Signal } from '../core/signals.js'
 import type { Commands, CommandsOptions } from './commands.js'
 import { COMMANDS_TOPIC } from './commands.js'
-import { isEnd, nextDeadline, parseResponse, transition, view, type Command, type CommandEvent } from './lifecycle.js'
+import { isEnd, newCommand, nextDeadline, parseResponse, transition, view, type Command, type CommandEvent } from './lifecycle.js'
 import type { SharedCommandStore } from './store.js'
 
 // Commands on a store shared by the nodes of a cluster (the `redis` engine). The lifecycle is
@@ -197,22 +197,7 @@ export async function openSharedCommands (opts: SharedCommandsOptions): Promise<
       }
       const seq = await store.nextSeq()
       const now = clock.now()
-      const c: Command = {
-        id: req.id ?? ids.next(),
-        deviceId,
-        name: req.name,
-        payload: req.payload,
-        timeoutSeconds: req.timeoutSeconds,
-        ttlSeconds: req.ttlSeconds,
-        status: 'pending',
-        result: null,
-        error: null,
-        createdAt: now,
-        updatedAt: now,
-        sentAt: null,
-        sendCount: 0,
-        seq
-      }
+      const c = newCommand({ id: req.id ?? ids.next(), deviceId, name: req.name, payload: req.payload, timeoutSeconds: req.timeoutSeconds, ttlSeconds: req.ttlSeconds, seq }, now)
       // The same caller-chosen id created on two nodes at once: the lock lets one add it.
       const added = await track(shared.locked(deviceId, c.id, async () => {
         const existing = await store.get(deviceId, c.id)
