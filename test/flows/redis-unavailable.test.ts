@@ -35,9 +35,9 @@ const count = <K>(m: Map<K, number>, k: K): void => { m.set(k, (m.get(k) ?? 0) +
 
 /** The value of one series of the Prometheus text, or undefined. */
 function metric (text: string, series: string): number | undefined {
-  // On the redis engine every series has a node label: `name{node="…"} value`.
-  const line = text.split('\n').find((l) => l.startsWith(series + ' ') || l.startsWith(series + '{'))
-  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1))
+  // On the redis engine every series also has a node label: `name{…,node="…"} value`.
+  const line = text.split('\n').map((l) => l.replace(/,?node="[^"]*"/, '').replace('{}', '')).find((l) => l.startsWith(series + ' '))
+  return line === undefined ? undefined : Number(line.slice(series.length + 1))
 }
 
 /** Every event of a topic, page by page. */
