@@ -26,6 +26,7 @@ let cluster: TestCluster
 let n1: ClusterNodeProcess, n2: ClusterNodeProcess
 
 const SUBS = '/topics/orders/eventsubscriptions'
+const ADV = 15
 const queueSub = { properties: { deliveryConfiguration: { deliveryMode: 'Queue', queue: { receiveLockDurationInSeconds: 60 } } } }
 interface Status { node?: string, delivered: number, failed: number, deadLettered: number, inFlight: number }
 const status = async (via: ClusterNodeProcess, name: string): Promise<Status> => {
@@ -111,11 +112,12 @@ describe.skipIf(TEST_ENGINE === 'memory')('a cluster of nodes on one Redis: metr
     const listed = (await nodeList()).find((n) => n.listeners.http !== left.listeners.http)
     expect(listed?.listeners.http).toBe(advertised)
     // Subscriptions until the new node owns some, then a pull call on one of them made to the other node.
-    for (let i = 0; i < 8; i++) expect((await left.request('PUT', `${SUBS}/adv-${i}`, { body: queueSub })).status).toBe(201)
+    // 16 (with 'counted'): all of them preferring one node has a chance of 2^-16.
+    for (let i = 0; i < ADV; i++) expect((await left.request('PUT', `${SUBS}/adv-${i}`, { body: queueSub })).status).toBe(201)
     const subs = (await left.request<{ value: unknown[] }>('GET', SUBS)).body.value.length
     await until(async () => { const l = await nodeList(); return l.every((n) => n.owns.subscriptions > 0) && l.reduce((t, n) => t + n.owns.subscriptions, 0) === subs }, { timeoutMs: 10_000, what: 'the subscriptions spread over both nodes' })
     let name: string | undefined
-    for (let i = 0; i < 8 && name === undefined; i++) if ((await status(left, `adv-${i}`)).node === listed?.id) name = `adv-${i}`
+    for (let i = 0; i < ADV && name === undefined; i++) if ((await status(left, `adv-${i}`)).node === listed?.id) name = `adv-${i}`
     expect(name).toBeDefined()
     await left.publish('orders', cloudEvent('a1'))
     seen.length = 0
