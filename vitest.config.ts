@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config'
 // reliability suite's small variants (test/reliability/) and the web console in a real
 // browser (test/console/). `flows-memory` runs the in-process
 // flows again on the memory engine (tests that restart a gateway on its data skip there);
-// flows that spawn gateway processes run on LevelDB only.
+// flows that spawn gateway processes run on LevelDB only, cluster and Redis flows on Redis only.
 export default defineConfig({
   test: {
     projects: [
@@ -29,7 +29,8 @@ export default defineConfig({
         test: {
           name: 'flows-memory',
           include: ['test/flows/**/*.test.ts'],
-          exclude: ['test/flows/**/*-crash.test.ts', 'test/flows/process.test.ts'],
+          // Cluster and Redis flows run their nodes on the redis engine whatever the project.
+          exclude: ['test/flows/**/*-crash.test.ts', 'test/flows/process.test.ts', 'test/flows/cluster*.test.ts', 'test/flows/redis-*.test.ts'],
           env: { GRIDGATE_TEST_ENGINE: 'memory' },
           testTimeout: 60_000,
           hookTimeout: 60_000
