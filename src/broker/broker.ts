@@ -203,7 +203,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     : createReplays({
       log: opts.replay.log,
       ...config.replay,
-      denies: (client) => {
+      receiveCheck: (client) => {
         const p = sessions.get(client)?.permissions
         return p === undefined ? () => false : p.filtersDeliveries ? p.canReceive : undefined
       },

@@ -47,10 +47,10 @@ export interface ReplaysOptions {
   /** Replay subscriptions one connection may hold at once; more get SUBACK 0x80. */
   maxPerConnection: number
   /**
-   * The client's subscribe denies as a check of a topic in the replay namespace, or undefined when
-   * it has none (asked once per batch: the permissions change with the client's attributes).
+   * Whether the client may receive a topic of the replay namespace (its subscribe denies), or
+   * undefined when it has no denies; asked once per batch, as permissions change with attributes.
    */
-  denies?: (client: Client) => ((topic: string) => boolean) | undefined
+  receiveCheck?: (client: Client) => ((topic: string) => boolean) | undefined
   observer?: ReplayObserver
   /** The most events read at once (fewer when they are large: about `batchBytes` a read). */
   batchEvents?: number
@@ -66,8 +66,6 @@ export interface Replays {
   start: (client: Client, filter: string, replay: ReplayFilter, qos: 0 | 1) => Promise<StartOutcome>
   /** Starts following aedes' subscribe, unsubscribe and clientReady events. */
   attach: (aedes: Aedes) => void
-  /** Subscriptions being replayed now. */
-  readonly active: number
   close: () => void
 }
 
@@ -112,7 +110,6 @@ export function createReplays (opts: ReplaysOptions): Replays {
   const byClient = new WeakMap<Client, Connection>()
   const connections = new Set<Connection>()
   const byTopic = new Map<string, Set<Reader>>()
-  let active = 0
   let closed = false
 
   const stopAppends = opts.log.onAppend((topic) => {
@@ -149,7 +146,6 @@ export function createReplays (opts: ReplaysOptions): Replays {
   function stop (r: Reader): void {
     if (r.stopped) return
     r.stopped = true
-    active--
     if (r.retry !== undefined) clearTimeout(r.retry)
     if (r.conn.readers.get(r.filter) === r) r.conn.readers.delete(r.filter)
     const set = byTopic.get(r.replay.topic)
@@ -198,7 +194,7 @@ export function createReplays (opts: ReplaysOptions): Replays {
 
   /** The events of a batch this subscription is to get: its subject filter, and the client's subscribe denies. */
   function keep (r: Reader, records: Array<{ offset: number, bytes: Buffer }>): Array<{ offset: number, bytes: Buffer }> {
-    const mayReceive = opts.denies?.(r.conn.client)
+    const mayReceive = opts.receiveCheck?.(r.conn.client)
     const filtered = r.replay.subject !== undefined && r.replay.subject !== '#'
     if (!filtered && mayReceive === undefined) return records // no event to parse
     return records.filter((rec) => {
@@ -275,7 +271,6 @@ export function createReplays (opts: ReplaysOptions): Replays {
       let set = byTopic.get(replay.topic)
       if (set === undefined) byTopic.set(replay.topic, set = new Set())
       set.add(r)
-      active++
       return 'started'
     },
     attach (aedes) {
@@ -297,7 +292,6 @@ export function createReplays (opts: ReplaysOptions): Replays {
         }
       })
     },
-    get active () { return active },
     close () {
       closed = true
       stopAppends()
