@@ -9,7 +9,7 @@ import { REDIS_MISSING, redisServerInstalled, startRedisServer, type RedisServer
 import { startChild, type Child } from './children.js'
 import {
   combine, compact, cpuAverage, latencyHistogram, loopUtilization, makeTempDir, median, ownCpuSeconds, processCpuSeconds, progress, removeTempDir,
-  sleep, summarise, telemetryEvent, timed, type CaseResult, type Control, type CpuProbe, type Round, type SystemResult
+  sleep, summarise, telemetryEvent, timed, type CaseResult, type Control, type CpuProbe, type LatencySummary, type Round, type SystemResult
 } from './common.js'
 import { BENCH_KEY } from './http-publish.js'
 import { startAll, startGridgate, type Server } from './mqtt-ingest.js'
@@ -144,16 +144,18 @@ async function startSink (): Promise<Sink> {
 
 // ---------------------------------------------------------------- results
 
-interface Side { name: string, description: string, latencyOf: string, histogram: Histogram, rounds: Round[] }
+interface Side { name: string, description: string, latencyOf: string, histogram: Histogram, rounds: Round[], withLatency: boolean }
 
-const side = (name: string, description: string, latencyOf: string): Side => ({ name, description, latencyOf, histogram: latencyHistogram(), rounds: [] })
+const side = (name: string, description: string, latencyOf: string, withLatency = true): Side => ({ name, description, latencyOf, histogram: latencyHistogram(), rounds: [], withLatency })
+
+const NO_LATENCY: LatencySummary = { count: 0, meanMs: Number.NaN, p50Ms: Number.NaN, p90Ms: Number.NaN, p99Ms: Number.NaN, p999Ms: Number.NaN, maxMs: Number.NaN }
 
 function systemResult (s: Side): SystemResult {
   const result: SystemResult = {
     name: s.name,
     description: s.description,
     ...combine(s.rounds),
-    latency: summarise(s.histogram),
+    latency: s.withLatency ? summarise(s.histogram) : NO_LATENCY,
     latencyOf: s.latencyOf,
     rounds: s.rounds,
     cpuPercent: cpuAverage(s.rounds),
@@ -478,8 +480,8 @@ async function benchPush (ctx: Context): Promise<CaseResult> {
   for (const s of [ctx.level, nodeA]) await publishBacklog(httpOf(s), topic, PUSH_BACKLOG)
   const ids = (await clusterNodes(httpOf(nodeA))).map((n) => n.id)
   const what = `${PUSH_SUBSCRIPTIONS} push subscriptions (maxEventsPerBatch ${PUSH_BATCH}, webhooks.concurrency 4 each, startAt beginning) drain a ${PUSH_BACKLOG.toLocaleString('en-US')}-event backlog into the webhook sink (bench/webhook-sink.ts, answers 200); events/s = the sink's count of all of them in the window`
-  const base = side('gridgate, one leveldb node (child)', `${what}; one node of the leveldb engine delivers all`, 'not measured: gridgate makes the requests')
-  const gg = side('gridgate, two redis nodes (children)', `${what}; two nodes of the redis engine, each delivering the subscriptions it owns`, 'not measured: gridgate makes the requests')
+  const base = side('gridgate, one leveldb node (child)', `${what}; one node of the leveldb engine delivers all`, 'not measured: gridgate makes the requests', false)
+  const gg = side('gridgate, two redis nodes (children)', `${what}; two nodes of the redis engine, each delivering the subscriptions it owns`, 'not measured: gridgate makes the requests', false)
   const notes: string[] = []
   const run = async (s: Side, cluster: boolean, r: number): Promise<void> => {
     const servers = cluster ? [nodeA, nodeB] : [ctx.level]
@@ -633,7 +635,6 @@ async function benchTakeover (ctx: Context): Promise<CaseResult> {
   const topic = 'bench-takeover'
   await api(httpOf(ctx.nodes[0]), 'PUT', `/topics/${topic}`)
   const receiver = await startReceiver()
-  const histogram = latencyHistogram()
   const times: number[] = []
   const notes: string[] = []
   let seq = 0
@@ -688,7 +689,6 @@ async function benchTakeover (ctx: Context): Promise<CaseResult> {
       if (first === undefined) throw new Error(`takeover round ${r + 1}: no delivery within ${(LEASE_MS + 30_000) / 1000} s of the kill`)
       const ms = first - killedAt
       times.push(ms)
-      histogram.recordValue(Math.max(1, Math.round(ms * 1000)))
       const now = (await status(httpOf(survivor), topic, name)).node
       const survivorId = (await clusterNodes(httpOf(survivor))).find((n) => n.listeners.http === survivor.http)?.id
       // Every event published, before, during and after the outage, arrives (at least once).
@@ -711,8 +711,10 @@ async function benchTakeover (ctx: Context): Promise<CaseResult> {
   } finally {
     await receiver.close()
   }
-  const summary = summarise(histogram)
-  histogram.destroy()
+  // Exact figures of a few rounds (nearest rank), not a histogram's buckets.
+  const sorted = [...times].sort((a, b) => a - b)
+  const rank = (q: number): number => Math.round(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN)
+  const summary: LatencySummary = { count: times.length, meanMs: Math.round(times.reduce((t, x) => t + x, 0) / times.length), p50Ms: Math.round(median(times)), p90Ms: rank(0.9), p99Ms: rank(0.99), p999Ms: rank(0.999), maxMs: rank(1) }
   const none: Round[] = []
   const takeover: SystemResult = {
     name: 'next owner (redis node)',
