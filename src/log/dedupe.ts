@@ -37,60 +37,156 @@ export function eventDedupeKey (bytes: Buffer): string | undefined {
  * "do not index this one", e.g. an id the gateway generated), or read from the event.
  */
 export function keyAt (events: readonly Buffer[], keys: ReadonlyArray<string | undefined> | undefined, i: number): string | undefined {
-  return keys === undefined ? eventDedupeKey(events[i] as Buffer) : keys[i]
+  // An empty key means none, as on Redis (where '' marks an event not indexed).
+  return keys === undefined ? eventDedupeKey(events[i] as Buffer) : (keys[i] === '' ? undefined : keys[i])
 }
 
 interface Batch<T> {
   time: number
-  keys: string[]
-  /** What the engine needs to forget the batch (LevelDB: the key of its persisted record). */
-  tag: T
+  /**
+   * The batch's keys as one string to search (`holds`), not one object per key; undefined
+   * while the batch is pending, when `keys` holds them.
+   */
+  text: string | undefined
+  keys: string[] | undefined
+  /** Keys that contain the separator, kept apart (rare). */
+  odd: Set<string> | undefined
+  /**
+   * The keys as a set, built at the batch's first hash hit: a search of `text` is linear, and
+   * a batch that is hit once (a publisher resending a whole batch) is likely hit again.
+   */
+  lookup: Set<string> | undefined
+  /** The keys' hashes, to find their index entries again on expiry. */
+  hashes: number[]
+  tag: T | undefined
+}
+
+/** A batch being planned: its keys are in the index already, and leave it again on abort(). */
+export type PendingBatch = object
+
+/** FNV-1a over the UTF-16 code units, cut to 30 bits so it stays a small integer (a Smi) in V8. */
+function hashKey (key: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
+  return h & 0x3fffffff
+}
+
+// Separates the keys in a batch's text; a key that contains it goes to the batch's `odd` set.
+const SEP = '\u0001'
+
+function holds (b: Batch<unknown>, key: string): boolean {
+  if (b.lookup === undefined) {
+    b.lookup = new Set(b.keys ?? (b.text as string).split(SEP))
+    for (const k of b.odd ?? []) b.lookup.add(k)
+  }
+  return b.lookup.has(key)
 }
 
 /**
- * One topic's index: the keys appended within the window, with their append time, and the
- * batches that added them in append order, so expiry is a walk from the oldest end. Memory
- * is bounded by what the topic takes within one window.
+ * One topic's index: the keys appended within the window, by batch, bounded by what the topic
+ * takes within one window and kept lean because that can be millions of keys. The map goes
+ * from a key's 30-bit hash to the batch (or batches) that hold it; a written batch keeps its
+ * keys as one string and their hashes as one array. So the index holds a few objects per batch,
+ * not one per key (the garbage collector would walk those on every major collection), and a
+ * hash hit is confirmed against the batch's keys: a collision never makes an event a
+ * duplicate, it only costs a look at the batch.
+ *
+ * A batch is planned with begin() and take() (which puts each new key in the index at once,
+ * so a later event of the same batch is a duplicate), then commit() once it is written or
+ * abort() if the write failed.
  */
 export class DedupeWindow<T = undefined> {
-  private readonly seen = new Map<string, number>()
+  private readonly seen = new Map<number, Batch<T> | Array<Batch<T>>>()
   private batches: Array<Batch<T>> = []
   private head = 0
+  private keys = 0
 
   constructor (public windowMs: number) {}
 
-  /** Keys indexed now (for tests and metrics). */
-  get size (): number { return this.seen.size }
+  /** Keys indexed now, once per batch that holds them (for tests and metrics). */
+  get size (): number { return this.keys }
 
-  /** Whether `key` was appended less than the window before `now`. */
+  /** Whether `key` was appended less than the window before `now` (or taken by a pending batch). */
   has (key: string, now: number): boolean {
-    const t = this.seen.get(key)
-    return t !== undefined && now - t < this.windowMs
+    const e = this.seen.get(hashKey(key))
+    if (e === undefined) return false
+    if (!Array.isArray(e)) return now - e.time < this.windowMs && holds(e, key)
+    for (const b of e) if (now - b.time < this.windowMs && holds(b, key)) return true
+    return false
   }
 
-  /**
-   * Splits the events of one append, in order, into those to append and duplicates (of the
-   * index, or of an earlier event of the same batch: `taken` holds the keys the batch takes
-   * so far, and grows by this append's).
-   */
-  check (events: readonly Buffer[], keys: ReadonlyArray<string | undefined> | undefined, now: number, taken: Set<string>): { duplicates: number[], added: string[] } {
-    const duplicates: number[] = []
-    const added: string[] = []
-    for (let i = 0; i < events.length; i++) {
-      const key = keyAt(events, keys, i)
-      if (key === undefined) continue
-      if (taken.has(key) || this.has(key, now)) { duplicates.push(i); continue }
-      taken.add(key)
-      added.push(key)
+  /** Starts planning a batch appended at `time`. */
+  begin (time: number): PendingBatch {
+    return { time, text: undefined, keys: [], odd: undefined, lookup: undefined, hashes: [], tag: undefined } satisfies Batch<T>
+  }
+
+  /** False when `key` is a duplicate; otherwise the pending batch takes it. */
+  take (pending: PendingBatch, key: string): boolean {
+    const b = pending as Batch<T>
+    const h = hashKey(key)
+    const e = this.seen.get(h)
+    if (e !== undefined) {
+      if (!Array.isArray(e)) {
+        if (b.time - e.time < this.windowMs && holds(e, key)) return false
+        if (e !== b) this.seen.set(h, [e, b])
+      } else {
+        for (const x of e) if (b.time - x.time < this.windowMs && holds(x, key)) return false
+        if (e[e.length - 1] !== b) e.push(b)
+      }
+    } else {
+      this.seen.set(h, b)
     }
-    return { duplicates, added }
+    ;(b.keys as string[]).push(key)
+    b.lookup?.add(key)
+    b.hashes.push(h)
+    return true
   }
 
-  /** Records a written batch's keys at its append time. */
-  add (time: number, keys: string[], tag: T): void {
+  /** The keys a pending batch took, in order (what an engine persists with the batch). */
+  taken (pending: PendingBatch): readonly string[] {
+    return (pending as Batch<T>).keys ?? []
+  }
+
+  /** The batch is written: its keys stay until its window passes. */
+  commit (pending: PendingBatch, tag: T): void {
+    const b = pending as Batch<T>
+    const keys = b.keys as string[]
+    b.tag = tag
     if (keys.length === 0) return
-    for (const k of keys) this.seen.set(k, time)
-    this.batches.push({ time, keys, tag })
+    let text = SEP
+    for (const key of keys) {
+      if (key.includes(SEP)) (b.odd ??= new Set()).add(key)
+      else text += key + SEP
+    }
+    b.text = text
+    b.keys = undefined
+    b.lookup = undefined // built again if a hit needs it: most batches are never hit
+    this.keys += keys.length
+    this.batches.push(b)
+  }
+
+  /** The batch was not written: its keys leave the index. */
+  abort (pending: PendingBatch): void {
+    this.unlink(pending as Batch<T>)
+  }
+
+  private unlink (b: Batch<T>): void {
+    for (const h of b.hashes) {
+      const e = this.seen.get(h)
+      if (e === b) this.seen.delete(h)
+      else if (Array.isArray(e)) {
+        const rest = e.filter((x) => x !== b)
+        if (rest.length === 0) this.seen.delete(h)
+        else this.seen.set(h, rest.length === 1 ? rest[0] as Batch<T> : rest)
+      }
+    }
+  }
+
+  /** Records a batch written earlier (an index rebuilt at open). */
+  add (time: number, keys: readonly string[], tag: T): void {
+    const b = this.begin(time)
+    for (const k of keys) this.take(b, k)
+    this.commit(b, tag)
   }
 
   /** Forgets the batches whose window has passed at `now`; returns their tags, oldest first. */
@@ -99,9 +195,9 @@ export class DedupeWindow<T = undefined> {
     while (this.head < this.batches.length) {
       const b = this.batches[this.head] as Batch<T>
       if (now - b.time < this.windowMs) break
-      // A key appended again after its window belongs to a later batch now: keep it.
-      for (const k of b.keys) if (this.seen.get(k) === b.time) this.seen.delete(k)
-      out.push(b.tag)
+      this.unlink(b)
+      this.keys -= b.hashes.length
+      out.push(b.tag as T)
       this.head++
     }
     // Drop the walked part now and then, not on every call.
@@ -114,6 +210,6 @@ export class DedupeWindow<T = undefined> {
 
   /** Every batch's tag (to forget them all, e.g. when deduplication is turned off). */
   tags (): T[] {
-    return this.batches.slice(this.head).map((b) => b.tag)
+    return this.batches.slice(this.head).map((b) => b.tag as T)
   }
 }

@@ -13,6 +13,8 @@ export interface BatchPlan<R, O = unknown> {
   outcomes: Array<{ ok: true, value: R } | { ok: false, error: Error }>
   /** Called after the write succeeded (or at once when there are no ops), before callers are resolved. */
   commit?: () => void
+  /** Called instead of `commit` when the write failed (undoes what planning took, e.g. deduplication keys). */
+  abort?: () => void
 }
 
 export interface GroupCommitOptions<T, R, O = unknown> {
@@ -89,6 +91,7 @@ export function createGroupCommit<T, R, O = unknown> (opts: GroupCommitOptions<T
         await opts.write(plan.ops)
       } catch (cause) {
         opts.onBatch?.(batch.length, bytes, now() - started, false)
+        plan.abort?.()
         const error = new GridgateError('STORAGE_WRITE_FAILED', undefined, { cause })
         for (const p of batch) p.reject(error)
         return

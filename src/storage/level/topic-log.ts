@@ -1,7 +1,7 @@
 import type { Clock } from '../../core/clock.js'
 import { GridgateError } from '../../core/errors.js'
 import { assertTopicName } from '../../core/topic-name.js'
-import { DedupeWindow, type DeduplicationPolicy } from '../../log/dedupe.js'
+import { DedupeWindow, keyAt, type DeduplicationPolicy, type PendingBatch } from '../../log/dedupe.js'
 import { segmentsToRemove, type RetentionPolicy, type SegmentEntry } from '../../log/retention.js'
 import { indexSegment, recordsOf, SegmentCache } from '../../log/segment-cache.js'
 import { encodeSegment } from '../../log/segment.js'
@@ -175,7 +175,7 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
 
   function plan (items: AppendItem[]): BatchPlan<AppendResult, Op> {
     // All items of one topic in this batch become one segment, in queue order.
-    const byTopic = new Map<string, { state: TopicState, events: Buffer[], time: number, taken?: Set<string>, keys: string[], duplicates: number }>()
+    const byTopic = new Map<string, { state: TopicState, events: Buffer[], time: number, dedupe?: { window: DedupeWindow<string>, pending: PendingBatch }, duplicates: number }>()
     const outcomes: BatchPlan<AppendResult, Op>['outcomes'] = []
     const extras: Op[] = []
     const time = clock.now()
@@ -187,46 +187,54 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
       }
       let group = byTopic.get(item.topic)
       if (group === undefined) {
-        group = { state, events: [], time: Math.max(time, state.lastTime), keys: [], duplicates: 0 }
+        group = { state, events: [], time: Math.max(time, state.lastTime), duplicates: 0 }
         byTopic.set(item.topic, group)
         if (state.dedupe !== undefined) {
-          group.taken = new Set()
           for (const tag of state.dedupe.expire(group.time)) extras.push({ type: 'del', sublevel: index, key: tag })
+          group.dedupe = { window: state.dedupe, pending: state.dedupe.begin(group.time) }
         }
       }
       const firstOffset = state.nextOffset + group.events.length
       if (item.extra !== undefined) extras.push(...item.extra)
-      if (state.dedupe === undefined || group.taken === undefined) {
+      const dedupe = group.dedupe
+      if (dedupe === undefined) {
         for (const e of item.events) group.events.push(e)
         outcomes.push({ ok: true, value: { firstOffset, nextOffset: firstOffset + item.events.length, time: group.time } })
         continue
       }
-      const { duplicates, added } = state.dedupe.check(item.events, item.keys, group.time, group.taken)
-      let d = 0
-      item.events.forEach((e, i) => {
-        if (duplicates[d] === i) d++
-        else group.events.push(e)
-      })
-      for (const k of added) group.keys.push(k)
-      group.duplicates += duplicates.length
-      const appended = item.events.length - duplicates.length
-      outcomes.push({ ok: true, value: { firstOffset, nextOffset: firstOffset + appended, time: group.time, ...(duplicates.length > 0 ? { duplicates } : {}) } })
+      let duplicates: number[] | undefined
+      for (let i = 0; i < item.events.length; i++) {
+        const key = keyAt(item.events, item.keys, i)
+        if (key === undefined || dedupe.window.take(dedupe.pending, key)) group.events.push(item.events[i] as Buffer)
+        else (duplicates ??= []).push(i)
+      }
+      const value: AppendResult = { firstOffset, nextOffset: firstOffset + item.events.length, time: group.time }
+      if (duplicates !== undefined) {
+        value.nextOffset -= duplicates.length
+        value.duplicates = duplicates
+        group.duplicates += duplicates.length
+      }
+      outcomes.push({ ok: true, value })
     }
     const ops: Op[] = []
     const commits: Array<() => void> = []
-    for (const { state, events, time: segTime, keys, duplicates } of byTopic.values()) {
+    const aborts: Array<() => void> = []
+    for (const { state, events, time: segTime, dedupe, duplicates } of byTopic.values()) {
       if (duplicates > 0) commits.push(() => observer?.duplicates?.(state.name, duplicates))
+      // The keys are in the index from the plan on (so the batch's own repeats are caught);
+      // they stay once written, and leave again if the write fails.
+      if (dedupe !== undefined) aborts.push(() => dedupe.window.abort(dedupe.pending))
       if (events.length === 0) continue
       const segment = encodeSegment(events, segTime)
       const first = state.nextOffset
       const cum = state.cumBytes + segment.length
       ops.push({ type: 'put', sublevel: segments, key: segmentPrefix(state.name) + encodeOffset(first), value: segment })
       ops.push({ type: 'put', sublevel: index, key: `${indexPrefix(state.name)}${encodeTime(segTime)}!${encodeOffset(first)}`, value: [events.length, segment.length, cum] satisfies IndexValue })
-      if (keys.length > 0) {
+      const keys = dedupe === undefined ? [] : dedupe.window.taken(dedupe.pending)
+      if (dedupe !== undefined && keys.length > 0) {
         const record = `${dedupePrefix(state.name)}${encodeTime(segTime)}!${encodeOffset(first)}`
         ops.push({ type: 'put', sublevel: index, key: record, value: keys })
-        // The index learns the keys only once they are written (a failed batch appends nothing).
-        commits.push(() => state.dedupe?.add(segTime, keys, record))
+        commits.push(() => dedupe.window.commit(dedupe.pending, record))
       }
       commits.push(() => {
         cache.put(state.name, indexSegment(segment, first))
@@ -241,6 +249,7 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
     return {
       ops,
       outcomes,
+      abort: aborts.length === 0 ? undefined : () => { for (const a of aborts) a() },
       commit: () => {
         for (const c of commits) c()
         for (const { state, events } of byTopic.values()) {
