@@ -64,6 +64,18 @@ export interface SourceEvent {
   data: Record<string, unknown>
 }
 
+/** Changes grouped by device, each group in version order. */
+/** For adapters that store one step's history of a device under one key. */
+export function byDevice (changes: readonly TwinChange[]): TwinChange[][] {
+  const groups = new Map<string, TwinChange[]>()
+  for (const c of changes) {
+    const g = groups.get(c.deviceId)
+    if (g === undefined) groups.set(c.deviceId, [c])
+    else g.push(c)
+  }
+  return [...groups.values()]
+}
+
 export const emptyReported = (deviceId: string): ReportedState => ({ deviceId, version: 0, t: 0, positions: {}, fields: {} })
 
 export const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)

@@ -8,6 +8,9 @@ import { createTwins, type PublishRetained, type Twins } from './twins.js'
 // The twins module as the composition root starts it: the `twins` topic, the projection
 // and the queries over one store.
 
+/** A step of the projection at most every 250 ms unless it has a backlog: a twin follows its device within about that. */
+const STEP_INTERVAL_MS = 250
+
 /** The namespace topic of `device.twin.changed` events. */
 export const TWINS_TOPIC = 'twins'
 
@@ -44,7 +47,8 @@ export async function openTwins (opts: TwinsModuleOptions): Promise<TwinsModule>
     clock: opts.clock,
     snapshotEvery: config.snapshotEvery,
     cacheDevices: config.cacheDevices,
-    batchEvents: 1000,
+    batchEvents: 5000,
+    stepIntervalMs: STEP_INTERVAL_MS,
     ...(events === undefined ? {} : { events }),
     ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }),
     onError: opts.onError,

@@ -41,6 +41,12 @@ export interface ProjectionOptions {
   cacheDevices: number
   /** Events read per topic per step. */
   batchEvents: number
+  /**
+   * The least time between the starts of two steps unless the last one read a full batch:
+   * events gather meanwhile, so a busy device's changes share one write (history and state
+   * are one key per device per step). 0: a step as soon as the log grows.
+   */
+  stepIntervalMs: number
   /** Where `device.twin.changed` events go; none when absent. */
   events?: { topic: string, namespace: string }
   cluster?: { leases: SubscriptionLeases, node: string, intervalMs: number, leaseMs: number }
@@ -67,6 +73,8 @@ export function startProjection (opts: ProjectionOptions): Projection {
   let lease: Lease | undefined
   let wake: (() => void) | undefined
   let pending = true
+  /** Whether the last step read a full batch of some topic (more is waiting). */
+  let full = false
 
   const unlisten = log.onAppend((topic) => {
     if (!sources.has(topic)) return
@@ -79,6 +87,13 @@ export function startProjection (opts: ProjectionOptions): Projection {
     const timer = clock.setTimer(ms, done)
   })
 
+  // Pacing: only `stop` cuts it short, not appends (they are what it waits to gather).
+  const pace = async (ms: number): Promise<void> => await new Promise<void>((resolve) => {
+    const done = (): void => { timer.cancel(); wake = undefined; resolve() }
+    wake = () => { if (stopped) done() }
+    const timer = clock.setTimer(ms, done)
+  })
+
   async function step (): Promise<boolean> {
     const started = performance.now()
     if (reload) {
@@ -86,9 +101,10 @@ export function startProjection (opts: ProjectionOptions): Projection {
       cache.clear()
       reload = false
     }
-    const events: SourceEvent[] = []
+    const fetched: Array<{ ev: SourceEvent, arrival: number }> = []
     const moved: Record<string, number> = {}
     let read = 0
+    full = false
     for (const topic of opts.sources) {
       const from = cursors[topic] ?? 0
       let result
@@ -100,14 +116,17 @@ export function startProjection (opts: ProjectionOptions): Projection {
       }
       if (result.nextOffset !== from) moved[topic] = result.nextOffset
       read += result.records.length
+      if (result.records.length >= opts.batchEvents) full = true
       for (const r of result.records) {
         let parsed: unknown
         try { parsed = JSON.parse(r.bytes.toString('utf8')) } catch { continue }
         const ev = sourceEvent(topic, r.offset, r.time, parsed)
-        if (ev !== undefined) events.push(ev)
+        if (ev !== undefined) fetched.push({ ev, arrival: r.time })
       }
     }
     if (Object.keys(moved).length === 0) return false
+    // Across topics in the order the log accepted them (stable: a topic's own order stays).
+    const events = fetched.sort((a, b) => a.arrival - b.arrival).map((x) => x.ev)
 
     // Twins not in the cache are read together, before folding.
     const states = new Map<string, ReportedState>()
@@ -151,9 +170,14 @@ export function startProjection (opts: ProjectionOptions): Projection {
       if (!owned) { await sleep(opts.cluster?.intervalMs ?? 1000); continue }
       try {
         pending = false
+        const started = clock.now()
         const progressed = await step()
         // Nothing read and nothing appended meanwhile: wait for the log to grow.
         if (!progressed && !pending && !stopped) await sleep(5000)
+        else if (progressed && !full && opts.stepIntervalMs > 0 && !stopped) {
+          const rest = opts.stepIntervalMs - (clock.now() - started)
+          if (rest > 0) await pace(rest)
+        }
       } catch (err) {
         reload = true
         if (!stopped) opts.onError(err)

@@ -35,7 +35,7 @@ const event = (n: number, deviceId: string, data: unknown): Buffer =>
   Buffer.from(JSON.stringify({ specversion: '1.0', id: `e${n}`, source: '/t', type: 't', time: new Date(T0 + n * 1000).toISOString(), deviceid: deviceId, data }))
 
 function start (opts: Partial<ProjectionOptions> & Pick<ProjectionOptions, 'log' | 'store' | 'clock'>): Projection {
-  const p = startProjection({ sources: SOURCES, snapshotEvery: 4, cacheDevices: 2, batchEvents: 7, events: { topic: 'twins', namespace: 'gw' }, onError: (err) => { throw err }, ...opts })
+  const p = startProjection({ sources: SOURCES, snapshotEvery: 4, cacheDevices: 2, batchEvents: 7, stepIntervalMs: 0, events: { topic: 'twins', namespace: 'gw' }, onError: (err) => { throw err }, ...opts })
   teardown(() => p.close())
   return p
 }

@@ -1,4 +1,4 @@
-import type { DesiredState, ReportedState, TwinChange } from '../../twins/model.js'
+import { byDevice, type DesiredState, type ReportedState, type TwinChange } from '../../twins/model.js'
 import type { TwinEvents, TwinStore } from '../../twins/store.js'
 import type { Db, LevelStore, Op } from './db.js'
 import type { LevelTopicLogs } from './topic-log.js'
@@ -7,7 +7,9 @@ import { encodeOffset, encodeTime, RANGE_END } from './keys.js'
 // Device twins on an abstract-level store (leveldb and memory), all in the JSON sublevel `twins`:
 //   c!{topic}                         the projection's next offset in that source topic
 //   r!{deviceId}                      the reported state
-//   h!{deviceId}!{version}            a history entry (what one event changed)
+//   h!{deviceId}!{version}            the history entries (what each event changed) of one device
+//                                     in one step, from that version on: one key per device per step,
+//                                     not per change, as per-key overhead is what a LevelDB write costs
 //   s!{deviceId}!{version}            a snapshot of the reported state at that version
 //   d!{deviceId}                      the desired state
 //   e!{deviceId}!{time}!{version}     every desired state, by time (asOf)
@@ -46,7 +48,7 @@ export function levelTwinStore (store: LevelStore, opts: { sync: boolean, logs: 
     async commit (step) {
       const ops: Op[] = []
       for (const s of step.states) ops.push(put(`r!${s.deviceId}`, s))
-      for (const c of step.changes) ops.push(put(vkey('h', c.deviceId, c.version), c))
+      for (const group of byDevice(step.changes)) ops.push(put(vkey('h', group[0]?.deviceId as string, group[0]?.version as number), group))
       for (const s of step.snapshots) ops.push(put(vkey('s', s.deviceId, s.version), s))
       for (const [topic, offset] of Object.entries(step.cursors)) ops.push(put(`c!${topic}`, offset))
       await write(ops, step.events)
@@ -54,7 +56,17 @@ export function levelTwinStore (store: LevelStore, opts: { sync: boolean, logs: 
     snapshot: async (deviceId, version) => await db.get(vkey('s', deviceId, version)) as ReportedState | undefined,
     async changes (deviceId, afterVersion, limit) {
       const prefix = `h!${deviceId}!`
-      return await db.values({ gt: prefix + encodeOffset(afterVersion), lt: prefix + RANGE_END, limit }).all() as TwinChange[]
+      // The group holding afterVersion + 1 starts at or before it.
+      const [start] = await db.keys({ gte: prefix, lte: prefix + encodeOffset(afterVersion + 1), reverse: true, limit: 1 }).all()
+      const out: TwinChange[] = []
+      for await (const group of db.values({ gte: start ?? prefix, lt: prefix + RANGE_END })) {
+        for (const c of group as TwinChange[]) {
+          if (c.version <= afterVersion) continue
+          out.push(c)
+          if (out.length >= limit) return out
+        }
+      }
+      return out
     },
     desired: async (deviceId) => await db.get(`d!${deviceId}`) as DesiredState | undefined,
     putDesired: (d, expected, event) => serially(d.deviceId, async () => {

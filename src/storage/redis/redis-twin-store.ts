@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { DesiredState, ReportedState, TwinChange } from '../../twins/model.js'
+import { byDevice, type DesiredState, type ReportedState, type TwinChange } from '../../twins/model.js'
 import type { TwinEvents, TwinStore } from '../../twins/store.js'
 import { LuaScript, num, type RedisConnection } from './connection.js'
 import type { RedisOp, RedisTopicLogs } from './redis-topic-log.js'
@@ -7,7 +7,7 @@ import type { RedisOp, RedisTopicLogs } from './redis-topic-log.js'
 // Device twins on Redis. Keys under the engine's prefix P:
 //   P twin:c             HASH    source topic → the projection's next offset there
 //   P twin:r:{deviceId}  STRING  the reported state (JSON)
-//   P twin:h:{deviceId}  ZSET    score = version, member = the history entry (JSON)
+//   P twin:h:{deviceId}  ZSET    score = first version, member = the history entries of one step (JSON array)
 //   P twin:s:{deviceId}  HASH    version → a snapshot of the reported state (JSON)
 //   P twin:d:{deviceId}  STRING  the desired state (JSON)
 //   P twin:e:{deviceId}  ZSET    score = time (ms), member = every desired state (JSON), for asOf
@@ -58,7 +58,7 @@ export function redisTwinStore (redis: RedisConnection, logs: Pick<RedisTopicLog
     async commit (step) {
       const ops: RedisOp[] = []
       for (const s of step.states) ops.push({ cmd: 'SET', key: k('r', s.deviceId), args: [JSON.stringify(s)] })
-      for (const c of step.changes) ops.push({ cmd: 'ZADD', key: k('h', c.deviceId), args: [num(c.version), JSON.stringify(c)] })
+      for (const group of byDevice(step.changes)) ops.push({ cmd: 'ZADD', key: k('h', group[0]?.deviceId as string), args: [num(group[0]?.version as number), JSON.stringify(group)] })
       for (const s of step.snapshots) ops.push({ cmd: 'HSET', key: k('s', s.deviceId), args: [num(s.version), JSON.stringify(s)] })
       const cursors = Object.entries(step.cursors)
       if (cursors.length > 0) ops.push({ cmd: 'HSET', key: cursorsKey, args: cursors.flatMap(([t, o]) => [t, num(o)]) })
@@ -66,8 +66,23 @@ export function redisTwinStore (redis: RedisConnection, logs: Pick<RedisTopicLog
     },
     snapshot: async (deviceId, version) => parse<ReportedState>(await client.hget(k('s', deviceId), num(version))),
     async changes (deviceId, afterVersion, limit) {
-      const members = await client.zrangebyscore(k('h', deviceId), `(${num(afterVersion)}`, '+inf', 'LIMIT', 0, limit)
-      return members.map((m) => JSON.parse(m) as TwinChange)
+      // The group holding afterVersion + 1 starts at or before it.
+      const key = k('h', deviceId)
+      const first = await client.zrevrangebyscore(key, num(afterVersion + 1), '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+      let from = first.length === 2 ? Number(first[1]) : 0
+      const out: TwinChange[] = []
+      for (;;) {
+        const groups = await client.zrangebyscore(key, num(from), '+inf', 'WITHSCORES', 'LIMIT', 0, 64)
+        for (let i = 0; i + 1 < groups.length; i += 2) {
+          for (const c of JSON.parse(groups[i] as string) as TwinChange[]) {
+            if (c.version <= afterVersion) continue
+            out.push(c)
+            if (out.length >= limit) return out
+          }
+          from = Number(groups[i + 1]) + 1
+        }
+        if (groups.length < 128) return out
+      }
     },
     desired: async (deviceId) => parse<DesiredState>(await client.get(k('d', deviceId))),
     async putDesired (d, expected, event) {
