@@ -56,8 +56,8 @@ interface Batch<T> {
    * a batch that is hit once (a publisher resending a whole batch) is likely hit again.
    */
   lookup: Set<string> | undefined
-  /** The keys' hashes, to find their index entries again on expiry. */
-  hashes: number[]
+  /** The keys' hashes, to find their index entries again on expiry (a typed array once written). */
+  hashes: number[] | Int32Array
   tag: T | undefined
 }
 
@@ -138,7 +138,7 @@ export class DedupeWindow<T = undefined> {
     }
     ;(b.keys as string[]).push(key)
     b.lookup?.add(key)
-    b.hashes.push(h)
+    ;(b.hashes as number[]).push(h)
     return true
   }
 
@@ -153,12 +153,11 @@ export class DedupeWindow<T = undefined> {
     const keys = b.keys as string[]
     b.tag = tag
     if (keys.length === 0) return
-    let text = SEP
-    for (const key of keys) {
-      if (key.includes(SEP)) (b.odd ??= new Set()).add(key)
-      else text += key + SEP
-    }
-    b.text = text
+    // join() writes one flat string; `+=` would keep every key alive in a tree of parts.
+    const plain = keys.filter((key) => !key.includes(SEP))
+    if (plain.length < keys.length) b.odd = new Set(keys.filter((key) => key.includes(SEP)))
+    b.text = SEP + plain.join(SEP) + SEP
+    b.hashes = Int32Array.from(b.hashes)
     b.keys = undefined
     b.lookup = undefined // built again if a hit needs it: most batches are never hit
     this.keys += keys.length
