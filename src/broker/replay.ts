@@ -21,7 +21,8 @@ import { deniableTopic, keepsSubject, replayTopic, REPLAY_PREFIX, type ReplayFil
 //   also stops it until it drains. So a reader holds one batch at most (up to 100 events, about
 //   1 MiB: the batch is sized to the events it reads), and a slow client slows only itself.
 // - At the end of the log it waits for the log's append notices (TopicLog.onAppend, which on a
-//   shared engine hears every node's appends), then reads on from its cursor.
+//   shared engine hears every node's appends), then reads on from its cursor; and it looks
+//   again every pollMs, in case a notice was lost.
 // - UNSUBSCRIBE, a new SUBSCRIBE of the same filter (which starts it over) or the connection's
 //   end stops it; its unacknowledged messages are not sent again: the position is the
 //   client's to keep (the offset is the last level of every message's topic).
@@ -57,6 +58,8 @@ export interface ReplaysOptions {
   batchBytes?: number
   /** Wait before reading again after a failed read. */
   retryMs?: number
+  /** How often readers at the end of their topic look again without a notice (notices may be lost). */
+  pollMs?: number
 }
 
 export type StartOutcome = 'started' | 'no topic' | 'too many'
@@ -102,6 +105,8 @@ const DEFAULT_BATCH_BYTES = 1_048_576
 /** The first read of a replay, before it knows how large the topic's events are (events are up to 16 MiB). */
 const FIRST_READ = 10
 const DEFAULT_RETRY_MS = 1000
+// A Redis notice is at most once (pub/sub): a lost one would hold a reader until the next append.
+const DEFAULT_POLL_MS = 5000
 
 export function createReplays (opts: ReplaysOptions): Replays {
   const batch = opts.batchEvents ?? DEFAULT_BATCH
@@ -112,6 +117,10 @@ export function createReplays (opts: ReplaysOptions): Replays {
   const byTopic = new Map<string, Set<Reader>>()
   let closed = false
 
+  const poll = setInterval(() => {
+    for (const readers of byTopic.values()) for (const r of readers) if (r.buffer.length === 0) void run(r)
+  }, opts.pollMs ?? DEFAULT_POLL_MS)
+  poll.unref()
   const stopAppends = opts.log.onAppend((topic) => {
     const readers = byTopic.get(topic)
     if (readers === undefined) return
@@ -294,6 +303,7 @@ export function createReplays (opts: ReplaysOptions): Replays {
     },
     close () {
       closed = true
+      clearInterval(poll)
       stopAppends()
       for (const conn of [...connections]) gone(conn)
     }
