@@ -152,4 +152,25 @@ describe('redis topic log across nodes', () => {
     expect(keys.filter((k) => !k.startsWith('gg-test-'))).toEqual([])
     expect((await engine.topics.read('commands', { offset: 0 }, 10)).records).toHaveLength(2)
   })
+
+  it('reads a topic of large segments in pages of 100 with a few fetches, not one fetch per segment', async () => {
+    const prefix = redis.freshPrefix()
+    const clock = new ManualClock()
+    const writer = await node(prefix, clock)
+    await writer.log.createTopic('t')
+    for (let s = 0; s < 20; s++) await writer.log.append('t', Array.from({ length: 1000 }, (_, i) => ev(s * 1000 + i, 50)))
+    const reader = await node(prefix, clock, 64 << 20)
+    const admin = await redis.connect(prefix)
+    teardown(() => admin.close())
+    const fetches = async (): Promise<number> => Number(/cmdstat_xrange:calls=(\d+)/.exec(await admin.client.info('commandstats'))?.[1] ?? 0)
+    const before = await fetches()
+    for (let offset = 0; offset < 20_000;) {
+      const { records, nextOffset } = await reader.log.read('t', { offset }, 100)
+      expect(records.map((r) => r.offset)).toEqual(Array.from({ length: 100 }, (_, i) => offset + i))
+      offset = nextOffset
+    }
+    // Segments fetched beyond a page are kept for the next pages (a page used to fetch a hundred
+    // segments, keep the one it read from and fetch them again at the next segment: 20 fetches).
+    expect(await fetches() - before).toBeLessThanOrEqual(3)
+  })
 })
