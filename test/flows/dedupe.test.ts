@@ -102,6 +102,10 @@ function flows (engine: string, start: Start): void {
       expect((await gw.request<Topic & { deduplication?: unknown }>('PUT', '/topics/orders', { body: { deduplication: { windowSeconds: 0 } } })).body.deduplication).toBeUndefined()
       expect((await gw.publish('orders', cloudEvent('a'))).status).toBe(200)
       expect(await replayIds(gw, 'orders')).toEqual(['a', 'b', 'c', 'a', 'a'])
+      // The OpenAPI description has the field, in the body and in the topic.
+      const doc = (await gw.request<{ paths: Record<string, Record<string, unknown>>, components: unknown }>('GET', '/openapi.json', { auth: null })).body
+      expect(JSON.stringify(doc.paths['/topics/{topicName}']?.put)).toContain('"deduplication"')
+      expect(JSON.stringify(doc.components)).toContain('"deduplication"')
     })
 
     it('PUBACKs a device\'s QoS 1 resend of the same msgId and appends the message once', async () => {
