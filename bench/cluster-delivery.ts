@@ -734,7 +734,7 @@ async function benchTakeover (ctx: Context): Promise<CaseResult> {
   const max = Math.max(...times)
   const bound = LEASE_MS + TAKEOVER_SLACK_MS
   const met = [med, max].filter((v) => v <= bound).length
-  notes.push(`takeover median ${(med / 1000).toFixed(2)} s, max ${(max / 1000).toFixed(2)} s over ${times.length} rounds (each: ${times.map((t) => (t / 1000).toFixed(2)).join(', ')} s); the lease expires ${LEASE_MS / 1000} s after its last renewal (renewed every ${INTERVAL_MS / 1000} s), then the node left takes it at its next ownership step`)
+  notes.push(`takeover median ${(med / 1000).toFixed(2)} s, max ${(max / 1000).toFixed(2)} s over ${times.length} rounds (each: ${times.map((t) => (t / 1000).toFixed(2)).join(', ')} s); the lease expires ${LEASE_MS / 1000} s after its last renewal (renewed every ${INTERVAL_MS / 1000} s), then the node left takes it at its next ownership step; ratio = takeover / lease (lower is better)`)
   return {
     id: 'cluster-push-takeover',
     title,
