@@ -87,10 +87,12 @@ export function startProjection (opts: ProjectionOptions): Projection {
     const timer = clock.setTimer(ms, done)
   })
 
-  // Pacing: only `stop` cuts it short, not appends (they are what it waits to gather).
+  // Pacing: appends do not cut it short (they are what it waits to gather); a stop does, and
+  // while waiting for ownership, gaining it does.
   const pace = async (ms: number): Promise<void> => await new Promise<void>((resolve) => {
+    const waitingForLease = !owned
     const done = (): void => { timer.cancel(); wake = undefined; resolve() }
-    wake = () => { if (stopped) done() }
+    wake = () => { if (stopped || (waitingForLease && owned)) done() }
     const timer = clock.setTimer(ms, done)
   })
 
@@ -167,7 +169,8 @@ export function startProjection (opts: ProjectionOptions): Projection {
   const running = (): boolean => !stopped
   async function run (): Promise<void> {
     while (running()) {
-      if (!owned) { await sleep(opts.cluster?.intervalMs ?? 1000); continue }
+      // Not the owner: appends do not wake it (the lease loop decides), only a stop does.
+      if (!owned) { await pace(opts.cluster?.intervalMs ?? 1000); continue }
       try {
         pending = false
         const started = clock.now()
@@ -200,8 +203,10 @@ export function startProjection (opts: ProjectionOptions): Projection {
       opts.onError(err)
     }
     const now = lease !== undefined
-    if (now && !owned) { reload = true; wake?.() }
+    if (now && !owned) reload = true
+    const gained = now && !owned
     owned = now
+    if (gained) wake?.()
   }
   const schedule = (): void => {
     if (c === undefined || stopped) return
