@@ -56,19 +56,21 @@ interface Harness {
   /** Resolves with the n-th write call (1-based) once it has been made. */
   write: (n: number) => Promise<WriteCall>
   commits: number[]
+  aborts: number[]
   batches: Array<[number, number, number, boolean]>
 }
 
 function harness (limits: { maxItems?: number, maxBytes?: number } = {}): Harness {
   const writes: WriteCall[] = []
   const commits: number[] = []
+  const aborts: number[] = []
   const batches: Array<[number, number, number, boolean]> = []
   let waiters: Array<() => void> = []
   let clock = 0
   const gc = createGroupCommit<Item, string>({
     plan (items) {
       const p = plan(items)
-      return { ...p, commit: () => { commits.push(items.length) } }
+      return { ...p, commit: () => { commits.push(items.length) }, abort: () => { aborts.push(items.length) } }
     },
     write (ops) {
       return new Promise<void>((resolve, reject) => {
@@ -94,7 +96,7 @@ function harness (limits: { maxItems?: number, maxBytes?: number } = {}): Harnes
       check()
     })
   }
-  return { gc, writes, write, commits, batches }
+  return { gc, writes, write, commits, aborts, batches }
 }
 
 /** Submits the items, then resolves each write as it comes until all callers settle. */
@@ -229,6 +231,7 @@ describe('createGroupCommit: failures', () => {
       expect((t.error as GridgateError).cause).toBe(diskError)
     }
     expect(h.commits).toEqual([])
+    expect(h.aborts).toEqual([3]) // what planning took is undone
     expect(h.batches).toEqual([[3, 30, 5, false]])
   })
 
@@ -277,6 +280,9 @@ describe('createGroupCommit: failures', () => {
     expect(h.writes).toHaveLength(0)
     expect(h.batches).toEqual([])
     expect(tracked.map((t) => t.state)).toEqual(['rejected', 'rejected'])
+    // The plan's bookkeeping still runs (a batch of duplicates only writes nothing).
+    expect(h.commits).toEqual([2])
+    expect(h.aborts).toEqual([])
   })
 })
 
