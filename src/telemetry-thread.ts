@@ -276,7 +276,9 @@ export async function startTelemetryThread (opts: TelemetryThreadOptions): Promi
     async extend (source, until) {
       const o = owned.get(source)
       if (o !== undefined) o.until = until
-      await call('extend', source, until)
+      // Not waited for: a worker restarting must not hold up the renewal of other leases (the
+      // next one gets `until` with its own).
+      current?.rpc.call('extend', source, until).catch(() => undefined)
     },
     async disown (source, checkpoint) {
       owned.delete(source)
