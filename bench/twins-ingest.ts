@@ -58,7 +58,7 @@ export async function benchTwinsIngest (opts: TwinsIngestOptions): Promise<CaseR
     progress.line(`  payload: ${payload.example} (${payload.bytes.toFixed(0)} bytes on average), the same for both`)
     const servers = await startAll([
       startGridgate('gridgate, twins off', dirs[0] as string, true, openFiles, undefined, { telemetry: { enabled: false }, twins: { enabled: false } }),
-      startGridgate('gridgate, twins on', dirs[1] as string, true, openFiles, undefined, { telemetry: { enabled: false } })
+      startGridgate('gridgate, twins on', dirs[1] as string, true, openFiles, undefined, { telemetry: { enabled: false }, twins: { enabled: true } })
     ], openFiles, warnings)
     children.push(...servers.map((s) => s.child))
     const [off, on] = servers as [Server, Server]

@@ -524,7 +524,7 @@ export const configSchema = {
       additionalProperties: false,
       default: {},
       properties: {
-        enabled: { type: 'boolean', default: true },
+        enabled: { type: 'boolean', default: false },
         sources: { type: 'array', maxItems: 16, items: { type: 'string', pattern: NAME_PATTERN } },
         events: { type: 'boolean', default: true },
         cacheDevices: { type: 'integer', minimum: 1, maximum: 10_000_000, default: 10_000 },

@@ -8,8 +8,12 @@ import { createTwins, type PublishRetained, type Twins } from './twins.js'
 // The twins module as the composition root starts it: the `twins` topic, the projection
 // and the queries over one store.
 
-/** A step of the projection at most every 250 ms unless it has a backlog: a twin follows its device within about that. */
-const STEP_INTERVAL_MS = 250
+/**
+ * A step of the projection at most every second unless it has a backlog: a twin follows its
+ * device within about that, and a device sending several messages a second has them written
+ * as one history entry and one state write per step.
+ */
+const STEP_INTERVAL_MS = 1000
 
 /** The namespace topic of `device.twin.changed` events. */
 export const TWINS_TOPIC = 'twins'
