@@ -43,7 +43,7 @@ const receive = async (via: ClusterNodeProcess, name: string, max = 10) =>
 const settle = async (via: ClusterNodeProcess, name: string, action: string, lockTokens: string[]) =>
   await via.request<Settled>('POST', `${SUBS}/${name}:${action}?api-version=2024-06-01`, { body: { lockTokens } })
 
-describe.skipIf(TEST_ENGINE === 'memory')('event subscriptions across three nodes on one Redis', () => {
+describe.skipIf(TEST_ENGINE === 'memory')('event subscriptions across three nodes on one Redis', { timeout: 120_000 }, () => {
   beforeAll(async () => {
     const { url } = await redis.server()
     cluster = await startCluster(3, {
@@ -67,7 +67,7 @@ describe.skipIf(TEST_ENGINE === 'memory')('event subscriptions across three node
     const updated = await n2.request<Subscription>('PUT', `${SUBS}/crud`, { body: { properties: { deliveryConfiguration: { deliveryMode: 'Queue', queue: { maxDeliveryCount: 3 } } } } })
     expect(updated.status).toBe(200) // an update, not a second creation
     // Owned by exactly one node, as GET /cluster/nodes says on any node.
-    await until(async () => (await n3.request<NodeList>('GET', '/cluster/nodes')).body.value.reduce((n, x) => n + x.owns.subscriptions, 0) === 1, { timeoutMs: 5000, what: 'one owner in the node list' })
+    await until(async () => (await n3.request<NodeList>('GET', '/cluster/nodes')).body.value.reduce((n, x) => n + x.owns.subscriptions, 0) === 1, { timeoutMs: 15_000, what: 'one owner in the node list' })
     expect((await n3.request('DELETE', `${SUBS}/crud`)).status).toBe(204)
     for (const n of nodes) expect((await n.request('GET', `${SUBS}/crud`)).status).toBe(404)
     expect((await n1.request('GET', `${SUBS}/crud/status`)).status).toBe(404)
@@ -93,7 +93,7 @@ describe.skipIf(TEST_ENGINE === 'memory')('event subscriptions across three node
 
   it('concurrent receivers on all three nodes never hold the same event', async () => {
     expect((await n1.request('PUT', `${SUBS}/shared`, { body: queueSub })).status).toBe(201)
-    await until(async () => (await status(n2, 'shared')).node !== undefined, { timeoutMs: 5000, what: 'an owner' })
+    await until(async () => (await status(n2, 'shared')).node !== undefined, { timeoutMs: 15_000, what: 'an owner' })
     await n2.publish('orders', Array.from({ length: 60 }, (_, i) => cloudEvent(`c${i}`)))
     const seen: string[] = []
     await until(async () => {
@@ -103,7 +103,7 @@ describe.skipIf(TEST_ENGINE === 'memory')('event subscriptions across three node
         seen.push(...a.body.value.map((v) => v.event.id))
       }
       return seen.length >= 60
-    }, { timeoutMs: 20_000, what: 'all 60 events received' })
+    }, { timeoutMs: 40_000, what: 'all 60 events received' })
     expect(seen).toHaveLength(60)
     expect(new Set(seen).size).toBe(60)
   })
@@ -126,7 +126,7 @@ describe.skipIf(TEST_ENGINE === 'memory')('event subscriptions across three node
     teardown(hook.close)
     const put = await n2.request('PUT', `${SUBS}/paused`, { body: { properties: { deliveryConfiguration: { deliveryMode: 'Push', push: { destination: { endpointType: 'WebHook', properties: { endpointUrl: hook.url } } } } } } })
     expect(put.status).toBe(201)
-    await until(async () => (await status(n1, 'paused')).node !== undefined, { timeoutMs: 5000, what: 'an owner' })
+    await until(async () => (await status(n1, 'paused')).node !== undefined, { timeoutMs: 15_000, what: 'an owner' })
     const ownerId = (await status(n1, 'paused')).node
     const owner = byId(ownerId)
     const other = nodes.find((n) => n !== owner) as ClusterNodeProcess
@@ -140,13 +140,13 @@ describe.skipIf(TEST_ENGINE === 'memory')('event subscriptions across three node
     owner.proc.kill('SIGSTOP')
     teardown(() => { owner.proc.kill('SIGCONT') })
     await publish(50, 100)
-    await until(() => ids.slice(0, 100).every((id) => delivered().has(id)), { timeoutMs: 20_000, what: `the first 100 events at the webhook, from another node (${delivered().size} so far)` })
+    await until(() => ids.slice(0, 100).every((id) => delivered().has(id)), { timeoutMs: 40_000, what: `the first 100 events at the webhook, from another node (${delivered().size} so far)` })
     expect((await status(other, 'paused')).node).not.toBe(ownerId)
     owner.proc.kill('SIGCONT')
     await publish(100, 150)
-    await until(() => ids.every((id) => delivered().has(id)), { timeoutMs: 20_000, what: `all 150 events at the webhook (${delivered().size} so far)` })
+    await until(() => ids.every((id) => delivered().has(id)), { timeoutMs: 40_000, what: `all 150 events at the webhook (${delivered().size} so far)` })
     // Each of the file's subscriptions (pull, shared, dead, paused) owned by exactly one node again.
-    await until(async () => (await other.request<NodeList>('GET', '/cluster/nodes')).body.value.reduce((n, x) => n + x.owns.subscriptions, 0) === 4, { timeoutMs: 10_000, what: 'one owner each' })
+    await until(async () => (await other.request<NodeList>('GET', '/cluster/nodes')).body.value.reduce((n, x) => n + x.owns.subscriptions, 0) === 4, { timeoutMs: 40_000, what: 'one owner each' })
   })
 
   it('push: delivered by one node; when it is killed while delivering, another takes over and every event arrives', async () => {
@@ -154,7 +154,7 @@ describe.skipIf(TEST_ENGINE === 'memory')('event subscriptions across three node
     teardown(hook.close)
     const put = await n3.request('PUT', `${SUBS}/push`, { body: { properties: { deliveryConfiguration: { deliveryMode: 'Push', push: { destination: { endpointType: 'WebHook', properties: { endpointUrl: hook.url } } } } } } })
     expect(put.status).toBe(201)
-    await until(async () => (await status(n1, 'push')).node !== undefined, { timeoutMs: 5000, what: 'an owner' })
+    await until(async () => (await status(n1, 'push')).node !== undefined, { timeoutMs: 15_000, what: 'an owner' })
     const ownerId = (await status(n1, 'push')).node
     const owner = byId(ownerId)
     const publisher = alive().find((n) => n !== owner) as ClusterNodeProcess
@@ -164,7 +164,7 @@ describe.skipIf(TEST_ENGINE === 'memory')('event subscriptions across three node
     await owner.kill('SIGKILL')
     for (let i = 100; i < 300; i += 20) await publisher.publish('orders', ids.slice(i, i + 20).map((id) => cloudEvent(id)))
     const delivered = (): Set<string> => new Set(hook.posts.map((p) => (JSON.parse(p.body) as { id: string }).id))
-    await until(() => ids.every((id) => delivered().has(id)), { timeoutMs: 20_000, what: `all 300 events at the webhook (${delivered().size} so far)` })
+    await until(() => ids.every((id) => delivered().has(id)), { timeoutMs: 40_000, what: `all 300 events at the webhook (${delivered().size} so far)` })
     const next = await status(publisher, 'push')
     expect(next.node).not.toBe(ownerId)
     expect(alive().map((n) => n.node)).toContain(next.node)
@@ -195,13 +195,13 @@ describe.skipIf(TEST_ENGINE === 'memory')('event subscriptions across three node
     const [left] = alive() as [ClusterNodeProcess]
     for (let i = 0; i < 12; i++) expect((await left.request('PUT', `${SUBS}/spread-${i}`, { body: queueSub })).status).toBe(201)
     const total = (await left.request<{ value: unknown[] }>('GET', SUBS)).body.value.length
-    await until(async () => (await left.request<NodeList>('GET', '/cluster/nodes')).body.value[0]?.owns.subscriptions === total, { timeoutMs: 10_000, what: `all ${total} owned by the one node left` })
+    await until(async () => (await left.request<NodeList>('GET', '/cluster/nodes')).body.value[0]?.owns.subscriptions === total, { timeoutMs: 40_000, what: `all ${total} owned by the one node left` })
     const dir = await tempDir('gridgate-join-')
     teardown(dir.remove)
     const joined = await spawnGateway({ args: ['start', '--config', cluster.configFile], env: { GRIDGATE_HTTP_KEYS: cluster.key, GRIDGATE_DATA_DIR: dir.path } })
     teardown(async () => { await joined.kill('SIGTERM') })
     const owns = async (): Promise<number[]> => (await left.request<NodeList>('GET', '/cluster/nodes')).body.value.map((n) => n.owns.subscriptions)
-    await until(async () => { const o = await owns(); return o.length === 2 && o.every((n) => n > 0) && o[0]! + o[1]! === total }, { timeoutMs: 10_000, what: 'the subscriptions spread over both nodes, one owner each' })
+    await until(async () => { const o = await owns(); return o.length === 2 && o.every((n) => n > 0) && o[0]! + o[1]! === total }, { timeoutMs: 40_000, what: 'the subscriptions spread over both nodes, one owner each' })
     await left.publish('orders', cloudEvent('j1'))
     const got = await joined.request<Received>('POST', `${SUBS}/spread-0:receive?maxEvents=10&maxWaitTime=10`)
     expect(got.body.value.map((v) => v.event.id)).toEqual(['j1'])
