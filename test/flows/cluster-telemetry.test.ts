@@ -50,7 +50,7 @@ async function all<D> (via: ClusterNodeProcess, topic: string): Promise<Array<Cl
 const reading = (base: number, d: number, i: number): Reading => ({ ts: base + i * 37 + d, v: (i * 7 + d) % 101 })
 const event = (d: number, r: Reading, id: string): Record<string, unknown> => cloudEvent(id, r, { type: 'device.telemetry', deviceid: `s-${d}` })
 
-describe.skipIf(TEST_ENGINE === 'memory')('windowed telemetry across three nodes on one Redis', () => {
+describe.skipIf(TEST_ENGINE === 'memory')('windowed telemetry across three nodes on one Redis', { timeout: 150_000 }, () => {
   beforeAll(async () => {
     const { url } = await redis.server()
     cluster = await startCluster(3, {
@@ -73,7 +73,7 @@ describe.skipIf(TEST_ENGINE === 'memory')('windowed telemetry across three nodes
   afterAll(async () => { await cluster?.stop() })
 
   it('one node processes the stream, and a window put on node 2 is read on node 3, listed on node 1 and run by the owner', async () => {
-    await until(async () => await owner() !== undefined, { timeoutMs: 20_000, what: 'one node holding the telemetry stream' })
+    await until(async () => await owner() !== undefined, { timeoutMs: 40_000, what: 'one node holding the telemetry stream' })
     const [n1, n2, n3] = nodes as [ClusterNodeProcess, ClusterNodeProcess, ClusterNodeProcess]
     const put = await n2.request('PUT', '/windows/hop', { body: { window: { kind: 'tumbling', sizeSeconds: 2 }, outputTopic: 'hop-out', aggregates: ['count'] } })
     expect(put.status).toBe(201)
@@ -82,7 +82,7 @@ describe.skipIf(TEST_ENGINE === 'memory')('windowed telemetry across three nodes
     // The owner runs it: readings published through another node close windows of it.
     const base = Math.floor(Date.now() / 1000) * 1000 - 600_000
     await n1.publish('telemetry', Array.from({ length: 100 }, (_, i) => cloudEvent(`hop-${i}`, { ts: base + i * 100, v: i }, { type: 'device.telemetry', deviceid: 'h-0' })))
-    await until(async () => (await all(n3, 'hop-out')).length >= 3, { timeoutMs: 20_000, what: 'windows of the new definition' })
+    await until(async () => (await all(n3, 'hop-out')).length >= 3, { timeoutMs: 40_000, what: 'windows of the new definition' })
     // Deleted on node 3: gone on every node.
     expect((await n3.request('DELETE', '/windows/hop')).status).toBe(204)
     expect((await n1.request('GET', '/windows/hop')).status).toBe(404)
@@ -104,12 +104,12 @@ describe.skipIf(TEST_ENGINE === 'memory')('windowed telemetry across three nodes
     }
     // Half of the readings, some windows out, then the owner dies.
     await Promise.all(Array.from({ length: DEVICES }, async (_, d) => await publishSome(d, READINGS / 2)))
-    await until(async () => (await all(publisher, 'telemetry-windows')).length >= 20, { timeoutMs: 20_000, what: 'windows before the kill' })
+    await until(async () => (await all(publisher, 'telemetry-windows')).length >= 20, { timeoutMs: 40_000, what: 'windows before the kill' })
     expect(await first!.kill('SIGKILL')).toBe('SIGKILL')
     // The rest meanwhile, then a far-ahead reading per device closes every window.
     await Promise.all(Array.from({ length: DEVICES }, async (_, d) => await publishSome(d, READINGS)))
     await publisher.publish('telemetry', Array.from({ length: DEVICES }, (_, d) => event(d, { ts: base + 3_600_000, v: 0 }, `end-${d}`)))
-    await until(async () => { const o = await owner(); return o !== undefined && o !== first }, { timeoutMs: 20_000, what: 'another node holding the stream' })
+    await until(async () => { const o = await owner(); return o !== undefined && o !== first }, { timeoutMs: 40_000, what: 'another node holding the stream' })
 
     // The expected windows: the pure operator over exactly what the log holds.
     const log = (await all<Reading>(publisher, 'telemetry')).filter((e) => e.type === 'device.telemetry' && String(e.id).match(/^(r|end)-/) !== null)
@@ -126,7 +126,7 @@ describe.skipIf(TEST_ENGINE === 'memory')('windowed telemetry across three nodes
     await reached(async () => {
       windows = (await all<WindowData>(publisher, 'telemetry-windows')).filter(mine)
       return windows.length >= expected.size
-    }, { timeoutMs: 30_000 }) // what arrived is judged below
+    }, { timeoutMs: 40_000 }) // what arrived is judged below
     const got = new Map(windows.map((e) => [e.id, JSON.stringify([e.data.count, e.data.sum, e.data.min, e.data.max])]))
     expect(windows.length).toBe(got.size) // no id twice
     expect(got).toEqual(expected)
@@ -137,7 +137,7 @@ describe.skipIf(TEST_ENGINE === 'memory')('windowed telemetry across three nodes
       await until(async () => {
         const res = await via.request<{ value: Array<{ metric: string, lastTime: string }> } | Array<{ metric: string }>>('GET', '/telemetry/s-1')
         return res.status === 200 && JSON.stringify(res.body).includes('"v"')
-      }, { timeoutMs: 20_000, what: `device s-1's metrics on ${via.node}` })
+      }, { timeoutMs: 40_000, what: `device s-1's metrics on ${via.node}` })
     }
   })
 })
