@@ -118,7 +118,7 @@ export function createReplays (opts: ReplaysOptions): Replays {
   let closed = false
 
   const poll = setInterval(() => {
-    for (const readers of byTopic.values()) for (const r of readers) if (r.buffer.length === 0) void run(r)
+    for (const readers of byTopic.values()) for (const r of readers) void run(r)
   }, opts.pollMs ?? DEFAULT_POLL_MS)
   poll.unref()
   const stopAppends = opts.log.onAppend((topic) => {
@@ -171,7 +171,9 @@ export function createReplays (opts: ReplaysOptions): Replays {
   }
 
   function canSend (r: Reader): boolean {
-    return r.ready && !r.conn.congested && r.conn.client.connected && (r.qos === 0 || r.inflight.size < opts.inflightWindow)
+    // Not `client.connected`: aedes sets it after steps of CONNECT that may finish after the
+    // client's first SUBSCRIBE was handled (with persistence on LevelDB, under load).
+    return r.ready && !r.conn.congested && (r.qos === 0 || r.inflight.size < opts.inflightWindow)
   }
 
   function send (r: Reader, record: { offset: number, bytes: Buffer }): void {
