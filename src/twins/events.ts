@@ -6,16 +6,25 @@ import type { DesiredState, TwinChange } from './model.js'
 
 export const TWIN_CHANGED = 'device.twin.changed'
 
-/** A reported change: data {deviceId, version, changed: {FIELD: value}}. */
-export function reportedChangedEvent (namespace: string, c: TwinChange): Buffer {
+/**
+ * The reported changes of one device in one projection step (versions fromVersion..version,
+ * in order): data {deviceId, fromVersion, version, changed: {FIELD: its latest value}}. One
+ * event per device and step, not per change: each event is written to the log again, and a
+ * busy device's changes of a second are one event.
+ */
+export function reportedChangedEvent (namespace: string, changes: readonly TwinChange[]): Buffer {
+  const first = changes[0] as TwinChange
+  const last = changes[changes.length - 1] as TwinChange
+  const changed: Record<string, unknown> = {}
+  for (const c of changes) Object.assign(changed, c.changed)
   return Buffer.from(jsonCloudEvent({
-    id: `twin-${c.deviceId}-r${c.version}`,
-    source: deviceSource(namespace, c.deviceId),
+    id: `twin-${last.deviceId}-r${last.version}`,
+    source: deviceSource(namespace, last.deviceId),
     type: TWIN_CHANGED,
-    subject: `devices/${c.deviceId}/twin/reported`,
-    time: c.time,
-    deviceId: c.deviceId,
-    data: { deviceId: c.deviceId, version: c.version, changed: c.changed }
+    subject: `devices/${last.deviceId}/twin/reported`,
+    time: last.time,
+    deviceId: last.deviceId,
+    data: { deviceId: last.deviceId, fromVersion: first.version, version: last.version, changed }
   }))
 }
 

@@ -51,7 +51,8 @@ export async function openTwins (opts: TwinsModuleOptions): Promise<TwinsModule>
     clock: opts.clock,
     snapshotEvery: config.snapshotEvery,
     cacheDevices: config.cacheDevices,
-    batchEvents: 5000,
+    // Bounds one step's write, which shares the log's group commit with ingest.
+    batchEvents: 2000,
     stepIntervalMs: STEP_INTERVAL_MS,
     ...(events === undefined ? {} : { events }),
     ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }),

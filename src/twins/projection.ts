@@ -5,7 +5,7 @@ import type { TopicLog } from '../log/types.js'
 import { reportedChangedEvent } from './events.js'
 import { foldEvent, sourceEvent } from './fold.js'
 import { Lru } from './lru.js'
-import { emptyReported, type ReportedState, type SourceEvent, type TwinChange } from './model.js'
+import { byDevice, emptyReported, type ReportedState, type SourceEvent, type TwinChange } from './model.js'
 import type { TwinStore } from './store.js'
 
 // The reported state of every device, projected from the routed namespace topics. It reads
@@ -158,7 +158,7 @@ export function startProjection (opts: ProjectionOptions): Projection {
       changes,
       snapshots,
       cursors: moved,
-      ...(ev === undefined || changes.length === 0 ? {} : { events: { topic: ev.topic, events: changes.map((c) => reportedChangedEvent(ev.namespace, c)) } })
+      ...(ev === undefined || changes.length === 0 ? {} : { events: { topic: ev.topic, events: byDevice(changes).map((group) => reportedChangedEvent(ev.namespace, group)) } })
     })
     Object.assign(cursors, moved)
     for (const [id, s] of states) cache.set(id, s)

@@ -113,7 +113,7 @@ describe('device twins', () => {
       ['device.twin.changed', 'devices/fan-1/twin/reported'],
       ['device.twin.changed', 'devices/fan-1/twin/desired']
     ])
-    expect(events[0]?.event.data).toEqual({ deviceId: 'fan-1', version: 1, changed: { rpm: 900 } })
+    expect(events[0]?.event.data).toEqual({ deviceId: 'fan-1', fromVersion: 1, version: 1, changed: { rpm: 900 } })
     expect(events[1]?.event.data).toMatchObject({ deviceId: 'fan-1', desiredVersion: 1, desired: { rpm: 1200 } })
   })
 
