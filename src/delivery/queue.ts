@@ -191,12 +191,44 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
     if (e.volatile === true) settledVolatile.add(e.offset)
   }
 
-  // Calls on one subscription run one at a time: each reads and then writes its state.
+  // Calls on one subscription run one at a time: each reads and changes the state in memory,
+  // then hands its changes to the group commit below and lets the next call run while they
+  // are written. A call answers once its changes are written.
   let chain: Promise<unknown> = Promise.resolve()
   const serially = <T>(fn: () => Promise<T>): Promise<T> => {
     const run = chain.then(fn, fn)
     chain = run.catch(() => undefined)
     return run
+  }
+
+  // Group commit: the changes of the calls made while a write is in flight go together in the
+  // next write, in call order (a later change of an entry wins), so concurrent receivers wait
+  // for one round trip to the store, not one each (on Redis with appendfsync always, each is
+  // an fsync). A failed write fails every call in it; their changes stay in memory, as a
+  // failed call's always did (a lock handed out nowhere expires, the cursor goes with the next).
+  let queued: QueueChange[] = []
+  let waiting: Array<{ resolve: () => void, reject: (err: unknown) => void }> = []
+  let writing: Promise<void> | undefined
+  async function writeAll (): Promise<void> {
+    while (waiting.length > 0) {
+      const ops = queued
+      const calls = waiting
+      queued = []
+      waiting = []
+      try {
+        await store.write(ops)
+        for (const c of calls) c.resolve()
+      } catch (err) {
+        for (const c of calls) c.reject(err)
+      }
+    }
+    writing = undefined
+  }
+  function write (ops: readonly QueueChange[]): Promise<void> {
+    for (const op of ops) queued.push(op)
+    const done = new Promise<void>((resolve, reject) => { waiting.push({ resolve, reject }) })
+    writing ??= writeAll()
+    return done
   }
 
   const put = (e: PendingEntry): QueueChange => ({ kind: 'pending', offset: e.offset, entry: e })
@@ -227,7 +259,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
   }
 
   async function settle (tokens: readonly string[], apply: (e: PendingEntry, now: number, ops: QueueChange[], tally: Tally) => Promise<void> | void): Promise<SettleOutcome[]> {
-    return await serially(async () => {
+    const call = await serially(async () => {
       const now = clock.now()
       const ops: QueueChange[] = []
       const tally = noTally()
@@ -245,91 +277,95 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
         outcomes.push({ ok: true })
       }
       if (opts.push) ops.push(...cursorOp())
-      await store.write(ops)
-      count(tally)
-      return outcomes
+      return { outcomes, tally, written: write(ops) }
     })
+    await call.written
+    count(call.tally)
+    return call.outcomes
   }
 
   return {
     get cursor () { return cursor },
     counters,
 
-    take: (max, lockMs) => serially(async () => {
-      const now = clock.now()
-      nonce = randomBytes(12).toString('base64url')
-      n = 0
-      const out: Delivery[] = []
-      const ops: QueueChange[] = []
-      let dead = 0
-      // Settled-but-unfinished first: released, retried or lock-expired events, oldest first.
-      for (const e of [...pending.values()]) {
-        if (out.length >= max) break
-        const v = verdict(e, now, limits)
-        if (v.kind === 'wait') continue
-        const record = await readOne(e.offset)
-        if (record === undefined) { // removed by retention meanwhile
-          pending.delete(e.offset)
-          ops.push(drop(e.offset))
-          continue
-        }
-        if (v.kind === 'deadletter') {
-          pending.delete(e.offset)
-          forgetVolatile(e)
-          ops.push(drop(e.offset), deadLetterOp(e, record.bytes, v.reason, now))
-          dead++
-          continue
-        }
-        const locked = lockFor(e, token(e.offset), now, lockMs)
-        pending.set(e.offset, locked)
-        if (locked.volatile !== true) ops.push(put(locked))
-        out.push({ offset: e.offset, appendTime: e.appendTime, lockToken: locked.lockToken as string, deliveryCount: locked.deliveryCount, bytes: record.bytes })
-      }
-      // Then new events from the log, through the filter.
-      let scanned = 0
-      const startCursor = cursor
-      while (out.length < max && pending.size < limits.maxPending && scanned < SCAN_PER_TAKE) {
-        // A filtered scan parses what it reads: in slices, so it never holds the ingest loop long.
-        if (scanned > 0) await nextTurn()
-        // Without a filter every record read is delivered: read no more than needed.
-        const want = max - out.length
-        const { records } = await log.read(topic, { offset: cursor }, Math.min(SCAN_PER_SLICE, opts.matchesAll ? want : Math.max(want, 100)))
-        if (records.length === 0) break
-        for (const r of records) {
-          if (out.length >= max || pending.size >= limits.maxPending) break
-          cursor = r.offset + 1
-          scanned++
-          // Push after a restart: taken again from the stored cursor; skip what is already settled or waiting.
-          if (pending.has(r.offset)) continue
-          if (settledAhead.delete(r.offset)) continue
-          if (!opts.matchesAll) {
-            const ev = opts.parse(topic, r)
-            if (ev === undefined || !opts.matcher(ev)) continue
+    take: async (max, lockMs) => {
+      const call = await serially(async () => {
+        const now = clock.now()
+        nonce = randomBytes(12).toString('base64url')
+        n = 0
+        const out: Delivery[] = []
+        const ops: QueueChange[] = []
+        let dead = 0
+        // Settled-but-unfinished first: released, retried or lock-expired events, oldest first.
+        for (const e of [...pending.values()]) {
+          if (out.length >= max) break
+          const v = verdict(e, now, limits)
+          if (v.kind === 'wait') continue
+          const record = await readOne(e.offset)
+          if (record === undefined) { // removed by retention meanwhile
+            pending.delete(e.offset)
+            ops.push(drop(e.offset))
+            continue
           }
-          const fresh: PendingEntry = { offset: r.offset, appendTime: r.time, deliveryCount: 0, availableAt: now }
-          if (now >= fresh.appendTime + limits.ttlMs) {
-            ops.push(deadLetterOp(fresh, r.bytes, REASON_TTL, now))
+          if (v.kind === 'deadletter') {
+            pending.delete(e.offset)
+            forgetVolatile(e)
+            ops.push(drop(e.offset), deadLetterOp(e, record.bytes, v.reason, now))
             dead++
             continue
           }
-          const locked = lockFor(fresh, token(r.offset), now, lockMs)
-          if (opts.push) {
-            locked.volatile = true
-            inFlight.push(r.offset)
-          } else {
-            ops.push(put(locked))
-          }
-          pending.set(r.offset, locked)
-          out.push({ offset: r.offset, appendTime: r.time, lockToken: locked.lockToken as string, deliveryCount: 1, bytes: r.bytes })
+          const locked = lockFor(e, token(e.offset), now, lockMs)
+          pending.set(e.offset, locked)
+          if (locked.volatile !== true) ops.push(put(locked))
+          out.push({ offset: e.offset, appendTime: e.appendTime, lockToken: locked.lockToken as string, deliveryCount: locked.deliveryCount, bytes: record.bytes })
         }
-      }
-      if (cursor !== startCursor || opts.push) ops.push(...cursorOp())
-      await store.write(ops)
-      deadCount += dead
-      count({ ...noTally(), deadLettered: dead })
-      if (dead > 0) opts.onDeadLetter?.(dead)
-      return out
-    }),
+        // Then new events from the log, through the filter.
+        let scanned = 0
+        const startCursor = cursor
+        while (out.length < max && pending.size < limits.maxPending && scanned < SCAN_PER_TAKE) {
+        // A filtered scan parses what it reads: in slices, so it never holds the ingest loop long.
+          if (scanned > 0) await nextTurn()
+          // Without a filter every record read is delivered: read no more than needed.
+          const want = max - out.length
+          const { records } = await log.read(topic, { offset: cursor }, Math.min(SCAN_PER_SLICE, opts.matchesAll ? want : Math.max(want, 100)))
+          if (records.length === 0) break
+          for (const r of records) {
+            if (out.length >= max || pending.size >= limits.maxPending) break
+            cursor = r.offset + 1
+            scanned++
+            // Push after a restart: taken again from the stored cursor; skip what is already settled or waiting.
+            if (pending.has(r.offset)) continue
+            if (settledAhead.delete(r.offset)) continue
+            if (!opts.matchesAll) {
+              const ev = opts.parse(topic, r)
+              if (ev === undefined || !opts.matcher(ev)) continue
+            }
+            const fresh: PendingEntry = { offset: r.offset, appendTime: r.time, deliveryCount: 0, availableAt: now }
+            if (now >= fresh.appendTime + limits.ttlMs) {
+              ops.push(deadLetterOp(fresh, r.bytes, REASON_TTL, now))
+              dead++
+              continue
+            }
+            const locked = lockFor(fresh, token(r.offset), now, lockMs)
+            if (opts.push) {
+              locked.volatile = true
+              inFlight.push(r.offset)
+            } else {
+              ops.push(put(locked))
+            }
+            pending.set(r.offset, locked)
+            out.push({ offset: r.offset, appendTime: r.time, lockToken: locked.lockToken as string, deliveryCount: 1, bytes: r.bytes })
+          }
+        }
+        if (cursor !== startCursor || opts.push) ops.push(...cursorOp())
+        return { out, dead, written: write(ops) }
+      })
+      await call.written
+      deadCount += call.dead
+      count({ ...noTally(), deadLettered: call.dead })
+      if (call.dead > 0) opts.onDeadLetter?.(call.dead)
+      return call.out
+    },
 
     nextWakeAt: () => {
       const now = clock.now()
@@ -392,6 +428,8 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
     deadLetters: (limit) => store.deadLetters(limit),
 
     redeliver: (offsets) => serially(async () => {
+      // Dead letters of calls still being written are in the store once they are.
+      await writing
       const now = clock.now()
       const wanted = offsets === undefined ? undefined : new Set(offsets)
       const ops: QueueChange[] = []
@@ -407,7 +445,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
       const sorted = [...pending.values()].sort((a, b) => a.offset - b.offset)
       pending.clear()
       for (const e of sorted) pending.set(e.offset, e)
-      await store.write(ops)
+      await write(ops)
       deadCount -= n
       return n
     }),
@@ -417,6 +455,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
       flushTimer?.cancel()
       unsent = { delivered: 0, failed: 0 }
       pending.clear()
+      await writing
       await flushing
       await store.destroy()
     }),
@@ -425,6 +464,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
       if (closed) return
       closed = true
       flushTimer?.cancel()
+      await writing
       await flush()
     })
   }
