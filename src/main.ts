@@ -143,8 +143,8 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
         topic: r.topic,
         type: r.type,
         schema: schemas[i],
-        // A registry subject: its version in force is looked up per message (schemas/registry.ts).
         ...(r.idField === undefined ? {} : { idField: r.idField }),
+        // A registry subject: its version in force is looked up per message (schemas/registry.ts).
         ...(r.schemaSubject === undefined ? {} : { registrySchema: { subject: r.schemaSubject, current: schemaRegistry.handle({ subject: r.schemaSubject, version: r.schemaVersion }).current } })
       })),
       namespace: config.namespace,
