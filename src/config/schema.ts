@@ -192,6 +192,8 @@ export interface TwinsConfig {
   snapshotEvery: number
   /** The largest desired document, as JSON bytes. */
   maxDesiredBytes: number
+  /** The least time between two projection steps unless one has a backlog: how soon a twin follows its device. */
+  stepIntervalMs: number
 }
 
 export interface TelemetrySourceConfig {
@@ -529,7 +531,8 @@ export const configSchema = {
         events: { type: 'boolean', default: true },
         cacheDevices: { type: 'integer', minimum: 1, maximum: 10_000_000, default: 10_000 },
         snapshotEvery: { type: 'integer', minimum: 1, maximum: 100_000, default: 64 },
-        maxDesiredBytes: { type: 'integer', minimum: 2, maximum: 1_048_576, default: 65_536 }
+        maxDesiredBytes: { type: 'integer', minimum: 2, maximum: 1_048_576, default: 65_536 },
+        stepIntervalMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 1000 }
       }
     },
     topics: {

@@ -8,18 +8,16 @@ import { createTwins, type PublishRetained, type Twins } from './twins.js'
 // The twins module as the composition root starts it: the `twins` topic, the projection
 // and the queries over one store.
 
-/**
- * A step of the projection at most every second unless it has a backlog: a twin follows its
- * device within about that, and a device sending several messages a second has them written
- * as one history entry and one state write per step.
- */
-const STEP_INTERVAL_MS = 1000
-
 /** The namespace topic of `device.twin.changed` events. */
 export const TWINS_TOPIC = 'twins'
 
 export interface TwinsModuleOptions {
-  config: { sources: readonly string[], events: boolean, cacheDevices: number, snapshotEvery: number, maxDesiredBytes: number }
+  /**
+   * `stepIntervalMs`: a step of the projection at most this often unless it has a backlog: a
+   * twin follows its device within about that, and a device sending several messages in that
+   * time has them written as one history entry and one state write.
+   */
+  config: { sources: readonly string[], events: boolean, cacheDevices: number, snapshotEvery: number, maxDesiredBytes: number, stepIntervalMs: number }
   namespace: string
   log: TopicLog
   store: TwinStore
@@ -53,7 +51,7 @@ export async function openTwins (opts: TwinsModuleOptions): Promise<TwinsModule>
     cacheDevices: config.cacheDevices,
     // Bounds one step's write, which shares the log's group commit with ingest.
     batchEvents: 2000,
-    stepIntervalMs: STEP_INTERVAL_MS,
+    stepIntervalMs: config.stepIntervalMs,
     ...(events === undefined ? {} : { events }),
     ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }),
     onError: opts.onError,

@@ -18,7 +18,7 @@ describe.skipIf(TEST_ENGINE === 'memory')('device twins on a cluster of two node
   it('reports through one node, answers on both, sends desired state across nodes, and projects each change once', async () => {
     const { url } = await redis.server()
     const keyPrefix = redis.freshPrefix()
-    const config = { twins: { enabled: true }, storage: { engine: 'redis' }, redis: { url, keyPrefix }, cluster: { heartbeatIntervalMs: 200, heartbeatExpiryMs: 1000 } }
+    const config = { twins: { enabled: true, stepIntervalMs: 50 }, storage: { engine: 'redis' }, redis: { url, keyPrefix }, cluster: { heartbeatIntervalMs: 200, heartbeatExpiryMs: 1000 } }
     const one: TestGateway = await startTestGateway(config)
     teardown(one.stop)
     const two: TestGateway = await startTestGateway(config)

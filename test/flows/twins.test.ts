@@ -14,7 +14,7 @@ const teardown = useTeardown()
 const WAIT = { timeoutMs: 15_000 }
 
 async function gateway (overrides: Record<string, unknown> = {}, dataDir?: string): Promise<TestGateway> {
-  const gw = await startTestGateway({ twins: { enabled: true }, ...overrides }, dataDir === undefined ? {} : { dataDir })
+  const gw = await startTestGateway({ twins: { enabled: true, stepIntervalMs: 50 }, ...overrides }, dataDir === undefined ? {} : { dataDir })
   teardown(gw.stop)
   return gw
 }
@@ -120,7 +120,7 @@ describe('device twins', () => {
   it.runIf(durableOnly)('resumes from its stored cursor after a restart, applying each event once', async () => {
     const dir = await tempDir()
     teardown(() => dir.remove())
-    const first = await startTestGateway({ twins: { enabled: true } }, { dataDir: dir.path })
+    const first = await startTestGateway({ twins: { enabled: true, stepIntervalMs: 50 } }, { dataDir: dir.path })
     const password = await registerDevice(first, 'meter-9')
     const dev = await connectDevice(first.gateway.listeners.mqtt, 'meter-9', password)
     for (let i = 1; i <= 5; i++) await dev.publishAsync('devices/meter-9/telemetry', JSON.stringify({ n: i }), { qos: 1 })
