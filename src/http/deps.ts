@@ -40,5 +40,5 @@ export interface HttpDeps {
   /** On a cluster: how long a call on a queue waits for a subscription without an owner (http/forward.ts). */
   subscriptionCluster?: { ownerWaitMs: number }
   /** Device twins (/devices/{id}/twin); absent when twins.enabled is false. */
-  twins?: Pick<TwinsModule, 'get' | 'history' | 'patchDesired' | 'defaultTopic'>
+  twins?: Pick<TwinsModule, 'get' | 'history' | 'patchDesired' | 'defaultTopic' | 'sources'>
 }

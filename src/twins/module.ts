@@ -32,6 +32,8 @@ export interface TwinsModule extends Twins {
   readonly projection: Projection
   /** The source topic `atOffset` counts in when the caller names none. */
   readonly defaultTopic: string
+  /** The topics the projection follows. */
+  readonly sources: readonly string[]
   close: () => Promise<void>
 }
 
@@ -57,5 +59,5 @@ export async function openTwins (opts: TwinsModuleOptions): Promise<TwinsModule>
     onError: opts.onError,
     ...(opts.observer === undefined ? {} : { observer: opts.observer })
   })
-  return { ...twins, projection, defaultTopic: config.sources[0] ?? '', close: () => projection.close() }
+  return { ...twins, projection, defaultTopic: config.sources[0] ?? '', sources: config.sources, close: () => projection.close() }
 }

@@ -60,6 +60,8 @@ describe('device twins', () => {
     expect(Object.keys(atOne.reported).sort()).toEqual(['alarm', 'mode', 'temp'])
     expect((await twin(gw, 'boiler-1', '?atOffset=0')).version).toBe(2)
     expect((await twin(gw, 'boiler-1', '?atOffset=0&topic=events')).version).toBe(3)
+    expect((await gw.request('GET', '/devices/boiler-1/twin?atOffset=0&topic=system')).status).toBe(400)
+    expect((await gw.request('GET', '/devices/boiler-1/twin?asOf=yesterday')).status).toBe(400)
     const before = await twin(gw, 'boiler-1', `?asOf=${new Date(between - 1).toISOString()}`)
     expect(before).toMatchObject({ version: 0, reported: {} })
     expect((await twin(gw, 'boiler-1', `?asOf=${new Date(between).toISOString()}`)).reported.temp?.value).toBe(20)

@@ -93,7 +93,11 @@ export async function twinRoutes (app: FastifyInstance, deps: HttpDeps): Promise
     if (asOf !== undefined && atOffset !== undefined) throw new GridgateError('QUERY_PARAM_INVALID', 'asOf and atOffset: give one of them', { details: { param: 'atOffset' } })
     let cut: Cut | undefined
     if (asOf !== undefined) cut = { time: parseTime('asOf', asOf) as number }
-    if (atOffset !== undefined) cut = { topic: topic ?? twins.defaultTopic, offset: atOffset }
+    if (atOffset !== undefined) {
+      const t = topic ?? twins.defaultTopic
+      if (!twins.sources.includes(t)) throw new GridgateError('QUERY_PARAM_INVALID', `topic: '${t.slice(0, 100)}' is not a topic twins follow (${twins.sources.join(', ')})`, { details: { param: 'topic' } })
+      cut = { topic: t, offset: atOffset }
+    }
     const twin = await twins.get(id, cut)
     if (twin !== undefined) return twin
     if (await deps.registry.get(id) === undefined) return await missing(id)
