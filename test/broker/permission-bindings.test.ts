@@ -8,7 +8,7 @@ import { compileClientGroups } from '../../src/core/client-groups.js'
 // allow and refuse, topic by topic).
 const TODAY: Templates = {
   publish: ['devices/${client.id}/telemetry', 'devices/${client.id}/telemetry/#', 'devices/${client.id}/events/#', 'devices/${client.id}/responses/#'],
-  subscribe: ['devices/${client.id}/commands/#']
+  subscribe: ['devices/${client.id}/commands/#', 'devices/${client.id}/twin/desired']
 }
 
 // The topics and filters of permissions.test.ts and permissions-nul.test.ts, for d1 and for
