@@ -1,5 +1,6 @@
-import type { Clock, TimerHandle } from '../core/clock.js'
+import type { Clock } from '../core/clock.js'
 import type { ClusterSignals } from '../core/signals.js'
+import { startStepLoop } from '../core/step-loop.js'
 import type { TopicLog } from '../log/types.js'
 import { preferredOwner, type Lease, type SubscriptionLeases } from './leases.js'
 import type { StoredSubscription, SubscriptionStore } from './store.js'
@@ -61,9 +62,6 @@ export function startOwnership (opts: OwnershipOptions): Ownership {
   const seenLive = new Map<string, number>()
   const freeFor = new Map<string, number>()
   let closed = false
-  let ticking: Promise<void> | undefined
-  let again = false
-  let timer: TimerHandle | undefined
   // Ownership changes and local activations run one at a time.
   let chain: Promise<unknown> = Promise.resolve()
   const serially = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -129,31 +127,13 @@ export function startOwnership (opts: OwnershipOptions): Ownership {
     if (handedOver) await c.signals.publish({ kind: 'subscriptions', from: c.node }).catch((err: unknown) => c.onError?.(err))
   }
 
-  /** Runs the ownership step now (once more after the running one, when one runs). */
-  function tick (): Promise<void> {
-    if (closed) return Promise.resolve()
-    if (ticking !== undefined) { again = true; return ticking }
-    ticking = (async () => {
-      do {
-        again = false
-        await serially(async () => await rebalance(cluster)).catch((err: unknown) => cluster.onError?.(err))
-        // `again` and `closed` change while this loop awaits.
-        // eslint-disable-next-line no-unmodified-loop-condition
-      } while (again && !closed)
-    })().finally(() => { ticking = undefined })
-    return ticking
-  }
-  const schedule = (): void => {
-    if (closed) return
-    timer = clock.setTimer(cluster.intervalMs, () => { void tick().then(schedule) })
-  }
+  const loop = startStepLoop(async () => { await serially(async () => await rebalance(cluster)) }, { clock, intervalMs: cluster.intervalMs, onError: cluster.onError })
+  const tick = loop.tick
   const changed = (): void => {
     cluster.signals.publish({ kind: 'subscriptions', from: cluster.node }).catch((err: unknown) => cluster.onError?.(err))
     void tick()
   }
   const stopSignals = cluster.signals.subscribe((sig) => { if (sig.kind === 'subscriptions' && sig.from !== cluster.node) void tick() })
-  void tick()
-  schedule()
 
   return {
     tick,
@@ -161,9 +141,8 @@ export function startOwnership (opts: OwnershipOptions): Ownership {
     drop: async (key) => { await serially(async () => { await giveUp(key, false) }) },
     async close () {
       closed = true
-      timer?.cancel()
       stopSignals()
-      await ticking
+      await loop.stop()
       await serially(async () => { for (const key of [...held.keys()]) await giveUp(key, true) })
       // The others take them over at once instead of at their next interval.
       await cluster.signals.publish({ kind: 'subscriptions', from: cluster.node }).catch(() => undefined)

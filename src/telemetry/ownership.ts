@@ -1,6 +1,7 @@
-import type { Clock, TimerHandle } from '../core/clock.js'
+import type { Clock } from '../core/clock.js'
 import { preferredOwner, type Lease, type SubscriptionLeases } from '../core/leases.js'
 import type { ClusterSignals } from '../core/signals.js'
+import { startStepLoop } from '../core/step-loop.js'
 import type { Telemetry } from './telemetry.js'
 
 // Which telemetry source streams this node processes, on a cluster: each source's stream runs
@@ -54,9 +55,6 @@ export function startTelemetryOwnership (opts: TelemetryOwnershipOptions): Telem
   // Writes end one interval before the lease would, counted from before the request went out.
   const untilFrom = (sent: number): number => sent + opts.leaseMs - opts.intervalMs
   let closed = false
-  let ticking: Promise<void> | undefined
-  let again = false
-  let timer: TimerHandle | undefined
 
   async function giveUp (key: string, handover: boolean): Promise<void> {
     const lease = held.get(key)
@@ -113,30 +111,13 @@ export function startTelemetryOwnership (opts: TelemetryOwnershipOptions): Telem
     if (handedOver) await opts.signals.publish({ kind: 'telemetry-owners', from: node }).catch((err: unknown) => opts.onError?.(err))
   }
 
-  function tick (): Promise<void> {
-    if (closed) return Promise.resolve()
-    if (ticking !== undefined) { again = true; return ticking }
-    ticking = (async () => {
-      do {
-        again = false
-        await step().catch((err: unknown) => opts.onError?.(err))
-        // `again` and `closed` change while this loop awaits.
-        // eslint-disable-next-line no-unmodified-loop-condition
-      } while (again && !closed)
-    })().finally(() => { ticking = undefined })
-    return ticking
-  }
-  const schedule = (): void => {
-    if (closed) return
-    timer = clock.setTimer(opts.intervalMs, () => { void tick().then(schedule) })
-  }
+  const loop = startStepLoop(step, { clock, intervalMs: opts.intervalMs, onError: opts.onError })
+  const tick = loop.tick
   const stopSignals = opts.signals.subscribe((sig) => {
     if (sig.from === node) return
     if (sig.kind === 'telemetry-owners') void tick()
     else if (sig.kind === 'telemetry' && held.size > 0) telemetry.reloadWindows().catch((err: unknown) => opts.onError?.(err))
   })
-  void tick()
-  schedule()
 
   return {
     tick,
@@ -149,9 +130,8 @@ export function startTelemetryOwnership (opts: TelemetryOwnershipOptions): Telem
     },
     async close () {
       closed = true
-      timer?.cancel()
       stopSignals()
-      await ticking
+      await loop.stop()
       for (const key of [...held.keys()]) await giveUp(key, true).catch((err: unknown) => opts.onError?.(err))
       // The others take them over at once instead of at their next interval.
       await opts.signals.publish({ kind: 'telemetry-owners', from: node }).catch(() => undefined)
