@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { ManualClock } from '../../src/core/clock.js'
 import { GridgateError } from '../../src/core/errors.js'
-import { COUNTS_FLUSH_MS, openQueue, type SubscriptionQueue } from '../../src/delivery/queue.js'
+import { COUNTS_FLUSH_MS, type SubscriptionQueue } from '../../src/delivery/queue.js'
 import type { DeliveryCounts, QueueStore } from '../../src/delivery/store.js'
 import { openStorageEngine, type StorageEngine } from '../../src/storage/engine.js'
+import { openOrdersQueue } from '../helpers/queue.js'
 
 // A queue whose store keeps its counts (the cluster's engine: the subscription moves between
 // nodes, so its status counts are totals in the store): the queue starts from the stored
@@ -35,18 +36,7 @@ async function setup (stored: DeliveryCounts, opts: { add?: (delta: DeliveryCoun
       add: opts.add ?? (async (delta) => { adds.push(delta) })
     }
   }
-  const queue: SubscriptionQueue = await openQueue({
-    store,
-    log,
-    topic: 'orders',
-    name: 's1',
-    matcher: () => true,
-    matchesAll: true,
-    clock,
-    limits: { maxDeliveryCount: 10, ttlMs: 86_400_000, maxPending: 1000 },
-    parse: () => undefined,
-    push: false
-  }, 0)
+  const queue: SubscriptionQueue = await openOrdersQueue(store, log, clock)
   const publish = async (n: number): Promise<string[]> => {
     await log.append('orders', Array.from({ length: n }, (_, i) => Buffer.from(JSON.stringify({ id: `e${i}` }))))
     return (await queue.take(n, 60_000)).map((d) => d.lockToken)

@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { ManualClock } from '../../src/core/clock.js'
 import { GridgateError } from '../../src/core/errors.js'
-import { openQueue, type SubscriptionQueue } from '../../src/delivery/queue.js'
+import type { SubscriptionQueue } from '../../src/delivery/queue.js'
 import type { QueueChange, QueueStore } from '../../src/delivery/store.js'
 import { openStorageEngine, type StorageEngine } from '../../src/storage/engine.js'
+import { openOrdersQueue } from '../helpers/queue.js'
 
 // A pull queue's writes are group-committed: calls made while a write is in flight go to the
 // store together in the next write, in call order, and each call answers only once its own
@@ -37,18 +38,7 @@ async function setup () {
     deadLetters: base.deadLetters,
     destroy: base.destroy
   }
-  const open = async (): Promise<SubscriptionQueue> => await openQueue({
-    store,
-    log,
-    topic: 'orders',
-    name: 's1',
-    matcher: () => true,
-    matchesAll: true,
-    clock,
-    limits: { maxDeliveryCount: 10, ttlMs: 86_400_000, maxPending: 1000 },
-    parse: () => undefined,
-    push: false
-  }, 0)
+  const open = async (): Promise<SubscriptionQueue> => await openOrdersQueue(store, log, clock)
   return { queue: await open(), open, writes, hold, release: () => { held.shift()?.() }, unhold: () => { holding = false; for (const r of held.splice(0)) r() }, failWrites: (v: boolean) => { fail = v } }
 }
 
