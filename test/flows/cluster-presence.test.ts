@@ -91,8 +91,8 @@ describe.skipIf(TEST_ENGINE === 'memory')('presence across three nodes on one Re
       expect(Date.parse(view.connectedSince as string)).toBeGreaterThanOrEqual(before - 1000)
     }
     const nodes = (await n3.request<List<NodeView>>('GET', '/cluster/nodes')).body.value
-    expect(nodes.find((n) => n.id === n2.node)?.owns).toEqual({ devices: 1, subscriptions: 0 })
-    expect(nodes.find((n) => n.id === n1.node)?.owns).toEqual({ devices: 0, subscriptions: 0 })
+    expect(nodes.find((n) => n.id === n2.node)?.owns).toEqual({ devices: 1, subscriptions: 0, telemetry: 0 })
+    expect(nodes.find((n) => n.id === n1.node)?.owns).toEqual({ devices: 0, subscriptions: 0, telemetry: 0 })
 
     await c.endAsync()
     await until(async () => !(await device(n3, 'roamer-1')).connected, { timeoutMs: 5000, what: 'roamer-1 disconnected, seen from node 3' })
