@@ -8,6 +8,9 @@ import { defineConfig } from 'vitest/config'
 // flows that spawn gateway processes run on LevelDB only, cluster and Redis flows on Redis only.
 export default defineConfig({
   test: {
+    // Two files at a time: most flows wait on child processes, sockets and disks, not on the
+    // CPU, and vitest's default on 2 cores is one (availableParallelism − 1).
+    maxWorkers: 2,
     projects: [
       {
         test: {
@@ -30,7 +33,15 @@ export default defineConfig({
           name: 'flows-memory',
           include: ['test/flows/**/*.test.ts'],
           // Cluster and Redis flows run their nodes on the redis engine whatever the project.
-          exclude: ['test/flows/**/*-crash.test.ts', 'test/flows/process.test.ts', 'test/flows/cluster*.test.ts', 'test/flows/redis-*.test.ts'],
+          // And flows that do not depend on the engine: the simulator, the CLI, the README
+          // walkthrough, start-up errors, MQTT permissions, transports, client ids and groups,
+          // $SYS, HTTP limits.
+          exclude: [
+            'test/flows/**/*-crash.test.ts', 'test/flows/process.test.ts', 'test/flows/cluster*.test.ts', 'test/flows/redis-*.test.ts', 'test/flows/twins-redis.test.ts',
+            'test/flows/devices-sim*.test.ts', 'test/flows/admin-cli.test.ts', 'test/flows/readme-walkthrough.test.ts', 'test/flows/startup-errors.test.ts',
+            'test/flows/mqtt-permissions.test.ts', 'test/flows/mqtt-transports.test.ts', 'test/flows/mqtt-client-id.test.ts', 'test/flows/mqtt-client-groups.test.ts',
+            'test/flows/mqtt-sys.test.ts', 'test/flows/http-limits.test.ts'
+          ],
           env: { GRIDGATE_TEST_ENGINE: 'memory' },
           testTimeout: 60_000,
           hookTimeout: 60_000
