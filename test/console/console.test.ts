@@ -20,7 +20,7 @@ if (CHROMIUM === undefined) {
   console.warn('test/console: skipped, no chromium binary at /usr/bin/chromium (apt-get install chromium; .ci/run installs it)')
 }
 const SHOTS = fileURLToPath(new URL('../../test-output/console/', import.meta.url))
-const WAIT = { timeout: 10_000 }
+const WAIT = { timeout: 25_000 }
 
 describe.skipIf(CHROMIUM === undefined)('the web console in chromium', () => {
   let gw: TestGateway

@@ -101,8 +101,8 @@ describe('devices-sim thresholds', () => {
     const gw = await gateway()
     let interrupted = false
     const run = await runSim(['--http', gw.url, '--mqtt', gw.gateway.listeners.mqtt, '--key', TEST_KEY, '--cleanup', '--json', '--devices', '4', '--rate', '20', '--duration', '5m', '--workers', '1', '--prefix', 'sim-int', '--drain', '2s'], {
-      // Ctrl-C once publishing is under way (the progress line says so).
-      onStderr: (text, proc) => { if (!interrupted && /publishing\] connected 4\/4/.test(text)) { interrupted = true; proc.kill('SIGINT') } }
+      // Ctrl-C once messages are going out (a progress line counts some sent).
+      onStderr: (text, proc) => { if (!interrupted && /publishing\] connected 4\/4 \| sent [1-9]/.test(text)) { interrupted = true; proc.kill('SIGINT') } }
     })
     expect(interrupted).toBe(true)
     expect(run.code, run.stderr).toBe(0)
