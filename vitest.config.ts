@@ -35,12 +35,12 @@ export default defineConfig({
           // Cluster and Redis flows run their nodes on the redis engine whatever the project.
           // And flows that do not depend on the engine: the simulator, the CLI, the README
           // walkthrough, start-up errors, MQTT permissions, transports, client ids and groups,
-          // $SYS, HTTP limits.
+          // shared subscriptions, $SYS, HTTP limits.
           exclude: [
             'test/flows/**/*-crash.test.ts', 'test/flows/process.test.ts', 'test/flows/cluster*.test.ts', 'test/flows/redis-*.test.ts', 'test/flows/twins-redis.test.ts',
             'test/flows/devices-sim*.test.ts', 'test/flows/admin-cli.test.ts', 'test/flows/readme-walkthrough.test.ts', 'test/flows/startup-errors.test.ts',
             'test/flows/mqtt-permissions.test.ts', 'test/flows/mqtt-transports.test.ts', 'test/flows/mqtt-client-id.test.ts', 'test/flows/mqtt-client-groups.test.ts',
-            'test/flows/mqtt-sys.test.ts', 'test/flows/http-limits.test.ts'
+            'test/flows/mqtt-sys.test.ts', 'test/flows/http-limits.test.ts', 'test/flows/mqtt-shared-subscriptions.test.ts'
           ],
           env: { GRIDGATE_TEST_ENGINE: 'memory' },
           testTimeout: 60_000,

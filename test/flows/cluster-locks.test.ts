@@ -1,3 +1,4 @@
+import { AzureKeyCredential, EventGridReceiverClient, EventGridSenderClient } from '@azure/eventgrid-namespaces'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Received, Settled } from '../helpers/api.js'
 import { startCluster, type ClusterNodeProcess, type TestCluster } from '../helpers/cluster.js'
@@ -67,6 +68,36 @@ describe.skipIf(TEST_ENGINE === 'memory')('pull locks across three nodes on one 
   afterAll(async () => {
     await conn?.close()
     await cluster?.stop()
+  })
+
+  it('the official Event Grid clients, unmodified, pointed at different nodes: send through node 1, receive through node 2, acknowledge, renew, reject and release through node 3', async () => {
+    expect((await n1.request('PUT', '/topics/shop')).status).toBe(201)
+    expect((await n2.request('PUT', '/topics/shop/eventsubscriptions/workers', { body: { properties: { deliveryConfiguration: { deliveryMode: 'Queue', queue: { receiveLockDurationInSeconds: 60, maxDeliveryCount: 5 } } } } })).status).toBe(201)
+    const credential = new AzureKeyCredential(cluster.key)
+    const options = { allowInsecureConnection: true }
+    const url = (n: ClusterNodeProcess): string => n.listeners.http as string
+    const sender = new EventGridSenderClient(url(n1), credential, 'shop', options)
+    const receiver = new EventGridReceiverClient(url(n2), credential, 'shop', 'workers', options)
+    const settler = new EventGridReceiverClient(url(n3), credential, 'shop', 'workers', options)
+
+    await sender.sendEvents([1, 2, 3, 4].map((i) => ({ type: 'order.created', source: '/shop', id: `o${i}`, data: { i } })))
+    const received = await receiver.receiveEvents({ maxEvents: 10, maxWaitTime: 10 })
+    expect(received.details.map((d) => d.event.id)).toEqual(['o1', 'o2', 'o3', 'o4'])
+    const [t1, t2, t3, t4] = received.details.map((d) => d.brokerProperties.lockToken) as [string, string, string, string]
+
+    expect((await settler.acknowledgeEvents([t1])).succeededLockTokens).toEqual([t1])
+    expect((await settler.renewEventLocks([t4])).succeededLockTokens).toEqual([t4])
+    expect((await settler.rejectEvents([t3])).succeededLockTokens).toEqual([t3])
+    expect((await settler.releaseEvents([t2])).succeededLockTokens).toEqual([t2])
+    // The released event comes back, through any node, with its delivery count up by one.
+    const again = await new EventGridReceiverClient(url(n1), credential, 'shop', 'workers', options).receiveEvents({ maxEvents: 10, maxWaitTime: 10 })
+    expect(again.details.map((d) => [d.event.id, d.brokerProperties.deliveryCount])).toEqual([['o2', 2]])
+    expect((await receiver.acknowledgeEvents([again.details[0]!.brokerProperties.lockToken, t4])).succeededLockTokens).toHaveLength(2)
+    // The rejected one is a dead letter, listed on every node.
+    for (const n of nodes) {
+      const dead = await n.request<{ value: Array<{ event: { id: string } }> }>('GET', '/topics/shop/eventsubscriptions/workers/deadletters')
+      expect(dead.body.value.map((d) => d.event.id)).toEqual(['o3'])
+    }
   })
 
   it('renewLock on node 3 of tokens received on node 1 moves their locks past the original expiry; they stay locked and settle on node 2', async () => {
