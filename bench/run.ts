@@ -322,6 +322,7 @@ async function main (): Promise<number> {
       rounds: settings.rounds,
       devices: settings.mqttDevices,
       inflight: settings.mqttInflight,
+      ...(values['mqtt-cpu-prof'] === undefined ? {} : { cpuProfileDir: await realpath(values['mqtt-cpu-prof']) }),
       warnings
     }))
     cases.push(...await benchTwinsAsOf({ baseDir, warmupSeconds: settings.warmupSeconds, seconds: settings.seconds, rounds: settings.rounds, warnings }))

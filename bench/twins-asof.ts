@@ -2,6 +2,7 @@ import { systemClock } from '../src/core/clock.js'
 import { openLevelDb, type LevelStore } from '../src/storage/level/db.js'
 import { openLevelTopicLogs, type LevelTopicLogs } from '../src/storage/level/topic-log.js'
 import { levelTwinStore } from '../src/storage/level/twin-store.js'
+import { encodeCommit } from '../src/twins/store.js'
 import { foldEvent } from '../src/twins/fold.js'
 import { emptyReported, type ReportedState, type TwinChange } from '../src/twins/model.js'
 import { createTwins } from '../src/twins/twins.js'
@@ -58,7 +59,7 @@ async function seed (storage: LevelStore, logs: LevelTopicLogs): Promise<{ chang
       if (state.version % SNAPSHOT_EVERY === 0) snapshots.push(state)
     }
     changes += batch.length
-    await store.commit({ states: [state], changes: batch, snapshots, cursors: { telemetry: Math.min(SECONDS, from + STEP_EVENTS) } })
+    await store.commit(encodeCommit({ states: [state], changes: batch, snapshots, cursors: { telemetry: Math.min(SECONDS, from + STEP_EVENTS) } }))
     if (from % 10_000 === 0) progress.write('.')
   }
   return { changes, seconds: (performance.now() - t0) / 1000 }

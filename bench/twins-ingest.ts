@@ -21,6 +21,8 @@ export interface TwinsIngestOptions {
   rounds: number
   devices: number
   inflight: number
+  /** Writes a CPU profile of each server's ingest thread for every measured window (as --mqtt-cpu-prof). */
+  cpuProfileDir?: string
   warnings?: string[]
 }
 

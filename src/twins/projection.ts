@@ -6,7 +6,7 @@ import { reportedChangedEvent } from './events.js'
 import { foldEvent, sourceEvent } from './fold.js'
 import { Lru } from './lru.js'
 import { byDevice, emptyReported, type ReportedState, type SourceEvent, type TwinChange } from './model.js'
-import type { TwinStore } from './store.js'
+import { encodeCommit, type TwinStore } from './store.js'
 
 // The reported state of every device, projected from the routed namespace topics. It reads
 // them through the TopicLog port from its stored cursors, as delivery and telemetry do, so it
@@ -153,13 +153,13 @@ export function startProjection (opts: ProjectionOptions): Projection {
       if (folded.state.version % opts.snapshotEvery === 0) snapshots.push(folded.state)
     }
     const ev = opts.events
-    await store.commit({
+    await store.commit(encodeCommit({
       states: [...dirty].map((id) => states.get(id) as ReportedState),
       changes,
       snapshots,
       cursors: moved,
       ...(ev === undefined || changes.length === 0 ? {} : { events: { topic: ev.topic, events: byDevice(changes).map((group) => reportedChangedEvent(ev.namespace, group)) } })
-    })
+    }))
     Object.assign(cursors, moved)
     for (const [id, s] of states) cache.set(id, s)
     opts.observer?.step?.(read, changes.length, performance.now() - started)

@@ -1,4 +1,4 @@
-import type { DesiredState, ReportedState, TwinChange } from './model.js'
+import { byDevice, type DesiredState, type ReportedState, type TwinChange } from './model.js'
 
 // What twins keep in storage. An engine implements this port (src/storage/: level for the
 // leveldb and memory engines, redis); test/twins/twin-store.contract.ts is the suite each
@@ -25,6 +25,36 @@ export interface TwinCommit {
 }
 
 /**
+ * One step as the store writes it: every value already JSON text. The projection encodes it
+ * (encodeCommit) on its own thread, so the store's thread (which also serves ingest) only
+ * stores bytes.
+ */
+export interface EncodedTwinCommit {
+  /** [deviceId, the reported state]. */
+  states: ReadonlyArray<readonly [string, string]>
+  /** [deviceId, first version, that device's history entries of the step as one JSON array]. */
+  history: ReadonlyArray<readonly [string, number, string]>
+  /** [deviceId, version, the reported state at that version]. */
+  snapshots: ReadonlyArray<readonly [string, number, string]>
+  cursors: Readonly<Record<string, number>>
+  events?: TwinEvents
+}
+
+/** A step's values as JSON text: one history entry per device (its changes in version order). */
+export function encodeCommit (step: TwinCommit): EncodedTwinCommit {
+  return {
+    states: step.states.map((s) => [s.deviceId, JSON.stringify(s)] as const),
+    history: byDevice(step.changes).map((group) => {
+      const first = group[0] as TwinChange
+      return [first.deviceId, first.version, JSON.stringify(group)] as const
+    }),
+    snapshots: step.snapshots.map((s) => [s.deviceId, s.version, JSON.stringify(s)] as const),
+    cursors: step.cursors,
+    ...(step.events === undefined ? {} : { events: step.events })
+  }
+}
+
+/**
  * An implementation must guarantee:
  * - `commit` writes everything it is given atomically, as durably as the engine is: after a
  *   crash either all of a step (states, history, snapshots, cursors, events) is there or none,
@@ -39,7 +69,7 @@ export interface TwinCommit {
 export interface TwinStore {
   cursors: () => Promise<Record<string, number>>
   reported: (deviceId: string) => Promise<ReportedState | undefined>
-  commit: (step: TwinCommit) => Promise<void>
+  commit: (step: EncodedTwinCommit) => Promise<void>
   /** The snapshot stored for exactly this version, if any. */
   snapshot: (deviceId: string, version: number) => Promise<ReportedState | undefined>
   /** History entries with a version above `afterVersion`, ascending, at most `limit`. */

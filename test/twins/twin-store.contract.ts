@@ -3,7 +3,7 @@ import type { TopicLog } from '../../src/log/types.js'
 import { foldEvent } from '../../src/twins/fold.js'
 import { historyOf, reportedAt } from '../../src/twins/history.js'
 import { emptyReported, type DesiredState, type ReportedState, type SourceEvent, type TwinChange } from '../../src/twins/model.js'
-import type { TwinStore } from '../../src/twins/store.js'
+import { encodeCommit, type TwinStore } from '../../src/twins/store.js'
 
 // What every engine's TwinStore must do (the guarantees in src/twins/store.ts), and the
 // queries over it (twins/history.ts): the twin at a time or offset from snapshots plus
@@ -31,7 +31,7 @@ async function project (store: TwinStore, events: SourceEvent[], cursors: Record
     changes.push(f.change)
     if (f.state.version % EVERY === 0) snapshots.push(f.state)
   }
-  await store.commit({ states: [...states.values()], changes, snapshots, cursors, ...(withEvents === undefined ? {} : { events: { topic: withEvents, events: changes.map((c) => Buffer.from(JSON.stringify({ v: c.version }))) } }) })
+  await store.commit(encodeCommit({ states: [...states.values()], changes, snapshots, cursors, ...(withEvents === undefined ? {} : { events: { topic: withEvents, events: changes.map((c) => Buffer.from(JSON.stringify({ v: c.version }))) } }) }))
   return changes
 }
 

@@ -1,4 +1,4 @@
-import { byDevice, type DesiredState, type ReportedState, type TwinChange } from '../../twins/model.js'
+import type { DesiredState, ReportedState, TwinChange } from '../../twins/model.js'
 import type { TwinEvents, TwinStore } from '../../twins/store.js'
 import type { Db, LevelStore, Op } from './db.js'
 import type { LevelTopicLogs } from './topic-log.js'
@@ -23,6 +23,9 @@ const vkey = (prefix: string, deviceId: string, version: number): string => `${p
 
 export function levelTwinStore (store: LevelStore, opts: { sync: boolean, logs: Pick<LevelTopicLogs, 'appendWith'> }): TwinStore {
   const db = store.json('twins')
+  // The same keys as bytes: a step's values come as JSON text (EncodedTwinCommit), stored as
+  // they are; the json sublevel reads them back.
+  const raw = store.binary('twins')
   const tails = queuesByDb.get(store.db) ?? new Map<string, Promise<void>>()
   queuesByDb.set(store.db, tails)
   const put = (key: string, value: unknown): Op => ({ type: 'put', sublevel: db, key, value })
@@ -47,9 +50,10 @@ export function levelTwinStore (store: LevelStore, opts: { sync: boolean, logs: 
     reported: async (deviceId) => await db.get(`r!${deviceId}`) as ReportedState | undefined,
     async commit (step) {
       const ops: Op[] = []
-      for (const s of step.states) ops.push(put(`r!${s.deviceId}`, s))
-      for (const group of byDevice(step.changes)) ops.push(put(vkey('h', group[0]?.deviceId as string, group[0]?.version as number), group))
-      for (const s of step.snapshots) ops.push(put(vkey('s', s.deviceId, s.version), s))
+      const putText = (key: string, json: string): Op => ({ type: 'put', sublevel: raw, key, value: Buffer.from(json) })
+      for (const [id, json] of step.states) ops.push(putText(`r!${id}`, json))
+      for (const [id, version, json] of step.history) ops.push(putText(vkey('h', id, version), json))
+      for (const [id, version, json] of step.snapshots) ops.push(putText(vkey('s', id, version), json))
       for (const [topic, offset] of Object.entries(step.cursors)) ops.push(put(`c!${topic}`, offset))
       await write(ops, step.events)
     },

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { byDevice, type DesiredState, type ReportedState, type TwinChange } from '../../twins/model.js'
+import type { DesiredState, ReportedState, TwinChange } from '../../twins/model.js'
 import type { TwinEvents, TwinStore } from '../../twins/store.js'
 import { LuaScript, num, type RedisConnection } from './connection.js'
 import type { RedisOp, RedisTopicLogs } from './redis-topic-log.js'
@@ -57,9 +57,9 @@ export function redisTwinStore (redis: RedisConnection, logs: Pick<RedisTopicLog
     reported: async (deviceId) => parse<ReportedState>(await client.get(k('r', deviceId))),
     async commit (step) {
       const ops: RedisOp[] = []
-      for (const s of step.states) ops.push({ cmd: 'SET', key: k('r', s.deviceId), args: [JSON.stringify(s)] })
-      for (const group of byDevice(step.changes)) ops.push({ cmd: 'ZADD', key: k('h', group[0]?.deviceId as string), args: [num(group[0]?.version as number), JSON.stringify(group)] })
-      for (const s of step.snapshots) ops.push({ cmd: 'HSET', key: k('s', s.deviceId), args: [num(s.version), JSON.stringify(s)] })
+      for (const [id, json] of step.states) ops.push({ cmd: 'SET', key: k('r', id), args: [json] })
+      for (const [id, version, json] of step.history) ops.push({ cmd: 'ZADD', key: k('h', id), args: [num(version), json] })
+      for (const [id, version, json] of step.snapshots) ops.push({ cmd: 'HSET', key: k('s', id), args: [num(version), json] })
       const cursors = Object.entries(step.cursors)
       if (cursors.length > 0) ops.push({ cmd: 'HSET', key: cursorsKey, args: cursors.flatMap(([t, o]) => [t, num(o)]) })
       await write(ops, step.events)
