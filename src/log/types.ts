@@ -110,6 +110,13 @@ export interface TopicLog {
   waitForAppend: (topic: string, afterOffset: number, timeoutMs: number) => Promise<boolean>
   /** Calls `listener` after committed appends (through any instance); returns the unsubscribe function. */
   onAppend: (listener: (topic: string, nextOffset: number) => void) => () => void
+  /**
+   * Calls `listener` after events of a topic were removed (retention) or the topic was deleted,
+   * through any instance (`undefined`: any topic, as notices may have been missed); returns the
+   * unsubscribe function. Readers that keep records read earlier drop them then. Optional: a
+   * log without it gets no read-ahead (delivery/queue.ts).
+   */
+  onRemove?: (listener: (topic: string | undefined) => void) => () => void
   /** Removes what retention no longer keeps; returns the number of events removed. */
   enforceRetention: () => Promise<number>
   /** Waits for this instance's queued appends, then refuses new ones through it. */

@@ -104,6 +104,8 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
   const topics = new Map<string, TopicState>()
   const cache = new SegmentCache(opts.cacheBytes)
   const appendListeners = new Set<(topic: string, nextOffset: number) => void>()
+  const removeListeners = new Set<(topic: string | undefined) => void>()
+  const announceRemoval = (topic: string): void => { for (const l of [...removeListeners]) l(topic) }
   // Topic creation and deletion are rare; one at a time keeps them simple.
   let adminChain: Promise<unknown> = Promise.resolve()
   const serially = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -346,6 +348,7 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
       state.bytes -= bytes
       state.firstOffset = firstOffset
       cache.drop(state.name, firstOffset)
+      announceRemoval(state.name)
       removed += firstOffset - (gone[0] as SegmentEntry).firstOffset
       observer?.removed?.(state.name, firstOffset - (gone[0] as SegmentEntry).firstOffset, bytes)
       if (n < entries.length) break
@@ -388,6 +391,7 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
     if (state === undefined) return false
     state.deleted = true
     topics.delete(name)
+    announceRemoval(name)
     await writer.drain() // batches already planned for it finish first
     cache.drop(name)
     await segments.clear({ gte: segmentPrefix(name), lt: segmentPrefix(name) + RANGE_END })
@@ -429,6 +433,7 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
       appendListeners.add(l)
       return () => { mine.delete(l); appendListeners.delete(l) }
     }
+    const mineRemove = new Set<(topic: string | undefined) => void>()
     return {
       createTopic,
       deleteTopic,
@@ -461,12 +466,19 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
         })
       },
       onAppend: listen,
+      onRemove: (l) => {
+        mineRemove.add(l)
+        removeListeners.add(l)
+        return () => { mineRemove.delete(l); removeListeners.delete(l) }
+      },
       enforceRetention,
       close: async () => {
         closed = true
         await last?.catch(() => undefined)
         for (const l of mine) appendListeners.delete(l)
         mine.clear()
+        for (const l of mineRemove) removeListeners.delete(l)
+        mineRemove.clear()
       }
     }
   }

@@ -28,7 +28,8 @@ import { APPEND, CREATE, DELETE, TOPIC_LOG_SCRIPTS, TRIM } from './topic-log-scr
 //   P log:t:{topic}:dedup   ZSET    score = append time (ms), member = deduplication key (log/dedupe.ts):
 //                                   the keys appended within the window; the append script drops
 //                                   what has passed the window, a retention sweep too
-//   channel P log:appends           `{instance} {nextOffset} {topic}` after each committed segment
+//   channel P log:appends           `{instance} {nextOffset} {topic}` after each committed segment,
+//                                   `{instance} - {topic}` after a retention trim or a delete
 //
 // Appends. Each instance gathers concurrent appends into one batch (group commit) and writes the
 // batch with ONE Lua script: for each topic in it, the script reads the topic's `next`, writes
@@ -170,6 +171,10 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
   const notify = (topic: string, next: number): void => {
     for (const l of [...listeners]) l(topic, next)
   }
+  const removeListeners = new Set<(topic: string | undefined) => void>()
+  const announceRemoval = (topic: string | undefined): void => {
+    for (const l of [...removeListeners]) l(topic)
+  }
 
   await redis.loadScripts(TOPIC_LOG_SCRIPTS)
 
@@ -181,12 +186,15 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
     const a = message.indexOf(' ')
     const b = message.indexOf(' ', a + 1)
     if (a < 0 || b < 0 || message.slice(0, a) === instance) return
-    notify(message.slice(b + 1), Number(message.slice(a + 1, b)))
+    const next = message.slice(a + 1, b)
+    if (next === '-') announceRemoval(message.slice(b + 1))
+    else notify(message.slice(b + 1), Number(next))
   })
   subscriber.on('ready', () => {
     // A reconnect: notices published while it was down are lost, so announce where every
-    // topic stands; readers re-read from their own cursors.
+    // topic stands; readers re-read from their own cursors and drop what they read ahead.
     if (!subscribed) return
+    announceRemoval(undefined)
     void listTopics().then((list) => { for (const t of list) notify(t.name, t.nextOffset) }, () => {})
   })
   try {
@@ -480,12 +488,13 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
       const lastGone = gone[n - 1] as SegmentEntry
       const firstOffset = lastGone.firstOffset + lastGone.count
       const bytes = gone.reduce((s, e) => s + e.bytes, 0)
-      const done = await TRIM.run(client, [k.head, k.seg, k.time], [h.gen, num(h.first), n, num(firstOffset), bytes])
+      const done = await TRIM.run(client, [k.head, k.seg, k.time], [h.gen, num(h.first), n, num(firstOffset), bytes, channel, instance, name])
       if (done !== 1) break // changed meanwhile (another sweep, a delete): the next sweep looks again
       const events = firstOffset - h.first
       h.first = firstOffset
       h.bytes -= bytes
       cache.drop(cacheKey(name, h.gen), firstOffset)
+      announceRemoval(name)
       removed += events
       observer?.removed?.(name, events, bytes)
       if (n < entries.length) break
@@ -508,8 +517,9 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
   const deleteTopic: TopicLog['deleteTopic'] = async (name) => {
     const k = keys(name)
     const h = await readHead(name)
-    const deleted = await DELETE.run(client, [topicsKey, k.head, k.seg, k.time, k.dedup], [name]) === 1
+    const deleted = await DELETE.run(client, [topicsKey, k.head, k.seg, k.time, k.dedup], [name, channel, instance]) === 1
     if (h !== undefined) cache.drop(cacheKey(name, h.gen))
+    if (deleted) announceRemoval(name)
     return deleted
   }
 
@@ -528,6 +538,7 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
 
   function view (): TopicLog {
     const mine = new Set<(topic: string, nextOffset: number) => void>()
+    const mineRemove = new Set<(topic: string | undefined) => void>()
     const inFlight = new Set<Promise<unknown>>()
     let viewClosed = false
     const listen = (l: (topic: string, nextOffset: number) => void): () => void => {
@@ -578,12 +589,19 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
         }, (err: Error) => finish(err))
       }),
       onAppend: listen,
+      onRemove: (l) => {
+        mineRemove.add(l)
+        removeListeners.add(l)
+        return () => { mineRemove.delete(l); removeListeners.delete(l) }
+      },
       enforceRetention,
       close: async () => {
         viewClosed = true
         await Promise.allSettled([...inFlight])
         for (const l of mine) listeners.delete(l)
         mine.clear()
+        for (const l of mineRemove) removeListeners.delete(l)
+        mineRemove.clear()
       }
     }
   }
@@ -595,6 +613,7 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
       closed = true
       await drain()
       listeners.clear()
+      removeListeners.clear()
       subscribed = false
       try { await subscriber.quit() } catch { subscriber.disconnect() }
     }

@@ -114,14 +114,17 @@ redis.call('HSET', KEYS[3], 'gen', gen, 'created', ARGV[2], 'ret', ret, 'next', 
 return { 1, redis.call('HGETALL', KEYS[3]) }
 `)
 
-// KEYS: topics, head, seg, time, dedup. ARGV: name.
+// KEYS: topics, head, seg, time, dedup. ARGV: name, notice channel, instance. The notice
+// `{instance} - {topic}` tells readers on other instances to drop what they read ahead.
 export const DELETE = new LuaScript(`#!lua
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('PUBLISH', ARGV[2], ARGV[3] .. ' - ' .. ARGV[1])
 return 1
 `)
 
-// KEYS: head, seg, time. ARGV: gen, first as read, segments to remove, new first offset, bytes removed.
+// KEYS: head, seg, time. ARGV: gen, first as read, segments to remove, new first offset, bytes
+// removed, notice channel, instance, topic (the notice as DELETE's).
 export const TRIM = new LuaScript(`#!lua
 local h = redis.call('HMGET', KEYS[1], 'gen', 'first')
 if h[1] ~= ARGV[1] or h[2] ~= ARGV[2] then return 0 end
@@ -129,6 +132,7 @@ redis.call('XTRIM', KEYS[2], 'MINID', ARGV[4] .. '-0')
 redis.call('ZREMRANGEBYRANK', KEYS[3], 0, tonumber(ARGV[3]) - 1)
 redis.call('HSET', KEYS[1], 'first', ARGV[4])
 redis.call('HINCRBY', KEYS[1], 'bytes', 0 - tonumber(ARGV[5]))
+redis.call('PUBLISH', ARGV[6], ARGV[7] .. ' - ' .. ARGV[8])
 return 1
 `)
 
