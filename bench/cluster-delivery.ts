@@ -751,9 +751,10 @@ async function benchTakeover (ctx: Context): Promise<CaseResult> {
 
 // ---------------------------------------------------------------- entry
 
-export type ClusterDeliveryCase = 'publish' | 'pull' | 'push' | 'takeover'
+export const CLUSTER_DELIVERY_CASES = ['publish', 'pull', 'push', 'takeover'] as const
+export type ClusterDeliveryCase = typeof CLUSTER_DELIVERY_CASES[number]
 
-export async function benchClusterDelivery (opts: ClusterDeliveryOptions, which: readonly ClusterDeliveryCase[] = ['publish', 'pull', 'push', 'takeover']): Promise<CaseResult[]> {
+export async function benchClusterDelivery (opts: ClusterDeliveryOptions, which: readonly ClusterDeliveryCase[] = CLUSTER_DELIVERY_CASES): Promise<CaseResult[]> {
   if (!redisServerInstalled()) {
     opts.warnings.push(`cluster delivery cases skipped: ${REDIS_MISSING}`)
     return []

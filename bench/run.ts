@@ -11,7 +11,7 @@ import { benchDedupe } from './dedupe.js'
 import { runCommandsBench } from './commands.js'
 import { runDeliveryBench } from './delivery.js'
 import { benchCluster } from './cluster-fanin.js'
-import { benchClusterDelivery } from './cluster-delivery.js'
+import { benchClusterDelivery, CLUSTER_DELIVERY_CASES, type ClusterDeliveryCase } from './cluster-delivery.js'
 import { benchMqttIngest } from './mqtt-ingest.js'
 import { benchSim } from './sim.js'
 import { benchTelemetryIngest } from './telemetry-ingest.js'
@@ -34,6 +34,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --only log|http|mqtt|delivery|commands|telemetry|twins|sim|cluster|cluster-delivery  run one part only
                     (sim: devices-sim at 1,000 devices × 5,000 msg/s and 10,000 connections, ~4 min;
                     cluster: the fan-in and the delivery cases, cluster-delivery: the delivery cases only)
+  --cluster-cases L the cluster delivery cases to run, comma-separated: publish,pull,push,takeover (default all)
   --callers N       concurrent log.append callers (default 64)
   --connections N   HTTP keep-alive connections (default 16)
   --inflight N      HTTP requests in flight (default 32)
@@ -54,6 +55,13 @@ function positive (name: string, value: string | undefined, fallback: number, in
   const n = Number(value)
   if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, not '${value}'`)
   return n
+}
+
+function clusterCases (value: string | undefined): ClusterDeliveryCase[] | undefined {
+  if (value === undefined) return undefined
+  const list = value.split(',').map((c) => c.trim())
+  for (const c of list) if (!(CLUSTER_DELIVERY_CASES as readonly string[]).includes(c)) throw new Error(`--cluster-cases takes ${CLUSTER_DELIVERY_CASES.join(', ')}, not '${c}'`)
+  return list as ClusterDeliveryCase[]
 }
 
 function packageVersion (name: string): string {
@@ -156,6 +164,7 @@ async function main (): Promise<number> {
       'mqtt-rate': { type: 'string' },
       'mqtt-idle': { type: 'string' },
       'mqtt-cpu-prof': { type: 'string' },
+      'cluster-cases': { type: 'string' },
       dir: { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     }
@@ -250,7 +259,7 @@ async function main (): Promise<number> {
       batchEvents: settings.httpBatchEvents,
       warnings,
       ...(values['mqtt-cpu-prof'] === undefined ? {} : { cpuProfileDir: await realpath(values['mqtt-cpu-prof']) })
-    }))
+    }, clusterCases(values['cluster-cases'])))
   }
   if (runs('commands')) {
     cases.push(...await runCommandsBench({
