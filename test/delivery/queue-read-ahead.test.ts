@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../../src/core/clock.js'
-import type { SubscriptionQueue } from '../../src/delivery/queue.js'
+import { openQueue, type SubscriptionQueue } from '../../src/delivery/queue.js'
 import type { QueueStore } from '../../src/delivery/store.js'
 import type { TopicLog } from '../../src/log/types.js'
 import { openStorageEngine, type StorageEngine } from '../../src/storage/engine.js'
@@ -35,6 +35,8 @@ interface Setup {
   reads: { started: number, done: number }
   /** Removal notices the queue's log has passed on. */
   removals: () => number
+  /** Another queue on the same log, for push (`s2`, every event matching). */
+  openPush: () => Promise<SubscriptionQueue>
 }
 
 async function memoryEngine (clock: ManualClock, engine: 'memory' | 'leveldb' = 'memory'): Promise<StorageEngine> {
@@ -65,6 +67,7 @@ async function setup (kind: 'memory' | 'leveldb' | 'redis', retention?: { maxAge
   let writer: TopicLog
   let reader: TopicLog
   let store: QueueStore
+  let pushStore: QueueStore
   if (kind === 'redis') {
     const prefix = redis.freshPrefix()
     const views: TopicLog[] = []
@@ -75,11 +78,14 @@ async function setup (kind: 'memory' | 'leveldb' | 'redis', retention?: { maxAge
       views.push(logs.view())
     }
     ;[writer, reader] = views as [TopicLog, TopicLog]
-    store = (await memoryEngine(clock)).subscriptions.queue('orders', 's1')
+    const engine = await memoryEngine(clock)
+    store = engine.subscriptions.queue('orders', 's1')
+    pushStore = engine.subscriptions.queue('orders', 's2')
   } else {
     const engine = await memoryEngine(clock, kind)
     writer = reader = engine.topics
     store = engine.subscriptions.queue('orders', 's1')
+    pushStore = engine.subscriptions.queue('orders', 's2')
   }
   await writer.createTopic('orders', retention)
   let removals = 0
@@ -87,7 +93,23 @@ async function setup (kind: 'memory' | 'leveldb' | 'redis', retention?: { maxAge
   const { log, reads } = counted(reader)
   const queue = await openOrdersQueue(store, log, clock)
   teardown(async () => { await queue.close() })
-  return { clock, writer, queue, reads, removals: () => removals }
+  const openPush = async (): Promise<SubscriptionQueue> => {
+    const push = await openQueue({
+      store: pushStore,
+      log,
+      topic: 'orders',
+      name: 's2',
+      matcher: () => true,
+      matchesAll: true,
+      clock,
+      limits: { maxDeliveryCount: 10, ttlMs: 86_400_000, maxPending: 1000 },
+      parse: () => undefined,
+      push: true
+    }, 0)
+    teardown(async () => { await push.close() })
+    return push
+  }
+  return { clock, writer, queue, reads, removals: () => removals, openPush }
 }
 
 /** Every read the queue started has been answered (the read-ahead is in memory). */
@@ -119,8 +141,9 @@ describe.each(['memory', 'leveldb', 'redis'] as const)('queue read-ahead on %s',
     expect(await s.queue.take(100, LOCK_MS)).toEqual([])
   })
 
-  it('hands every event to concurrent takes exactly once while events are appended', async () => {
+  it.each([false, true])('hands every event to concurrent takes exactly once while events are appended (push: %s)', async (push) => {
     const s = await setup(kind)
+    const queue = push ? await s.openPush() : s.queue
     for (let i = 0; i < 30; i++) await s.writer.append('orders', range(i * 10, i * 10 + 10).map((j) => ev('a', j)))
     const total = 500
     const appending = (async () => {
@@ -133,10 +156,10 @@ describe.each(['memory', 'leveldb', 'redis'] as const)('queue read-ahead on %s',
     const ids: string[] = []
     const receiver = async (max: number): Promise<void> => {
       for (let round = 0; round < 1000 && got.length < total; round++) {
-        const batch = await s.queue.take(max, LOCK_MS)
+        const batch = await queue.take(max, LOCK_MS)
         for (const d of batch) { got.push(d.offset); ids.push(idOf(d.bytes)) }
         // Acknowledged as a receiver would, so the queue keeps going (maxPending).
-        await s.queue.acknowledge(batch.map((d) => d.lockToken))
+        await queue.acknowledge(batch.map((d) => d.lockToken))
         if (batch.length === 0) await new Promise((resolve) => setTimeout(resolve, 2))
       }
     }
@@ -144,7 +167,7 @@ describe.each(['memory', 'leveldb', 'redis'] as const)('queue read-ahead on %s',
     expect(got).toHaveLength(total)
     expect([...got].sort((a, b) => a - b)).toEqual(range(0, total))
     expect(ids.sort()).toEqual(range(0, total).map((i) => `a-${i}`).sort())
-    expect(s.queue.counters.delivered).toBe(total)
+    expect(queue.counters.delivered).toBe(total)
   })
 
   it('serves nothing retention removed after it was read ahead', async () => {
