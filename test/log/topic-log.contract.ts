@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../../src/core/clock.js'
 import type { RetentionPolicy, TopicLog } from '../../src/log/types.js'
+import { until } from '../helpers/wait.js'
 
 // The behaviour every log engine must have. An engine's test calls runTopicLogContract with
 // a factory that opens the log on a fresh store with a given clock.
@@ -340,6 +341,30 @@ export function runTopicLogContract (name: string, factory: LogFactory, durable:
           stop()
           await log.append('t', [ev(2)])
           expect(heard.at(-1)).toEqual(['t', 2])
+        } finally { await other.close(); await log.close(); await cleanup() }
+      })
+
+      it('tell a reader on one instance of events removed and topics deleted through the other', async () => {
+        const { clock, log, another, cleanup } = await setup()
+        const other = await another()
+        try {
+          // Optional in the port: a log without it (over a message port) gives its queues no read-ahead.
+          if (other.onRemove === undefined) return
+          await log.createTopic('t', { maxAgeSeconds: 10 })
+          await log.createTopic('u')
+          await log.append('t', [ev(0)])
+          clock.advance(11_000)
+          await log.append('t', [ev(1)])
+          const heard: Array<string | undefined> = []
+          const stop = other.onRemove((topic) => heard.push(topic))
+          expect(await log.enforceRetention()).toBe(1)
+          await until(() => heard.includes('t'), { what: 'the notice of the trim', timeoutMs: 5000, everyMs: 2 })
+          expect(await log.deleteTopic('u')).toBe(true)
+          await until(() => heard.includes('u'), { what: 'the notice of the delete', timeoutMs: 5000, everyMs: 2 })
+          stop()
+          await log.deleteTopic('t')
+          await log.createTopic('t')
+          expect(heard.filter((t) => t === 't')).toHaveLength(1)
         } finally { await other.close(); await log.close(); await cleanup() }
       })
 
