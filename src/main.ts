@@ -30,6 +30,8 @@ import { openTelemetryWiring } from './telemetry-wiring.js'
 import { startTelemetryOwnership, type TelemetryOwnership } from './telemetry/ownership.js'
 import { openDelivery } from './delivery-wiring.js'
 import { openTwins, type TwinsModule } from './twins/module.js'
+import type { ProjectionOptions } from './twins/projection.js'
+import { startTwinsThread } from './twins-thread.js'
 import type { Subscriptions } from './delivery/subscriptions.js'
 import { keyAnnouncement, readTls, urlOf } from './startup-io.js'
 import { brokerObserver, commandsObserver, connectionMetrics, ingestObserver, logObserver, duringOutage, watchState, watchStorage } from './observers.js'
@@ -70,6 +72,8 @@ export interface Gateway {
   readonly accessKeys: readonly string[]
   readonly registry: Registry
   readonly telemetry: Telemetry
+  /** Device twins, when `twins.enabled`. */
+  readonly twins: TwinsModule | undefined
   /** This node of the cluster (a cluster of one on the embedded engines) and the live nodes. */
   readonly node: NodeDirectory
   /** Runs one retention sweep now. */
@@ -326,7 +330,17 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
         }),
         // Several nodes on one store: one projects at a time, under a lease.
         ...(engine.subscriptionLeases === undefined ? {} : { cluster: { leases: engine.subscriptionLeases, node: node.id, intervalMs: config.cluster.heartbeatIntervalMs, leaseMs: config.cluster.heartbeatExpiryMs } }),
-        onError: (err) => logger[duringOutage(err) ? 'debug' : 'warn']({ err }, 'twin projection step failed; retrying')
+        onError: (err) => logger[duringOutage(err) ? 'debug' : 'warn']({ err }, 'twin projection step failed; retrying'),
+        // In its worker thread: nothing of it on the ingest loop but serving its reads and writes.
+        ...(config.twins.worker && clock === systemClock
+          ? {
+              runProjection: async (o: ProjectionOptions) => {
+                const thread = await startTwinsThread({ projection: o, openLog: engine.openTopicLog, store: engine.twins, logger: logger.child({ component: 'twins' }), onCrash: () => metrics.workerCrashes.inc({ worker: 'twins' }) })
+                metrics.watchLoop('twins', thread.loop)
+                return thread
+              }
+            }
+          : {})
       })
       stops.push(() => (twins as TwinsModule).close())
     }
@@ -371,6 +385,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       accessKeys: keys,
       registry,
       telemetry,
+      twins,
       node,
       sweepRetention: () => sweeper.sweep(),
       stop: stopAll

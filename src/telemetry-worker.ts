@@ -1,5 +1,3 @@
-import { readlinkSync } from 'node:fs'
-import { setPriority } from 'node:os'
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import type { TelemetryConfig } from './config/schema.js'
 import { systemClock } from './core/clock.js'
@@ -8,10 +6,11 @@ import { createRpc, type RpcPort } from './core/port-rpc.js'
 import { errorToWire } from './core/wire-error.js'
 import { remoteTopicLog } from './log/remote.js'
 import type { TopicLog } from './log/types.js'
-import { LOOP_DELAY_QUANTILES, monitorLoop } from './observability/metrics.js'
+import { monitorLoop } from './observability/metrics.js'
 import { openTelemetryStore, type OpenTelemetryStore, type TelemetryLocation } from './storage/engine.js'
 import type { StoreFence } from './telemetry/store.js'
 import { openTelemetry, type Telemetry, type TelemetryObserver } from './telemetry/telemetry.js'
+import { takeLoopDelay, yieldToIngest } from './worker-thread.js'
 
 // The telemetry worker: windowed telemetry on a thread of its own (the machine's second
 // core), so that nothing it does (parsing every event again, window operators, the checkpoint
@@ -71,20 +70,6 @@ function statsCollector (): { observer: TelemetryObserver, take: () => Omit<Tele
   }
 }
 
-/**
- * Lowers this thread's CPU priority (nice 10) where the OS allows it per thread (Linux: a
- * thread's id is a pid for setpriority). When the cores are busy the scheduler then runs the
- * ingest thread first; telemetry lags and catches up, acknowledgements do not wait.
- */
-function yieldToIngest (): void {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop())
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, 10)
-  } catch {
-    // No /proc (not Linux) or not allowed: the same priority as ingest.
-  }
-}
-
 async function run (port: RpcPort, data: TelemetryWorkerData): Promise<void> {
   yieldToIngest()
   const loop = monitorLoop()
@@ -124,8 +109,7 @@ async function run (port: RpcPort, data: TelemetryWorkerData): Promise<void> {
     }
   })
   const postStats = (): void => {
-    const loopNs = LOOP_DELAY_QUANTILES.map((q) => q === 1 ? loop.max : loop.percentile(q * 100))
-    loop.reset()
+    const loopNs = takeLoopDelay(loop)
     const counters = telemetry === undefined ? {} : { ...telemetry.counters() }
     rpc.notify('stats', { ...stats.take(), counters, loop: loopNs } satisfies TelemetryStats)
   }

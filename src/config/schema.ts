@@ -194,6 +194,8 @@ export interface TwinsConfig {
   maxDesiredBytes: number
   /** The least time between two projection steps unless one has a backlog: how soon a twin follows its device. */
   stepIntervalMs: number
+  /** The projection in a worker thread (twins-worker.ts); false: on the main thread. */
+  worker: boolean
 }
 
 export interface TelemetrySourceConfig {
@@ -532,7 +534,10 @@ export const configSchema = {
         cacheDevices: { type: 'integer', minimum: 1, maximum: 10_000_000, default: 10_000 },
         snapshotEvery: { type: 'integer', minimum: 1, maximum: 100_000, default: 64 },
         maxDesiredBytes: { type: 'integer', minimum: 2, maximum: 1_048_576, default: 65_536 },
-        stepIntervalMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 1000 }
+        stepIntervalMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 1000 },
+        // Project in a worker thread (parse, fold and encode off the ingest loop). A gateway on
+        // an injected clock (tests) projects on the main thread either way.
+        worker: { type: 'boolean', default: true }
       }
     },
     topics: {

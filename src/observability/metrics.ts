@@ -154,7 +154,7 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
       collect () { this.set(hooks.storageAvailable?.() === false ? 0 : 1) }
     }),
     storageUnavailable: new Counter({ name: 'gridgate_storage_unavailable_total', help: 'Times the storage engine became unreachable', registers }),
-    workerCrashes: new Counter({ name: 'gridgate_worker_crashes_total', help: 'Worker threads that died unasked and were started again, by worker (telemetry)', labelNames: ['worker'], registers }),
+    workerCrashes: new Counter({ name: 'gridgate_worker_crashes_total', help: 'Worker threads that died unasked and were started again, by worker (telemetry, twins)', labelNames: ['worker'], registers }),
     close: () => { ingestLoop.disable() },
     telemetryReadings: new Counter({ name: 'gridgate_telemetry_readings_total', help: 'Numeric readings taken from telemetry events, by source topic', labelNames: ['topic'], registers }),
     telemetrySkipped: new Counter({ name: 'gridgate_telemetry_skipped_total', help: 'Telemetry passed over: non-numeric fields (field), events without a valid deviceid (device) or time field (time)', labelNames: ['topic', 'reason'], registers }),

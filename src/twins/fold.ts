@@ -14,33 +14,51 @@ export interface Folded {
  * reported one is set, with the event's time, id, topic and offset; one change, one version.
  */
 export function foldEvent (state: ReportedState, ev: SourceEvent): Folded {
+  const draft = draftOf(state)
+  const change = foldInto(draft, ev)
+  return change === undefined ? { state } : { state: draft, change }
+}
+
+/** A copy of `state` that foldInto may change (field entries are never changed, only replaced). */
+export const draftOf = (state: ReportedState): ReportedState =>
+  ({ deviceId: state.deviceId, version: state.version, t: state.t, positions: { ...state.positions }, fields: { ...state.fields } })
+
+/**
+ * foldEvent in place: applies `ev` to `draft` (a draftOf copy) and returns the change, or
+ * undefined when it changed nothing. The projection folds a step's events of a device into
+ * one draft, not a new state per event.
+ */
+export function foldInto (draft: ReportedState, ev: SourceEvent): TwinChange | undefined {
   let changed: Record<string, unknown> | undefined
-  for (const [field, value] of Object.entries(ev.data)) {
-    const current = state.fields[field]
+  for (const field in ev.data) {
+    // A JSON key that would set the object's prototype instead of a field.
+    if (field === '__proto__') continue
+    const value = ev.data[field]
+    const current = draft.fields[field]
     if (current !== undefined && deepEqual(current.value, value)) continue
     changed ??= {}
     changed[field] = value
   }
-  if (changed === undefined) return { state }
-  const version = state.version + 1
-  const t = Math.max(state.t, ev.time)
-  const change: TwinChange = { deviceId: state.deviceId, version, t, time: ev.time, eventId: ev.eventId, topic: ev.topic, offset: ev.offset, changed }
-  return { state: applyChange(state, change), change }
+  if (changed === undefined) return undefined
+  const change: TwinChange = { deviceId: draft.deviceId, version: draft.version + 1, t: Math.max(draft.t, ev.time), time: ev.time, eventId: ev.eventId, topic: ev.topic, offset: ev.offset, changed }
+  setChange(draft, change)
+  return change
+}
+
+function setChange (draft: ReportedState, c: TwinChange): void {
+  for (const field in c.changed) {
+    draft.fields[field] = { value: c.changed[field], time: c.time, eventId: c.eventId, topic: c.topic, offset: c.offset }
+  }
+  draft.version = c.version
+  draft.t = c.t
+  draft.positions[c.topic] = Math.max(draft.positions[c.topic] ?? -1, c.offset)
 }
 
 /** The state after a history entry (the next version). */
 export function applyChange (state: ReportedState, c: TwinChange): ReportedState {
-  const fields = { ...state.fields }
-  for (const [field, value] of Object.entries(c.changed)) {
-    fields[field] = { value, time: c.time, eventId: c.eventId, topic: c.topic, offset: c.offset }
-  }
-  return {
-    deviceId: state.deviceId,
-    version: c.version,
-    t: c.t,
-    positions: { ...state.positions, [c.topic]: Math.max(state.positions[c.topic] ?? -1, c.offset) },
-    fields
-  }
+  const draft = draftOf(state)
+  setChange(draft, c)
+  return draft
 }
 
 /**

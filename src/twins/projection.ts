@@ -3,7 +3,7 @@ import { GridgateError } from '../core/errors.js'
 import type { Lease, SubscriptionLeases } from '../core/leases.js'
 import type { TopicLog } from '../log/types.js'
 import { reportedChangedEvent } from './events.js'
-import { foldEvent, sourceEvent } from './fold.js'
+import { draftOf, foldInto, sourceEvent } from './fold.js'
 import { Lru } from './lru.js'
 import { byDevice, emptyReported, type ReportedState, type SourceEvent, type TwinChange } from './model.js'
 import { encodeCommit, type TwinStore } from './store.js'
@@ -31,9 +31,14 @@ export interface ProjectionObserver {
   step?: (events: number, changes: number, ms: number) => void
 }
 
+/** What the projection uses of the twin store (the worker calls these on the main thread). */
+export type ProjectionStore = Pick<TwinStore, 'cursors' | 'reported' | 'commit'>
+/** What the projection uses of the lease store. */
+export type ProjectionLeases = Pick<SubscriptionLeases, 'acquire' | 'renew' | 'release'>
+
 export interface ProjectionOptions {
   log: TopicLog
-  store: TwinStore
+  store: ProjectionStore
   /** The namespace topics whose device events set reported fields. */
   sources: readonly string[]
   clock: Clock
@@ -49,7 +54,7 @@ export interface ProjectionOptions {
   stepIntervalMs: number
   /** Where `device.twin.changed` events go; none when absent. */
   events?: { topic: string, namespace: string }
-  cluster?: { leases: SubscriptionLeases, node: string, intervalMs: number, leaseMs: number }
+  cluster?: { leases: ProjectionLeases, node: string, intervalMs: number, leaseMs: number }
   onError: (err: unknown) => void
   observer?: ProjectionObserver
 }
@@ -141,17 +146,23 @@ export function startProjection (opts: ProjectionOptions): Projection {
     }
     await Promise.all([...missing].map(async (id) => { states.set(id, await store.reported(id) ?? emptyReported(id)) }))
 
+    // Each device's events fold into one draft per step (copied once, then changed in place).
     const changes: TwinChange[] = []
     const snapshots: ReportedState[] = []
-    const dirty = new Set<string>()
+    const drafts = new Map<string, ReportedState>()
     for (const ev of events) {
-      const folded = foldEvent(states.get(ev.deviceId) as ReportedState, ev)
-      if (folded.change === undefined) continue
-      states.set(ev.deviceId, folded.state)
-      dirty.add(ev.deviceId)
-      changes.push(folded.change)
-      if (folded.state.version % opts.snapshotEvery === 0) snapshots.push(folded.state)
+      let draft = drafts.get(ev.deviceId)
+      if (draft === undefined) {
+        draft = draftOf(states.get(ev.deviceId) as ReportedState)
+        drafts.set(ev.deviceId, draft)
+      }
+      const change = foldInto(draft, ev)
+      if (change === undefined) continue
+      changes.push(change)
+      if (draft.version % opts.snapshotEvery === 0) snapshots.push(draftOf(draft))
     }
+    const dirty = new Set(changes.map((c) => c.deviceId))
+    for (const id of dirty) states.set(id, drafts.get(id) as ReportedState)
     const ev = opts.events
     await store.commit(encodeCommit({
       states: [...dirty].map((id) => states.get(id) as ReportedState),
