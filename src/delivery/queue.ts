@@ -359,10 +359,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
         const ops: QueueChange[] = []
         let dead = 0
         // Settled-but-unfinished first: released, retried or lock-expired events, oldest first.
-        // The map itself, not a copy: this loop only replaces or deletes entries, which Map
-        // iteration allows, and a copy of thousands of entries per take went straight to the
-        // old generation (large arrays), where only a full collection frees it.
-        for (const e of pending.values()) {
+        for (const e of [...pending.values()]) {
           if (out.length >= max) break
           const v = verdict(e, now, limits)
           if (v.kind === 'wait') continue
