@@ -1,5 +1,5 @@
 import type { DesiredState, ReportedState, TwinChange } from '../../twins/model.js'
-import type { TwinEvents, TwinStore } from '../../twins/store.js'
+import { decodeHistoryGroup, type TwinEvents, type TwinStore } from '../../twins/store.js'
 import type { Db, LevelStore, Op } from './db.js'
 import type { LevelTopicLogs } from './topic-log.js'
 import { encodeOffset, encodeTime, RANGE_END } from './keys.js'
@@ -10,6 +10,7 @@ import { encodeOffset, encodeTime, RANGE_END } from './keys.js'
 //   h!{deviceId}!{version}            the history entries (what each event changed) of one device
 //                                     in one step, from that version on: one key per device per step,
 //                                     not per change, as per-key overhead is what a LevelDB write costs
+//                                     (layout: twins/store.ts encodeHistoryGroup)
 //   s!{deviceId}!{version}            a snapshot of the reported state at that version
 //   d!{deviceId}                      the desired state
 //   e!{deviceId}!{time}!{version}     every desired state, by time (asOf)
@@ -64,7 +65,7 @@ export function levelTwinStore (store: LevelStore, opts: { sync: boolean, logs: 
       const [start] = await db.keys({ gte: prefix, lte: prefix + encodeOffset(afterVersion + 1), reverse: true, limit: 1 }).all()
       const out: TwinChange[] = []
       for await (const group of db.values({ gte: start ?? prefix, lt: prefix + RANGE_END })) {
-        for (const c of group as TwinChange[]) {
+        for (const c of decodeHistoryGroup(deviceId, group)) {
           if (c.version <= afterVersion) continue
           out.push(c)
           if (out.length >= limit) return out

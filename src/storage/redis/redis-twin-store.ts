@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import type { DesiredState, ReportedState, TwinChange } from '../../twins/model.js'
-import type { TwinEvents, TwinStore } from '../../twins/store.js'
+import { decodeHistoryGroup, type TwinEvents, type TwinStore } from '../../twins/store.js'
 import { LuaScript, num, type RedisConnection } from './connection.js'
 import type { RedisOp, RedisTopicLogs } from './redis-topic-log.js'
 
 // Device twins on Redis. Keys under the engine's prefix P:
 //   P twin:c             HASH    source topic → the projection's next offset there
 //   P twin:r:{deviceId}  STRING  the reported state (JSON)
-//   P twin:h:{deviceId}  ZSET    score = first version, member = the history entries of one step (JSON array)
+//   P twin:h:{deviceId}  ZSET    score = first version, member = the history entries of one step (twins/store.ts encodeHistoryGroup)
 //   P twin:s:{deviceId}  HASH    version → a snapshot of the reported state (JSON)
 //   P twin:d:{deviceId}  STRING  the desired state (JSON)
 //   P twin:e:{deviceId}  ZSET    score = time (ms), member = every desired state (JSON), for asOf
@@ -74,7 +74,7 @@ export function redisTwinStore (redis: RedisConnection, logs: Pick<RedisTopicLog
       for (;;) {
         const groups = await client.zrangebyscore(key, num(from), '+inf', 'WITHSCORES', 'LIMIT', 0, 64)
         for (let i = 0; i + 1 < groups.length; i += 2) {
-          for (const c of JSON.parse(groups[i] as string) as TwinChange[]) {
+          for (const c of decodeHistoryGroup(deviceId, JSON.parse(groups[i] as string))) {
             if (c.version <= afterVersion) continue
             out.push(c)
             if (out.length >= limit) return out
