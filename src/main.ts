@@ -116,6 +116,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       redis: config.redis,
       clock,
       sync: config.storage.sync,
+      writeBufferBytes: config.storage.writeBufferBytes,
       log: {
         maxBatchEvents: config.storage.maxBatchEvents,
         maxBatchBytes: config.storage.maxBatchBytes,

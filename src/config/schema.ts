@@ -151,6 +151,8 @@ export interface Config {
     maxBatchBytes: number
     /** Recent log segments kept decoded in memory for readers. */
     segmentCacheBytes: number
+    /** LevelDB's write buffer (memtable) of the `leveldb` engine's database. */
+    writeBufferBytes: number
   }
   /** The Redis server of the `redis` storage engine (unused by the others). */
   redis: {
@@ -434,7 +436,10 @@ export const configSchema = {
         sync: { type: 'boolean', default: true },
         maxBatchEvents: count(10_000),
         maxBatchBytes: count(8 * 1_048_576),
-        segmentCacheBytes: { type: 'integer', minimum: 0, maximum: 16 * 1024 * 1_048_576, default: 64 * 1_048_576 }
+        segmentCacheBytes: { type: 'integer', minimum: 0, maximum: 16 * 1024 * 1_048_576, default: 64 * 1_048_576 },
+        // LevelDB's default of 4 MiB fills every ~0.1 s under fan-in with twins on, and a write
+        // waits whenever the previous memtable is still being flushed (README, Device twins).
+        writeBufferBytes: { type: 'integer', minimum: 1_048_576, maximum: 1024 * 1_048_576, default: 64 * 1_048_576 }
       }
     },
     redis: {

@@ -49,6 +49,8 @@ export interface EngineOptions {
   clock: Clock
   /** fsync every write that decides an acknowledgement. */
   sync: boolean
+  /** LevelDB's write buffer (the `leveldb` engine; LevelDB's own default of 4 MiB when absent). */
+  writeBufferBytes?: number
   log: {
     maxBatchEvents: number
     maxBatchBytes: number
@@ -103,7 +105,7 @@ export async function openStorageEngine (opts: EngineOptions): Promise<StorageEn
     if (opts.redis === undefined) throw new Error('the redis storage engine needs redis: { url, keyPrefix }')
     return await openRedisEngine(opts, opts.redis)
   }
-  const store: LevelStore = opts.engine === 'memory' ? await openMemoryDb() : await openLevelDb(opts.dataDir)
+  const store: LevelStore = opts.engine === 'memory' ? await openMemoryDb() : await openLevelDb(opts.dataDir, opts.writeBufferBytes === undefined ? {} : { writeBufferBytes: opts.writeBufferBytes })
   try {
     const logs = await openLevelTopicLogs({ storage: store, clock: opts.clock, sync: opts.sync, ...opts.log })
     const commands = await levelCommandStore(store, { sync: opts.sync, logs })

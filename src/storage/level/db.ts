@@ -92,15 +92,20 @@ function storeOver (db: Db): LevelStore {
   }
 }
 
+export interface LevelDbOptions {
+  /** The memtable's size before LevelDB writes it out (LevelDB's default: 4 MiB). */
+  writeBufferBytes?: number
+}
+
 /** LevelDB in `{dataDir}/db`. */
-export async function openLevelDb (dataDir: string): Promise<LevelStore> {
+export async function openLevelDb (dataDir: string, opts: LevelDbOptions = {}): Promise<LevelStore> {
   await mkdir(dataDir, { recursive: true })
-  return await openLevelDbAt(join(dataDir, 'db'))
+  return await openLevelDbAt(join(dataDir, 'db'), opts)
 }
 
 /** LevelDB in the directory `path` (one process may open several directories, never one twice). */
-export async function openLevelDbAt (path: string): Promise<LevelStore> {
-  const db = new Level<string, Buffer>(path, { keyEncoding: 'utf8', valueEncoding: 'buffer' })
+export async function openLevelDbAt (path: string, opts: LevelDbOptions = {}): Promise<LevelStore> {
+  const db = new Level<string, Buffer>(path, { keyEncoding: 'utf8', valueEncoding: 'buffer', ...(opts.writeBufferBytes === undefined ? {} : { writeBufferSize: opts.writeBufferBytes }) })
   await db.open()
   rollLogAfterWriteErrors(db)
   // level's Level narrows abstract-level's key types; the store only uses string keys.
