@@ -537,13 +537,14 @@ async function trafficCases (opts: MqttIngestOptions, openFiles: number, warning
     // children for a while, which would then sit in every latency round.
     progress.line(`\n[mqtt latency] ${compact(opts.rate)} QoS 1 publishes/s in total over ${opts.devices} devices, ${opts.rounds} round(s) of ${opts.seconds}s`)
     const gcBefore = await gg.ipc.probe()
+    const latencyFrom = Date.now()
     for (let r = 0; r < opts.rounds; r++) {
       progress.line(` round ${r + 1}/${opts.rounds}`)
       for (const t of r % 2 === 0 ? [tBare, tGg] : [tGg, tBare]) await round(phase, t, paced)
     }
     // GC pauses of gridgate's ingest thread over the latency rounds (warm-ups and the bare rounds between included).
     const gcAfter = await gg.ipc.probe()
-    const gcPauses = { long: gcAfter.gcLongPauses - gcBefore.gcLongPauses, ms: gcAfter.gcMs - gcBefore.gcMs, longestEver: gcAfter.gcMaxMs }
+    const gcPauses = { long: gcAfter.gcLongPauses - gcBefore.gcLongPauses, longMinor: gcAfter.gcLongMinorPauses - gcBefore.gcLongMinorPauses, ms: gcAfter.gcMs - gcBefore.gcMs, longest: Math.max(0, ...gcAfter.gcLong.filter(([at]) => at >= latencyFrom).map(([, ms]) => ms)), longestEver: gcAfter.gcMaxMs }
 
     progress.line(`\n[mqtt fan-in] ${opts.devices} devices × ${opts.inflight} QoS 1 publishes in flight, ${opts.rounds} round(s) of ${opts.seconds}s`)
     for (let r = 0; r < opts.rounds; r++) {
@@ -631,7 +632,7 @@ async function trafficCases (opts: MqttIngestOptions, openFiles: number, warning
           `gridgate's ingest event-loop delay (gridgate_event_loop_delay_seconds, per measured window): p99 ${loop.map((d) => fmtMs(d['0.99'] ?? Number.NaN)).join(', ')} ms, ` +
           `max ${loop.map((d) => fmtMs(d['1'] ?? Number.NaN)).join(', ')} ms (worst p99 ${fmtMs(loopP99)}, worst max ${fmtMs(loopMax)}). ` +
           `Achieved rate: gridgate ${compact(ggPaced.eventsPerSecond)}/s, bare aedes ${compact(barePaced.eventsPerSecond)}/s. ` +
-          `gridgate's ingest thread over the latency rounds: ${gcPauses.long} GC pause(s) of 10 ms or more, ${gcPauses.ms.toFixed(0)} ms of GC in all (its longest pause since start ${gcPauses.longestEver.toFixed(1)} ms); every message that arrives during a pause waits it out. ` +
+          `gridgate's ingest thread over the latency rounds: ${gcPauses.long} GC pause(s) of 10 ms or more (${gcPauses.longMinor} of them scavenges), the longest ${gcPauses.longest.toFixed(1)} ms, ${gcPauses.ms.toFixed(0)} ms of GC in all (its longest pause since start, connections included: ${gcPauses.longestEver.toFixed(1)} ms); every message that arrives during a pause waits it out. ` +
           `gridgate: ${serverSide(tGg.pacedBatches)}. ` +
           'Ratio = gridgate p99 / bare aedes p99 (lower is better; the goals are on gridgate\'s own figures).'
       ]

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector'
-import { performance, PerformanceObserver } from 'node:perf_hooks'
+import { constants, performance, PerformanceObserver } from 'node:perf_hooks'
 
 // Preloaded into the MQTT servers under test (`node --import tsx --expose-gc --import
 // ./bench/server-probe.ts ...`, IPC channel open): answers the bench's requests for the
@@ -29,6 +29,10 @@ export interface ProbeReply {
   /** The longest single GC pause since the probe was loaded (ms), and pauses of 10 ms or more. */
   gcMaxMs: number
   gcLongPauses: number
+  /** Of those, scavenges (young generation; the rest are mark-compact steps and weak callbacks). */
+  gcLongMinorPauses: number
+  /** The latest pauses of 10 ms or more (at most 200): [epoch ms at its end, ms, scavenge?]. */
+  gcLong: Array<[at: number, ms: number, minor: boolean]>
 }
 
 // A plain full collection (Node 20 ignores gc({ flavor: 'last-resort' })); the second one,
@@ -39,13 +43,23 @@ const gc = (globalThis as { gc?: () => void }).gc
 let gcMs = 0
 let gcMaxMs = 0
 let gcLongPauses = 0
+let gcLongMinorPauses = 0
+const gcLong: Array<[number, number, boolean]> = []
+/** perf_hooks' NODE_PERFORMANCE_GC_MINOR: a scavenge. */
+const GC_MINOR = constants.NODE_PERFORMANCE_GC_MINOR
 let collecting = false
 new PerformanceObserver((list) => {
   if (collecting) return
   for (const e of list.getEntries()) {
     gcMs += e.duration
     gcMaxMs = Math.max(gcMaxMs, e.duration)
-    if (e.duration >= 10) gcLongPauses++
+    if (e.duration >= 10) {
+      const minor = ((e as unknown as { detail?: { kind?: number } }).detail)?.kind === GC_MINOR
+      gcLongPauses++
+      if (minor) gcLongMinorPauses++
+      gcLong.push([performance.timeOrigin + e.startTime + e.duration, e.duration, minor])
+      if (gcLong.length > 200) gcLong.shift()
+    }
   }
 }).observe({ entryTypes: ['gc'] })
 
@@ -84,7 +98,9 @@ if (typeof process.send === 'function') {
         loopActiveMs: performance.eventLoopUtilization().active,
         gcMs,
         gcMaxMs,
-        gcLongPauses
+        gcLongPauses,
+        gcLongMinorPauses,
+        gcLong
       }
       process.send?.(reply)
     }
