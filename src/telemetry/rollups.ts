@@ -68,46 +68,61 @@ interface Last {
   dirty: boolean
 }
 
+/** One (device, metric): its open bucket and its newest reading. */
+interface Series {
+  bucket: Bucket | undefined
+  last: Last | undefined
+}
+
 export function createRollups (store: TelemetryStore): Rollups {
-  /** By `{deviceId}!{metric}`. */
-  const open = new Map<string, Bucket>()
-  /** Buckets a newer one replaced in `open`, not written yet. */
+  // By device, then metric: a reading looks up strings it already has (the event's device id,
+  // the data's field name) instead of building and hashing a `{deviceId}!{metric}` key, and a
+  // device's series are found without walking everyone's.
+  const series = new Map<string, Map<string, Series>>()
+  /** Buckets a newer one replaced in their series, not written yet. */
   const closed: Bucket[] = []
-  const lasts = new Map<string, Last>()
+  const find = (deviceId: string, metric: string): Series | undefined => series.get(deviceId)?.get(metric)
   const unstored: Unstored = {
     buckets (deviceId, metric) {
       const pending = closed.filter((b) => b.deviceId === deviceId && b.metric === metric)
-      const current = open.get(deviceId + '!' + metric)
+      const current = find(deviceId, metric)?.bucket
       if (current?.dirty === true) pending.push(current)
       return pending
     },
     lasts (deviceId) {
       const out: Array<[string, LastValue]> = []
-      for (const [key, last] of lasts) if (key.startsWith(deviceId + '!')) out.push([key.slice(deviceId.length + 1), last])
+      for (const [metric, s] of series.get(deviceId) ?? []) if (s.last !== undefined) out.push([metric, s.last])
       return out
     },
-    has: (deviceId, metric) => lasts.has(deviceId + '!' + metric),
+    has: (deviceId, metric) => find(deviceId, metric)?.last !== undefined,
     // A last value not written yet is newer than the stored one: the next commit writes it.
-    forget (cutoff) { for (const [key, last] of lasts) if (!last.dirty && last.time <= cutoff) lasts.delete(key) }
+    forget (cutoff) {
+      for (const metrics of series.values()) {
+        for (const s of metrics.values()) if (s.last !== undefined && !s.last.dirty && s.last.time <= cutoff) s.last = undefined
+      }
+    }
   }
 
   return {
     add (deviceId, metric, time, value) {
-      const key = deviceId + '!' + metric
+      let metrics = series.get(deviceId)
+      if (metrics === undefined) series.set(deviceId, metrics = new Map())
+      let s = metrics.get(metric)
+      if (s === undefined) metrics.set(metric, s = { bucket: undefined, last: undefined })
       const end = Math.ceil(time / ROLLUP_MS) * ROLLUP_MS
-      let b = open.get(key)
+      let b = s.bucket
       if (b === undefined || b.end !== end) {
-        // The first bucket of a key in this run may exist from before a restart; later ones
+        // The first bucket of a series in this run may exist from before a restart; later ones
         // are new, since readings come in time order per device.
         const merge = b === undefined || end < b.end
         if (b !== undefined && b.dirty) closed.push(b)
         b = { deviceId, metric, end, agg: createAggregate(), merge, dirty: false }
-        open.set(key, b)
+        s.bucket = b
       }
       b.agg.add(time, value)
       b.dirty = true
-      const last = lasts.get(key)
-      if (last === undefined) lasts.set(key, { value, time, dirty: true })
+      const last = s.last
+      if (last === undefined) s.last = { value, time, dirty: true }
       else if (time >= last.time) {
         last.value = value
         last.time = time
@@ -117,7 +132,19 @@ export function createRollups (store: TelemetryStore): Rollups {
 
     async collect () {
       const write = closed.splice(0)
-      for (const b of open.values()) if (b.dirty) write.push(b)
+      const taken: Last[] = []
+      const changes: TelemetryChange[] = []
+      const lastChanges: TelemetryChange[] = []
+      for (const [deviceId, metrics] of series) {
+        for (const [metric, s] of metrics) {
+          if (s.bucket?.dirty === true) write.push(s.bucket)
+          const last = s.last
+          if (last === undefined || !last.dirty) continue
+          last.dirty = false
+          taken.push(last)
+          lastChanges.push({ kind: 'last', deviceId, metric, value: last.value, time: last.time })
+        }
+      }
       const merging = write.filter((b) => b.merge)
       if (merging.length > 0) {
         const stored = await store.getBuckets(merging)
@@ -127,25 +154,17 @@ export function createRollups (store: TelemetryStore): Rollups {
           b.merge = false
         })
       }
-      const changes: TelemetryChange[] = []
       for (const b of write) {
         b.dirty = false
         changes.push({ kind: 'bucket', deviceId: b.deviceId, metric: b.metric, end: b.end, agg: b.agg.toJSON() })
       }
-      const taken: Last[] = []
-      for (const [key, last] of lasts) {
-        if (!last.dirty) continue
-        last.dirty = false
-        taken.push(last)
-        const i = key.indexOf('!')
-        changes.push({ kind: 'last', deviceId: key.slice(0, i), metric: key.slice(i + 1), value: last.value, time: last.time })
-      }
+      changes.push(...lastChanges)
       // Dirty again, they go into the next commit. Readings added meanwhile only make what
       // is written then more complete.
       const failed = (): void => {
         for (const b of write) {
           b.dirty = true
-          if (open.get(b.deviceId + '!' + b.metric) !== b && !closed.includes(b)) closed.push(b)
+          if (find(b.deviceId, b.metric)?.bucket !== b && !closed.includes(b)) closed.push(b)
         }
         for (const last of taken) last.dirty = true
       }

@@ -2,7 +2,8 @@ import { DEVICE_ID } from '../core/names.js'
 import { eventTime, extractReadings } from './extract.js'
 import { METRIC_NAME } from './window-spec.js'
 
-// Which events of a source topic carry readings, and the readings of one event. Pure.
+// Which events of a source topic carry readings, and the readings of one event. Pure (the
+// memo of checked metric names changes no answer).
 
 export interface SourceSpec {
   /** The namespace topic read. */
@@ -28,6 +29,18 @@ export interface EventReadings {
   readings: Array<[string, number]>
   /** Fields present but not numbers, or with names that cannot be metrics. */
   skipped: number
+}
+
+/** Metric names already checked: the same few names recur in every event. Bounded; cleared when full. */
+const knownMetrics = new Set<string>()
+const KNOWN_METRICS = 10_000
+
+function isMetricName (name: string): boolean {
+  if (knownMetrics.has(name)) return true
+  if (!METRIC_NAME.test(name)) return false
+  if (knownMetrics.size >= KNOWN_METRICS) knownMetrics.clear()
+  knownMetrics.add(name)
+  return true
 }
 
 /** A stored event as an object; undefined if it is not one (the log holds validated events: a guard, not a path). */
@@ -58,7 +71,7 @@ export function readEvent (event: Readonly<Record<string, unknown>>, arrival: nu
   for (const r of extracted.readings) {
     // The time field is a timestamp, not a measurement.
     if (r.metric === source.timeField) continue
-    if (METRIC_NAME.test(r.metric)) readings.push([r.metric, r.value])
+    if (isMetricName(r.metric)) readings.push([r.metric, r.value])
     else skipped++
   }
   return { deviceId, time, readings, skipped }
