@@ -67,7 +67,9 @@ class Store {
       return
     }
     if (this.count === 0) {
-      if (this.bins.length === 0) this.allocate(64)
+      // One block to start: a second's readings of one metric usually span a few bins, and
+      // every open per-second rollup holds one of these.
+      if (this.bins.length === 0) this.allocate(1 << BLOCK_SHIFT)
       this.bins.fill(0)
       this.blocks.fill(0)
       this.offset = key - (this.bins.length >> 1)
