@@ -257,7 +257,11 @@ describe('createCloudEventEncoder', () => {
     { name: 'a dataschema', msg: message({ payload: Buffer.from('{"t":1}') }), ctx: context({ json: true, dataschema: 'urn:gridgate:schema:s:1' }) },
     { name: 'a dataschema on binary data', msg: message({ payload: Buffer.from([0, 1]) }), ctx: context({ dataschema: 'urn:gridgate:schema:s:2', validationError: 'data is not JSON' }) },
     { name: 'non-ASCII topic, device and payload', msg: message({ deviceId: 'zähler-1', mqttTopic: 'devices/zähler-1/telemetry', payload: Buffer.from('{"ø":"€"}') }), ctx: context({ json: true }) },
-    { name: 'quotes and backslashes to escape', msg: message({ deviceId: 'a"b\\c', mqttTopic: 'devices/a"b\\c/x' }), ctx: context({ id: 'i"d' }) }
+    { name: 'quotes and backslashes to escape', msg: message({ deviceId: 'a"b\\c', mqttTopic: 'devices/a"b\\c/x' }), ctx: context({ id: 'i"d' }) },
+    { name: 'JSON data at QoS 0, retained (another cached tail of the same topic)', msg: message({ qos: 0, retain: true, payload: Buffer.from('{"t":2}') }), ctx: context({ json: true }) },
+    { name: 'JSON data at QoS 1, retained (the same QoS as earlier events of the topic)', msg: message({ retain: true, payload: Buffer.from('{"t":5}') }), ctx: context({ json: true }) },
+    { name: 'JSON data at QoS 2', msg: message({ qos: 2, payload: Buffer.from('{"t":3}') }), ctx: context({ json: true }) },
+    { name: 'JSON data with an id to escape and a non-ASCII id', msg: message({ payload: Buffer.from('{"t":4}') }), ctx: context({ id: 'i"d\\ü-€', json: true }) }
   ])('writes the same bytes as toCloudEvent for $name', ({ msg, ctx }) => {
     const { namespace: _ns, ...rest } = ctx
     const bytes = encode(msg, rest)
