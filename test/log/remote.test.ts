@@ -12,9 +12,12 @@ import { runTopicLogContract } from './topic-log.contract.js'
 // process: what a worker thread sees of the main thread's log. Each remote instance has its
 // own channel and its own view of the served log; `another` is a second remote one (as a
 // second worker would be), `reopen` restarts the store under the server.
-const VARIANTS = EMBEDDED_ENGINES.flatMap((engine) => engine.durable ? [{ engine, noticeIntervalMs: 0 }] : [{ engine, noticeIntervalMs: 0 }, { engine, noticeIntervalMs: 20 }])
-for (const { engine, noticeIntervalMs } of VARIANTS) {
-  runTopicLogContract(`remote over a MessageChannel (${engine.name}, append notices ${noticeIntervalMs === 0 ? 'each turn' : `every ${noticeIntervalMs} ms`})`, {
+// The leveldb variants read with the segment cache off (every read from LevelDB) and on.
+const VARIANTS = EMBEDDED_ENGINES.flatMap((engine) => engine.durable
+  ? [{ engine, noticeIntervalMs: 0, cacheBytes: 0 }, { engine, noticeIntervalMs: 0, cacheBytes: 1 << 20 }]
+  : [{ engine, noticeIntervalMs: 0, cacheBytes: 0 }, { engine, noticeIntervalMs: 20, cacheBytes: 0 }])
+for (const { engine, noticeIntervalMs, cacheBytes } of VARIANTS) {
+  runTopicLogContract(`remote over a MessageChannel (${engine.name}, append notices ${noticeIntervalMs === 0 ? 'each turn' : `every ${noticeIntervalMs} ms`}${cacheBytes > 0 ? ', segment cache' : ''})`, {
     open: async (clock, defaults) => {
       const handle = await engine.open()
       const servers: TopicLogServer[] = []
@@ -25,7 +28,7 @@ for (const { engine, noticeIntervalMs } of VARIANTS) {
         maxBatchEvents: 10_000,
         maxBatchBytes: 8 * 1024 * 1024,
         defaultRetention: { maxAgeSeconds: 0, maxBytes: 0, ...defaults },
-        cacheBytes: 0
+        cacheBytes
       })
       let logs = await open()
       const connect = (): TopicLog => {
