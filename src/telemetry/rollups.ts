@@ -158,7 +158,8 @@ export function createRollups (store: TelemetryStore): Rollups {
         b.dirty = false
         changes.push({ kind: 'bucket', deviceId: b.deviceId, metric: b.metric, end: b.end, agg: b.agg.toJSON() })
       }
-      changes.push(...lastChanges)
+      // Not push(...): a spread of this many arguments overflows the stack past ~100,000 series.
+      for (const c of lastChanges) changes.push(c)
       // Dirty again, they go into the next commit. Readings added meanwhile only make what
       // is written then more complete.
       const failed = (): void => {

@@ -90,6 +90,14 @@ for (const engine of EMBEDDED_ENGINES) {
       expect(await createRollups(store).metricsOf('a')).toEqual([{ metric: 'temp', lastValue: 2, lastTime: T0 + 1100 }])
     })
 
+    it('collects the changes of 300,000 series in one commit', async () => {
+      const { rollups } = await open()
+      for (let d = 0; d < 100_000; d++) for (const m of ['a', 'b', 'c']) rollups.add(`d${d}`, m, T0 + 100, d)
+      const { changes } = await rollups.collect()
+      expect(changes.filter((c) => c.kind === 'last')).toHaveLength(300_000)
+      expect(changes.filter((c) => c.kind === 'bucket')).toHaveLength(300_000)
+    })
+
     it('forgets stored last values at or before the cutoff, never unwritten ones', async () => {
       const { store, rollups } = await open()
       rollups.add('a', 'temp', T0 + 100, 1)
