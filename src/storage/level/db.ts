@@ -80,14 +80,52 @@ function rollLogAfterWriteErrors (db: Level<string, Buffer>): void {
   }
 }
 
-function storeOver (db: Db): LevelStore {
+/** An op as classic-level's private `_batch` takes it: key and value already encoded. */
+interface EncodedOp { type: 'put' | 'del', key: string, value?: string | Buffer }
+type RawBatch = (ops: EncodedOp[], options: { sync?: boolean }) => Promise<void>
+
+/**
+ * classic-level's private `_batch`, which takes encoded ops: abstract-level's `batch()` clones
+ * every op with the options spread in and encodes it through several lookups, and that made
+ * 9-14 µs per key of a telemetry snapshot (30,000 rollup keys) against 3 µs this way
+ * (same-run microbenchmark, classic-level 3.0 / abstract-level 3.1). Encoding stays what the
+ * sublevels do (tested: test/storage/level-db.test.ts): the key is the sublevel's prefix and
+ * the utf8 key, the value JSON text or the Buffer itself.
+ */
+function rawBatchOf (db: Level<string, Buffer>): RawBatch {
+  const batch = (db as unknown as { _batch: RawBatch })._batch.bind(db)
+  return async (ops, options) => {
+    // abstract-level's own check and error, which the public batch() would have made.
+    if (db.status !== 'open') throw Object.assign(new Error('Database is not open: cannot call batch()'), { code: 'LEVEL_DATABASE_NOT_OPEN' })
+    await batch(ops, options)
+  }
+}
+
+function storeOver (db: Db, raw?: RawBatch): LevelStore {
+  const binaries = new WeakSet<object>()
+  const encode = (op: Op): EncodedOp => {
+    const key = op.sublevel.prefix + op.key
+    if (op.type === 'del') return { type: 'del', key }
+    if (!binaries.has(op.sublevel)) return { type: 'put', key, value: JSON.stringify(op.value) }
+    // What abstract-level's buffer encoding makes of a value, as the sublevel's own put() would.
+    const v = op.value
+    return { type: 'put', key, value: Buffer.isBuffer(v) ? v : v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : Buffer.from(String(v)) }
+  }
   return {
     db,
-    binary: (name) => db.sublevel<string, Buffer>(name, { keyEncoding: 'utf8', valueEncoding: 'buffer' }),
+    binary: (name) => {
+      const sub = db.sublevel<string, Buffer>(name, { keyEncoding: 'utf8', valueEncoding: 'buffer' })
+      binaries.add(sub)
+      return sub
+    },
     json: (name) => db.sublevel<string, unknown>(name, { keyEncoding: 'utf8', valueEncoding: 'json' }),
-    // abstract-level types a batch per value type; ours mixes sublevels of both, which it allows.
-    // `sync` is classic-level's option; abstract-level passes options through to the engine.
-    batch: (ops, options) => db.batch(ops as unknown as Array<AbstractBatchOperation<Db, string, Buffer>>, (options ?? {}) as AbstractBatchOptions<string, Buffer>),
+    batch: async (ops, options) => {
+      if (ops.length === 0) return
+      // abstract-level types a batch per value type; ours mixes sublevels of both, which it allows.
+      // `sync` is classic-level's option; abstract-level passes options through to the engine.
+      if (raw === undefined) await db.batch(ops as unknown as Array<AbstractBatchOperation<Db, string, Buffer>>, (options ?? {}) as AbstractBatchOptions<string, Buffer>)
+      else await raw(ops.map(encode), options ?? {})
+    },
     close: async () => { await db.close() }
   }
 }
@@ -109,7 +147,7 @@ export async function openLevelDbAt (path: string, opts: LevelDbOptions = {}): P
   await db.open()
   rollLogAfterWriteErrors(db)
   // level's Level narrows abstract-level's key types; the store only uses string keys.
-  return storeOver(db as unknown as Db)
+  return storeOver(db as unknown as Db, rawBatchOf(db))
 }
 
 /** The same key layout in memory: nothing survives the process. */
