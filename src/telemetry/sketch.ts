@@ -50,9 +50,17 @@ const BLOCK_SHIFT = 5
  * Counts per key for one sign, dense between lo and hi (bins outside are zero), with a sum
  * per block of 32 bins: a rank query costs range / 32 + 32 steps instead of range.
  */
+/**
+ * n zero counts. A plain array, not a Float64Array: typed arrays past 64 bytes get a backing
+ * store outside V8's heap, 1.3 µs each to allocate against 0.07 µs for this, and every
+ * per-second rollup of every (device, metric) starts a sketch (7,000 a second at 1,000
+ * devices × 7 metrics).
+ */
+const zeros = (n: number): number[] => new Array<number>(n).fill(0)
+
 class Store {
-  bins = new Float64Array(0)
-  blocks = new Float64Array(0)
+  bins: number[] = []
+  blocks: number[] = []
   /** Key of bins[0]. */
   offset = 0
   lo = 0
@@ -155,8 +163,8 @@ class Store {
   }
 
   private allocate (length: number): void {
-    this.bins = new Float64Array(length)
-    this.blocks = new Float64Array(length >> BLOCK_SHIFT)
+    this.bins = zeros(length)
+    this.blocks = zeros(length >> BLOCK_SHIFT)
   }
 
   private collapseBelow (newLo: number): void {
