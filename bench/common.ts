@@ -132,6 +132,22 @@ export async function processCpuSeconds (pid: number): Promise<number | undefine
   }
 }
 
+/**
+ * Seconds the process' main thread has been ready to run but waited for a CPU (the run-queue
+ * time of /proc/{pid}/task/{pid}/schedstat, Linux with schedstats). On 2 cores shared by the
+ * server, its load generator and their helper threads, this is where latency hides that no
+ * profile of the server shows.
+ */
+export async function mainThreadWaitSeconds (pid: number): Promise<number | undefined> {
+  try {
+    const fields = (await readFile(`/proc/${pid}/task/${pid}/schedstat`, 'utf8')).trim().split(' ')
+    const ns = Number(fields[1])
+    return Number.isFinite(ns) ? ns / 1e9 : undefined
+  } catch {
+    return undefined
+  }
+}
+
 // ---------------------------------------------------------------- timed measurement
 
 export interface Control {

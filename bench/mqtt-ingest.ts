@@ -5,7 +5,7 @@ import type { Histogram } from 'hdr-histogram-js'
 import { Pool, request } from 'undici'
 import { openFilesLimit, startChild, type Child } from './children.js'
 import {
-  combine, compact, cpuAverage, latencyHistogram, loopUtilization, makeTempDir, median, ownCpuSeconds, processCpuSeconds, progress,
+  combine, compact, cpuAverage, latencyHistogram, loopUtilization, makeTempDir, median, ownCpuSeconds, mainThreadWaitSeconds, processCpuSeconds, progress,
   removeTempDir, sleep, summarise, timed, type CaseResult, type CpuProbe, type Round, type SystemResult
 } from './common.js'
 import { BENCH_KEY, metricSum } from './http-publish.js'
@@ -308,9 +308,11 @@ function cpuProbes (server: Server, load: { child: Child, ipc: Ipc }): CpuProbe[
     { name: 'server', read: () => processCpuSeconds(server.child.pid) },
     { name: 'server loop', read: async () => (await server.ipc.probe()).loopActiveMs / 1000 },
     { name: 'server GC', read: async () => (await server.ipc.probe()).gcMs / 1000 },
+    { name: 'server wait', read: async () => await mainThreadWaitSeconds(server.child.pid) },
     { name: 'client', read: () => processCpuSeconds(load.child.pid) },
     { name: 'client loop', read: async () => (await load.ipc.call<{ loopActiveMs: number }>({ cmd: 'loop' })).loopActiveMs / 1000 },
     { name: 'client GC', read: async () => (await load.ipc.call<{ gcMs: number }>({ cmd: 'loop' })).gcMs / 1000 },
+    { name: 'client wait', read: async () => await mainThreadWaitSeconds(load.child.pid) },
     { name: 'bench', read: ownCpuSeconds }
   ]
 }

@@ -175,7 +175,7 @@ export function renderMarkdown (r: Results): string {
   out.push('- bench loop busy: share of the measured time the bench process\'s event loop was busy (for http: the load generator; near 100% means the client limits the figure).')
   out.push('- CPU: process = the bench process, all threads (LevelDB writes run on libuv\'s thread pool and compaction thread); server = the child under test, client = the load generator.')
   out.push('- mqtt: events/s = PUBACKs (or, for idle, connections) per second; CPU server/client = the broker child / the load-generator child, all threads; ' +
-    '"server loop" / "client loop" = share of the time their main event loop was busy, "server GC" / "client GC" = share of the time in garbage-collection pauses; bench = this process (it only relays). A summary cell with a unit (ms p99, KB/conn) shows that figure instead of events/s.')
+    '"server loop" / "client loop" = share of the time their main event loop was busy, "server GC" / "client GC" = share of the time in garbage-collection pauses, "server wait" / "client wait" = share of the time their main thread was ready to run but waited for a CPU (run-queue time, /proc schedstat); bench = this process (it only relays). A summary cell with a unit (ms p99, KB/conn) shows that figure instead of events/s.')
   const notes = r.cases.flatMap((c) => (c.notes ?? []).map((n) => `- ${c.title}: ${n}`))
   if (notes.length > 0) out.push('', 'Notes:', '', ...notes)
   out.push('')
