@@ -223,6 +223,34 @@ export function aggregateFromJSON (json: unknown, opts: { percentiles?: boolean 
   return agg
 }
 
+/**
+ * An AggregateJSON as stores keep it: a positional array, [count, sum, min, max, mean, m2,
+ * firstTime, first, lastTime, last] and, with a sketch, [zeros, positive, negative] after
+ * them. Half the bytes of the object (104 against 203 for a second of 5 readings) and a
+ * third less to stringify; a snapshot writes one per (device, metric) and second.
+ */
+export type AggregateRecord = [count: number, sum: number, min: number | null, max: number | null, mean: number, m2: number,
+  firstTime: number | null, first: number | null, lastTime: number | null, last: number | null,
+  zeros?: number, positive?: number[], negative?: number[]]
+
+export function aggregateRecord (json: AggregateJSON): AggregateRecord {
+  const r: AggregateRecord = [json.count, json.sum, json.min, json.max, json.mean, json.m2, json.firstTime, json.first, json.lastTime, json.last]
+  if (json.sketch !== undefined) r.push(json.sketch.z, json.sketch.p, json.sketch.n)
+  return r
+}
+
+/**
+ * The AggregateJSON of a stored value: a record, or an object as releases before 0.11.0 wrote
+ * (returned as it is). aggregateFromJSON checks what comes out.
+ */
+export function aggregateFromRecord (stored: unknown): AggregateJSON {
+  if (!Array.isArray(stored)) return stored as AggregateJSON
+  const r = stored as AggregateRecord
+  const json: AggregateJSON = { count: r[0], sum: r[1], min: r[2], max: r[3], mean: r[4], m2: r[5], firstTime: r[6], first: r[7], lastTime: r[8], last: r[9] }
+  if (r.length > 10) json.sketch = { z: r[10] as number, p: r[11] as number[], n: r[12] as number[] }
+  return json
+}
+
 export function isAggregateName (name: string): name is AggregateName {
   return NAMES.has(name)
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { AGGREGATE_NAMES, RELATIVE_ACCURACY, aggregateFromJSON, assertAggregateNames, createAggregate, mergeAggregates, needsPercentiles, type Aggregate } from '../../src/telemetry/aggregate.js'
+import { AGGREGATE_NAMES, RELATIVE_ACCURACY, aggregateFromJSON, aggregateFromRecord, aggregateRecord, assertAggregateNames, createAggregate, mergeAggregates, needsPercentiles, type Aggregate } from '../../src/telemetry/aggregate.js'
 import { exactQuantile, normal, seeded } from '../helpers/seeded.js'
 
 function aggOf (readings: ReadonlyArray<readonly [number, number]>): Aggregate {
@@ -151,5 +151,31 @@ describe('aggregate', () => {
     const got = a.result(names)
     const want = rest.result(names)
     for (const name of names) expect(got[name], name).toBeCloseTo(want[name] as number, 12)
+  })
+})
+
+describe('aggregate records (the stored form)', () => {
+  const withSketch = aggOf([[1000, 20.5], [1200, -3], [1400, 0], [1600, 20.9]])
+  const cases: Array<[string, Aggregate]> = [
+    ['with a sketch of positive, negative and zero values', withSketch],
+    ['without a sketch', (() => { const a = createAggregate({ percentiles: false }); a.add(5, 1.5); return a })()],
+    ['empty (nulls for min, max, first and last)', createAggregate()]
+  ]
+  it.each(cases)('gives back the same AggregateJSON after a JSON round trip: %s', (_name, agg) => {
+    const json = agg.toJSON()
+    const stored: unknown = JSON.parse(JSON.stringify(aggregateRecord(json)))
+    expect(Array.isArray(stored)).toBe(true)
+    expect(aggregateFromRecord(stored)).toEqual(json)
+    expect(aggregateFromJSON(aggregateFromRecord(stored)).toJSON()).toEqual(json)
+  })
+
+  it('is at most half the bytes of the object form for a second of readings', () => {
+    const json = withSketch.toJSON()
+    expect(JSON.stringify(aggregateRecord(json)).length).toBeLessThanOrEqual(JSON.stringify(json).length / 2)
+  })
+
+  it('reads the object form that releases before 0.11.0 stored, as it is', () => {
+    const json = withSketch.toJSON()
+    expect(aggregateFromRecord(JSON.parse(JSON.stringify(json)))).toEqual(json)
   })
 })

@@ -49,6 +49,12 @@ describe('level telemetry store: the existing layout', () => {
       // And writes it the same way.
       await store.commit([{ kind: 'operator', source: 'telemetry', window: 'w1', deviceId: 'd2', metric: 'hum', state: enc({ panes: [1] }) }])
       expect((await state.get('s!telemetry!o!w1!d2!hum'))?.toString()).toBe('{"panes":[1]}')
+      // Except rollup buckets, which are written as records now and read in both forms.
+      const agg = { count: 1, sum: 2, min: 2, max: 2, mean: 2, m2: 0, firstTime: 1767225601500, first: 2, lastTime: 1767225601500, last: 2, sketch: { z: 0, p: [35, 1], n: [] } }
+      await store.commit([{ kind: 'bucket', deviceId: 'd1', metric: 'temp', end: 1767225602000, agg }])
+      expect(await json.get('r!d1!temp!001767225602000')).toEqual([1, 2, 2, 2, 2, 0, 1767225601500, 2, 1767225601500, 2, 0, [35, 1], []])
+      expect(await store.readBuckets('d1', 'temp', 0, 2e12)).toEqual([{ end: 1767225601000, agg: { count: 2 } }, { end: 1767225602000, agg }])
+      expect(await store.getBuckets([{ deviceId: 'd1', metric: 'temp', end: 1767225601000 }, { deviceId: 'd1', metric: 'temp', end: 1767225602000 }])).toEqual([{ count: 2 }, agg])
     } finally {
       await handle.cleanup()
     }
@@ -110,5 +116,23 @@ describe('redis telemetry store: commits fenced by the stream lease', () => {
       expect((await store.loadStream('telemetry')).checkpoint?.cursor).toBe(8)
       expect(await a.client.keys(`${prefix}tm:stage:*`)).toEqual([])
     } finally { await a.close(); await b.close() }
+  })
+})
+
+// Rollup buckets are stored as positional records since 0.11.0; members written before still read.
+describe('redis telemetry store: rollups stored before 0.11.0', () => {
+  it('reads a bucket stored as an AggregateJSON object next to one stored as a record', async () => {
+    const prefix = redis.freshPrefix()
+    const conn = await redis.connect(prefix)
+    try {
+      const store = await redisTelemetryStore(conn)
+      const old = { count: 2, sum: 4, min: 2, max: 2, mean: 2, m2: 0, firstTime: 500, first: 2, lastTime: 900, last: 2, sketch: { z: 0, p: [35, 2], n: [] } }
+      const agg = { count: 1, sum: -1, min: -1, max: -1, mean: -1, m2: 0, firstTime: 1500, first: -1, lastTime: 1500, last: -1, sketch: { z: 0, p: [], n: [0, 1] } }
+      await conn.client.zadd(`${prefix}tm:r:d1!temp`, 1000, `1000|${JSON.stringify(old)}`)
+      await store.commit([{ kind: 'bucket', deviceId: 'd1', metric: 'temp', end: 2000, agg }])
+      expect(await conn.client.zrangebyscore(`${prefix}tm:r:d1!temp`, 2000, 2000)).toEqual([`2000|${JSON.stringify([1, -1, -1, -1, -1, 0, 1500, -1, 1500, -1, 0, [], [0, 1]])}`])
+      expect(await store.readBuckets('d1', 'temp', 0, 1e12)).toEqual([{ end: 1000, agg: old }, { end: 2000, agg }])
+      expect(await store.getBuckets([{ deviceId: 'd1', metric: 'temp', end: 1000 }, { deviceId: 'd1', metric: 'temp', end: 2000 }])).toEqual([old, agg])
+    } finally { await conn.close() }
   })
 })

@@ -1,3 +1,4 @@
+import { aggregateFromRecord, aggregateRecord } from '../../telemetry/aggregate.js'
 import type { AggregateJSON, LastValue, OperatorSnapshot, StoredWindow, StreamCheckpoint, StreamState, TelemetryChange, TelemetryStore } from '../../telemetry/store.js'
 import type { BinarySublevel, JsonSublevel, LevelStore, Op } from './db.js'
 import { decodeNumber, encodeTime, RANGE_END } from './keys.js'
@@ -5,7 +6,8 @@ import { decodeNumber, encodeTime, RANGE_END } from './keys.js'
 // Telemetry on an abstract-level store, in the layout data directories already hold.
 //   `telemetry` sublevel (JSON values):
 //     w!{window}                        { definition, createdAt }
-//     r!{deviceId}!{metric}!{end}       a rollup bucket's AggregateJSON (end: fixed-width ms)
+//     r!{deviceId}!{metric}!{end}       a rollup bucket's AggregateRecord (end: fixed-width ms; an
+//                                       AggregateJSON object before 0.11.0, still read)
 //     l!{deviceId}!{metric}             { value, time } of the newest reading
 //   `telemetry-state` sublevel (bytes), per source topic T:
 //     s!T!c                             the checkpoint, as JSON text
@@ -42,7 +44,7 @@ export function levelTelemetryStore (store: LevelStore): TelemetryStore {
       case 'checkpoint': return { type: 'put', sublevel: state, key: `s!${c.source}!c`, value: Buffer.from(JSON.stringify(c.checkpoint)) }
       case 'policy': return { type: 'put', sublevel: state, key: `s!${c.source}!p!${c.deviceId}`, value: c.state }
       case 'operator': return { type: 'put', sublevel: state, key: `${windowPrefix(c.source, c.window)}${c.deviceId}!${c.metric}`, value: c.state }
-      case 'bucket': return { type: 'put', sublevel: db, key: bucketKey(c.deviceId, c.metric, c.end), value: c.agg }
+      case 'bucket': return { type: 'put', sublevel: db, key: bucketKey(c.deviceId, c.metric, c.end), value: aggregateRecord(c.agg) }
       case 'last': return { type: 'put', sublevel: db, key: `l!${c.deviceId}!${c.metric}`, value: { value: c.value, time: c.time } satisfies LastValue }
     }
   }
@@ -70,7 +72,7 @@ export function levelTelemetryStore (store: LevelStore): TelemetryStore {
     },
     clearWindowState: async (source, window) => { await state.clear(range(windowPrefix(source, window))) },
 
-    getBuckets: async (keys) => await db.getMany(keys.map((k) => bucketKey(k.deviceId, k.metric, k.end))) as Array<AggregateJSON | undefined>,
+    getBuckets: async (keys) => (await db.getMany(keys.map((k) => bucketKey(k.deviceId, k.metric, k.end)))).map((v) => v === undefined ? undefined : aggregateFromRecord(v)),
     async readBuckets (deviceId, metric, fromEnd, toEnd) {
       const prefix = `r!${deviceId}!${metric}!`
       const out: Array<{ end: number, agg: AggregateJSON }> = []
@@ -78,7 +80,7 @@ export function levelTelemetryStore (store: LevelStore): TelemetryStore {
       try {
         // A thousand entries per call: a day is 86,400 buckets, one await each would dominate.
         for (let page = await it.nextv(1000); page.length > 0; page = await it.nextv(1000)) {
-          for (const [key, value] of page) out.push({ end: decodeNumber(key.slice(prefix.length)), agg: value as AggregateJSON })
+          for (const [key, value] of page) out.push({ end: decodeNumber(key.slice(prefix.length)), agg: aggregateFromRecord(value) })
         }
       } finally {
         await it.close()

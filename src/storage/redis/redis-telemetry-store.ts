@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { GridgateError } from '../../core/errors.js'
 import { leaseValue } from '../../core/leases.js'
+import { aggregateFromRecord, aggregateRecord } from '../../telemetry/aggregate.js'
 import type { AggregateJSON, LastValue, OperatorSnapshot, StoredWindow, StreamCheckpoint, StreamState, TelemetryChange, TelemetryStore } from '../../telemetry/store.js'
 import { execMulti, LuaScript, num, type RedisArg, type RedisConnection } from './connection.js'
 
@@ -10,7 +11,7 @@ import { execMulti, LuaScript, num, type RedisArg, type RedisConnection } from '
 //                                   `p!{deviceId}` → the device's event-time policy snapshot (bytes)
 //   P tm:s:{source}:w         SET   the windows that have operator snapshots in this stream
 //   P tm:s:{source}:o:{window} HASH `{deviceId}!{metric}` → a window operator snapshot (bytes)
-//   P tm:r:{deviceId}!{metric} ZSET score = bucket end (ms), member = `{end}|{AggregateJSON}`: the
+//   P tm:r:{deviceId}!{metric} ZSET score = bucket end (ms), member = `{end}|{AggregateRecord}`: the
 //                                   rollups of one series, read by end range, trimmed by end
 //   P tm:l:{deviceId}         HASH  metric → { value, time } of the newest reading (JSON)
 //   P tm:ldev                 SET   the devices that have last values (what rollup retention walks)
@@ -96,10 +97,10 @@ function operatorOf (window: string, field: string, state: Buffer): OperatorSnap
   return [{ window, deviceId: field.slice(0, at), metric: field.slice(at + 1), state }]
 }
 
-const memberOf = (end: number, agg: AggregateJSON): string => `${num(end)}|${JSON.stringify(agg)}`
+const memberOf = (end: number, agg: AggregateJSON): string => `${num(end)}|${JSON.stringify(aggregateRecord(agg))}`
 function bucketOf (member: string): { end: number, agg: AggregateJSON } {
   const at = member.indexOf('|')
-  return { end: Number(member.slice(0, at)), agg: JSON.parse(member.slice(at + 1)) as AggregateJSON }
+  return { end: Number(member.slice(0, at)), agg: aggregateFromRecord(JSON.parse(member.slice(at + 1))) }
 }
 
 /** Ops as FENCED_APPLY reads them, in chunks of about 256 KiB. */
