@@ -47,10 +47,6 @@ function valueOf (key: number): number {
 const BLOCK_SHIFT = 5
 
 /**
- * Counts per key for one sign, dense between lo and hi (bins outside are zero), with a sum
- * per block of 32 bins: a rank query costs range / 32 + 32 steps instead of range.
- */
-/**
  * n zero counts. A plain array, not a Float64Array: typed arrays past 64 bytes get a backing
  * store outside V8's heap, 1.3 µs each to allocate against 0.07 µs for this, and every
  * per-second rollup of every (device, metric) starts a sketch (7,000 a second at 1,000
@@ -58,6 +54,10 @@ const BLOCK_SHIFT = 5
  */
 const zeros = (n: number): number[] => new Array<number>(n).fill(0)
 
+/**
+ * Counts per key for one sign, dense between lo and hi (bins outside are zero), with a sum
+ * per block of 32 bins: a rank query costs range / 32 + 32 steps instead of range.
+ */
 class Store {
   bins: number[] = []
   blocks: number[] = []
