@@ -234,13 +234,14 @@ export class QuantileSketch {
   }
 
   /**
-   * The value at rank floor(q · (count − 1)) of the sorted values (0-based), within
-   * RELATIVE_ACCURACY of it; null when empty.
+   * The nearest-rank quantile, within RELATIVE_ACCURACY: the smallest value whose share of
+   * the values at or below it is at least q (0-based rank ceil(q · count) − 1, less 1e-9 against
+   * rounding: 0.07 · 100 is 7.000000000000001), as Stream Analytics' PERCENTILE_DISC; so p99 of a handful of readings is their largest. null when empty.
    */
   quantile (q: number): number | null {
     const n = this.count
     if (n === 0) return null
-    const index = Math.floor(Math.min(1, Math.max(0, q)) * (n - 1))
+    const index = Math.max(0, Math.ceil(Math.min(1, Math.max(0, q)) * n - 1e-9) - 1)
     if (index < this.neg.count) return -valueOf(this.neg.keyAt(this.neg.count - 1 - index))
     if (index < this.neg.count + this.zeros) return 0
     return valueOf(this.pos.keyAt(index - this.neg.count - this.zeros))

@@ -16,7 +16,7 @@ export function normal (rand: () => number): () => number {
   return () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand())
 }
 
-/** The exact value at rank floor(q · (n − 1)) of the sorted values: what the sketch estimates. */
+/** The exact nearest-rank quantile (0-based rank ceil(q · n) − 1) of the sorted values: what the sketch estimates. */
 export function exactQuantile (sorted: readonly number[], q: number): number {
-  return sorted[Math.floor(q * (sorted.length - 1))] as number
+  return sorted[Math.max(0, Math.ceil(q * sorted.length - 1e-9) - 1)] as number
 }

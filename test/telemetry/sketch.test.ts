@@ -91,6 +91,22 @@ describe('quantile sketch', () => {
     expect(Math.abs((sketchOf([123.4]).quantile(0.5) as number) - 123.4)).toBeLessThanOrEqual(TOLERANCE * 123.4)
   })
 
+  // Nearest rank: the smallest value with at least a share q of the values at or below it.
+  it.each([
+    { values: [21.7, 35.2], q: 0.99, rank: 1 },
+    { values: [21.5, 21.7, 35.2], q: 0.99, rank: 2 },
+    { values: [21.5, 21.7, 35.2], q: 0.5, rank: 1 },
+    { values: [1, 2, 3, 4], q: 0.5, rank: 1 },
+    { values: [1, 2, 3, 4], q: 0.51, rank: 2 },
+    { values: [1, 2, 3, 4], q: 0, rank: 0 },
+    { values: Array.from({ length: 100 }, (_, i) => i + 1), q: 0.07, rank: 6 },
+    { values: Array.from({ length: 100 }, (_, i) => i + 1), q: 0.95, rank: 94 },
+    { values: Array.from({ length: 20 }, (_, i) => i + 1), q: 0.95, rank: 18 }
+  ])('answers q=$q of $values.length values with the value at nearest rank $rank', ({ values, q, rank }) => {
+    const exact = values[rank] as number
+    expect(Math.abs((sketchOf(values).quantile(q) as number) - exact)).toBeLessThanOrEqual(TOLERANCE * exact)
+  })
+
   it('bounds its buckets when values span more than MAX_BINS buckets, keeping the high quantiles', () => {
     const rand = seeded(5)
     // Magnitudes from 1e-30 to 1e30: ~7000 buckets of 2 %. The top 2048 cover about 17.6
