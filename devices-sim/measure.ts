@@ -19,6 +19,8 @@ export class DeliveryMeter {
   readonly firstErrors: string[] = []
   /** The shared-clock instant publishing starts; 0 before. */
   startAt = 0
+  /** Messages sent this long after startAt or later are in the latency histogram (--warmup). */
+  warmupMs = 0
   lastDeliveryAt = 0
   private readonly indexOf: ReadonlyMap<string, number>
 
@@ -45,7 +47,7 @@ export class DeliveryMeter {
       this.deliveredSeries.add(this.second(at))
       const sentAt = ev?.data?.sentAt
       if (typeof sentAt === 'number') {
-        recordMs(this.latency, at - sentAt)
+        if (sentAt >= this.startAt + this.warmupMs) recordMs(this.latency, at - sentAt)
         this.latencySeries.record(this.second(at), at - sentAt)
       }
     }

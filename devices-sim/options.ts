@@ -36,6 +36,9 @@ Load:
   --duration D            how long to publish: 500ms, 30s, 5m, 1h, 1m30s or plain
                           seconds (default 10)
   --messages N            publish N messages in all instead of --duration
+  --warmup D              leave messages sent in the first D of publishing out of the
+                          latency figures (they still count as sent, acked, lost); the
+                          first seconds of a fresh gateway measure its start (default 0)
   --qos 0|1               MQTT QoS of telemetry (default 1)
   --ramp N                new connections per second while connecting (default 500)
   --payload FILE          JSON object template; its numbers random-walk per device
@@ -97,6 +100,8 @@ export interface Settings {
   prefix: string
   devicesFile: string | null
   drain: number
+  /** Seconds at the start of publishing whose messages the latency figures leave out. */
+  warmup: number
   out: string | null
   json: boolean
   cleanup: boolean
@@ -150,6 +155,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   prefix: { key: 'prefix', kind: 'string' },
   'devices-file': { key: 'devicesFile', kind: 'path' },
   drain: { key: 'drain', kind: 'duration', min: 0, max: 3600 },
+  warmup: { key: 'warmup', kind: 'duration', min: 0, max: 86_400 },
   cleanup: { key: 'cleanup', kind: 'boolean' },
   'broker-only': { key: 'brokerOnly', kind: 'boolean' },
   subscribe: { key: 'subscribe', kind: 'boolean' },
@@ -382,6 +388,8 @@ export function mergeSettings (flags: Layer, opts: MergeOptions): Settings {
   const churnShare = num('churn-share', 0)
   if (churnShare > 0 && Math.floor(devices * churnShare) < 1) throw new SimError('OPTION_INVALID', `--churn-share: ${churnShare} of ${devices} devices selects none`)
 
+  const warmup = num('warmup', 0)
+  if (warmup > 0 && warmup >= duration) throw new SimError('OPTION_INVALID', `--warmup: ${warmup} s leaves nothing of the ${duration} s of publishing to measure`)
   const qos = num('qos', 1) as 0 | 1
   if (qos === 0 && v['max-puback-p99-ms'] !== undefined) throw optionError('--max-puback-p99-ms: QoS 0 has no PUBACK (use --qos 1)')
   const limit = (flag: string): number | null => (v[flag] as number | undefined) ?? null
@@ -408,6 +416,7 @@ export function mergeSettings (flags: Layer, opts: MergeOptions): Settings {
     prefix,
     devicesFile: str('devices-file') ?? null,
     drain: num('drain', 10),
+    warmup,
     out: str('out') ?? null,
     json: bool('json'),
     cleanup: bool('cleanup'),

@@ -48,6 +48,7 @@ export function workerInits (s: Settings, x: RunShares): WorkerInit[] {
     clockOffsetMs: x.clockOffsetMs,
     template: x.template,
     churnIntervalMs: s.churnInterval * 1000,
-    drainMs: s.drain * 1000
+    drainMs: s.drain * 1000,
+    warmupMs: s.warmup * 1000
   }))
 }

@@ -33,6 +33,8 @@ export interface WorkerInit {
   churnIntervalMs: number
   /** How long to wait for outstanding PUBACKs after the last publish. */
   drainMs: number
+  /** PUBACKs of messages sent in this first stretch of publishing stay out of the histogram (--warmup). */
+  warmupMs: number
 }
 
 export type ToWorker =

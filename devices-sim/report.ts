@@ -61,9 +61,9 @@ export interface SimResult {
   /** Delivered / (first publish → last delivery). */
   deliveredPerSec: number
   publishSeconds: number
-  /** Publish → delivery by the pull subscription (sentAt in the payload → receive answer). */
+  /** Publish → delivery by the pull subscription (sentAt in the payload → receive answer); with --warmup, of the messages sent after it. */
   latencyMs: LatencySummary
-  /** Publish → PUBACK (QoS 1), null for QoS 0. */
+  /** Publish → PUBACK (QoS 1), null for QoS 0; with --warmup, of the messages sent after it. */
   pubackLatencyMs: LatencySummary | null
   unacked: number
   deliveredUnacked: number
@@ -132,7 +132,7 @@ export function renderTable (r: SimResult): string {
     '|---|---|',
     ...rows.map(([k, v]) => `| ${k} | ${v.replace(/\|/g, '\\|')} |`),
     '',
-    '| latency (ms) | count | p50 | p90 | p99 | p99.9 | max |',
+    `| latency (ms)${r.settings.warmup > 0 ? `, of messages sent after the first ${r.settings.warmup} s (--warmup)` : ''} | count | p50 | p90 | p99 | p99.9 | max |`,
     '|---|--:|--:|--:|--:|--:|--:|'
   ]
   const latencies = [

@@ -186,6 +186,7 @@ class Simulation {
   private async publish (pool: WorkerPool): Promise<PublishTiming> {
     const startAt = this.clock.now() + START_DELAY_MS
     this.meter.startAt = startAt
+    this.meter.warmupMs = this.s.warmup * 1000
     this.receiver?.start(this.loops)
     if (this.s.commandRate > 0 && this.http !== undefined) {
       this.commands = new CommandSender(this.http, answeringIds(this.s, this.ids), this.s.commandRate, this.runId, this.clock, this.meter.onError)

@@ -300,7 +300,7 @@ class DeviceWorker {
         return
       }
       if (this.init.qos === 1) {
-        recordMs(this.puback, performance.now() - began)
+        if (sentAt >= this.startAt + this.init.warmupMs) recordMs(this.puback, performance.now() - began)
         d.acked.add(seq)
         this.totals.acked++
         this.ackedSeries.add(this.second(this.clock.now()))

@@ -89,6 +89,23 @@ describe('devices-sim', () => {
     expect((await gw.request<List<Subscription>>('GET', '/topics/telemetry/eventsubscriptions')).body.value).toEqual([])
   })
 
+  it('leaves the messages of the --warmup out of the latency figures and nowhere else', async () => {
+    const gw = await gateway()
+    const out = join(await outDir(), 'result.json')
+    const run = await runSim([...target(gw), '--devices', '20', '--rate', '100', '--duration', '3', '--warmup', '1', '--qos', '1', '--workers', '1', '--prefix', 'sim-w', '--drain', '5', '--out', out, '--max-loss', '0'])
+    expect(run.code, run.stderr).toBe(0)
+    const r = JSON.parse(await readFile(out, 'utf8'))
+    expect(r).toMatchObject({ sent: 300, acked: 300, delivered: 300, lost: 0, settings: { warmup: 1 } })
+    expect(r.series.reduce((a: number, p: { sent: number }) => a + p.sent, 0)).toBe(300)
+    // The first second's messages are left out: some were sent in it, at most its 100 due ones (+1 at the edge).
+    const left = 300 - (r.pubackLatencyMs.count as number)
+    expect(left).toBeGreaterThan(0)
+    expect(left).toBeLessThanOrEqual(101)
+    // Both measures decide by the same send time against the same start.
+    expect(r.latencyMs.count).toBe(r.pubackLatencyMs.count)
+    expect(run.stdout).toContain('| latency (ms), of messages sent after the first 1 s (--warmup) |')
+  })
+
   it('fails with one clear line and exit code 2 when it cannot run', async () => {
     const gw = await gateway()
     const port = await closedPort()
