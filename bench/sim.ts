@@ -10,23 +10,21 @@ import {
 import { BENCH_KEY } from './http-publish.js'
 import { Ipc as IpcBase } from './ipc.js'
 import type { Device, LoadCommand, LoadStream } from './mqtt-load.js'
-import {
-  CONNECT_RATE, connectGroups, idleSystem, newTarget, registerDevices, round, startAll, startGridgate, startLoadGenerator, systemResult,
-  type Ipc, type MqttIngestOptions, type Phase, type Server
-} from './mqtt-ingest.js'
+import { idleSystem, registerDevices, startAll, startGridgate, startLoadGenerator, type Ipc, type Server } from './mqtt-ingest.js'
 
 // `--only sim`: the device simulator (devices-sim/cli.ts, a child process) against gridgate
-// children. (a) 1,000 devices at 5,000 msg/s QoS 1 for 20 s against gridgate with telemetry
-// off and with its default telemetry; the simulator needs the gateway's HTTP API (it creates
-// a pull subscription before anything else), so the baseline is the mqtt part's load
-// generator against bare aedes at the same rate (PUBACKs/s and publish → PUBACK latency).
+// children. (a) 1,000 devices at 5,000 msg/s QoS 1, a 5 s warm-up and 20 s measured, against
+// gridgate with telemetry off and with its default telemetry; baseline = the same simulator
+// and load against bare aedes (`--broker-only --subscribe`: one MQTT subscriber measures
+// delivery where gridgate's pull subscription does).
 // (b) 10,000 devices connected by the simulator: the gateway child's RSS before and with all
 // connected; baseline = the mqtt part's idle-connection measurement of bare aedes.
 
 const DEVICES = 1000
 const RATE = 5000
+/** Measured seconds of (a), after WARMUP_SECONDS of the same load that the latency figures leave out (devices-sim --warmup). */
 const SECONDS = 20
-const BASELINE_WARMUP_SECONDS = 1
+const WARMUP_SECONDS = 5
 const CONN_DEVICES = 10_000
 const CONN_RAMP = 2000
 const CONN_SECONDS = 8
@@ -134,67 +132,69 @@ function simSystem (name: string, r: SimJson, latency: LatencySummary, latencyOf
   }
 }
 
-/** One simulator run of the load against a fresh gridgate child; the child's CPU is measured over the publish phase. */
+/** The part of the simulator's arguments every run of (a) shares: the load, the warm-up, the drain. */
+const LOAD_ARGS = [
+  '--devices', String(DEVICES), '--rate', String(RATE), '--duration', String(WARMUP_SECONDS + SECONDS), '--warmup', String(WARMUP_SECONDS),
+  '--qos', '1', '--ramp', '2000', '--prefix', 'simb', '--drain', String(DRAIN_SECONDS)
+]
+
+/** One simulator run against `server` (a child); the child's CPU is measured over the publish phase. */
+async function simulate (label: string, server: Child, args: string[], out: string): Promise<{ r: SimJson, serverCpu: number | undefined }> {
+  progress.line(`  ${label}: devices-sim ${DEVICES} devices, ${compact(RATE)} msg/s QoS 1, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s`)
+  let cpu0: { cpu: number, t: number } | undefined
+  let cpu1: { cpu: number, t: number } | undefined
+  const sample = (set: (v: { cpu: number, t: number }) => void): void => {
+    const t = performance.now()
+    void processCpuSeconds(server.pid).then((cpu) => { if (cpu !== undefined) set({ cpu, t }) })
+  }
+  let last = ''
+  const { result: r } = await runSimulator([...args, ...LOAD_ARGS], out, (line) => {
+    if (cpu0 === undefined && line.includes('publishing]')) sample((v) => { cpu0 = v })
+    if (cpu1 === undefined && cpu0 !== undefined && line.includes('draining]')) sample((v) => { cpu1 = v })
+    if (line.includes('publishing]') || line.includes('draining]')) {
+      const text = line.replace(/^\[\s*/, '[')
+      if (text !== last) progress.line(`    ${text}`)
+      last = text
+    } else if (line.startsWith('devices-sim:')) progress.line(`    ${line}`)
+  })
+  const serverCpu = cpu0 !== undefined && cpu1 !== undefined ? Math.round((cpu1.cpu - cpu0.cpu) / ((cpu1.t - cpu0.t) / 1000) * 1000) / 10 : undefined
+  progress.line(`    => sent ${r.sent}, acked ${r.acked}, delivered ${r.delivered}, lost ${r.lost}, duplicates ${r.duplicates}; ${compact(r.msgPerSec)} msg/s published, ` +
+    `${compact(r.deliveredPerSec)} delivered/s; after the warm-up: delivery p50/p99/max ${f(r.latencyMs.p50)}/${f(r.latencyMs.p99)}/${f(r.latencyMs.max)} ms, ` +
+    `PUBACK p99 ${r.pubackLatencyMs === null ? 'n/a' : f(r.pubackLatencyMs.p99)} ms; simulator ${r.simulatorCpuCores} cores`)
+  return { r, serverCpu }
+}
+
+/** A run of the load against a fresh gridgate child. */
 async function gridgateRun (opts: SimBenchOptions, label: string, extraConfig: Record<string, unknown>, openFiles: number): Promise<{ r: SimJson, serverCpu: number | undefined }> {
   const dir = await makeTempDir(opts.baseDir, 'gridgate-bench-sim-')
   let gg: Server | undefined
   try {
     gg = await startGridgate(label, dir, true, openFiles, undefined, extraConfig)
-    const server = gg
-    progress.line(`  ${label}: devices-sim ${DEVICES} devices, ${compact(RATE)} msg/s QoS 1, ${SECONDS} s`)
-    let cpu0: { cpu: number, t: number } | undefined
-    let cpu1: { cpu: number, t: number } | undefined
-    const sample = (set: (v: { cpu: number, t: number }) => void): void => {
-      const t = performance.now()
-      void processCpuSeconds(server.child.pid).then((cpu) => { if (cpu !== undefined) set({ cpu, t }) })
-    }
-    let last = ''
-    const { result: r } = await runSimulator([
-      '--http', server.http as string, '--mqtt', server.mqtt, '--key', BENCH_KEY,
-      '--devices', String(DEVICES), '--rate', String(RATE), '--duration', String(SECONDS), '--qos', '1', '--ramp', '2000', '--prefix', 'simb', '--drain', String(DRAIN_SECONDS)
-    ], join(dir, 'sim-result.json'), (line) => {
-      if (cpu0 === undefined && line.includes('publishing]')) sample((v) => { cpu0 = v })
-      if (cpu1 === undefined && cpu0 !== undefined && line.includes('draining]')) sample((v) => { cpu1 = v })
-      if (line.includes('publishing]') || line.includes('draining]')) {
-        const text = line.replace(/^\[\s*/, '[')
-        if (text !== last) progress.line(`    ${text}`)
-        last = text
-      } else if (line.startsWith('devices-sim:')) progress.line(`    ${line}`)
-    })
-    const serverCpu = cpu0 !== undefined && cpu1 !== undefined ? Math.round((cpu1.cpu - cpu0.cpu) / ((cpu1.t - cpu0.t) / 1000) * 1000) / 10 : undefined
-    progress.line(`    => sent ${r.sent}, acked ${r.acked}, delivered ${r.delivered}, lost ${r.lost}, duplicates ${r.duplicates}; ${compact(r.msgPerSec)} msg/s published, ` +
-      `${compact(r.deliveredPerSec)} delivered/s; delivery p50/p99/max ${f(r.latencyMs.p50)}/${f(r.latencyMs.p99)}/${f(r.latencyMs.max)} ms; ` +
-      `PUBACK p99 ${r.pubackLatencyMs === null ? 'n/a' : f(r.pubackLatencyMs.p99)} ms; simulator ${r.simulatorCpuCores} cores`)
-    for (const w of r.warnings) opts.warnings.push(`sim, ${label}: ${w}`)
-    return { r, serverCpu }
+    const run = await simulate(label, gg.child, ['--http', gg.http as string, '--mqtt', gg.mqtt, '--key', BENCH_KEY], join(dir, 'sim-result.json'))
+    for (const w of run.r.warnings) opts.warnings.push(`sim, ${label}: ${w}`)
+    return run
   } finally {
     await gg?.child.stop()
     await removeTempDir(dir)
   }
 }
 
-/** The baseline of (a): the mqtt part's load generator against bare aedes, paced at RATE for SECONDS. */
-async function baselineRun (opts: SimBenchOptions, openFiles: number): Promise<SystemResult> {
-  const children: Child[] = []
+/**
+ * The baseline of (a): the same simulator and load against a fresh bare aedes child, with
+ * `--broker-only --subscribe` (anonymous devices; one MQTT subscriber on devices/+/telemetry
+ * measures delivery, where against gridgate the pull subscription does).
+ */
+async function baselineRun (opts: SimBenchOptions, openFiles: number): Promise<{ r: SimJson, serverCpu: number | undefined }> {
+  const dir = await makeTempDir(opts.baseDir, 'bare-bench-sim-')
+  let bare: Child | undefined
   try {
-    const load = await startLoadGenerator(openFiles)
-    children.push(load.child)
-    const bareChild = await startChild('bare aedes', ['bench/bare-aedes.ts'], 30_000, { ipc: true, nodeArgs: PROBE_ARGS, openFiles })
-    children.push(bareChild)
-    const bare: Server = { name: 'bare aedes', child: bareChild, ipc: new IpcBase<LoadCommand, LoadStream>(bareChild), mqtt: bareChild.listeners.mqtt as string }
-    const devices = Array.from({ length: DEVICES }, (_, i): Device => [`simb-${i + 1}`, randomBytes(32).toString('base64url')])
-    await connectGroups(load.ipc, [{ server: bare, group: 'bare', devices }], CONNECT_RATE)
-    const mqttOpts: MqttIngestOptions = { baseDir: opts.baseDir, warmupSeconds: BASELINE_WARMUP_SECONDS, seconds: SECONDS, rounds: 1, devices: DEVICES, inflight: 10, rate: RATE, idle: 0 }
-    const phase: Phase = { opts: mqttOpts, load, servers: [bare], quiesceSeconds: 0 }
-    const target = newTarget(bare, 'bare', false)
-    await round(phase, target, { mode: 'rate', rate: RATE })
-    const result = systemResult('bare aedes (child)', `Aedes.createBroker(), in-memory persistence, allow-all authenticate; ${DEVICES} mqtt.js clients in the mqtt part's load generator`,
-      `one QoS 1 publish → its PUBACK (load generator side), paced at ${compact(RATE)}/s`, target.paced, target.pacedHistogram)
-    target.pacedHistogram.destroy()
-    target.windowHistogram.destroy()
-    return result
+    bare = await startChild('bare aedes', ['bench/bare-aedes.ts'], 30_000, { ipc: true, nodeArgs: PROBE_ARGS, openFiles })
+    const run = await simulate('bare aedes', bare, ['--broker-only', '--subscribe', '--mqtt', bare.listeners.mqtt as string], join(dir, 'sim-result.json'))
+    for (const w of run.r.warnings) opts.warnings.push(`sim, bare aedes: ${w}`)
+    return run
   } finally {
-    for (const c of children.reverse()) await c.stop()
+    await bare?.stop()
+    await removeTempDir(dir)
   }
 }
 
@@ -322,21 +322,23 @@ async function connectionsCase (opts: SimBenchOptions, openFiles: number): Promi
 export async function benchSim (opts: SimBenchOptions): Promise<CaseResult[]> {
   // One socket per device in each process (the bench's own limit is often 20,000).
   const openFiles = CONN_DEVICES + 4096
-  progress.line(`\n[sim] devices-sim: ${DEVICES} devices at ${compact(RATE)} msg/s QoS 1 for ${SECONDS} s against gridgate (telemetry off, then default), baseline = mqtt load generator against bare aedes at the same rate`)
+  progress.line(`\n[sim] devices-sim: ${DEVICES} devices at ${compact(RATE)} msg/s QoS 1, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s, against gridgate (telemetry off, then default) and against bare aedes (--broker-only --subscribe)`)
   const off = await gridgateRun(opts, 'gridgate, telemetry off', { telemetry: { enabled: false } }, openFiles)
   const on = await gridgateRun(opts, 'gridgate, default telemetry', {}, openFiles)
-  progress.line(`  baseline: mqtt load generator, ${DEVICES} devices, ${compact(RATE)} msg/s QoS 1 against bare aedes (devices-sim cannot run without the gateway's HTTP API)`)
-  const bare = await baselineRun(opts, openFiles)
+  const bareRun = await baselineRun(opts, openFiles)
 
   const cases: CaseResult[] = []
-  const deliveryOf = 'publish (sentAt in the payload) → delivery to devices-sim\'s pull subscription; events/s = delivered/s, ops/s = published/s'
-  const pubackOf = 'publish → PUBACK as devices-sim measures it'
+  const deliveryOf = 'publish (sentAt in the payload) → delivery to devices-sim\'s pull subscription, messages sent after the warm-up; events/s = delivered/s, ops/s = published/s'
+  const pubackOf = 'publish → PUBACK as devices-sim measures it, messages sent after the warm-up'
+  const bare = simSystem('bare aedes (child)', bareRun.r, toSummary(bareRun.r.latencyMs),
+    'publish → delivery to one MQTT subscriber on devices/+/telemetry (devices-sim --broker-only --subscribe), messages sent after the warm-up', bareRun.serverCpu)
+  const barePuback = toSummary(bareRun.r.pubackLatencyMs)
   for (const [run, label, id] of [[off, 'telemetry off', 'off'], [on, 'default telemetry', 'default']] as const) {
     const { r, serverCpu } = run
     const gg = simSystem(`gridgate, ${label} (child)`, r, toSummary(r.latencyMs), deliveryOf, serverCpu)
     const ratio = r.deliveredPerSec / bare.eventsPerSecond
     const pub = toSummary(r.pubackLatencyMs)
-    const pubRatio = pub.p99Ms / bare.latency.p99Ms
+    const pubRatio = pub.p99Ms / barePuback.p99Ms
     cases.push({
       id: `sim-${id}`,
       title: `sim ${compact(DEVICES)} devices, ${compact(RATE)} msg/s QoS 1, ${label}`,
@@ -347,24 +349,25 @@ export async function benchSim (opts: SimBenchOptions): Promise<CaseResult[]> {
       medianRoundRatio: ratio,
       notes: [
         `devices-sim: sent ${r.sent}, acked ${r.acked}, delivered ${r.delivered}, lost ${r.lost}, duplicates ${r.duplicates}, errors ${r.errors}; ` +
-          `${f(r.msgPerSec)} msg/s published, ${f(r.deliveredPerSec)} delivered/s; publish → delivery p50/p99/max ${f(r.latencyMs.p50)}/${f(r.latencyMs.p99)}/${f(r.latencyMs.max)} ms; ` +
-          `publish → PUBACK p50/p99/max ${f(pub.p50Ms)}/${f(pub.p99Ms)}/${f(pub.maxMs)} ms (bare aedes ${f(bare.latency.p50Ms)}/${f(bare.latency.p99Ms)}/${f(bare.latency.maxMs)} ms; PUBACK p99 ratio ${pubRatio.toFixed(2)}); ` +
-          `simulator CPU ${r.simulatorCpuCores} cores, gateway ${serverCpu === undefined ? '?' : `${serverCpu.toFixed(0)}%`} of a core over the publish phase. ` +
-          `Ratio = gridgate delivered/s ÷ bare aedes PUBACKs/s (${f(bare.eventsPerSecond)}/s, mqtt load generator, ${BASELINE_WARMUP_SECONDS} s warm-up + ${SECONDS} s): ` +
-          'devices-sim creates a pull subscription over HTTP before it connects a device, so it cannot run against bare aedes, which has no HTTP API. ' +
-          `lost = not delivered within --drain ${DRAIN_SECONDS} s after the last publish. The gridgate child is fresh (no pre-warm); the simulator shares the machine's cores with it.`
+          `${f(r.msgPerSec)} msg/s published, ${f(r.deliveredPerSec)} delivered/s; after the ${WARMUP_SECONDS} s warm-up: publish → delivery p50/p99/max ${f(r.latencyMs.p50)}/${f(r.latencyMs.p99)}/${f(r.latencyMs.max)} ms ` +
+          `(bare aedes to an MQTT subscriber ${f(bare.latency.p50Ms)}/${f(bare.latency.p99Ms)}/${f(bare.latency.maxMs)} ms), ` +
+          `publish → PUBACK p50/p99/max ${f(pub.p50Ms)}/${f(pub.p99Ms)}/${f(pub.maxMs)} ms (bare aedes ${f(barePuback.p50Ms)}/${f(barePuback.p99Ms)}/${f(barePuback.maxMs)} ms; PUBACK p99 ratio ${pubRatio.toFixed(2)}); ` +
+          `simulator CPU ${r.simulatorCpuCores} cores (against bare aedes ${bareRun.r.simulatorCpuCores}), server ${serverCpu === undefined ? '?' : `${serverCpu.toFixed(0)}%`} of a core over the publish phase ` +
+          `(bare aedes ${bareRun.serverCpu === undefined ? '?' : `${bareRun.serverCpu.toFixed(0)}%`}). ` +
+          `Ratio = gridgate delivered/s ÷ bare aedes delivered/s (${f(bare.eventsPerSecond)}/s): the same simulator and load, against bare aedes with --broker-only --subscribe (one MQTT subscriber measures delivery, where against gridgate its pull subscription does). ` +
+          `lost = not delivered within --drain ${DRAIN_SECONDS} s after the last publish. Both servers are fresh children (no pre-warm: the first ${WARMUP_SECONDS} s are the warm-up); the simulator shares the machine's cores with them.`
       ]
     })
     cases.push({
       id: `sim-${id}-puback`,
       title: `sim PUBACK p99, ${label}`,
-      baseline: bare,
+      baseline: { ...bare, latency: barePuback, latencyOf: pubackOf },
       gridgate: { ...gg, latency: pub, latencyOf: pubackOf },
       ratio: pubRatio,
       roundRatios: [pubRatio],
       medianRoundRatio: pubRatio,
-      compare: { what: 'p99 publish → PUBACK', unit: 'ms p99', gridgate: pub.p99Ms, baseline: bare.latency.p99Ms, digits: 2 },
-      notes: ['Ratio = devices-sim\'s PUBACK p99 against gridgate / the mqtt load generator\'s PUBACK p99 against bare aedes at the same rate (lower is better; two different clients).']
+      compare: { what: 'p99 publish → PUBACK', unit: 'ms p99', gridgate: pub.p99Ms, baseline: barePuback.p99Ms, digits: 2 },
+      notes: [`Ratio = devices-sim's PUBACK p99 against gridgate / its PUBACK p99 against bare aedes at the same rate (lower is better), messages sent after the ${WARMUP_SECONDS} s warm-up.`]
     })
   }
   cases.push(await connectionsCase(opts, openFiles))
