@@ -118,7 +118,7 @@ function simSystem (name: string, r: SimJson, latency: LatencySummary, latencyOf
   if (r.errorDetails.first[0] !== undefined) one.firstError = r.errorDetails.first[0]
   return {
     name,
-    description: `devices-sim (child, node --import tsx), ${r.devices} devices, ${RATE} msg/s QoS 1 for ${SECONDS} s`,
+    description: `devices-sim (child, node --import tsx), ${r.devices} devices, ${RATE} msg/s QoS 1 for a ${WARMUP_SECONDS} s warm-up + ${SECONDS} s`,
     events: r.delivered,
     seconds: r.publishSeconds,
     eventsPerSecond: r.deliveredPerSec,
