@@ -55,7 +55,7 @@ export class DeliveryMeter {
 
   get unique (): number { return this.deliveries.unique }
 
-  /** The delivery p99 in ms, or null before the first delivery. */
+  /** The delivery p99 in ms of the messages sent after the warm-up, or null before the first of them is delivered. */
   p99 (): number | null {
     return this.latency.totalCount === 0 ? null : this.latency.getValueAtPercentile(99) / 1000
   }

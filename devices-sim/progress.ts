@@ -12,7 +12,7 @@ export interface ProgressCounts {
   connected: number
   sent: number
   delivered: number
-  /** Delivery p99 in ms, null before the first delivery. */
+  /** Delivery p99 in ms (messages sent after the warm-up), null before the first of them is delivered. */
   p99: number | null
   errors: number
 }
