@@ -22,6 +22,8 @@ const seconds = (text: string): number => {
   const m = /^(\d{1,16})([smhd]?)$/.exec(text.trim())
   return m === null ? 0 : Number(m[1]) * (UNITS[m[2] ?? ''] ?? 1)
 }
+/** When to ask again after the last reading the stream showed (ms after it, then after each other). */
+const TRAILING_ASKS_MS = [1500, 2500, 6000]
 const WINDOW_TEMPLATE = { window: { kind: 'tumbling', sizeSeconds: 60 }, metrics: [], aggregates: ['count', 'min', 'max', 'avg'] }
 
 function Windows ({ api }: { api: PageProps['api'] }) {
@@ -96,14 +98,28 @@ export function TelemetryPage ({ api, path }: PageProps) {
   const streaming = useStream(api, ['telemetry'], (event, msg) => {
     if (event !== 'events' || !(msg as StreamEvents).value.some((r) => r.event.deviceid === device)) return
     const ask = (): void => { lastAsk.current = Date.now(); setAsked((n) => n + 1); metrics.reload() }
-    // Once more after the last reading: the rollups take it in at their next checkpoint.
+    // A few more times after the last reading: the rollups take it in a little after its
+    // append, later when the telemetry worker lags behind a busy ingest.
     clearTimeout(trailing.current)
-    trailing.current = setTimeout(ask, 1500)
+    const after = (delays: readonly number[]): void => {
+      const [first, ...rest] = delays
+      if (first !== undefined) trailing.current = setTimeout(() => { ask(); after(rest) }, first)
+    }
+    after(TRAILING_ASKS_MS)
     if (pending.current !== undefined) return
     const wait = Math.max(0, lastAsk.current + 1000 - Date.now())
     pending.current = setTimeout(() => { pending.current = undefined; ask() }, wait)
   }, follow && device !== undefined)
   useEffect(() => () => { clearTimeout(pending.current); clearTimeout(trailing.current) }, [])
+  // Until the metric has a value, ask again every second: readings that came before the stream
+  // opened are not in it, and the rollups take a reading in a little after its append, so the
+  // first answer can miss what was just sent.
+  const hasValue = metric !== undefined && metrics.data?.some((m) => m.metric === metric) === true
+  useEffect(() => {
+    if (hasValue || device === undefined) return
+    const timer = setInterval(() => { metrics.reload(); setAsked((n) => n + 1) }, 1000)
+    return () => { clearInterval(timer) }
+  }, [hasValue, device, metric])
 
   const go = (d: string | undefined, m?: string): void => { location.hash = `#/telemetry/${encodeURIComponent(d ?? '')}${m === undefined ? '' : '/' + encodeURIComponent(m)}` }
   const input = (name: string, value: string, set: (v: string) => void) => html`<label>${name} <input name=${name} size="5" value=${value} onChange=${(e: Event) => set((e.target as HTMLInputElement).value)} /></label>`
