@@ -234,9 +234,10 @@ export class QuantileSketch {
   }
 
   /**
-   * The nearest-rank quantile, within RELATIVE_ACCURACY: the smallest value whose share of
-   * the values at or below it is at least q (0-based rank ceil(q · count) − 1, less 1e-9 against
-   * rounding: 0.07 · 100 is 7.000000000000001), as Stream Analytics' PERCENTILE_DISC; so p99 of a handful of readings is their largest. null when empty.
+   * The nearest-rank quantile, within RELATIVE_ACCURACY: the smallest value with a share of at
+   * least q of the values at or below it, as Stream Analytics' PERCENTILE_DISC (so p99 of a
+   * handful of readings is their largest); null when empty. The 0-based rank is
+   * ceil(q · count) − 1, taking 1e-9 off against rounding (0.07 · 100 is 7.000000000000001).
    */
   quantile (q: number): number | null {
     const n = this.count

@@ -6,7 +6,8 @@ import { ErrorLine, Json, LiveBadge, parseJson, useAction, useLoad, useStream, t
 
 // Telemetry: a device's metric as a windowed series (GET /telemetry/{device}/{metric}) drawn
 // with uPlot, asked again when that device's telemetry arrives (pushed by GET /stream, at most
-// once a second); and the continuous windows (GET/PUT/DELETE /windows).
+// once a second, and a few times after the last reading) and every second until the metric
+// has a value; and the continuous windows (GET/PUT/DELETE /windows).
 
 interface Device { id: string }
 interface Metric { metric: string, lastValue: number, lastTime: string }
