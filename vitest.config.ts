@@ -24,6 +24,8 @@ export default defineConfig({
         test: {
           name: 'flows',
           include: ['test/flows/**/*.test.ts', 'test/reliability/**/*.test.ts', 'test/console/**/*.test.ts'],
+          // Builds dist/ once: child processes run the compiled gateway and simulator.
+          globalSetup: ['test/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000
         }

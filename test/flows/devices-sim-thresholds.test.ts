@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { Aedes } from 'aedes'
 import { describe, expect, it } from 'vitest'
 import type { Device, List } from '../helpers/api.js'
+import { DIST } from '../helpers/build.js'
 import { startTestGateway, TEST_KEY, type TestGateway } from '../helpers/gateway.js'
 import { useTeardown } from '../helpers/teardown.js'
 
@@ -19,7 +20,7 @@ interface SimRun { code: number | string, stdout: string, stderr: string }
 
 /** Runs the simulator; `onStderr` sees its stderr as it grows (and may signal `proc`). */
 async function runSim (args: string[], opts: { timeoutMs?: number, onStderr?: (text: string, proc: ReturnType<typeof spawn>) => void } = {}): Promise<SimRun> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'devices-sim/cli.ts', ...args], { cwd: ROOT, env: { ...process.env, GRIDGATE_KEY: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, [DIST.sim, ...args], { cwd: ROOT, env: { ...process.env, GRIDGATE_KEY: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
   teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
   let stdout = ''
   let stderr = ''

@@ -6,13 +6,14 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import type { CommandPage, List, Subscription, Topic } from '../helpers/api.js'
+import { DIST } from '../helpers/build.js'
 import { startTestGateway, TEST_KEY, type TestGateway } from '../helpers/gateway.js'
 import { registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
 import { tempDir } from '../helpers/tmp.js'
 
-// The device simulator as users run it: a child process (`node --import tsx
-// devices-sim/cli.ts`) against a real gateway in this process, judged by its exit code,
+// The device simulator as users run it: a child process (dist/devices-sim/cli.js, as
+// `npm run sim` runs it) against a real gateway in this process, judged by its exit code,
 // its stderr and the JSON of --out.
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -21,7 +22,7 @@ const teardown = useTeardown()
 interface SimRun { code: number | string, stdout: string, stderr: string }
 
 async function runSim (args: string[], timeoutMs = 30_000): Promise<SimRun> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'devices-sim/cli.ts', ...args], { cwd: ROOT, env: { ...process.env, GRIDGATE_KEY: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, [DIST.sim, ...args], { cwd: ROOT, env: { ...process.env, GRIDGATE_KEY: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
   teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
   let stdout = ''
   let stderr = ''

@@ -76,7 +76,7 @@ describe.skipIf(process.env.GRIDGATE_TEST_ENGINE === 'memory')('start-up errors'
     const res = await start({ GRIDGATE_DATA_DIR: dataDir })
     expect(res.code).toBe(1)
     expect(res.line).toContain(`gridgate: cannot start: the data directory ${dataDir} is in use by another process (pid ${String(first.proc.pid)}: `)
-    expect(res.line).toContain('src/cli.ts start)')
+    expect(res.line).toContain('dist/cli.js start)')
     expect(res.line).toMatch(/stop that gateway, or give this one its own directory with GRIDGATE_DATA_DIR or dataDir in /)
     // The first one is unharmed.
     expect((await first.request('GET', '/readyz')).status).toBe(200)

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
+import { DIST } from './build.js'
 import { client, type Client } from './http.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -26,9 +27,12 @@ export interface SpawnOptions {
 
 export const FREE_PORTS = { GRIDGATE_HTTP_PORT: '0', GRIDGATE_MQTT_PORT: '0', GRIDGATE_MQTT_WS_PORT: '0', GRIDGATE_MQTTS_PORT: '0', GRIDGATE_MQTT_WSS_PORT: '0' }
 
-/** Starts the CLI as a child process and returns at once (the caller watches its output). */
+/**
+ * Starts the compiled CLI (dist/, which the flows project builds before its files run) as a
+ * child process and returns at once (the caller watches its output).
+ */
 export function launch (opts: SpawnOptions): ChildProcess {
-  const node = [process.execPath, '--import', 'tsx', 'src/cli.ts', ...(opts.args ?? ['start'])]
+  const node = [process.execPath, DIST.cli, ...(opts.args ?? ['start'])]
   const env = { ...process.env, ...opts.env }
   if (opts.shellPrefix !== undefined) {
     const quoted = node.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')

@@ -4,8 +4,8 @@ import { stringify } from 'yaml'
 import { spawnGateway, type ChildGateway } from './child.js'
 import { tempDir } from './tmp.js'
 
-// A cluster of gateway nodes for tests: N `gridgate start` child processes (child.ts, through
-// tsx) on the `redis` engine, all on one redis-server and key prefix, every listener on port 0.
+// A cluster of gateway nodes for tests: N `gridgate start` child processes (child.ts, from
+// dist/) on the `redis` engine, all on one redis-server and key prefix, every listener on port 0.
 // Each node's URLs and node id come from its `listening` line. The caller starts the
 // redis-server (redis.ts) and stops what this returns.
 

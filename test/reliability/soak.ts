@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events'
+import { buildDist } from '../helpers/build.js'
 import type { ReliabilityCase, Size } from './case.js'
 
 // `npm run soak`: every reliability case at full size, one after the other, then one table.
@@ -19,6 +20,10 @@ async function main (): Promise<number> {
   const size: Size = process.argv.includes('--ci') ? 'ci' : 'soak'
   const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
   const cases = (await load()).filter((c) => only === undefined || c.name.includes(only))
+  // The cases start the compiled gateway (dist/), as the flows project does.
+  process.stderr.write('building dist/ ... ')
+  await buildDist()
+  process.stderr.write('done\n')
   const rows: string[] = []
   let failed = 0
   const started = Date.now()
