@@ -121,6 +121,22 @@ export function runDeviceStoreContract (engineName: string, factory: DeviceStore
       expect((await devices.get('a'))?.lastSeen).toBe('2026-03-02T00:00:00.000Z')
     }))
 
+    it('touches of many devices at once each set their own lastSeen, and create nothing', () => using(async ({ devices }) => {
+      const n = 300
+      for (let i = 0; i < n; i += 2) await devices.put(device(`d${i}`, { attributes: { i: String(i) } }))
+      // Every id touched, the odd ones unknown; the known ones twice, the second time later.
+      await Promise.all(Array.from({ length: n }, async (_, i) => {
+        await devices.touch(`d${i}`, '2026-03-01T00:00:00.000Z')
+        if (i % 2 === 0) await devices.touch(`d${i}`, `2026-03-02T00:00:${String(i % 60).padStart(2, '0')}.000Z`)
+      }))
+      const listed = await devices.list()
+      expect(listed).toHaveLength(n / 2)
+      for (const d of listed) {
+        const i = Number(d.id.slice(1))
+        expect(d).toEqual(device(d.id, { attributes: { i: String(i) }, lastSeen: `2026-03-02T00:00:${String(i % 60).padStart(2, '0')}.000Z` }))
+      }
+    }))
+
     it('touch of an unknown id creates nothing', () => using(async ({ devices }) => {
       await devices.touch('ghost', '2026-03-01T00:00:00.000Z')
       expect(await devices.get('ghost')).toBeUndefined()
