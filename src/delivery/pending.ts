@@ -36,6 +36,17 @@ export function verdict (e: PendingEntry, now: number, limits: { maxDeliveryCoun
   return { kind: 'deliver' }
 }
 
+/**
+ * The first moment verdict() stops answering 'wait' for the entry: its lock's end, and then
+ * the earlier of its availability and its time to live (at once past its last attempt).
+ * Time only moves on, so from then on the entry is due until it changes.
+ */
+export function dueAt (e: PendingEntry, limits: { maxDeliveryCount: number, ttlMs: number }): number {
+  const lockEnd = e.lockedUntil ?? -Infinity
+  const free = e.deliveryCount >= limits.maxDeliveryCount ? -Infinity : Math.min(e.availableAt, e.appendTime + limits.ttlMs)
+  return Math.max(lockEnd, free)
+}
+
 /** The entry as it is handed out: one more delivery, locked until `now + lockMs`. */
 export function lockFor (e: PendingEntry, token: string, now: number, lockMs: number): PendingEntry {
   return { ...e, deliveryCount: e.deliveryCount + 1, lockToken: token, lockedUntil: now + lockMs, lastAttemptAt: now }

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import type { Clock, TimerHandle } from '../core/clock.js'
+import { TimeHeap } from '../core/time-heap.js'
 import type { LogRecord, TopicLog } from '../log/types.js'
 import type { EventMatcher } from '../core/filters.js'
-import { holdsLock, lockFor, makeLockToken, offsetOfToken, REASON_TTL, unlock, verdict, type PendingEntry } from './pending.js'
+import { dueAt, holdsLock, lockFor, makeLockToken, offsetOfToken, REASON_TTL, unlock, verdict, type PendingEntry } from './pending.js'
 import type { DeadLetter, DeliveryCounts, QueueChange, QueueStore } from './store.js'
 
 // One subscription's position in its topic: a cursor into the log plus state only for the
@@ -107,7 +108,34 @@ const READ_AHEAD_READS = 4
 
 export async function openQueue (opts: QueueOptions, startOffset: number): Promise<SubscriptionQueue> {
   const { store, log, topic, clock, limits } = opts
-  const pending = new Map<number, PendingEntry>() // insertion order is offset order
+  const pending = new Map<number, PendingEntry>()
+  // The entries by the moment they come due (dueAt), so that a take or a wake-up looks at what
+  // is due instead of every entry held: a pull subscription holds thousands of locked events,
+  // and scanning them all on every receive took 9 % of the ingest thread's samples at 5,000
+  // msg/s. Lazy: an entry that changes or is settled leaves its node behind, told apart by
+  // identity (every change makes a new entry object), and the heaps are rebuilt when such
+  // nodes outnumber the live ones. `ready` holds, by offset, the entries found due and not
+  // taken yet (a take stops at `max`), so takes hand them out oldest first.
+  const due = new TimeHeap<PendingEntry>()
+  const ready = new TimeHeap<PendingEntry>()
+  const live = (e: PendingEntry): boolean => pending.get(e.offset) === e
+  function hold (e: PendingEntry): void {
+    pending.set(e.offset, e)
+    due.push(dueAt(e, limits), e)
+    if (due.size + ready.size > 2 * pending.size + 1024) {
+      due.retain(live)
+      ready.retain(live)
+    }
+  }
+  /** Moves what has come due by `now` into `ready`; returns the oldest live ready entry. */
+  function nextReady (now: number): PendingEntry | undefined {
+    while (due.size > 0 && due.minTime() <= now) {
+      const e = due.pop().value
+      if (live(e)) ready.push(e.offset, e)
+    }
+    while (ready.size > 0 && !live(ready.peek() as PendingEntry)) ready.pop()
+    return ready.peek()
+  }
   const counters: QueueCounters = { delivered: 0, failed: 0, deadLettered: 0 }
   let deadCount = 0
   // Store-kept counts: the totals so far, plus what this node adds, sent in batches.
@@ -156,9 +184,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
   const loaded = await store.load()
   let cursor = loaded.cursor ?? startOffset
   let storedCursor = cursor
-  for (const e of loaded.pending) {
-    pending.set(e.offset, opts.push && e.lockToken !== undefined ? unlock(e, e.availableAt) : e)
-  }
+  for (const e of loaded.pending) hold(opts.push && e.lockToken !== undefined ? unlock(e, e.availableAt) : e)
   deadCount = loaded.deadOffsets.length
   // Push: offsets at or past the stored cursor that already ended as dead letters; the log
   // scan after a restart passes them by instead of delivering them again.
@@ -359,10 +385,13 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
         const ops: QueueChange[] = []
         let dead = 0
         // Settled-but-unfinished first: released, retried or lock-expired events, oldest first.
-        for (const e of [...pending.values()]) {
-          if (out.length >= max) break
+        for (let e = nextReady(now); e !== undefined && out.length < max; e = nextReady(now)) {
+          ready.pop()
           const v = verdict(e, now, limits)
-          if (v.kind === 'wait') continue
+          if (v.kind === 'wait') { // only when the clock went back
+            due.push(dueAt(e, limits), e)
+            continue
+          }
           const record = await readOne(e.offset)
           if (record === undefined) { // removed by retention meanwhile
             pending.delete(e.offset)
@@ -377,7 +406,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
             continue
           }
           const locked = lockFor(e, token(e.offset), now, lockMs)
-          pending.set(e.offset, locked)
+          hold(locked)
           if (locked.volatile !== true) ops.push(put(locked))
           out.push({ offset: e.offset, appendTime: e.appendTime, lockToken: locked.lockToken as string, deliveryCount: locked.deliveryCount, bytes: record.bytes })
         }
@@ -420,7 +449,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
             } else {
               ops.push(put(locked))
             }
-            pending.set(r.offset, locked)
+            hold(locked)
             out.push({ offset: r.offset, appendTime: r.time, lockToken: locked.lockToken as string, deliveryCount: 1, bytes: r.bytes })
           }
         }
@@ -440,13 +469,9 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
 
     nextWakeAt: () => {
       const now = clock.now()
-      let at: number | undefined
-      for (const e of pending.values()) {
-        const v = verdict(e, now, limits)
-        const t = v.kind === 'wait' ? v.until : now
-        if (at === undefined || t < at) at = t
-      }
-      return at
+      if (nextReady(now) !== undefined) return now
+      while (due.size > 0 && !live(due.peek() as PendingEntry)) due.pop()
+      return due.size === 0 ? undefined : due.minTime()
     },
 
     acknowledge: (tokens) => settle(tokens, (e, _now, ops, tally) => {
@@ -459,7 +484,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
     release: (tokens, delayMs, result) => settle(tokens, (e, now, ops, tally) => {
       forgetVolatile(e) // a retry is stored from now on
       const next = unlock(e, now + delayMs, result)
-      pending.set(e.offset, next)
+      hold(next)
       ops.push(put(next))
       if (result !== undefined) {
         tally.failed++
@@ -485,7 +510,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
 
     renew: (tokens, lockMs) => settle(tokens, (e, now, ops) => {
       const next = { ...e, lockedUntil: now + lockMs }
-      pending.set(e.offset, next)
+      hold(next)
       ops.push(put(next))
     }),
 
@@ -508,14 +533,10 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
       for (const d of await store.deadLetters()) {
         if (wanted !== undefined && !wanted.has(d.offset)) continue
         const e: PendingEntry = { offset: d.offset, appendTime: now, deliveryCount: 0, availableAt: now }
-        pending.set(d.offset, e)
+        hold(e)
         ops.push({ kind: 'dead', offset: d.offset, letter: null }, put(e))
         n++
       }
-      // Map order must stay offset order: rebuild it sorted.
-      const sorted = [...pending.values()].sort((a, b) => a.offset - b.offset)
-      pending.clear()
-      for (const e of sorted) pending.set(e.offset, e)
       await write(ops)
       deadCount -= n
       return n
@@ -528,6 +549,8 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
       flushTimer?.cancel()
       unsent = { delivered: 0, failed: 0 }
       pending.clear()
+      due.clear()
+      ready.clear()
       await writing
       await flushing
       await store.destroy()

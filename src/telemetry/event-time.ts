@@ -16,6 +16,7 @@
 // (start, end] is complete once W > end: an event at exactly W may still come.
 
 import { GridgateError } from '../core/errors.js'
+import { TimeHeap, type TimedValue } from '../core/time-heap.js'
 import { arrayState, countState, decodeNumber, encodeNumber, malformedState, recordState } from './window-util.js'
 
 export type ToleranceAction = 'drop' | 'adjust'
@@ -46,11 +47,8 @@ export interface EventTimeCounters {
   outOfOrderAdjusted: number
 }
 
-export interface TimedValue<T> {
-  /** The event time used for windowing: the event's own, or the adjusted one. */
-  time: number
-  value: T
-}
+/** A released event: `time` is the event time used for windowing, its own or the adjusted one. */
+export type { TimedValue }
 
 export interface EventTimePolicy<T> {
   /** -Infinity before the first event. Never decreases. */
@@ -113,7 +111,14 @@ export function createEventTimePolicy<T> (opts: EventTimePolicyOptions = {}, sta
     watermark = decodeNumber(s.watermark)
     const c = recordState(s.counters)
     for (const key of Object.keys(counters) as Array<keyof EventTimeCounters>) counters[key] = countState(c[key])
-    heap.restore(s)
+    const seqs = arrayState(s.seqs)
+    // A malformed snapshot is refused whole: a broken heap would release out of order.
+    if (!heap.load({ seq: countState(s.seq), times: arrayState(s.times).map((t) => decodeNumber(t)), seqs: seqs.map((q) => countState(q)), values: arrayState(s.values) as T[] })) throw malformedState()
+  }
+
+  function heapState (): Pick<EventTimeState<T>, 'seq' | 'times' | 'seqs' | 'values'> {
+    const a = heap.arrays()
+    return { seq: a.seq, times: a.times.map(encodeNumber), seqs: a.seqs, values: a.values }
   }
 
   function release (): ReadonlyArray<TimedValue<T>> {
@@ -167,97 +172,7 @@ export function createEventTimePolicy<T> (opts: EventTimePolicyOptions = {}, sta
     },
 
     snapshot (): EventTimeState<T> {
-      return { maxSeen: encodeNumber(maxSeen), watermark: encodeNumber(watermark), counters: { ...counters }, ...heap.snapshot() }
+      return { maxSeen: encodeNumber(maxSeen), watermark: encodeNumber(watermark), counters: { ...counters }, ...heapState() }
     }
-  }
-}
-
-/** A binary min-heap on (time, insertion order), in parallel arrays to spare objects. */
-class TimeHeap<T> {
-  private readonly times: number[] = []
-  private readonly seqs: number[] = []
-  private readonly values: T[] = []
-  private seq = 0
-
-  get size (): number {
-    return this.times.length
-  }
-
-  snapshot (): Pick<EventTimeState<T>, 'seq' | 'times' | 'seqs' | 'values'> {
-    return { seq: this.seq, times: this.times.map(encodeNumber), seqs: this.seqs.slice(), values: this.values.slice() }
-  }
-
-  /** Loads snapshot()'s arrays as they were, after checking they form a heap. */
-  restore (s: Record<string, unknown>): void {
-    const times = arrayState(s.times)
-    const seqs = arrayState(s.seqs)
-    const values = arrayState(s.values)
-    this.seq = countState(s.seq)
-    if (seqs.length !== times.length || values.length !== times.length) throw malformedState()
-    for (let i = 0; i < times.length; i++) {
-      const seq = countState(seqs[i])
-      if (seq >= this.seq) throw malformedState()
-      this.set(i, decodeNumber(times[i]), seq, values[i] as T)
-      if (i > 0 && this.lessAt(i, (i - 1) >> 1)) throw malformedState()
-    }
-  }
-
-  minTime (): number {
-    return this.times[0] as number
-  }
-
-  push (time: number, value: T): void {
-    let i = this.times.length
-    const seq = this.seq++
-    this.times.push(time)
-    this.seqs.push(seq)
-    this.values.push(value)
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      if (!this.less(time, seq, parent)) break
-      this.move(parent, i)
-      i = parent
-    }
-    this.set(i, time, seq, value)
-  }
-
-  pop (): TimedValue<T> {
-    const top = { time: this.times[0] as number, value: this.values[0] as T }
-    const time = this.times.pop() as number
-    const seq = this.seqs.pop() as number
-    const value = this.values.pop() as T
-    const n = this.times.length
-    if (n > 0) {
-      let i = 0
-      for (;;) {
-        let child = 2 * i + 1
-        if (child >= n) break
-        if (child + 1 < n && this.lessAt(child + 1, child)) child++
-        if (!this.less(this.times[child] as number, this.seqs[child] as number, i, time, seq)) break
-        this.move(child, i)
-        i = child
-      }
-      this.set(i, time, seq, value)
-    }
-    return top
-  }
-
-  /** Whether (time, seq) orders before the entry at j (or before (jt, js) when given). */
-  private less (time: number, seq: number, j: number, jt = this.times[j] as number, js = this.seqs[j] as number): boolean {
-    return time < jt || (time === jt && seq < js)
-  }
-
-  private lessAt (i: number, j: number): boolean {
-    return this.less(this.times[i] as number, this.seqs[i] as number, j)
-  }
-
-  private move (from: number, to: number): void {
-    this.set(to, this.times[from] as number, this.seqs[from] as number, this.values[from] as T)
-  }
-
-  private set (i: number, time: number, seq: number, value: T): void {
-    this.times[i] = time
-    this.seqs[i] = seq
-    this.values[i] = value
   }
 }
