@@ -222,6 +222,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       observer: {
         ...brokerObserver(metrics, mqttLog),
         // While Redis is unreachable the outage is reported once (watchStorage), not per sweep.
+        teardownError: (err) => { mqttLog.error({ err }, 'tearing down a closed connection failed') },
         presenceError: (err, deviceId) => { if (engine.availability.available) mqttLog.warn({ err, deviceId }, 'presence record not written or read; the next sweep repairs it') }
       }
     })

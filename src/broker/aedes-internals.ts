@@ -1,3 +1,6 @@
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import type { Aedes, Client } from 'aedes'
 
 // The only place gridgate reads aedes state that has no public API (aedes 1.2.0). Each read
@@ -116,4 +119,42 @@ export function nextPacketId (client: Client): number {
   const id = c._nextId
   c._nextId = id >= 65535 ? 1 : id + 1
   return id
+}
+
+type CloseFn = (this: Client & { broker: Aedes }, done?: unknown) => void
+type Deferrer = (close: (done: () => void) => void) => void
+const closeDeferrers = new WeakMap<Aedes, Deferrer>()
+let closePatched = false
+
+/**
+ * Lets `defer` choose when `aedes` tears down a client whose connection ended by itself, so
+ * that a thousand sockets that close in one poll of the event loop are not all torn down in
+ * that one turn (they held the ingest loop for 150–310 ms, README "What limits").
+ *
+ * aedes tears a client down synchronously in `Client.close` (lib/client.js: unsubscribing
+ * each of its filters, unregistering it, its will), called with no arguments from the
+ * socket's 'end' and stream.finished listeners, bound when the client is made, and from its
+ * error handler; no option or hook reaches it, and lib/client.js is not among aedes'
+ * package exports, so it is loaded by file. The patch is on aedes' Client class, once per
+ * process: a close with a callback (aedes' takeover of a client id, aedes.close()) waits for
+ * it and runs at once; the others go through the `defer` of their broker, when it has one,
+ * which gets the close to start and, through its `done`, hears when aedes has finished it
+ * (its callback, called at the end of the teardown's asynchronous part; the arguments of the
+ * listeners that call close this way are not callbacks and are dropped, as aedes drops them).
+ * Close is idempotent in aedes (`closed`), so one that runs late after another is a no-op.
+ */
+export async function deferClientClose (aedes: Aedes, defer: Deferrer): Promise<void> {
+  closeDeferrers.set(aedes, defer)
+  if (closePatched) return
+  const file = join(dirname(createRequire(import.meta.url).resolve('aedes')), 'lib', 'client.js')
+  const mod = await import(pathToFileURL(file).href) as { default: { prototype: { close: CloseFn } } }
+  if (closePatched) return
+  closePatched = true
+  const proto = mod.default.prototype
+  const close = proto.close
+  proto.close = function (this: Client & { broker: Aedes }, done?: unknown) {
+    const d = typeof done === 'function' ? undefined : closeDeferrers.get(this.broker)
+    if (d === undefined) close.call(this, done)
+    else d((finished) => { close.call(this, finished) })
+  }
 }

@@ -158,7 +158,7 @@ export async function startMqttListeners (aedes: Aedes, opts: ListenerOptions): 
       instrument(socket, opts)
       aedes.handle(socket)
     }
-    const tcp = track(createNetServer(handle))
+    const tcp = track(createNetServer({ allowHalfOpen: true }, handle))
     await listen(tcp, opts.host, opts.port)
     urls.mqtt = urlOf('mqtt', tcp)
 
@@ -168,7 +168,7 @@ export async function startMqttListeners (aedes: Aedes, opts: ListenerOptions): 
     urls.ws = urlOf('ws', ws, WS_PATH)
 
     if (tlsOptions !== undefined) {
-      const tls = track(createTlsServer(tlsOptions, handle))
+      const tls = track(createTlsServer({ ...tlsOptions, allowHalfOpen: true }, handle))
       await listen(tls, opts.host, opts.tlsPort)
       urls.mqtts = urlOf('mqtts', tls)
 

@@ -172,4 +172,37 @@ describe('presence under session takeover', () => {
     expect(events.map((e) => [e.type, e.data.disconnectionReason])).toEqual([['device.connected', undefined], ['device.disconnected', 'ServerInitiatedDisconnect']])
     expect(await connectedView(again, 'dev-s')).toBe(false)
   })
+
+  it('ends each of 200 connections that drop at once exactly once, as ConnectionLost, whether their sockets close or only half-close, while publishes go on being acknowledged', async () => {
+    const gw = await startTestGateway()
+    teardown(gw.stop)
+    const url = gw.gateway.listeners.mqtt
+    const ids = Array.from({ length: 200 }, (_, i) => `storm-${i}`)
+    const passwords = await Promise.all(ids.map(async (id) => await registerDevice(gw, id)))
+    const clients = await Promise.all(ids.map(async (id, i) => await connectOrClosed(url, id, passwords[i] as string)))
+    teardown(async () => { for (const c of clients) c.end(true) })
+    const publisherPassword = await registerDevice(gw, 'storm-publisher')
+    const publisher = await connectOrClosed(url, 'storm-publisher', publisherPassword)
+    teardown(() => publisher.endAsync(true))
+    await until(async () => await connectedGauge(gw) === 201, { timeoutMs: 10_000, what: '201 connections counted' })
+    // Half of the devices close their socket, the other half only end their side of it (a
+    // FIN with the socket still open for reading): both are connections gone.
+    clients.forEach((c, i) => { if (i % 2 === 0) c.stream.destroy(); else c.stream.end() })
+    // publishAsync resolves at the PUBACK of a QoS 1 publish.
+    const sent = await within(publisher.publishAsync('devices/storm-publisher/telemetry', JSON.stringify({ t: 1 }), { qos: 1 }), { timeoutMs: 10_000, what: 'the PUBACK of a publish sent during the teardown' })
+    expect(sent?.cmd).toBe('publish')
+    await until(async () => await connectedGauge(gw) === 1, { timeoutMs: 20_000, what: 'the gauge back at 1' })
+    // The gauge follows the connections at once; each device.disconnected follows its registry write.
+    let events: SystemEvent[] = []
+    await until(async () => {
+      const res = await gw.request('GET', '/topics/system/events?limit=1000')
+      events = (res.body as { value: Array<{ event: SystemEvent }> }).value.map((r) => r.event)
+      return events.filter((e) => e.type === 'device.disconnected').length >= ids.length
+    }, { timeoutMs: 20_000, what: `${ids.length} device.disconnected events` })
+    for (const id of ids) {
+      const mine = events.filter((e) => e.subject === `devices/${id}`)
+      expect(mine.map((e) => [e.type, e.data.disconnectionReason]), id).toEqual([['device.connected', undefined], ['device.disconnected', 'ConnectionLost']])
+    }
+    for (const id of ids.filter((_, i) => i % 20 === 0)) expect(await connectedView(gw, id), id).toBe(false)
+  })
 })
