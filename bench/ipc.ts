@@ -53,10 +53,10 @@ export class Ipc<Command extends object, Stream> {
     return await this.send<T>({ call: id, ...command }, id, timeoutMs)
   }
 
-  /** Memory, event-loop time and GC pauses of a server child; `gc` collects first. */
-  async probe (gc = false): Promise<ProbeReply> {
+  /** Memory, event-loop time and GC pauses of a server child; `gc` collects first; `resetLoopDelay` starts a new loop-delay window after the answer. */
+  async probe (gc = false, resetLoopDelay = false): Promise<ProbeReply> {
     const id = this.next++
-    return await this.send<ProbeReply>({ probe: id, gc }, id, 30_000)
+    return await this.send<ProbeReply>({ probe: id, gc, resetLoopDelay }, id, 30_000)
   }
 
   /** Starts a CPU profile of the server's main thread, or stops it and writes it to `file`. */

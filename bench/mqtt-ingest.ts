@@ -67,6 +67,10 @@ const IDLE_CONNECT_RATE = 1000
 /** Long enough that no PINGREQ falls into a measurement. */
 const KEEPALIVE_SECONDS = 300
 const SETTLE_MS = 2000
+/** After a mass disconnect: how long the server's loop delay is watched. */
+const DROP_SETTLE_MS = 5000
+/** The issue's bound on a PUBACK's worst wait, applied to the loop a mass disconnect holds. */
+export const DROP_LOOP_GOAL_MS = 50
 /** Connections of the unmeasured connect/disconnect cycle before the idle measurement (at most a tenth of them). */
 const IDLE_WARMUP_CONNECTIONS = 500
 const PROBE_ARGS = ['--expose-gc', '--import', './bench/server-probe.ts']
@@ -661,7 +665,7 @@ async function trafficCases (opts: MqttIngestOptions, openFiles: number, warning
  * `say` is called. A small connect/disconnect cycle goes first, so one-time growth (compiled
  * code, heap and allocator sizing) is not charged to the connections.
  */
-export async function idleSystem (load: { child: Child, ipc: Ipc }, server: Server, group: string, devices: Device[], quiet = false): Promise<{ result: SystemResult, say: () => void }> {
+export async function idleSystem (load: { child: Child, ipc: Ipc }, server: Server, group: string, devices: Device[], quiet = false): Promise<{ result: SystemResult, say: () => void, dropMaxMs: number }> {
   const warm = devices.slice(0, Math.min(IDLE_WARMUP_CONNECTIONS, Math.ceil(devices.length / 10)))
   await connectGroups(load.ipc, [{ server, group: `${group}-warm-up`, devices: warm }], IDLE_CONNECT_RATE, true)
   await load.ipc.call({ cmd: 'end', group: `${group}-warm-up` }, 120_000)
@@ -685,7 +689,14 @@ export async function idleSystem (load: { child: Child, ipc: Ipc }, server: Serv
   const cpuPercent: Record<string, number> = {}
   if (cpu0 !== undefined && cpu1 !== undefined) cpuPercent.server = Math.round((cpu1 - cpu0) / r.seconds * 1000) / 10
   const one: Round = { events: n, ops: n, seconds: r.seconds, eventsPerSecond: n / r.seconds, errors: r.failed, cpuPercent, eventLoop: { utilization: 0, activeMs: 0 } }
-  await load.ipc.call({ cmd: 'end', group }, 120_000)
+  // Then every connection drops at once (sockets destroyed, no DISCONNECT), as when a network
+  // path or a load balancer goes: the longest delay of the server's loop while it tears them down.
+  await server.ipc.probe(false, true)
+  await load.ipc.call({ cmd: 'drop', group }, 120_000)
+  await sleep(DROP_SETTLE_MS)
+  const dropMaxMs = (await server.ipc.probe()).loopDelayMaxMs
+  const dropSaid = `  ${server.name}: ${n} connections dropped at once: longest event-loop delay ${dropMaxMs.toFixed(1)} ms`
+  if (!quiet) progress.line(dropSaid)
   const result: SystemResult = {
     name: server.name === 'bare aedes' ? 'bare aedes (child)' : 'gridgate (child)',
     description: `${n} idle mqtt.js connections (clean session, no traffic)`,
@@ -705,10 +716,10 @@ export async function idleSystem (load: { child: Child, ipc: Ipc }, server: Serv
       heapKbPerConnection: Math.round(heapKb * 100) / 100
     }
   }
-  return { result, say: () => progress.line(outcome) }
+  return { result, say: () => { progress.line(outcome); progress.line(dropSaid) }, dropMaxMs }
 }
 
-async function idleCase (opts: MqttIngestOptions, openFiles: number, warnings: string[]): Promise<CaseResult> {
+async function idleCases (opts: MqttIngestOptions, openFiles: number, warnings: string[]): Promise<CaseResult[]> {
   const dir = await makeTempDir(opts.baseDir, 'gridgate-bench-mqtt-idle-')
   const children: Child[] = []
   try {
@@ -732,7 +743,25 @@ async function idleCase (opts: MqttIngestOptions, openFiles: number, warnings: s
     const gridgate = ggIdle.result
     const g = gridgate.memory?.kbPerConnection ?? Number.NaN
     const b = baseline.memory?.kbPerConnection ?? Number.NaN
-    return {
+    const noLatency = { count: 0, meanMs: Number.NaN, p50Ms: Number.NaN, p90Ms: Number.NaN, p99Ms: Number.NaN, p999Ms: Number.NaN, maxMs: Number.NaN }
+    const dropOf = `the longest delay of the server's main event loop (1 ms resolution) in the ${DROP_SETTLE_MS / 1000} s after ${opts.idle} idle connections dropped at once`
+    const drop: CaseResult = {
+      id: 'mqtt-drop',
+      title: `mqtt mass disconnect, ${opts.idle} idle devices drop at once`,
+      baseline: { ...baseline, latency: noLatency, latencyOf: dropOf },
+      gridgate: { ...gridgate, latency: noLatency, latencyOf: dropOf },
+      ratio: ggIdle.dropMaxMs / bareIdle.dropMaxMs,
+      roundRatios: [ggIdle.dropMaxMs / bareIdle.dropMaxMs],
+      medianRoundRatio: ggIdle.dropMaxMs / bareIdle.dropMaxMs,
+      compare: { what: 'longest event-loop delay while the connections are torn down', unit: 'ms loop max', gridgate: ggIdle.dropMaxMs, baseline: bareIdle.dropMaxMs, digits: 1 },
+      goalCheck: { text: `loop max ≤ ${DROP_LOOP_GOAL_MS} ms`, outcome: outcome([ggIdle.dropMaxMs], (v) => v <= DROP_LOOP_GOAL_MS) },
+      notes: [
+        `After the idle case's measurement, the load generator destroys all ${opts.idle} sockets of a server in one loop (no DISCONNECT, as a network drop); ` +
+          `the server's probe reads its main loop's longest delay over the next ${DROP_SETTLE_MS / 1000} s. One round; ratio = gridgate / bare aedes (lower is better). ` +
+          'gridgate paces the teardowns (src/core/turn-budget.ts, src/broker/broker.ts): a few milliseconds of them per turn of the loop, at most 16 under way; bare aedes tears each one down as its socket ends.'
+      ]
+    }
+    return [drop, {
       id: 'mqtt-idle',
       title: `mqtt idle connections, ${opts.idle}`,
       baseline,
@@ -750,7 +779,7 @@ async function idleCase (opts: MqttIngestOptions, openFiles: number, warnings: s
           'One round; ratio = gridgate / bare aedes KB per connection (lower is better). ' +
           'gridgate figures include what it does per connection (session, compiled permissions, a device.connected event, the registry\'s lastSeen write, the scrypt result cache).'
       ]
-    }
+    }]
   } finally {
     for (const c of children.reverse()) await c.stop()
     await removeTempDir(dir)
@@ -767,8 +796,8 @@ export async function benchMqttIngest (opts: MqttIngestOptions): Promise<MqttIng
   progress.line(`\n[mqtt ingest] open-files soft limit ${String(limit ?? 'unknown')}${limit !== undefined && limit < openFiles ? `, children get ulimit -n ${openFiles}` : ''}`)
   const cases = await trafficCases(opts, openFiles, warnings)
   if (opts.idle > 0) {
-    const idle = await idleCase(opts, openFiles, warnings)
-    cases.splice(2, 0, idle)
+    const idle = await idleCases(opts, openFiles, warnings)
+    cases.splice(2, 0, ...idle)
   }
   return { cases, warnings }
 }

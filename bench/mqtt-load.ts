@@ -25,6 +25,7 @@ export type LoadCommand =
   | { cmd: 'stop' }
   | { cmd: 'counts', group: string }
   | { cmd: 'end', group: string }
+  | { cmd: 'drop', group: string }
   | { cmd: 'loop' }
   | { cmd: 'payload', kind: PayloadKind }
 
@@ -294,6 +295,16 @@ async function endGroup (name: string): Promise<number> {
   return group.devices.length
 }
 
+/** Destroys every socket of the group in one go, as a network drop would: no DISCONNECT. */
+function dropGroup (name: string): number {
+  const group = groups.get(name)
+  if (group === undefined) return 0
+  groups.delete(name)
+  for (const sim of group.devices) sim.client.stream.destroy()
+  for (const sim of group.devices) sim.client.end(true)
+  return group.devices.length
+}
+
 // ---------------------------------------------------------------- commands
 
 async function execute (c: LoadCommand): Promise<unknown> {
@@ -306,6 +317,7 @@ async function execute (c: LoadCommand): Promise<unknown> {
       return { published: g?.published ?? 0, acked: g?.acked ?? 0, failed: g?.failed ?? 0, alive: g?.devices.filter((d) => d.alive).length ?? 0 }
     }
     case 'end': return await endGroup(c.group)
+    case 'drop': return dropGroup(c.group)
     case 'loop': return { loopActiveMs: performance.eventLoopUtilization().active, gcMs }
     case 'payload': {
       if (current !== undefined) throw new Error('cannot change the payload while a run is on')

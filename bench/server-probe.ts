@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector'
-import { constants, performance, PerformanceObserver } from 'node:perf_hooks'
+import { constants, monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks'
 
 // Preloaded into the MQTT servers under test (`node --import tsx --expose-gc --import
 // ./bench/server-probe.ts ...`, IPC channel open): answers the bench's requests for the
@@ -12,6 +12,8 @@ interface ProbeRequest {
   gc?: boolean
   /** Starts a CPU profile of the main thread, or stops it and writes it to `file`. */
   profile?: 'start' | 'stop'
+  /** Opens a window of the loop's delay (after answering); the next probe reads and closes it. */
+  resetLoopDelay?: boolean
   file?: string
 }
 
@@ -33,6 +35,8 @@ export interface ProbeReply {
   gcLongMinorPauses: number
   /** The latest pauses of 10 ms or more (at most 200): [epoch ms at its end, ms, scavenge?]. */
   gcLong: Array<[at: number, ms: number, minor: boolean]>
+  /** The main thread's longest event-loop delay in the window resetLoopDelay opened (ms, 1 ms resolution; 0 without one). */
+  loopDelayMaxMs: number
 }
 
 // A plain full collection (Node 20 ignores gc({ flavor: 'last-resort' })); the second one,
@@ -62,6 +66,11 @@ new PerformanceObserver((list) => {
     }
   }
 }).observe({ entryTypes: ['gc'] })
+
+// The longest delay of the main thread's loop over a window the bench opens (a mass disconnect);
+// off outside it, so the other cases' servers run no 1 ms timer.
+const loopDelay = monitorEventLoopDelay({ resolution: 1 })
+let loopWindow = false
 
 // Profiles of the measured windows only (the bench's --mqtt-cpu-prof), not of start-up,
 // connects and warm-up, which a whole-process --cpu-prof mixes in.
@@ -100,9 +109,17 @@ if (typeof process.send === 'function') {
         gcMaxMs,
         gcLongPauses,
         gcLongMinorPauses,
-        gcLong
+        gcLong,
+        // The histogram's max is in ns and includes the 1 ms resolution itself.
+        loopDelayMaxMs: loopWindow ? Math.max(0, loopDelay.max / 1e6 - 1) : 0
       }
       process.send?.(reply)
+      if (loopWindow) { loopDelay.disable(); loopWindow = false }
+      if (req.resetLoopDelay === true) {
+        loopDelay.reset()
+        loopDelay.enable()
+        loopWindow = true
+      }
     }
     if (req.gc === true && gc !== undefined) {
       collecting = true
