@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { Aedes, type Client } from 'aedes'
 import type { Config } from '../config/schema.js'
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js'
@@ -55,6 +57,13 @@ export type { RetainedMessage, RetainedMessages } from './retained.js'
 
 export interface Broker {
   aedes: Aedes
+  /**
+   * Takes a new connection (the listeners' sockets and WebSocket streams): a few milliseconds of
+   * them per turn of the loop, and at most CONNECTS_IN_FLIGHT from their arrival to the end of
+   * their CONNECT (aedes' clientReady: authenticated, CONNACK sent, the session's queue read)
+   * or their close; the rest wait.
+   */
+  handle: (stream: Duplex, req?: IncomingMessage) => void
   commands: CommandChannel
   /** The retained messages aedes holds, for operators (retained.ts). */
   retained: RetainedMessages
@@ -111,6 +120,12 @@ export interface BrokerOptions {
  */
 const TEARDOWN_BUDGET_MS = 2
 const TEARDOWNS_IN_FLIGHT = 16
+/**
+ * New connections, likewise: a CONNECT costs about 0.5 ms of the loop, much of it synchronous
+ * in aedes-persistence-level (a LevelDB iterator over the client's queued messages).
+ */
+const CONNECTS_BUDGET_MS = 2
+const CONNECTS_IN_FLIGHT = 32
 
 export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const { config, ports } = opts
@@ -254,7 +269,10 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   // Sockets that close together (a network drop, a load balancer restart) all end in one poll
   // of the event loop; their teardown, aedes' and presence's (about 0.3 ms each), runs a few
   // milliseconds per turn so that publishes go on being acknowledged meanwhile.
-  const teardown = createTurnBudget({ budgetMs: TEARDOWN_BUDGET_MS, maxInFlight: TEARDOWNS_IN_FLIGHT, onError: (err) => opts.observer.teardownError?.(err) })
+  const teardown = createTurnBudget({ budgetMs: TEARDOWN_BUDGET_MS, maxInFlight: TEARDOWNS_IN_FLIGHT, onError: (err) => opts.observer.connectionError?.(err, 'teardown') })
+  // A reconnect storm (the same devices, back after a network drop) arrives together too.
+  const connects = createTurnBudget({ budgetMs: CONNECTS_BUDGET_MS, maxInFlight: CONNECTS_IN_FLIGHT, onError: (err) => opts.observer.connectionError?.(err, 'connect') })
+  const connecting = new WeakMap<Client, () => void>()
   const aedes = await Aedes.createBroker({
     persistence: opts.persistence,
     ...(opts.mq === undefined ? {} : { mq: opts.mq }),
@@ -306,6 +324,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   })
   made.aedes = aedes
   await deferClientClose(aedes, teardown.run)
+  aedes.on('clientReady', (client) => { connecting.get(client)?.() })
   const persistence = persistenceOf(aedes)
   const stamps = stampRetained(persistence, clock)
   // A retained message cleared over HTTP frees its topic under the publisher's retained cap.
@@ -472,6 +491,13 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
 
   return {
     aedes,
+    handle: (stream, req) => {
+      connects.run((done) => {
+        if (stream.destroyed) { done(); return }
+        stream.once('close', done)
+        connecting.set(aedes.handle(stream, req), done)
+      })
+    },
     commands: commands.channel,
     retained,
     traffic,

@@ -173,7 +173,7 @@ describe('presence under session takeover', () => {
     expect(await connectedView(again, 'dev-s')).toBe(false)
   })
 
-  it('ends each of 200 connections that drop at once exactly once, as ConnectionLost, whether their sockets close or only half-close, while publishes go on being acknowledged', async () => {
+  it('takes 200 devices that connect at once, then ends each of them exactly once, as ConnectionLost, when they drop at once, whether their sockets close or only half-close, while publishes go on being acknowledged', async () => {
     const gw = await startTestGateway()
     teardown(gw.stop)
     const url = gw.gateway.listeners.mqtt
