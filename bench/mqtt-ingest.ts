@@ -245,11 +245,11 @@ interface Connection {
 }
 
 /** Connects each list of devices as a load-generator group, side by side, printing progress; throws if any fails. */
-export async function connectGroups (load: Ipc, conns: readonly Connection[], rate: number, quiet = false): Promise<ConnectResult[]> {
+export async function connectGroups (load: Ipc, conns: readonly Connection[], rate: number, quiet = false, concurrency = CONNECT_CONCURRENCY): Promise<ConnectResult[]> {
   const total = conns.reduce((n, c) => n + c.devices.length, 0)
   const counts = new Map<string, number>()
   const say = (text: string): void => { if (!quiet) progress.write(text) }
-  say(`  connecting ${conns.map((c) => `${c.devices.length} devices to ${c.server.name}`).join(', ')} (≤ ${CONNECT_CONCURRENCY} pending, ≤ ${rate}/s each) |`)
+  say(`  connecting ${conns.map((c) => `${c.devices.length} devices to ${c.server.name}`).join(', ')} (≤ ${concurrency} pending, ≤ ${rate}/s each) |`)
   const off = load.onStream((m) => {
     if (m.stream !== 'connecting' || !conns.some((c) => c.group === m.group)) return
     counts.set(m.group, m.connected)
@@ -259,7 +259,7 @@ export async function connectGroups (load: Ipc, conns: readonly Connection[], ra
   const t0 = performance.now()
   try {
     const results = await Promise.all(conns.map((c) => load.call<ConnectResult>({
-      cmd: 'connect', group: c.group, url: c.server.mqtt, devices: c.devices, concurrency: CONNECT_CONCURRENCY, rate, keepalive: KEEPALIVE_SECONDS
+      cmd: 'connect', group: c.group, url: c.server.mqtt, devices: c.devices, concurrency, rate, keepalive: KEEPALIVE_SECONDS
     }, Math.max(120_000, c.devices.length / rate * 4000))))
     const failed = results.reduce((n, r) => n + r.failed, 0)
     const first = results.find((r) => r.firstError !== undefined)?.firstError ?? ''
@@ -665,7 +665,7 @@ async function trafficCases (opts: MqttIngestOptions, openFiles: number, warning
  * `say` is called. A small connect/disconnect cycle goes first, so one-time growth (compiled
  * code, heap and allocator sizing) is not charged to the connections.
  */
-export async function idleSystem (load: { child: Child, ipc: Ipc }, server: Server, group: string, devices: Device[], quiet = false): Promise<{ result: SystemResult, say: () => void, dropMaxMs: number }> {
+export async function idleSystem (load: { child: Child, ipc: Ipc }, server: Server, group: string, devices: Device[], quiet = false): Promise<{ result: SystemResult, say: () => void, dropMaxMs: number, reconnectMaxMs: number, reconnectSeconds: number }> {
   const warm = devices.slice(0, Math.min(IDLE_WARMUP_CONNECTIONS, Math.ceil(devices.length / 10)))
   await connectGroups(load.ipc, [{ server, group: `${group}-warm-up`, devices: warm }], IDLE_CONNECT_RATE, true)
   await load.ipc.call({ cmd: 'end', group: `${group}-warm-up` }, 120_000)
@@ -695,7 +695,13 @@ export async function idleSystem (load: { child: Child, ipc: Ipc }, server: Serv
   await load.ipc.call({ cmd: 'drop', group }, 120_000)
   await sleep(DROP_SETTLE_MS)
   const dropMaxMs = (await server.ipc.probe()).loopDelayMaxMs
-  const dropSaid = `  ${server.name}: ${n} connections dropped at once: longest event-loop delay ${dropMaxMs.toFixed(1)} ms`
+  // And all of them come back at once (every CONNECT started together), as after that drop.
+  await server.ipc.probe(false, true)
+  const [again] = await connectGroups(load.ipc, [{ server, group: `${group}-again`, devices }], Number.MAX_SAFE_INTEGER, true, devices.length) as [ConnectResult]
+  const reconnectMaxMs = (await server.ipc.probe()).loopDelayMaxMs
+  await load.ipc.call({ cmd: 'end', group: `${group}-again` }, 120_000)
+  const dropSaid = `  ${server.name}: ${n} connections dropped at once: longest event-loop delay ${dropMaxMs.toFixed(1)} ms; ` +
+    `all back at once: ${reconnectMaxMs.toFixed(1)} ms, connected in ${again.seconds.toFixed(1)} s`
   if (!quiet) progress.line(dropSaid)
   const result: SystemResult = {
     name: server.name === 'bare aedes' ? 'bare aedes (child)' : 'gridgate (child)',
@@ -716,7 +722,7 @@ export async function idleSystem (load: { child: Child, ipc: Ipc }, server: Serv
       heapKbPerConnection: Math.round(heapKb * 100) / 100
     }
   }
-  return { result, say: () => { progress.line(outcome); progress.line(dropSaid) }, dropMaxMs }
+  return { result, say: () => { progress.line(outcome); progress.line(dropSaid) }, dropMaxMs, reconnectMaxMs, reconnectSeconds: again.seconds }
 }
 
 async function idleCases (opts: MqttIngestOptions, openFiles: number, warnings: string[]): Promise<CaseResult[]> {
@@ -761,7 +767,24 @@ async function idleCases (opts: MqttIngestOptions, openFiles: number, warnings: 
           'gridgate paces the teardowns (src/core/turn-budget.ts, src/broker/broker.ts): a few milliseconds of them per turn of the loop, at most 16 under way; bare aedes tears each one down as its socket ends.'
       ]
     }
-    return [drop, {
+    const reconnectOf = `the longest delay of the server's main event loop (1 ms resolution) while ${opts.idle} devices connect at once, until the last CONNACK`
+    const reconnect: CaseResult = {
+      id: 'mqtt-reconnect',
+      title: `mqtt reconnect storm, ${opts.idle} devices connect at once`,
+      baseline: { ...baseline, latency: noLatency, latencyOf: reconnectOf },
+      gridgate: { ...gridgate, latency: noLatency, latencyOf: reconnectOf },
+      ratio: ggIdle.reconnectMaxMs / bareIdle.reconnectMaxMs,
+      roundRatios: [ggIdle.reconnectMaxMs / bareIdle.reconnectMaxMs],
+      medianRoundRatio: ggIdle.reconnectMaxMs / bareIdle.reconnectMaxMs,
+      compare: { what: 'longest event-loop delay while the devices connect', unit: 'ms loop max', gridgate: ggIdle.reconnectMaxMs, baseline: bareIdle.reconnectMaxMs, digits: 1 },
+      goalCheck: { text: `loop max ≤ ${DROP_LOOP_GOAL_MS} ms`, outcome: outcome([ggIdle.reconnectMaxMs], (v) => v <= DROP_LOOP_GOAL_MS) },
+      notes: [
+        `After the mass disconnect, the load generator starts all ${opts.idle} devices' connections at once (their credentials known to the server, as when devices come back); ` +
+          `the server's probe reads its main loop's longest delay until the last CONNACK: gridgate's were all in after ${ggIdle.reconnectSeconds.toFixed(1)} s, bare aedes' after ${bareIdle.reconnectSeconds.toFixed(1)} s. ` +
+          'One round; ratio = gridgate / bare aedes (lower is better). gridgate takes new connections a few milliseconds per turn, at most 32 between their arrival and the end of their CONNECT (src/broker/broker.ts).'
+      ]
+    }
+    return [drop, reconnect, {
       id: 'mqtt-idle',
       title: `mqtt idle connections, ${opts.idle}`,
       baseline,

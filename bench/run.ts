@@ -42,7 +42,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --mqtt-devices N  simulated MQTT devices for fan-in and latency, and telemetry's ingest case (default 1000)
   --mqtt-inflight N QoS 1 publishes in flight per device in the fan-in cases (default 10)
   --mqtt-rate N     publishes/s in total in the latency case (default 5000)
-  --mqtt-idle N     idle connections in the memory and mass-disconnect cases, 0 to skip them (default 5000)
+  --mqtt-idle N     idle connections in the memory, mass-disconnect and reconnect-storm cases, 0 to skip them (default 5000)
   --mqtt-cpu-prof DIR  write CPU profiles of each measured mqtt window (server main thread) and of telemetry's gridgate children to DIR
                     (and of the gridgate nodes in each measured cluster pull and push window)
   --dir DIR         where temp databases go (default: the OS temp dir)
