@@ -58,10 +58,8 @@ export type { RetainedMessage, RetainedMessages } from './retained.js'
 export interface Broker {
   aedes: Aedes
   /**
-   * Takes a new connection (the listeners' sockets and WebSocket streams): a few milliseconds of
-   * them per turn of the loop, and at most CONNECTS_IN_FLIGHT from their arrival to the end of
-   * their CONNECT (aedes' clientReady: authenticated, CONNACK sent, the session's queue read)
-   * or their close; the rest wait.
+   * Takes a new connection (the listeners' sockets and WebSocket streams), a few milliseconds
+   * of them per turn of the loop; their CONNECTs are paced too (below).
    */
   handle: (stream: Duplex, req?: IncomingMessage) => void
   commands: CommandChannel
@@ -121,8 +119,12 @@ export interface BrokerOptions {
 const TEARDOWN_BUDGET_MS = 2
 const TEARDOWNS_IN_FLIGHT = 16
 /**
- * New connections, likewise: a CONNECT costs about 0.5 ms of the loop, much of it synchronous
- * in aedes-persistence-level (a LevelDB iterator over the client's queued messages).
+ * New connections, likewise: a turn's time for taking sockets, and for starting CONNECTs, and
+ * how many CONNECTs may be under way from their packet to aedes' clientReady (authenticated,
+ * CONNACK sent, the session's queue read) or their close. A CONNECT costs the loop about
+ * 0.5 ms, much of it synchronous in aedes-persistence-level (a LevelDB iterator over the
+ * client's queued messages). Counted from the packet, not the socket: a socket that sends
+ * nothing holds no place.
  */
 const CONNECTS_BUDGET_MS = 2
 const CONNECTS_IN_FLIGHT = 32
@@ -271,7 +273,9 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   // milliseconds per turn so that publishes go on being acknowledged meanwhile.
   const teardown = createTurnBudget({ budgetMs: TEARDOWN_BUDGET_MS, maxInFlight: TEARDOWNS_IN_FLIGHT, onError: (err) => opts.observer.connectionError?.(err, 'teardown') })
   // A reconnect storm (the same devices, back after a network drop) arrives together too.
-  const connects = createTurnBudget({ budgetMs: CONNECTS_BUDGET_MS, maxInFlight: CONNECTS_IN_FLIGHT, onError: (err) => opts.observer.connectionError?.(err, 'connect') })
+  const connectionError = (err: unknown): void => { opts.observer.connectionError?.(err, 'connect') }
+  const accepts = createTurnBudget({ budgetMs: CONNECTS_BUDGET_MS, onError: connectionError })
+  const connects = createTurnBudget({ budgetMs: CONNECTS_BUDGET_MS, maxInFlight: CONNECTS_IN_FLIGHT, onError: connectionError })
   const connecting = new WeakMap<Client, () => void>()
   const aedes = await Aedes.createBroker({
     persistence: opts.persistence,
@@ -284,6 +288,15 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     // past this it is disconnected (aedes' own default is 60 s).
     drainTimeout: Math.round(config.drainTimeoutSeconds * 1000),
     ...accessHooks,
+    preConnect (client, packet, done) {
+      connects.run((release) => {
+        // Closed while it waited: aedes has let it go; its CONNECT goes no further.
+        if (client.closed) { release(); return }
+        connecting.set(client, release)
+        client.conn.once('close', release)
+        accessHooks.preConnect(client, packet, done)
+      })
+    },
     authenticate (client, username, password, done) {
       accessHooks.authenticate(client, username, password, (err, ok) => {
         const s = sessions.get(client)
@@ -492,10 +505,9 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   return {
     aedes,
     handle: (stream, req) => {
-      connects.run((done) => {
-        if (stream.destroyed) { done(); return }
-        stream.once('close', done)
-        connecting.set(aedes.handle(stream, req), done)
+      accepts.run((done) => {
+        if (!stream.destroyed) aedes.handle(stream, req)
+        done()
       })
     },
     commands: commands.channel,

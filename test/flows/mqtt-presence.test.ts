@@ -205,4 +205,19 @@ describe('presence under session takeover', () => {
     }
     for (const id of ids.filter((_, i) => i % 20 === 0)) expect(await connectedView(gw, id), id).toBe(false)
   })
+
+  it('takes a device\'s CONNECT at once while 40 sockets that sent nothing are open (they hold no place among the CONNECTs under way)', async () => {
+    const gw = await startTestGateway()
+    teardown(gw.stop)
+    const url = gw.gateway.listeners.mqtt
+    const silent = await Promise.all(Array.from({ length: 40 }, async () => await rawConnection(url)))
+    teardown(() => { for (const r of silent) r.socket.destroy() })
+    const password = await registerDevice(gw, 'dev-busy')
+    const started = performance.now()
+    const c = await connectOrClosed(url, 'dev-busy', password)
+    teardown(() => c.endAsync(true))
+    // The silent sockets are closed by the connect timeout (10 s); the device did not wait for it.
+    expect(performance.now() - started).toBeLessThan(5_000)
+    expect(silent.every((r) => r.received().length === 0)).toBe(true)
+  })
 })
