@@ -124,10 +124,11 @@ const TEARDOWNS_IN_FLIGHT = 16
  * CONNACK sent, the session's queue read) or their close. A CONNECT costs the loop about
  * 0.5 ms, much of it synchronous in aedes-persistence-level (a LevelDB iterator over the
  * client's queued messages). Counted from the packet, not the socket: a socket that sends
- * nothing holds no place.
+ * nothing holds no place. 128, not 32: with 32, 5,000 devices connecting for the first time
+ * (passwords checked with scrypt) took 2.6 times as long to be all in as unpaced.
  */
 const CONNECTS_BUDGET_MS = 2
-const CONNECTS_IN_FLIGHT = 32
+const CONNECTS_IN_FLIGHT = 128
 
 export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const { config, ports } = opts
