@@ -222,11 +222,11 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
       observer: {
         ...brokerObserver(metrics, mqttLog),
         // While Redis is unreachable the outage is reported once (watchStorage), not per sweep.
-        connectionError: (err, phase) => { mqttLog.error({ err, phase }, phase === 'connect' ? 'taking a new connection failed' : 'tearing down a closed connection failed') },
+        teardownError: (err) => { mqttLog.error({ err }, 'tearing down a closed connection failed') },
         presenceError: (err, deviceId) => { if (engine.availability.available) mqttLog.warn({ err, deviceId }, 'presence record not written or read; the next sweep repairs it') }
       }
     })
-    const mqtt = await startMqttListeners(broker, {
+    const mqtt = await startMqttListeners(broker.aedes, {
       host: config.mqtt.host,
       port: config.mqtt.port,
       wsPort: config.mqtt.wsPort,

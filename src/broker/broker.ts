@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto'
-import type { IncomingMessage } from 'node:http'
-import type { Duplex } from 'node:stream'
 import { Aedes, type Client } from 'aedes'
 import type { Config } from '../config/schema.js'
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js'
@@ -57,11 +55,6 @@ export type { RetainedMessage, RetainedMessages } from './retained.js'
 
 export interface Broker {
   aedes: Aedes
-  /**
-   * Takes a new connection (the listeners' sockets and WebSocket streams), a few milliseconds
-   * of them per turn of the loop; their CONNECTs are paced too (below).
-   */
-  handle: (stream: Duplex, req?: IncomingMessage) => void
   commands: CommandChannel
   /** The retained messages aedes holds, for operators (retained.ts). */
   retained: RetainedMessages
@@ -118,17 +111,6 @@ export interface BrokerOptions {
  */
 const TEARDOWN_BUDGET_MS = 2
 const TEARDOWNS_IN_FLIGHT = 16
-/**
- * New connections, likewise: a turn's time for taking sockets, and for starting CONNECTs, and
- * how many CONNECTs may be under way from their packet to aedes' clientReady (authenticated,
- * CONNACK sent, the session's queue read) or their close. A CONNECT costs the loop about
- * 0.5 ms, much of it synchronous in aedes-persistence-level (a LevelDB iterator over the
- * client's queued messages). Counted from the packet, not the socket: a socket that sends
- * nothing holds no place. 128, not 32: with 32, 5,000 devices connecting for the first time
- * (passwords checked with scrypt) took 2.6 times as long to be all in as unpaced.
- */
-const CONNECTS_BUDGET_MS = 2
-const CONNECTS_IN_FLIGHT = 128
 
 export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const { config, ports } = opts
@@ -272,12 +254,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   // Sockets that close together (a network drop, a load balancer restart) all end in one poll
   // of the event loop; their teardown, aedes' and presence's (about 0.3 ms each), runs a few
   // milliseconds per turn so that publishes go on being acknowledged meanwhile.
-  const teardown = createTurnBudget({ budgetMs: TEARDOWN_BUDGET_MS, maxInFlight: TEARDOWNS_IN_FLIGHT, onError: (err) => opts.observer.connectionError?.(err, 'teardown') })
-  // A reconnect storm (the same devices, back after a network drop) arrives together too.
-  const connectionError = (err: unknown): void => { opts.observer.connectionError?.(err, 'connect') }
-  const accepts = createTurnBudget({ budgetMs: CONNECTS_BUDGET_MS, onError: connectionError })
-  const connects = createTurnBudget({ budgetMs: CONNECTS_BUDGET_MS, maxInFlight: CONNECTS_IN_FLIGHT, onError: connectionError })
-  const connecting = new WeakMap<Client, () => void>()
+  const teardown = createTurnBudget({ budgetMs: TEARDOWN_BUDGET_MS, maxInFlight: TEARDOWNS_IN_FLIGHT, onError: (err) => opts.observer.teardownError?.(err) })
   const aedes = await Aedes.createBroker({
     persistence: opts.persistence,
     ...(opts.mq === undefined ? {} : { mq: opts.mq }),
@@ -289,15 +266,6 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     // past this it is disconnected (aedes' own default is 60 s).
     drainTimeout: Math.round(config.drainTimeoutSeconds * 1000),
     ...accessHooks,
-    preConnect (client, packet, done) {
-      connects.run((release) => {
-        // Closed while it waited: aedes has let it go; its CONNECT goes no further.
-        if (client.closed) { release(); return }
-        connecting.set(client, release)
-        client.conn.once('close', release)
-        accessHooks.preConnect(client, packet, done)
-      })
-    },
     authenticate (client, username, password, done) {
       accessHooks.authenticate(client, username, password, (err, ok) => {
         const s = sessions.get(client)
@@ -338,7 +306,6 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   })
   made.aedes = aedes
   await deferClientClose(aedes, teardown.run)
-  aedes.on('clientReady', (client) => { connecting.get(client)?.() })
   const persistence = persistenceOf(aedes)
   const stamps = stampRetained(persistence, clock)
   // A retained message cleared over HTTP frees its topic under the publisher's retained cap.
@@ -505,12 +472,6 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
 
   return {
     aedes,
-    handle: (stream, req) => {
-      accepts.run((done) => {
-        if (!stream.destroyed) aedes.handle(stream, req)
-        done()
-      })
-    },
     commands: commands.channel,
     retained,
     traffic,

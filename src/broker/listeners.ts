@@ -1,10 +1,11 @@
 import { once } from 'node:events'
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net'
-import type { Duplex, Writable } from 'node:stream'
+import type { Writable } from 'node:stream'
 import { createServer as createTlsServer } from 'node:tls'
 import { WebSocketServer, createWebSocketStream } from 'ws'
+import type { Aedes } from 'aedes'
 import { countPackets, headerWalker, meterWrites, type TrafficCounters } from './traffic.js'
 
 // The four MQTT transports. WebSockets use ws 8 directly with createWebSocketStream, as
@@ -89,12 +90,7 @@ async function listen (server: Server | HttpServer, host: string, port: number):
   await once(server, 'listening')
 }
 
-/** What takes each new connection: the broker (broker.ts), which hands it to aedes. */
-export interface ConnectionHandler {
-  handle: (stream: Duplex, req?: IncomingMessage) => void
-}
-
-export async function startMqttListeners (broker: ConnectionHandler, opts: ListenerOptions): Promise<MqttListeners> {
+export async function startMqttListeners (aedes: Aedes, opts: ListenerOptions): Promise<MqttListeners> {
   const servers: Array<Server | HttpServer> = []
   const sockets: WebSocketServer[] = []
   const urls: Record<string, string> = {}
@@ -108,7 +104,7 @@ export async function startMqttListeners (broker: ConnectionHandler, opts: Liste
       const stream = createWebSocketStream(ws)
       stream.on('error', () => ws.terminate())
       instrument(stream, opts)
-      broker.handle(stream, req)
+      aedes.handle(stream, req)
     })
     sockets.push(wss)
   }
@@ -160,7 +156,7 @@ export async function startMqttListeners (broker: ConnectionHandler, opts: Liste
     const handle = (socket: Socket): void => {
       if (socket.destroyed) return // refused by the connection limits
       instrument(socket, opts)
-      broker.handle(socket)
+      aedes.handle(socket)
     }
     const tcp = track(createNetServer({ allowHalfOpen: true }, handle))
     await listen(tcp, opts.host, opts.port)

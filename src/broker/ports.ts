@@ -37,8 +37,8 @@ export interface BrokerObserver {
   sharedDropped?: (share: string, messages: number, reason: 'queue full' | 'no member') => void
   /** A presence record could not be written or read (the store failed); the connection's state is repaired later. */
   presenceError?: (err: unknown, deviceId: string) => void
-  /** Taking a new connection, or tearing down a closed one (aedes' part or presence's), threw; the others go on. */
-  connectionError?: (err: unknown, phase: 'connect' | 'teardown') => void
+  /** Tearing down a closed connection (aedes' part or presence's) threw; the other teardowns go on. */
+  teardownError?: (err: unknown) => void
   /** A refused action, by gridgate error code. */
   refused: (code: 'MQTT_NOT_AUTHORIZED' | 'MQTT_BAD_CREDENTIALS' | 'MQTT_CLIENT_ID_REJECTED' | 'PAYLOAD_TOO_LARGE' | 'MQTT_RETAINED_LIMIT' | 'STORAGE_WRITE_FAILED' | 'STORAGE_UNAVAILABLE', deviceId: string, detail: string) => void
 }
