@@ -725,6 +725,25 @@ export async function idleSystem (load: { child: Child, ipc: Ipc }, server: Serv
   return { result, say: () => { progress.line(outcome); progress.line(dropSaid) }, dropMaxMs, reconnectMaxMs, reconnectSeconds: again.seconds }
 }
 
+const NO_LATENCY = { count: 0, meanMs: Number.NaN, p50Ms: Number.NaN, p90Ms: Number.NaN, p99Ms: Number.NaN, p999Ms: Number.NaN, maxMs: Number.NaN }
+
+/** A one-round case whose figure is each server's longest loop delay (ms) over a window of the idle case. */
+function loopDelayCase (c: { id: string, title: string, of: string, what: string, systems: [baseline: SystemResult, gridgate: SystemResult], ms: [baseline: number, gridgate: number], note: string }): CaseResult {
+  const [bareMs, ggMs] = c.ms
+  return {
+    id: c.id,
+    title: c.title,
+    baseline: { ...c.systems[0], latency: NO_LATENCY, latencyOf: c.of },
+    gridgate: { ...c.systems[1], latency: NO_LATENCY, latencyOf: c.of },
+    ratio: ggMs / bareMs,
+    roundRatios: [ggMs / bareMs],
+    medianRoundRatio: ggMs / bareMs,
+    compare: { what: c.what, unit: 'ms loop max', gridgate: ggMs, baseline: bareMs, digits: 1 },
+    goalCheck: { text: `loop max ≤ ${DROP_LOOP_GOAL_MS} ms`, outcome: outcome([ggMs], (v) => v <= DROP_LOOP_GOAL_MS) },
+    notes: [c.note]
+  }
+}
+
 async function idleCases (opts: MqttIngestOptions, openFiles: number, warnings: string[]): Promise<CaseResult[]> {
   const dir = await makeTempDir(opts.baseDir, 'gridgate-bench-mqtt-idle-')
   const children: Child[] = []
@@ -749,41 +768,28 @@ async function idleCases (opts: MqttIngestOptions, openFiles: number, warnings: 
     const gridgate = ggIdle.result
     const g = gridgate.memory?.kbPerConnection ?? Number.NaN
     const b = baseline.memory?.kbPerConnection ?? Number.NaN
-    const noLatency = { count: 0, meanMs: Number.NaN, p50Ms: Number.NaN, p90Ms: Number.NaN, p99Ms: Number.NaN, p999Ms: Number.NaN, maxMs: Number.NaN }
-    const dropOf = `the longest delay of the server's main event loop (1 ms resolution) in the ${DROP_SETTLE_MS / 1000} s after ${opts.idle} idle connections dropped at once`
-    const drop: CaseResult = {
+    const drop = loopDelayCase({
       id: 'mqtt-drop',
       title: `mqtt mass disconnect, ${opts.idle} idle devices drop at once`,
-      baseline: { ...baseline, latency: noLatency, latencyOf: dropOf },
-      gridgate: { ...gridgate, latency: noLatency, latencyOf: dropOf },
-      ratio: ggIdle.dropMaxMs / bareIdle.dropMaxMs,
-      roundRatios: [ggIdle.dropMaxMs / bareIdle.dropMaxMs],
-      medianRoundRatio: ggIdle.dropMaxMs / bareIdle.dropMaxMs,
-      compare: { what: 'longest event-loop delay while the connections are torn down', unit: 'ms loop max', gridgate: ggIdle.dropMaxMs, baseline: bareIdle.dropMaxMs, digits: 1 },
-      goalCheck: { text: `loop max ≤ ${DROP_LOOP_GOAL_MS} ms`, outcome: outcome([ggIdle.dropMaxMs], (v) => v <= DROP_LOOP_GOAL_MS) },
-      notes: [
-        `After the idle case's measurement, the load generator destroys all ${opts.idle} sockets of a server in one loop (no DISCONNECT, as a network drop); ` +
-          `the server's probe reads its main loop's longest delay over the next ${DROP_SETTLE_MS / 1000} s. One round; ratio = gridgate / bare aedes (lower is better). ` +
-          'gridgate paces the teardowns (src/core/turn-budget.ts, src/broker/broker.ts): a few milliseconds of them per turn of the loop, at most 16 under way; bare aedes tears each one down as its socket ends.'
-      ]
-    }
-    const reconnectOf = `the longest delay of the server's main event loop (1 ms resolution) while ${opts.idle} devices connect at once, until the last CONNACK`
-    const reconnect: CaseResult = {
+      of: `the longest delay of the server's main event loop (1 ms resolution) in the ${DROP_SETTLE_MS / 1000} s after ${opts.idle} idle connections dropped at once`,
+      what: 'longest event-loop delay while the connections are torn down',
+      systems: [baseline, gridgate],
+      ms: [bareIdle.dropMaxMs, ggIdle.dropMaxMs],
+      note: `After the idle case's measurement, the load generator destroys all ${opts.idle} sockets of a server in one loop (no DISCONNECT, as a network drop); ` +
+        `the server's probe reads its main loop's longest delay over the next ${DROP_SETTLE_MS / 1000} s. One round; ratio = gridgate / bare aedes (lower is better). ` +
+        'gridgate paces the teardowns (src/core/turn-budget.ts, src/broker/broker.ts): a few milliseconds of them per turn of the loop, at most 16 under way; bare aedes tears each one down as its socket ends.'
+    })
+    const reconnect = loopDelayCase({
       id: 'mqtt-reconnect',
       title: `mqtt reconnect storm, ${opts.idle} devices connect at once`,
-      baseline: { ...baseline, latency: noLatency, latencyOf: reconnectOf },
-      gridgate: { ...gridgate, latency: noLatency, latencyOf: reconnectOf },
-      ratio: ggIdle.reconnectMaxMs / bareIdle.reconnectMaxMs,
-      roundRatios: [ggIdle.reconnectMaxMs / bareIdle.reconnectMaxMs],
-      medianRoundRatio: ggIdle.reconnectMaxMs / bareIdle.reconnectMaxMs,
-      compare: { what: 'longest event-loop delay while the devices connect', unit: 'ms loop max', gridgate: ggIdle.reconnectMaxMs, baseline: bareIdle.reconnectMaxMs, digits: 1 },
-      goalCheck: { text: `loop max ≤ ${DROP_LOOP_GOAL_MS} ms`, outcome: outcome([ggIdle.reconnectMaxMs], (v) => v <= DROP_LOOP_GOAL_MS) },
-      notes: [
-        `After the mass disconnect, the load generator starts all ${opts.idle} devices' connections at once (their credentials known to the server, as when devices come back); ` +
-          `the server's probe reads its main loop's longest delay until the last CONNACK: gridgate's were all in after ${ggIdle.reconnectSeconds.toFixed(1)} s, bare aedes' after ${bareIdle.reconnectSeconds.toFixed(1)} s. ` +
-          'One round; ratio = gridgate / bare aedes (lower is better). Unlike teardowns, gridgate does not pace new connections.'
-      ]
-    }
+      of: `the longest delay of the server's main event loop (1 ms resolution) while ${opts.idle} devices connect at once, until the last CONNACK`,
+      what: 'longest event-loop delay while the devices connect',
+      systems: [baseline, gridgate],
+      ms: [bareIdle.reconnectMaxMs, ggIdle.reconnectMaxMs],
+      note: `After the mass disconnect, the load generator starts all ${opts.idle} devices' connections at once (their credentials known to the server, as when devices come back); ` +
+        `the server's probe reads its main loop's longest delay until the last CONNACK: gridgate's were all in after ${ggIdle.reconnectSeconds.toFixed(1)} s, bare aedes' after ${bareIdle.reconnectSeconds.toFixed(1)} s. ` +
+        'One round; ratio = gridgate / bare aedes (lower is better). Unlike teardowns, gridgate does not pace new connections.'
+    })
     return [drop, reconnect, {
       id: 'mqtt-idle',
       title: `mqtt idle connections, ${opts.idle}`,
