@@ -96,11 +96,13 @@ export async function startLoadGenerator (openFiles: number, cpuProfileDir?: str
   return { child, ipc: new IpcBase<LoadCommand, LoadStream>(child) }
 }
 
-async function startBareAedes (openFiles: number): Promise<Server> {
-  const child = await startChild('bare aedes', ['bench/bare-aedes.ts'], 30_000, { ipc: true, nodeArgs: PROBE_ARGS, openFiles })
+/** `durableDir`: the durable floor (bench/bare-aedes.ts --durable), its LevelDB in that directory. */
+export async function startBareAedes (openFiles: number, durableDir?: string): Promise<Server> {
+  const name = durableDir === undefined ? 'bare aedes' : 'durable aedes'
+  const child = await startChild(name, ['bench/bare-aedes.ts', ...(durableDir === undefined ? [] : ['--durable', durableDir])], 30_000, { ipc: true, nodeArgs: PROBE_ARGS, openFiles })
   const mqtt = child.listeners.mqtt
-  if (mqtt === undefined) throw new Error('bare aedes did not report its MQTT listener')
-  return { name: 'bare aedes', child, ipc: new IpcBase<LoadCommand, LoadStream>(child), mqtt }
+  if (mqtt === undefined) throw new Error(`${name} did not report its MQTT listener`)
+  return { name, child, ipc: new IpcBase<LoadCommand, LoadStream>(child), mqtt }
 }
 
 /** `extraConfig`: further top-level config sections (e.g. `telemetry`) for the child. */
@@ -466,7 +468,8 @@ function cpuPerMessageUs (r: SystemResult, probe = 'server'): number {
   return share / r.eventsPerSecond * 1e6
 }
 
-function cpuCase (bare: SystemResult, gg: SystemResult, devices: number): CaseResult {
+/** `durable`: against durable aedes (bench/bare-aedes.ts --durable), a figure without a goal. */
+function cpuCase (bare: SystemResult, gg: SystemResult, devices: number, durable = false): CaseResult {
   const perRound = gg.rounds.map((g, i) => {
     const b = bare.rounds[i]
     const us = (r: Round): number => (r.cpuPercent.server ?? Number.NaN) / 100 / r.eventsPerSecond * 1e6
@@ -475,29 +478,31 @@ function cpuCase (bare: SystemResult, gg: SystemResult, devices: number): CaseRe
   const ggUs = cpuPerMessageUs(gg)
   const bareUs = cpuPerMessageUs(bare)
   const ratio = ggUs / bareUs
-  return {
-    id: `mqtt-cpu-per-message-${devices}`,
-    title: `mqtt CPU per message, fan-in ${devices} devices (server process, all threads)`,
+  const c: CaseResult = {
+    id: `mqtt-cpu-per-message-${devices}${durable ? '-durable' : ''}`,
+    title: `mqtt CPU per message, fan-in ${devices} devices${durable ? ', against durable aedes' : ''} (server process, all threads)`,
     baseline: bare,
     gridgate: gg,
     ratio,
     roundRatios: perRound,
     medianRoundRatio: median(perRound),
     compare: { what: 'server CPU per PUBACKed message', unit: 'µs/msg', gridgate: ggUs, baseline: bareUs, digits: 1 },
-    goalCheck: { text: `≤ ${CPU_PER_MESSAGE_GOAL}× bare aedes`, outcome: outcome([ratio, median(perRound)], (v) => v <= CPU_PER_MESSAGE_GOAL) },
-    notes: ['Ratio = gridgate µs/msg / bare aedes µs/msg (lower is better): the server child\'s CPU time (all its threads: JS, LevelDB, GC) over the measured windows / PUBACKs in them.']
+    notes: [`Ratio = gridgate µs/msg / ${durable ? 'durable' : 'bare'} aedes µs/msg (lower is better): the server child's CPU time (all its threads: JS, LevelDB, GC) over the measured windows / PUBACKs in them.`]
   }
+  if (!durable) c.goalCheck = { text: `≤ ${CPU_PER_MESSAGE_GOAL}× bare aedes`, outcome: outcome([ratio, median(perRound)], (v) => v <= CPU_PER_MESSAGE_GOAL) }
+  return c
 }
 
 async function trafficCases (opts: MqttIngestOptions, openFiles: number, warnings: string[]): Promise<CaseResult[]> {
   const dirs = [
     await makeTempDir(opts.baseDir, 'gridgate-bench-mqtt-'),
     await makeTempDir(opts.baseDir, 'gridgate-bench-mqtt-nopersist-'),
-    await makeTempDir(opts.baseDir, 'gridgate-bench-mqtt-notelemetry-')
+    await makeTempDir(opts.baseDir, 'gridgate-bench-mqtt-notelemetry-'),
+    await makeTempDir(opts.baseDir, 'gridgate-bench-mqtt-durable-aedes-')
   ]
   const children: Child[] = []
   try {
-    progress.line('  starting children: load generator, bare aedes, gridgate (defaults), gridgate (mqtt.persistence false), gridgate (telemetry.enabled false)')
+    progress.line('  starting children: load generator, bare aedes, durable aedes, gridgate (defaults), gridgate (mqtt.persistence false), gridgate (telemetry.enabled false)')
     const [load] = await startAll([startLoadGenerator(openFiles, opts.cpuProfileDir)], openFiles, warnings)
     if (load === undefined) throw new Error('no load generator')
     children.push(load.child)
@@ -505,13 +510,14 @@ async function trafficCases (opts: MqttIngestOptions, openFiles: number, warning
       startBareAedes(openFiles),
       startGridgate('gridgate', dirs[0] as string, true, openFiles),
       startGridgate('gridgate, no persistence', dirs[1] as string, false, openFiles),
-      startGridgate('gridgate, telemetry off', dirs[2] as string, true, openFiles, undefined, { telemetry: { enabled: false } })
+      startGridgate('gridgate, telemetry off', dirs[2] as string, true, openFiles, undefined, { telemetry: { enabled: false } }),
+      startBareAedes(openFiles, dirs[3] as string)
     ], openFiles, warnings)
     children.push(...servers.map((s) => s.child))
     if (opts.cpuProfileDir !== undefined) {
       progress.line(`  CPU profiles of each measured window's server main thread go to ${opts.cpuProfileDir} ({server}.{window|rate}.{n}.cpuprofile); the load generator's whole run as CPU.*.${load.child.pid}.*.cpuprofile`)
     }
-    const [bare, gg, ggnp, ggnt] = servers as [Server, Server, Server, Server]
+    const [bare, gg, ggnp, ggnt, dur] = servers as [Server, Server, Server, Server, Server]
 
     const small = Math.min(SMALL_FAN_IN_DEVICES, opts.devices)
     const [ggDevices, ggnpDevices, ggntDevices] = await registerDevices([gg, ggnp, ggnt], deviceIds('dev', opts.devices)) as [Device[], Device[], Device[]]
@@ -519,6 +525,7 @@ async function trafficCases (opts: MqttIngestOptions, openFiles: number, warning
     // The baseline gets the same CONNECT packets (its authenticate lets everyone in).
     await connectGroups(load.ipc, [
       { server: bare, group: 'bare', devices: ggDevices },
+      { server: dur, group: 'dur', devices: ggDevices },
       { server: gg, group: 'gg', devices: ggDevices },
       { server: ggnp, group: 'ggnp', devices: ggnpDevices },
       { server: ggnt, group: 'ggnt', devices: ggntDevices },
@@ -527,6 +534,7 @@ async function trafficCases (opts: MqttIngestOptions, openFiles: number, warning
     ], CONNECT_RATE)
 
     const tBare = newTarget(bare, 'bare', false)
+    const tDur = newTarget(dur, 'dur', false)
     const tGg = newTarget(gg, 'gg', true)
     const tNp = newTarget(ggnp, 'ggnp', true)
     const tNt = newTarget(ggnt, 'ggnt', true)
@@ -537,7 +545,7 @@ async function trafficCases (opts: MqttIngestOptions, openFiles: number, warning
     const paced: Load = { mode: 'rate', rate: opts.rate }
 
     progress.line(`\n[mqtt] pre-warm (not recorded): ${compact(opts.rate)} publishes/s for ${PREWARM_SECONDS}s on each server`)
-    for (const t of [tBare, tGg, tNp, tNt]) await round(phase, t, paced, true)
+    for (const t of [tBare, tDur, tGg, tNp, tNt]) await round(phase, t, paced, true)
 
     // Latency first: after the fan-in, LevelDB compacts hundreds of MB in the gridgate
     // children for a while, which would then sit in every latency round.
@@ -546,7 +554,7 @@ async function trafficCases (opts: MqttIngestOptions, openFiles: number, warning
     const latencyFrom = Date.now()
     for (let r = 0; r < opts.rounds; r++) {
       progress.line(` round ${r + 1}/${opts.rounds}`)
-      for (const t of r % 2 === 0 ? [tBare, tGg] : [tGg, tBare]) await round(phase, t, paced)
+      for (const t of r % 2 === 0 ? [tBare, tDur, tGg] : [tGg, tDur, tBare]) await round(phase, t, paced)
     }
     // GC pauses of gridgate's ingest thread over the latency rounds (warm-ups and the bare rounds between included).
     const gcAfter = await gg.ipc.probe()
@@ -556,7 +564,7 @@ async function trafficCases (opts: MqttIngestOptions, openFiles: number, warning
     for (let r = 0; r < opts.rounds; r++) {
       progress.line(` round ${r + 1}/${opts.rounds}`)
       // gridgate sits between its baselines, so each pair is measured back to back.
-      for (const t of r % 2 === 0 ? [tBare, tGg, tNp, tNt] : [tNt, tNp, tGg, tBare]) await round(phase, t, window)
+      for (const t of r % 2 === 0 ? [tBare, tDur, tGg, tNp, tNt] : [tNt, tNp, tGg, tDur, tBare]) await round(phase, t, window)
     }
     progress.line(`\n[mqtt fan-in] ${small} devices × ${opts.inflight} QoS 1 publishes in flight, ${opts.rounds} round(s) of ${opts.seconds}s`)
     for (let r = 0; r < opts.rounds; r++) {
@@ -590,6 +598,9 @@ async function trafficCases (opts: MqttIngestOptions, openFiles: number, warning
     const bareText = (n: number): string => `Aedes.createBroker(), in-memory persistence, allow-all authenticate; ${client(n)}`
     const ggText = (n: number, extra = 'mqtt.persistence true, storage.sync true, default telemetry'): string => `gridgate start, ${extra}; ${client(n)}`
     const bareWindow = systemResult('bare aedes (child)', bareText(opts.devices), windowOf, tBare.window, tBare.windowHistogram)
+    const durText = `aedes as bare aedes, whose authorizePublish queues each payload and lets the PUBACK go once it is in ONE LevelDB record per group commit (sync: true, 64 MiB write buffer): the least a broker acknowledging only what is on disk can do; ${client(opts.devices)}`
+    const durWindow = systemResult('durable aedes (child)', durText, windowOf, tDur.window, tDur.windowHistogram)
+    const durPaced = systemResult('durable aedes (child)', durText, pacedOf, tDur.paced, tDur.pacedHistogram)
     const ggWindow = systemResult('gridgate (child)', ggText(opts.devices), windowOf, tGg.window, tGg.windowHistogram, tGg.windowBatches)
     const npWindow = systemResult('gridgate, mqtt.persistence false (child)', ggText(opts.devices, 'in-memory aedes persistence, storage.sync true'), windowOf, tNp.window, tNp.windowHistogram, tNp.windowBatches)
     const ntWindow = systemResult('gridgate, telemetry.enabled false (child)', ggText(opts.devices, 'mqtt.persistence true, storage.sync true, telemetry off'), windowOf, tNt.window, tNt.windowHistogram, tNt.windowBatches)
@@ -597,7 +608,7 @@ async function trafficCases (opts: MqttIngestOptions, openFiles: number, warning
     const ggSmallWindow = systemResult('gridgate (child)', ggText(small), windowOf, tGgSmall.window, tGgSmall.windowHistogram, tGgSmall.windowBatches)
     const barePaced = systemResult('bare aedes (child)', bareWindow.description, pacedOf, tBare.paced, tBare.pacedHistogram)
     const ggPaced = systemResult('gridgate (child)', ggWindow.description, pacedOf, tGg.paced, tGg.pacedHistogram, tGg.pacedBatches)
-    for (const t of [tBare, tGg, tNp, tNt, tBareSmall, tGgSmall]) { t.windowHistogram.destroy(); t.pacedHistogram.destroy() }
+    for (const t of [tBare, tDur, tGg, tNp, tNt, tBareSmall, tGgSmall]) { t.windowHistogram.destroy(); t.pacedHistogram.destroy() }
 
     const serverSide = (c: BatchCounters | undefined): string => c === undefined || c.batches === 0
       ? 'n/a'
@@ -644,6 +655,28 @@ async function trafficCases (opts: MqttIngestOptions, openFiles: number, warning
       ]
     }
 
+    const durP = durPaced.latency
+    const durRatios = tGg.pacedP99.map((g, i) => g / (tDur.pacedP99[i] ?? Number.NaN))
+    const share = (r: SystemResult): string => `${((r.cpuPercent?.server ?? Number.NaN) / 100).toFixed(2)}`
+    const latencyDurable: CaseResult = {
+      id: 'mqtt-latency-durable',
+      title: `mqtt PUBACK latency at ${compact(opts.rate)} msg/s from ${opts.devices} devices, QoS 1, against durable aedes`,
+      baseline: durPaced,
+      gridgate: ggPaced,
+      ratio: p.p99Ms / durP.p99Ms,
+      roundRatios: durRatios,
+      medianRoundRatio: median(durRatios),
+      compare: { what: 'p99 publish → PUBACK', unit: 'ms p99', gridgate: p.p99Ms, baseline: durP.p99Ms, digits: 2 },
+      notes: [
+        'The same rounds as the latency case, with durable aedes between gridgate and bare aedes: the floor of a broker that sends a PUBACK only once the message is fsynced. ' +
+          `durable aedes p50 ${fmtMs(durP.p50Ms)}, p99 ${fmtMs(durP.p99Ms)}, p99.9 ${fmtMs(durP.p999Ms)}, max ${fmtMs(durP.maxMs)} ms; p99 per round ${tDur.pacedP99.map(fmtMs).join(', ')} ms. ` +
+          `Each server process's CPU at this rate, all threads, in cores: gridgate ${share(ggPaced)}, durable aedes ${share(durPaced)}, bare aedes ${share(barePaced)}. ` +
+          'Ratio = gridgate p99 / durable aedes p99 (lower is better).'
+      ]
+    }
+    const fanInDurable = ratioCase('mqtt-fan-in-durable', `mqtt fan-in, ${opts.devices} devices × ${opts.inflight} in flight, QoS 1, against durable aedes`, durWindow, ggWindow)
+    fanInDurable.notes = ['The same rounds as the fan-in case, with durable aedes next to bare aedes (the order alternates). Ratio = gridgate / durable aedes PUBACKs per second.']
+
     const persistence = ratioCase('mqtt-persistence', 'mqtt persistence cost (true vs false), fan-in', npWindow, ggWindow)
     persistence.notes = [
       'Baseline = gridgate with mqtt.persistence false (aedes in-memory sessions); ratio = gridgate with the default mqtt.persistence true / that; same gridgate rounds as the fan-in case. ' +
@@ -651,7 +684,8 @@ async function trafficCases (opts: MqttIngestOptions, openFiles: number, warning
     ]
     const telemetry = ratioCase('mqtt-telemetry-on-off', 'mqtt fan-in with telemetry on (default) vs off', ntWindow, ggWindow, TELEMETRY_ON_GOAL)
     telemetry.notes = ['Baseline = gridgate with telemetry.enabled false; ratio = gridgate with the default telemetry (rollups of every numeric field) / that; same rounds as the fan-in case.']
-    return [fanIn, fanInSmall, cpuCase(bareWindow, ggWindow, opts.devices), cpuCase(bareSmall, ggSmallWindow, small), latency, persistence, telemetry]
+    return [fanIn, fanInSmall, cpuCase(bareWindow, ggWindow, opts.devices), cpuCase(bareSmall, ggSmallWindow, small), latency,
+      latencyDurable, fanInDurable, cpuCase(durWindow, ggWindow, opts.devices, true), persistence, telemetry]
   } finally {
     for (const c of children.reverse()) await c.stop()
     for (const d of dirs) await removeTempDir(d)
