@@ -1,4 +1,3 @@
-import aedesPersistenceLevel from 'aedes-persistence-level'
 import type { CommandStore, SharedCommandStore } from '../commands/store.js'
 import type { Clock } from '../core/clock.js'
 import type { SubscriptionLeases } from '../delivery/leases.js'
@@ -14,6 +13,7 @@ import { ALWAYS_AVAILABLE, type StorageAvailability } from './availability.js'
 import { levelCommandStore } from './level/command-store.js'
 import { openLevelDb, openMemoryDb, type LevelStore } from './level/db.js'
 import { levelDeviceStore } from './level/device-store.js'
+import { levelMqttPersistence } from './level/mqtt-persistence.js'
 import { levelSchemaStore } from './level/schema-store.js'
 import { levelSubscriptionStore } from './level/subscription-store.js'
 import { openLevelTopicLogs } from './level/topic-log.js'
@@ -126,7 +126,7 @@ export async function openStorageEngine (opts: EngineOptions): Promise<StorageEn
       schemas: levelSchemaStore(store),
       twins: levelTwinStore(store, { sync: opts.sync, logs }),
       telemetryLocation,
-      mqttPersistence: opts.engine === 'memory' ? undefined : aedesPersistenceLevel(store.binary('mqtt')),
+      mqttPersistence: opts.engine === 'memory' ? undefined : levelMqttPersistence(store.binary('mqtt')),
       mqttEmitter: undefined,
       nodes,
       presence: createLocalPresenceStore(opts.clock, nodes),
