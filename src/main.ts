@@ -223,6 +223,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
         ...brokerObserver(metrics, mqttLog),
         // While Redis is unreachable the outage is reported once (watchStorage), not per sweep.
         teardownError: (err) => { mqttLog.error({ err }, 'tearing down a closed connection failed') },
+        connectError: (err) => { mqttLog.error({ err }, 'going on with a connection\'s CONNECT failed') },
         presenceError: (err, deviceId) => { if (engine.availability.available) mqttLog.warn({ err, deviceId }, 'presence record not written or read; the next sweep repairs it') }
       }
     })

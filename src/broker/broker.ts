@@ -5,6 +5,7 @@ import { systemClock, type Clock, type TimerHandle } from '../core/clock.js'
 import { compileClientGroups, type ClientGroups } from '../core/client-groups.js'
 import type { ClusterSignals } from '../core/signals.js'
 import { createTurnBudget } from '../core/turn-budget.js'
+import { createTurnPacer } from '../core/turn-pacer.js'
 import type { Registry } from '../registry/devices.js'
 import { createAccessHooks, type Session } from './access-hooks.js'
 import { deferClientClose, persistenceOf, registeredClients, restoreRegistration, sentDisconnect, subscribedFilters } from './aedes-internals.js'
@@ -111,6 +112,11 @@ export interface BrokerOptions {
  */
 const TEARDOWN_BUDGET_MS = 2
 const TEARDOWNS_IN_FLIGHT = 16
+/**
+ * CONNECTs of a reconnect storm: each goes on through aedes' connect steps for about 0.3 ms of
+ * CPU in later turns; released so that a turn stays near this length (turn-pacer.ts).
+ */
+const CONNECT_PACING = { targetTurnMs: 10, initial: 32, min: 16, max: 64, step: 8 }
 
 export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const { config, ports } = opts
@@ -255,6 +261,11 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   // of the event loop; their teardown, aedes' and presence's (about 0.3 ms each), runs a few
   // milliseconds per turn so that publishes go on being acknowledged meanwhile.
   const teardown = createTurnBudget({ budgetMs: TEARDOWN_BUDGET_MS, maxInFlight: TEARDOWNS_IN_FLIGHT, onError: (err) => opts.observer.teardownError?.(err) })
+  // Devices that come back together (after that drop) send their CONNECTs in a few polls; the
+  // steps aedes takes for each (its setImmediate, authentication, persistence, presence, the
+  // CONNACK) would all run in the same turns. A CONNECT is paced from its packet, not from its
+  // socket, so sockets that send nothing hold up no one.
+  const connects = createTurnPacer({ ...CONNECT_PACING, onError: (err) => opts.observer.connectError?.(err) })
   const aedes = await Aedes.createBroker({
     persistence: opts.persistence,
     ...(opts.mq === undefined ? {} : { mq: opts.mq }),
@@ -266,6 +277,9 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     // past this it is disconnected (aedes' own default is 60 s).
     drainTimeout: Math.round(config.drainTimeoutSeconds * 1000),
     ...accessHooks,
+    preConnect (client, packet, done) {
+      accessHooks.preConnect(client, packet, (err, ok) => { connects.add(() => { done(err, ok) }) })
+    },
     authenticate (client, username, password, done) {
       accessHooks.authenticate(client, username, password, (err, ok) => {
         const s = sessions.get(client)
@@ -496,6 +510,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
         shared.close()
         replays?.close()
         teardown.flush()
+        connects.flush()
         apply(presence.apply({ kind: 'shutdown' }))
         aedes.close(() => resolve())
       })

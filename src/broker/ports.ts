@@ -39,6 +39,8 @@ export interface BrokerObserver {
   presenceError?: (err: unknown, deviceId: string) => void
   /** Tearing down a closed connection (aedes' part or presence's) threw; the other teardowns go on. */
   teardownError?: (err: unknown) => void
+  /** Going on with a paced CONNECT (aedes' connect steps) threw; the other connections go on. */
+  connectError?: (err: unknown) => void
   /** A refused action, by gridgate error code. */
   refused: (code: 'MQTT_NOT_AUTHORIZED' | 'MQTT_BAD_CREDENTIALS' | 'MQTT_CLIENT_ID_REJECTED' | 'PAYLOAD_TOO_LARGE' | 'MQTT_RETAINED_LIMIT' | 'STORAGE_WRITE_FAILED' | 'STORAGE_UNAVAILABLE', deviceId: string, detail: string) => void
 }

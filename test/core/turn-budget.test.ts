@@ -1,24 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createTurnBudget } from '../../src/core/turn-budget.js'
-
-// A fake loop: `later` callbacks wait for turn(); every job costs `cost` ms of a fake clock.
-function fakeLoop () {
-  let t = 0
-  let pending: Array<() => void> = []
-  return {
-    now: () => t,
-    spend: (ms: number) => { t += ms },
-    later: (fn: () => void) => { pending.push(fn) },
-    /** Runs the callbacks due in the next turn; returns how many there were. */
-    turn: () => {
-      const due = pending
-      pending = []
-      for (const fn of due) fn()
-      return due.length
-    },
-    get scheduled () { return pending.length }
-  }
-}
+import { fakeLoop } from '../helpers/fake-loop.js'
 
 describe('turn budget', () => {
   it.each([
