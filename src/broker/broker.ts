@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto'
 import { Aedes, type Client } from 'aedes'
 import type { Config } from '../config/schema.js'
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js'
 import { compileClientGroups, type ClientGroups } from '../core/client-groups.js'
+import { uuidGenerator } from '../core/ids.js'
 import type { ClusterSignals } from '../core/signals.js'
 import { createTurnBudget } from '../core/turn-budget.js'
 import { createTurnPacer } from '../core/turn-pacer.js'
@@ -123,7 +123,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
   const clock = opts.clock ?? systemClock
   const sessions = new WeakMap<Client, Session>()
   const presence = createPresenceMachine<Client>()
-  const nodeId = opts.node ?? randomUUID()
+  const nodeId = opts.node ?? uuidGenerator.next()
   const registry = opts.registry
   // Each connection's id in the presence records, and the connections by id (for takeover signals).
   const connIds = new WeakMap<Client, string>()
@@ -160,7 +160,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
       if (e.kind === 'close') continue
       mostLive = Math.max(mostLive, e.live)
       ports.onLive?.(e.kind === 'connected', e.transport, e.live)
-      const connection = connIds.get(e.conn) ?? randomUUID()
+      const connection = connIds.get(e.conn) ?? uuidGenerator.next()
       if (e.kind === 'connected') {
         const { deviceId, transport, conn } = e
         const record = { deviceId, node: nodeId, connection, transport, since: clock.now() }
@@ -228,7 +228,7 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
       ...config.replay,
       receiveCheck: (client) => {
         const p = sessions.get(client)?.permissions
-        return p === undefined ? () => false : p.filtersDeliveries ? p.canReceive : undefined
+        return p === undefined ? () => false : p.filtersDeliveries ? (topic: string) => p.canReceive(topic) : undefined
       },
       observer: opts.replay.observer
     })
@@ -285,7 +285,8 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
         const s = sessions.get(client)
         if (err === null && ok === true && s !== undefined && !client.closed) {
           // From here presence follows the connection to its end, whichever way it goes.
-          const id = randomUUID()
+          // A flat string: crypto.randomUUID's is a tree of some 14 concatenations, kept per connection.
+          const id = uuidGenerator.next()
           connIds.set(client, id)
           byConnId.set(id, client)
           presence.apply({ kind: 'authenticated', conn: client, deviceId: s.deviceId })
