@@ -86,7 +86,10 @@ export function createLocalPresenceStore (clock: Clock, nodes?: NodeStore): Pres
 
   return {
     async claim (record) {
-      const live = await liveIds()
+      // A holder already seen live stays so: the node list is read only for a new or unproven
+      // holder, not on every connect (a reconnect storm claims thousands at once).
+      const proven = holders.get(record.node)?.since === 0
+      const live = proven ? undefined : await liveIds()
       const prev = records.get(record.deviceId)
       if (prev !== undefined) unindex(prev.node, prev.deviceId, prev.connection)
       records.set(record.deviceId, { ...record })
