@@ -26,16 +26,23 @@ export interface TestGateway extends Client {
 export async function startTestGateway (overrides: Record<string, any> = {}, opts: { clock?: Clock, dataDir?: string, logTo?: Writable, random?: () => number } = {}): Promise<TestGateway> {
   const dir = opts.dataDir === undefined ? await tempDir() : undefined
   const dataDir = opts.dataDir ?? (dir as { path: string }).path
-  const config = validateConfig({
-    ...overrides,
-    storage: { engine: TEST_ENGINE, ...overrides.storage },
-    dataDir,
-    log: { level: 'silent', ...overrides.log },
-    http: { port: 0, keys: [TEST_KEY], ...overrides.http },
-    mqtt: { port: 0, wsPort: 0, tlsPort: 0, wssPort: 0, ...overrides.mqtt }
-  })
-  const logger = createLogger(config.log.level, opts.logTo)
-  const gateway = await startGateway(config, { clock: opts.clock, random: opts.random, logger, announce: () => {} })
+  let gateway: Gateway
+  try {
+    const config = validateConfig({
+      ...overrides,
+      storage: { engine: TEST_ENGINE, ...overrides.storage },
+      dataDir,
+      log: { level: 'silent', ...overrides.log },
+      http: { port: 0, keys: [TEST_KEY], ...overrides.http },
+      mqtt: { port: 0, wsPort: 0, tlsPort: 0, wssPort: 0, ...overrides.mqtt }
+    })
+    const logger = createLogger(config.log.level, opts.logTo)
+    gateway = await startGateway(config, { clock: opts.clock, random: opts.random, logger, announce: () => {} })
+  } catch (err) {
+    // A test that expects the config or the start to fail gets no stop to register: the directory goes now.
+    await dir?.remove()
+    throw err
+  }
   return {
     ...client(gateway.listeners.http, TEST_KEY),
     gateway,
