@@ -1,3 +1,5 @@
+import { Fifo } from './fifo.js'
+
 // Paces bursts of small jobs so that they do not hold the event loop: a job starts at once
 // while the current turn of the loop has spent less than `budgetMs` starting jobs and fewer
 // than `maxInFlight` started jobs have not finished; otherwise it waits, in order, for a later
@@ -35,8 +37,7 @@ export function createTurnBudget (opts: TurnBudgetOptions): TurnBudget {
   const now = opts.now ?? (() => performance.now())
   const later = opts.later ?? ((fn) => { setImmediate(fn) })
   const maxInFlight = opts.maxInFlight ?? Infinity
-  let queue: Job[] = []
-  let head = 0
+  const queue = new Fifo<Job>()
   let inFlight = 0
   /** Time spent starting jobs since the turn began (reset by the next turn's callback). */
   let spent = 0
@@ -50,7 +51,7 @@ export function createTurnBudget (opts: TurnBudgetOptions): TurnBudget {
       if (finished) return
       finished = true
       inFlight--
-      if (head < queue.length) scheduleDrain()
+      if (queue.size > 0) scheduleDrain()
     }
     const started = now()
     try {
@@ -76,17 +77,9 @@ export function createTurnBudget (opts: TurnBudgetOptions): TurnBudget {
   function drain (): void {
     draining = false
     spent = 0
-    while (head < queue.length && canStart()) {
-      const job = queue[head] as Job
-      queue[head++] = noop // let it go now, not when the queue is reset
-      start(job)
-    }
-    if (head === queue.length) {
-      queue = []
-      head = 0
-    } else if (inFlight < maxInFlight) {
-      scheduleDrain() // the budget ran out: go on next turn (else a `done` goes on)
-    }
+    while (queue.size > 0 && canStart()) start(queue.take() as Job)
+    // The budget ran out: go on next turn (else a `done` goes on).
+    if (queue.size > 0 && inFlight < maxInFlight) scheduleDrain()
     markTurn()
   }
 
@@ -98,7 +91,7 @@ export function createTurnBudget (opts: TurnBudgetOptions): TurnBudget {
 
   return {
     run (job) {
-      if (head === queue.length && canStart()) {
+      if (queue.size === 0 && canStart()) {
         start(job)
         markTurn()
         return
@@ -107,17 +100,9 @@ export function createTurnBudget (opts: TurnBudgetOptions): TurnBudget {
       if (inFlight < maxInFlight) scheduleDrain()
     },
     flush () {
-      while (head < queue.length) {
-        const job = queue[head] as Job
-        queue[head++] = noop
-        start(job)
-      }
-      queue = []
-      head = 0
+      while (queue.size > 0) start(queue.take() as Job)
     },
-    get waiting () { return queue.length - head },
+    get waiting () { return queue.size },
     get inFlight () { return inFlight }
   }
 }
-
-function noop (): void {}

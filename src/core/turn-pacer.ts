@@ -1,3 +1,5 @@
+import { Fifo } from './fifo.js'
+
 // Lets a burst of waiting items go a few per turn of the event loop, as many as keep the
 // turns short: each turn releases up to `perTurn`, which halves after a turn that took longer
 // than `targetTurnMs` and grows by `step` after one that did not (TCP's additive increase,
@@ -40,8 +42,7 @@ export function createTurnPacer (opts: TurnPacerOptions): TurnPacer {
   const now = opts.now ?? (() => performance.now())
   const later = opts.later ?? ((fn) => { setImmediate(fn) })
   let perTurn = opts.initial
-  let queue: Array<() => void> = []
-  let head = 0
+  const queue = new Fifo<() => void>()
   let scheduled = false
   /** When the previous turn released; undefined after the queue ran empty. */
   let lastTurn: number | undefined
@@ -62,20 +63,12 @@ export function createTurnPacer (opts: TurnPacerOptions): TurnPacer {
         ? Math.max(opts.min, Math.floor(perTurn / 2))
         : Math.min(opts.max, perTurn + opts.step)
     }
-    const end = Math.min(queue.length, head + perTurn)
-    while (head < end) {
-      const fn = queue[head] as () => void
-      queue[head++] = NOOP
-      release(fn)
-    }
-    if (head >= queue.length) {
-      queue = []
-      head = 0
+    for (let n = 0; n < perTurn && queue.size > 0; n++) release(queue.take() as () => void)
+    if (queue.size === 0) {
       lastTurn = undefined
       return
     }
     lastTurn = t
-    if (head > 1024 && head * 2 > queue.length) { queue = queue.slice(head); head = 0 }
     scheduled = true
     later(turn)
   }
@@ -89,17 +82,9 @@ export function createTurnPacer (opts: TurnPacerOptions): TurnPacer {
       }
     },
     flush () {
-      while (head < queue.length) {
-        const fn = queue[head] as () => void
-        queue[head++] = NOOP
-        release(fn)
-      }
-      queue = []
-      head = 0
+      while (queue.size > 0) release(queue.take() as () => void)
     },
-    get waiting () { return queue.length - head },
+    get waiting () { return queue.size },
     get perTurn () { return perTurn }
   }
 }
-
-const NOOP = (): void => undefined
