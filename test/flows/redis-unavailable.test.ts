@@ -129,9 +129,11 @@ describe.skipIf(TEST_ENGINE === 'memory')('a gateway on redis while Redis is unr
       const before = { http: http.acked.size, mqtt: mqtt.acked.size }
       await until(() => http.acked.size >= before.http + 20 && mqtt.acked.size >= before.mqtt + 20, { timeoutMs: 30_000, what: 'acknowledged publishes before the outage' })
 
+      // Counted from before the kill: a graceful shutdown (SIGTERM) closes the connections
+      // before its process exits, so the device may lose its PUBACK while kill() still waits.
+      const down = { refused: http.refused.get('STORAGE_UNAVAILABLE') ?? 0, noPuback: mqtt.noPuback, connack3: mqtt.connacks.get(3) ?? 0 }
       await redis.kill(signal)
       outages++
-      const down = { refused: http.refused.get('STORAGE_UNAVAILABLE') ?? 0, noPuback: mqtt.noPuback, connack3: mqtt.connacks.get(3) ?? 0 }
       await until(() => (http.refused.get('STORAGE_UNAVAILABLE') ?? 0) > down.refused + 5 && mqtt.noPuback > down.noPuback && (mqtt.connacks.get(3) ?? 0) > down.connack3,
         { timeoutMs: 30_000, what: `503 STORAGE_UNAVAILABLE, a publish without PUBACK and a CONNACK 3 after ${signal}` })
 
