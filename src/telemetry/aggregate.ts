@@ -79,6 +79,21 @@ export class Aggregate {
     this.sketch?.add(value)
   }
 
+  /** Back to empty, as a new aggregate with the same options, keeping the sketch's bins. */
+  reset (): void {
+    this.count = 0
+    this.sum = 0
+    this.min = Infinity
+    this.max = -Infinity
+    this.mean = 0
+    this.m2 = 0
+    this.firstTime = Infinity
+    this.first = NaN
+    this.lastTime = -Infinity
+    this.last = NaN
+    this.sketch?.clear()
+  }
+
   /**
    * Takes one value back out of count, sum, avg, the deviations and the sketch, for sliding
    * windows. min, max, first and last cannot be undone here: the caller owns them.

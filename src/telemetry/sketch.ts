@@ -128,6 +128,13 @@ class Store {
     return this.lo
   }
 
+  /** Empties the store, keeping its arrays for the next values (add resets them). */
+  clear (): void {
+    this.count = 0
+    this.lo = 0
+    this.hi = -1
+  }
+
   merge (other: Store): void {
     if (other.count === 0) return
     for (let k = other.lo; k <= other.hi; k++) {
@@ -225,6 +232,13 @@ export class QuantileSketch {
   /** Takes back one earlier add(value). Removing a value never added corrupts the counts. */
   remove (value: number): void {
     this.update(value, -1)
+  }
+
+  /** Empties the sketch, keeping its bins for the next values: a per-second rollup starts one every second. */
+  clear (): void {
+    this.pos.clear()
+    this.neg.clear()
+    this.zeros = 0
   }
 
   merge (other: QuantileSketch): void {

@@ -85,6 +85,19 @@ describe('aggregate', () => {
     expectSameResults(merged, aggOf(readings))
   })
 
+  it.each([
+    ['positive values over a wide range', [[1, 0.001], [2, 5], [3, 1e9]], [[4, 20], [5, 21]]],
+    ['negative values and zeros', [[1, -3], [2, 0], [3, -1e6]], [[4, -2], [5, 0], [6, 7]]],
+    ['nothing after the reset', [[1, 42]], []]
+  ] as const)('after reset is as a new aggregate: %s', (_name, before, after) => {
+    const reused = aggOf(before)
+    reused.reset()
+    expect(reused.toJSON()).toEqual(createAggregate().toJSON())
+    for (const [t, v] of after) reused.add(t, v)
+    expect(reused.toJSON()).toEqual(aggOf(after).toJSON())
+    for (const name of AGGREGATE_NAMES) expect(reused.value(name)).toEqual(aggOf(after).value(name))
+  })
+
   it('merge leaves its inputs unchanged', () => {
     const a = aggOf([[1, 1], [2, 2]])
     const b = aggOf([[3, 3]])

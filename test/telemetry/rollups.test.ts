@@ -90,6 +90,52 @@ for (const engine of EMBEDDED_ENGINES) {
       expect(await createRollups(store).metricsOf('a')).toEqual([{ metric: 'temp', lastValue: 2, lastTime: T0 + 1100 }])
     })
 
+    it('writes a failed commit\'s buckets again without undoing readings that came after it', async () => {
+      const { store, rollups } = await open()
+      rollups.add('a', 'temp', T0 + 100, 1)
+      const first = await rollups.collect()
+      // More readings in the same second, then the next second closes it, before the commit fails.
+      rollups.add('a', 'temp', T0 + 200, 2)
+      rollups.add('a', 'temp', T0 + 1100, 4)
+      first.failed()
+      await commit(store, rollups)
+      expect(await counts(createRollups(store), 'a', 'temp')).toEqual([[1, 2, 3], [2, 1, 4]])
+      // A failure with nothing added since writes the taken state as it was.
+      rollups.add('a', 'temp', T0 + 2100, 8)
+      const second = await rollups.collect()
+      rollups.add('a', 'temp', T0 + 3100, 16)
+      second.failed()
+      await commit(store, rollups)
+      expect(await counts(createRollups(store), 'a', 'temp')).toEqual([[1, 2, 3], [2, 1, 4], [3, 1, 8], [4, 1, 16]])
+    })
+
+    it('answers a query with buckets that later readings do not change', async () => {
+      const { rollups } = await open()
+      // The series' first bucket of a run is kept whole (it may merge with a stored part); the
+      // second one's aggregate is what the third reuses.
+      rollups.add('a', 'temp', T0 + 100, 1)
+      rollups.add('a', 'temp', T0 + 1100, 2)
+      rollups.add('a', 'temp', T0 + 1200, 6)
+      const held = await rollups.load('a', 'temp', T0 + 2000, T0 + 2000)
+      rollups.add('a', 'temp', T0 + 2100, 100)
+      expect(held.map((b) => [b.agg.count, b.agg.sum, b.agg.value('p99')])).toEqual([[2, 8, expect.closeTo(6, 1)]])
+      expect(await counts(rollups, 'a', 'temp')).toEqual([[1, 1, 1], [2, 2, 8], [3, 1, 100]])
+    })
+
+    it('keeps each second\'s percentiles apart when buckets follow one another', async () => {
+      const { store, rollups } = await open()
+      // Buckets are (end - 1 s, end]: these are the seconds ending at T0 + 1 s and T0 + 2 s.
+      for (let i = 0; i < 100; i++) rollups.add('a', 'temp', T0 + 1 + i, i + 1)
+      for (let i = 0; i < 10; i++) rollups.add('a', 'temp', T0 + 1001 + i, -1000 - i)
+      await commit(store, rollups)
+      const [first, second] = await createRollups(store).load('a', 'temp', T0, T0 + 60_000)
+      expect(first?.agg.value('p50')).toBeCloseTo(50, -0.5)
+      expect(first?.agg.value('min')).toBe(1)
+      expect(second?.agg.value('p50')).toBeCloseTo(-1005, -1)
+      expect(second?.agg.value('max')).toBe(-1000)
+      expect(second?.agg.count).toBe(10)
+    })
+
     it('collects the changes of 300,000 series in one commit', async () => {
       const { rollups } = await open()
       for (let d = 0; d < 100_000; d++) for (const m of ['a', 'b', 'c']) rollups.add(`d${d}`, m, T0 + 100, d)
