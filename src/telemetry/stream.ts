@@ -132,15 +132,20 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
     if (r.readings.length > 0) fan.accept(event, r, arrival)
   }
 
+  // Reads up to where the topic stood when it was called, then stops at the first read that
+  // comes back short (the head as that read found it): what is appended meanwhile comes with
+  // the next append notice. Chasing the head of a busy topic instead made a getTopic and a
+  // read round trip for every few events, each served by the ingest thread (log/remote.ts).
   async function pump (): Promise<void> {
-    for (;;) {
-      const info = await log.getTopic(topic)
-      if (info === undefined || cursor >= info.nextOffset) return
+    const info = await log.getTopic(topic)
+    if (info === undefined) return
+    while (cursor < info.nextOffset) {
       const { records, nextOffset } = await log.read(topic, { offset: cursor }, readBatch)
       for (const rec of records) take(rec.bytes, rec.time)
       if (nextOffset <= cursor) return
       cursor = nextOffset
       if (replay !== null && cursor >= replay.until) replay = null
+      if (records.length < readBatch) return
     }
   }
 
