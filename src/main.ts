@@ -10,7 +10,7 @@ import { resolveAccessKeys } from './config/access-key.js'
 import type { Config } from './config/schema.js'
 import { compileClientGroups } from './core/client-groups.js'
 import { systemClock, type Clock } from './core/clock.js'
-import { parseDeviceTopic } from './core/device-topic.js'
+import { responseCommandId } from './core/device-topic.js'
 import { GridgateError } from './core/errors.js'
 import { uuidGenerator, type IdGenerator } from './core/ids.js'
 import { createHttpServer } from './http/server.js'
@@ -207,9 +207,9 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
         // Not async: on the PUBACK path the append's promise is the one to wait for.
         onPublish: (msg) => {
           // devices/{id}/responses/{commandId}: an answer to a command, from that device only.
-          const topic = parseDeviceTopic(msg.mqttTopic)
-          if (topic?.kind === 'response' && topic.deviceId === msg.deviceId) {
-            return commandsPort.onResponse(msg.deviceId, topic.commandId, msg.payload).then(() => ingest.handle(msg))
+          const commandId = responseCommandId(msg.mqttTopic, msg.deviceId)
+          if (commandId !== undefined) {
+            return commandsPort.onResponse(msg.deviceId, commandId, msg.payload).then(() => ingest.handle(msg))
           }
           return ingest.handle(msg)
         },

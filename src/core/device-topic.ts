@@ -51,6 +51,18 @@ export function commandTopic (deviceId: string, name: string, commandId: string)
   return `${PREFIX}${deviceId}/${COMMANDS}/${name}/${commandId}`
 }
 
+/**
+ * The command id when `topic` is device `deviceId`'s answer topic (what parseDeviceTopic
+ * gives as a 'response' of that device), else undefined. For the per-message check of
+ * ingest: it allocates nothing for any other topic.
+ */
+export function responseCommandId (topic: string, deviceId: string): string | undefined {
+  const kindStart = PREFIX.length + deviceId.length + 1
+  if (deviceId === '' || !topic.startsWith(PREFIX) || !topic.startsWith(deviceId, PREFIX.length) ||
+    topic.charCodeAt(kindStart - 1) !== 0x2f || !levelIs(topic, kindStart, RESPONSES)) return undefined
+  return lastLevel(topic, kindStart + RESPONSES.length + 1)
+}
+
 /** The topic a device answers a command on. */
 export function responseTopic (deviceId: string, commandId: string): string {
   return `${PREFIX}${deviceId}/${RESPONSES}/${commandId}`

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { commandTopic, parseDeviceTopic, responseTopic } from '../../src/core/device-topic.js'
+import { commandTopic, parseDeviceTopic, responseCommandId, responseTopic } from '../../src/core/device-topic.js'
 
 describe('parseDeviceTopic', () => {
   it.each([
@@ -38,6 +38,30 @@ describe('parseDeviceTopic', () => {
     { topic: 'devices/commands/commands/a/b', parsed: { kind: 'command', deviceId: 'commands', name: 'a', commandId: 'b' } }
   ])('$topic', ({ topic, parsed }) => {
     expect(parseDeviceTopic(topic)).toEqual(parsed)
+  })
+})
+
+describe('responseCommandId', () => {
+  // The same answer as parseDeviceTopic: a 'response' of that very device, else nothing.
+  it.each([
+    ['devices/d1/responses/c-1', 'd1', 'c-1'],
+    ['devices/d1/responses/c-1', 'd', undefined],
+    ['devices/d1/responses/c-1', 'd12', undefined],
+    ['devices/d1/responses/c-1', '', undefined],
+    ['devices/d1/responses/', 'd1', undefined],
+    ['devices/d1/responses', 'd1', undefined],
+    ['devices/d1/responses/c-1/extra', 'd1', undefined],
+    ['devices/d1/responsesX/c-1', 'd1', undefined],
+    ['devices/d1/telemetry', 'd1', undefined],
+    ['devices/d1x/responses/c-1', 'd1', undefined],
+    ['devices/responses/responses/c-1', 'responses', 'c-1'],
+    ['devices/d1/commands/reboot/c-1', 'd1', undefined],
+    ['sensors/d1/responses/c-1', 'd1', undefined],
+    ['devices/d1', 'd1', undefined]
+  ])('%s from %j', (topic, deviceId, commandId) => {
+    expect(responseCommandId(topic, deviceId)).toBe(commandId)
+    const parsed = parseDeviceTopic(topic)
+    expect(parsed?.kind === 'response' && parsed.deviceId === deviceId ? parsed.commandId : undefined).toBe(commandId)
   })
 })
 
