@@ -143,8 +143,9 @@ function rawScan (storage: LevelStore): () => Promise<number> {
         if (entries.length === 0) break
         for (const [key, value] of entries) {
           const end = decodeNumber(key.slice(rootPrefix.length))
-          const agg = JSON.parse(value) as { count: number }
-          sink += agg.count + end
+          // A positional record [count, sum, ...] since 0.11.0, an object before (both still read).
+          const agg = JSON.parse(value) as number[] | { count: number }
+          sink += (Array.isArray(agg) ? agg[0] as number : agg.count) + end
           n++
         }
       }
