@@ -46,21 +46,35 @@ export function toCloudEvent (msg: DeviceMessage, ctx: EventContext): Buffer {
 
 const ID_OPEN = '{"specversion":"1.0","id":'
 const CLOSE = 0x7d
+/** The head up to the opening quote of an id that needs no escaping. */
+const ID_OPEN_QUOTE = Buffer.from(ID_OPEN + '"')
+/** Printable ASCII but '"' and '\\': an id written as it is between quotes (every id the gateway makes). */
+const PLAIN_ID = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
 
 interface CachedHead {
   deviceId: string
   type: string
   middle: string
   tail: string
+  /** The id's closing quote and `middle`, as bytes. */
+  afterId: Buffer
+  /** `tail`, mqttqos, mqttretain and the data member's opening, as bytes, by qos * 2 + retain (made when first needed). */
+  afterTime: Array<Buffer | undefined>
 }
 
 /** MQTT topics whose head parts an encoder keeps; past this it starts again (a bound, not an LRU). */
 const CACHED_TOPICS = 50_000
 
+const qosRetain = (qos: number, retain: boolean): string => `,"mqttqos":${qos},"mqttretain":${retain ? 'true' : 'false'}`
+
 /**
  * toCloudEvent for the ingest path: the same bytes, with what is constant per device topic
- * (source, type, subject, deviceid, quoted) cached by MQTT topic and the event written into
- * one buffer. Not pure (the cache), but the output depends only on the arguments.
+ * (source, type, subject, deviceid, quoted) cached by MQTT topic. The usual event (JSON data,
+ * no validation error, no dataschema, an id that needs no escaping) is copied into one buffer
+ * piece by piece from those cached bytes: building the head as one string first cost a
+ * concatenation per piece and a flattening copy of the result: 0.97–1.02 µs an event with its
+ * id against 0.71–0.75 (same-run micro-benchmark, 1,000 device topics). Not pure (the cache), but the output depends
+ * only on the arguments.
  */
 export function createCloudEventEncoder (namespace: string): (msg: DeviceMessage, ctx: Omit<EventContext, 'namespace'>) => Buffer {
   let heads = new Map<string, CachedHead>()
@@ -68,13 +82,29 @@ export function createCloudEventEncoder (namespace: string): (msg: DeviceMessage
     let h = heads.get(msg.mqttTopic)
     if (h === undefined || h.deviceId !== msg.deviceId || h.type !== ctx.type) {
       if (heads.size >= CACHED_TOPICS) heads = new Map()
-      h = { deviceId: msg.deviceId, type: ctx.type, ...headParts(deviceSource(namespace, msg.deviceId), ctx.type, msg.mqttTopic, msg.deviceId) }
+      const parts = headParts(deviceSource(namespace, msg.deviceId), ctx.type, msg.mqttTopic, msg.deviceId)
+      h = { deviceId: msg.deviceId, type: ctx.type, ...parts, afterId: Buffer.from('"' + parts.middle), afterTime: [] }
       heads.set(msg.mqttTopic, h)
     }
-    let head = `${ID_OPEN}${q(ctx.id)}${h.middle}${isoTime(ctx.time)}${h.tail},"mqttqos":${msg.qos},"mqttretain":${msg.retain ? 'true' : 'false'}`
+    const payload = msg.payload
+    const time = isoTime(ctx.time)
+    if (ctx.json && payload.length > 0 && ctx.validationError === undefined && ctx.dataschema === undefined && PLAIN_ID.test(ctx.id)) {
+      const k = msg.qos * 2 + (msg.retain ? 1 : 0)
+      const afterTime = h.afterTime[k] ?? (h.afterTime[k] = Buffer.from(h.tail + qosRetain(msg.qos, msg.retain) + JSON_DATA))
+      // id and time are ASCII: one byte per character.
+      const out = Buffer.allocUnsafe(ID_OPEN_QUOTE.length + ctx.id.length + h.afterId.length + time.length + afterTime.length + payload.length + 1)
+      let at = ID_OPEN_QUOTE.copy(out, 0)
+      at += out.write(ctx.id, at, 'latin1')
+      at += h.afterId.copy(out, at)
+      at += out.write(time, at, 'latin1')
+      at += afterTime.copy(out, at)
+      at += payload.copy(out, at)
+      out[at] = CLOSE
+      return out
+    }
+    let head = `${ID_OPEN}${q(ctx.id)}${h.middle}${time}${h.tail}${qosRetain(msg.qos, msg.retain)}`
     if (ctx.validationError !== undefined) head += `,"validationerror":${q(ctx.validationError)}`
     if (ctx.dataschema !== undefined) head += `,"dataschema":${q(ctx.dataschema)}`
-    const payload = msg.payload
     if (payload.length === 0) return Buffer.from(head + '}')
     if (!ctx.json) return Buffer.from(`${head}${BASE64_DATA}${payload.toString('base64')}"}`)
     head += JSON_DATA

@@ -261,11 +261,15 @@ describe('createCloudEventEncoder', () => {
     { name: 'JSON data at QoS 0, retained (another cached tail of the same topic)', msg: message({ qos: 0, retain: true, payload: Buffer.from('{"t":2}') }), ctx: context({ json: true }) },
     { name: 'JSON data at QoS 1, retained (the same QoS as earlier events of the topic)', msg: message({ retain: true, payload: Buffer.from('{"t":5}') }), ctx: context({ json: true }) },
     { name: 'JSON data at QoS 2', msg: message({ qos: 2, payload: Buffer.from('{"t":3}') }), ctx: context({ json: true }) },
-    { name: 'JSON data with an id to escape and a non-ASCII id', msg: message({ payload: Buffer.from('{"t":4}') }), ctx: context({ id: 'i"d\\ü-€', json: true }) }
+    { name: 'JSON data with an id to escape and a non-ASCII id', msg: message({ payload: Buffer.from('{"t":4}') }), ctx: context({ id: 'i"d\\ü-€', json: true }) },
+    { name: 'JSON data with an id holding a control character', msg: message({ payload: Buffer.from('{"t":6}') }), ctx: context({ id: 'a\u0001b', json: true }) },
+    { name: 'JSON data with a plain id of every printable kind', msg: message({ payload: Buffer.from('{"t":7}') }), ctx: context({ id: ' !#$%&()*+,-./09:;<=>?@AZ[]^_`az{|}~', json: true }) },
+    { name: 'JSON data on a non-ASCII topic cached before', msg: message({ deviceId: 'zähler-1', mqttTopic: 'devices/zähler-1/telemetry', qos: 0, payload: Buffer.from('{"t":9}') }), ctx: context({ json: true }) }
   ])('writes the same bytes as toCloudEvent for $name', ({ msg, ctx }) => {
     const { namespace: _ns, ...rest } = ctx
     const bytes = encode(msg, rest)
     expect(bytes.toString('utf8')).toBe(toCloudEvent(msg, ctx).toString('utf8'))
+    expect(bytes.equals(toCloudEvent(msg, ctx))).toBe(true)
     expect(() => validateCloudEvent(JSON.parse(bytes.toString('utf8')) as Record<string, unknown>)).not.toThrow()
   })
 })
