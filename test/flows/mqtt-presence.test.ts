@@ -161,6 +161,8 @@ describe('presence under session takeover', () => {
 
   it.runIf(durableOnly)('records a connection open at shutdown as ended by the server, and nothing after', async () => {
     const gw = await startTestGateway()
+    // Its stop removes the data directory, after the restarted gateway's (teardown runs last first).
+    teardown(gw.stop)
     const password = await registerDevice(gw, 'dev-s')
     const c = await connectOrClosed(gw.gateway.listeners.mqtt, 'dev-s', password)
     teardown(() => c.endAsync(true))

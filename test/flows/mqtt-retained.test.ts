@@ -115,6 +115,8 @@ describe('GET /retained and DELETE /retained/{topic}', () => {
 
   it.runIf(durableOnly)('keeps publisher and time across a restart', async () => {
     const gw = await startTestGateway({}, { clock: new ManualClock(START) })
+    // Its stop removes the data directory, after the restarted gateway's (teardown runs last first).
+    teardown(gw.stop)
     const a = await connectDevice(gw.gateway.listeners.mqtt, 'dev-a', await registerDevice(gw, 'dev-a'))
     await a.publishAsync('devices/dev-a/telemetry', '{"t":1}', { qos: 1, retain: true })
     await until(async () => (await listed(gw)).length === 1, { timeoutMs: 5_000, what: 'the retained message' })
