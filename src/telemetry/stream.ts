@@ -132,10 +132,11 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
     if (r.readings.length > 0) fan.accept(event, r, arrival)
   }
 
-  // Reads up to where the topic stood when it was called, then stops at the first read that
-  // comes back short (the head as that read found it): what is appended meanwhile comes with
-  // the next append notice. Chasing the head of a busy topic instead made a getTopic and a
-  // read round trip for every few events, each served by the ingest thread (log/remote.ts).
+  // Reads up to where the topic stood when it was called: what is appended meanwhile comes
+  // with the next append notice. Asking for the topic before every read instead cost the
+  // ingest thread a round trip per read (log/remote.ts). A read may return fewer records than
+  // asked without being at that point (TopicLog.read promises no more than `limit`), so only
+  // the point ends the loop.
   async function pump (): Promise<void> {
     const info = await log.getTopic(topic)
     if (info === undefined) return
@@ -145,7 +146,6 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
       if (nextOffset <= cursor) return
       cursor = nextOffset
       if (replay !== null && cursor >= replay.until) replay = null
-      if (records.length < readBatch) return
     }
   }
 
