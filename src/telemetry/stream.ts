@@ -132,15 +132,10 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
     if (r.readings.length > 0) fan.accept(event, r, arrival)
   }
 
-  // Reads up to where the topic stood when it was called: what is appended meanwhile comes
-  // with the next append notice. Asking for the topic before every read instead cost the
-  // ingest thread a round trip per read (log/remote.ts). A read may return fewer records than
-  // asked without being at that point (TopicLog.read promises no more than `limit`), so only
-  // the point ends the loop.
   async function pump (): Promise<void> {
-    const info = await log.getTopic(topic)
-    if (info === undefined) return
-    while (cursor < info.nextOffset) {
+    for (;;) {
+      const info = await log.getTopic(topic)
+      if (info === undefined || cursor >= info.nextOffset) return
       const { records, nextOffset } = await log.read(topic, { offset: cursor }, readBatch)
       for (const rec of records) take(rec.bytes, rec.time)
       if (nextOffset <= cursor) return
