@@ -105,6 +105,8 @@ async function start (configFile: string): Promise<void> {
   }
   process.on('SIGTERM', () => onSignal('SIGTERM'))
   process.on('SIGINT', () => onSignal('SIGINT'))
+  // Before any module that creates `debug` functions loads (aedes' codec, ioredis).
+  await import('./broker/quiet-debug.js')
   const { loadConfig } = await import('./config/load.js')
   const config = await loadConfig(configFile)
   if (abort.signal.aborted) process.exit(0) // nothing was opened yet

@@ -1,3 +1,6 @@
+// First: they change how aedes' MQTT codec, loaded with aedes, allocates (see each).
+import './quiet-debug.js'
+import './bl-reads.js'
 import { Aedes, type Client } from 'aedes'
 import type { Config } from '../config/schema.js'
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js'
