@@ -88,9 +88,11 @@ function filesystemOf (dir: string): string {
   }
 }
 
+/** The commit measured; with a `+` when tracked files differ from it (the run measured changes not committed yet). */
 function commit (): string | undefined {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()
+    const git = (...args: string[]): string => execFileSync('git', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()
+    return git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no') === '' ? '' : '+')
   } catch {
     return undefined
   }
