@@ -104,6 +104,8 @@ export async function startTelemetryThread (opts: TelemetryThreadOptions): Promi
     query: async (deviceId, metric, params) => await call<{ series: Array<Record<string, unknown>> }>('query', deviceId, metric, { ...params }),
     metricsOf: async (deviceId) => await call<MetricSummary[]>('metricsOf', deviceId),
     counters: () => counters,
+    // Nothing while a worker restarts: the lag gauge skips a scrape rather than wait for it.
+    positions: async () => await (host.callIfRunning<Array<{ topic: string, position: number }>>('positions') ?? Promise.resolve([])),
     checkpoint: async () => { await call('checkpoint') },
     sweep: async () => await call<number>('sweep'),
     async own (source, fence, until) {

@@ -59,5 +59,11 @@ export async function openTelemetryWiring (w: TelemetryWiring): Promise<Telemetr
     }
   }
   metrics.hooks.eventTime = () => ({ ...telemetry.counters() })
+  const running = telemetry
+  // A scrape while the worker restarts (or the store is away) leaves the gauge out, not the scrape.
+  metrics.hooks.telemetryLag = async () => await Promise.all((await running.positions()).map(async ({ topic, position }) => {
+    const next = (await w.log.getTopic(topic))?.nextOffset ?? position
+    return { topic, lag: Math.max(0, next - position) }
+  })).catch(() => undefined)
   return telemetry
 }

@@ -90,6 +90,7 @@ async function run (port: RpcPort, data: TelemetryWorkerData): Promise<void> {
       query: async (deviceId: string, metric: string, params: Record<string, string | undefined>) => await t().query(deviceId, metric, params),
       metricsOf: async (deviceId: string) => await t().metricsOf(deviceId),
       checkpoint: async () => { await t().checkpoint(); postStats() },
+      positions: async () => await t().positions(),
       sweep: async () => await t().sweep(),
       own: async (source: string, fence: StoreFence, until: number) => { await t().own(source, fence, until) },
       extend: async (source: string, until: number) => { await t().extend(source, until) },

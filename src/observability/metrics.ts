@@ -39,11 +39,15 @@ export interface Metrics {
     backlogs?: () => Promise<ReadonlyArray<{ topic: string, subscription: string, backlog: number }> | undefined>
     /** Whether the storage answers now (always, on the embedded engines). */
     storageAvailable?: () => boolean
+    /** Each telemetry source stream running here: events its topic holds that it has not read yet. */
+    telemetryLag?: () => Promise<ReadonlyArray<{ topic: string, lag: number }> | undefined>
   }
   eventTime: Counter<'outcome'>
   topicEvents: Gauge<'topic'>
   topicBytes: Gauge<'topic'>
   subscriptionBacklog: Gauge<'topic' | 'subscription'>
+  /** Events a telemetry source stream has yet to read (it runs behind ingest under load, and catches up). */
+  telemetryLag: Gauge<'topic'>
   /** Event-loop delay by loop and quantile, over the time since the previous scrape. */
   eventLoopDelay: Gauge<'loop' | 'quantile'>
   /** Worker threads that died unasked (each is started again), by worker. */
@@ -188,6 +192,18 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
         if (backlogs === undefined) return
         this.reset()
         for (const b of backlogs) this.set({ topic: b.topic, subscription: b.subscription }, b.backlog)
+      }
+    }),
+    telemetryLag: new Gauge({
+      name: 'gridgate_telemetry_lag_events',
+      help: 'Events of a telemetry source topic that its stream has not read yet, on the node running the stream (windows and rollups are that far behind ingest)',
+      labelNames: ['topic'],
+      registers,
+      async collect () {
+        const lags = await hooks.telemetryLag?.()
+        if (lags === undefined) return
+        this.reset()
+        for (const l of lags) this.set({ topic: l.topic }, l.lag)
       }
     }),
     rejections: new Counter({ name: 'gridgate_rejections_total', help: 'Refused inputs by error code and source', labelNames: ['code', 'source'], registers }),

@@ -83,6 +83,8 @@ export interface TelemetryStream {
   checkpoint: () => Promise<void>
   /** Per-device event-time policy counters, summed. */
   counters: () => EventTimeCounters
+  /** The next source offset the stream has not read (the topic's next offset when it is caught up). */
+  position: () => number
   /** A final checkpoint; open windows stay open for the next start. */
   close: () => Promise<void>
   /** Stops without writing anything more (its lease was lost: the next owner replays). */
@@ -238,6 +240,7 @@ export async function openStream (opts: StreamOptions, windows: readonly StreamW
     emit: () => serial.run(emitNow),
     checkpoint: () => serial.run(snapshotNow),
     counters: fan.counters,
+    position: () => cursor,
     close: async () => {
       if (closed) return
       closed = true

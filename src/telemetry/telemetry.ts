@@ -54,6 +54,8 @@ export interface Telemetry {
   metricsOf: (deviceId: string) => Promise<MetricSummary[]>
   /** Event-time policy counters over every stream. */
   counters: () => EventTimeCounters
+  /** Where each source stream running here has read to (its next source offset). */
+  positions: () => Promise<Array<{ topic: string, position: number }>>
   /** Writes checkpoints now (tests; shutdown does it too). */
   checkpoint: () => Promise<void>
   /** Removes rollups past retention now; returns the number of (device, metric) ranges cut. */
@@ -277,6 +279,7 @@ export async function openTelemetry (opts: TelemetryOptions): Promise<Telemetry>
       for (const r of streams.values()) addCounters(sum, r.stream.counters())
       return sum
     },
+    positions: async () => [...streams].map(([topic, r]) => ({ topic, position: r.stream.position() })),
     async checkpoint () {
       for (const r of streams.values()) await r.stream.checkpoint()
     },

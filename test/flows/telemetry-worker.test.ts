@@ -89,6 +89,9 @@ describe('telemetry in its worker thread', () => {
     expect(metric(text, 'gridgate_telemetry_readings_total{topic="telemetry"}')).toBe(25)
     expect(metric(text, 'gridgate_telemetry_windows_emitted_total{window="sum-10s"}')).toBe(2)
     expect(text).toMatch(/gridgate_event_loop_delay_seconds\{loop="telemetry",quantile="0.99"\} /)
+    // The worker's stream has read all 25 events: no lag, as the worker tells where it stands.
+    expect(metric(text, 'gridgate_telemetry_lag_events{topic="telemetry"}')).toBe(0)
+    expect(await thread.positions()).toEqual([{ topic: 'telemetry', position: 25 }])
   })
 
   it('serves window CRUD from the worker, with its errors under the same codes and messages', async () => {

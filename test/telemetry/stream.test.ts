@@ -77,6 +77,19 @@ for (const engine of EMBEDDED_ENGINES) {
   }
 
   describe(`telemetry stream restarts (${engine.name})`, () => {
+    it('tells where it has read to: behind the topic until it reads what was appended, at the topic\'s end after', async () => {
+      const r = await rig()
+      await (await r.open()).close()
+      for (let i = 0; i < 5; i++) await r.publish('d1', T0 + i * S, { v: i })
+      const s = await r.open()
+      teardown(() => s.close())
+      // It starts from the stored checkpoint; its first read is still under way.
+      expect(s.position()).toBe(0)
+      await s.emit()
+      expect(s.position()).toBe(5)
+      expect((await r.log.getTopic('telemetry'))?.nextOffset).toBe(5)
+    })
+
     it('continues open windows from the last checkpoint, counting readings from before and after it once', async () => {
       const r = await rig()
       const first = await r.open()
