@@ -133,6 +133,20 @@ export async function processCpuSeconds (pid: number): Promise<number | undefine
 }
 
 /**
+ * CPU seconds the process' main thread (gridgate's ingest loop) has run, from the first
+ * field of /proc/{pid}/task/{pid}/schedstat (Linux); the process's other threads (workers,
+ * the libuv pool, GC helpers) are the rest of processCpuSeconds.
+ */
+export async function mainThreadCpuSeconds (pid: number): Promise<number | undefined> {
+  try {
+    const ns = Number((await readFile(`/proc/${pid}/task/${pid}/schedstat`, 'utf8')).split(' ')[0])
+    return Number.isFinite(ns) ? ns / 1e9 : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
  * Seconds the process' main thread has been ready to run but waited for a CPU (the run-queue
  * time of /proc/{pid}/task/{pid}/schedstat, Linux with schedstats). On 2 cores shared by the
  * server, its load generator and their helper threads, this is where latency hides that no

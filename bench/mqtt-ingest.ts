@@ -5,7 +5,7 @@ import type { Histogram } from 'hdr-histogram-js'
 import { Pool, request } from 'undici'
 import { openFilesLimit, startChild, type Child } from './children.js'
 import {
-  combine, compact, cpuAverage, latencyHistogram, loopUtilization, makeTempDir, median, ownCpuSeconds, mainThreadWaitSeconds, processCpuSeconds, progress,
+  combine, compact, cpuAverage, latencyHistogram, loopUtilization, makeTempDir, median, ownCpuSeconds, mainThreadCpuSeconds, mainThreadWaitSeconds, processCpuSeconds, progress,
   removeTempDir, sleep, summarise, timed, type CaseResult, type CpuProbe, type Round, type SystemResult
 } from './common.js'
 import { BENCH_KEY, metricSum } from './http-publish.js'
@@ -332,6 +332,7 @@ const DRAIN_MAX_MS = 60_000
 function cpuProbes (server: Server, load: { child: Child, ipc: Ipc }): CpuProbe[] {
   return [
     { name: 'server', read: () => processCpuSeconds(server.child.pid) },
+    { name: 'server main', read: async () => await mainThreadCpuSeconds(server.child.pid) },
     { name: 'server loop', read: async () => (await server.ipc.probe()).loopActiveMs / 1000 },
     { name: 'server GC', read: async () => (await server.ipc.probe()).gcMs / 1000 },
     { name: 'server wait', read: async () => await mainThreadWaitSeconds(server.child.pid) },

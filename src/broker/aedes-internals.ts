@@ -2,6 +2,7 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Aedes, Client } from 'aedes'
+import type { TopicMatcher } from '../core/match-cache.js'
 
 // The only place gridgate reads aedes state that has no public API (aedes 1.2.0). Each read
 // says why no public way exists; an aedes upgrade checks this file, and nothing else in
@@ -157,4 +158,17 @@ export async function deferClientClose (aedes: Aedes, defer: Deferrer): Promise<
     if (d === undefined) close.call(this, done)
     else d((finished) => { close.call(this, finished) })
   }
+}
+
+/**
+ * The subscription trie of aedes' message emitter (`aedes.mq`), if it has the usual one.
+ *
+ * aedes routes every publish through `mq.emit`, and mqemitter (and mqemitter-redis, built on
+ * it) matches the topic against `_matcher`, a qlobber trie changed only by `add`, `remove` and
+ * `clear` (mqemitter.js: on, removeListener, removeAllListeners); neither has a public way to
+ * reach it or to cache its matches. broker.ts wraps it with core/match-cache.ts.
+ */
+export function emitterMatcher (aedes: Aedes): TopicMatcher | undefined {
+  const m = (aedes as unknown as { mq?: { _matcher?: Partial<TopicMatcher> } }).mq?._matcher
+  return typeof m?.match === 'function' && typeof m.add === 'function' && typeof m.remove === 'function' ? m as TopicMatcher : undefined
 }

@@ -7,11 +7,12 @@ import { systemClock, type Clock, type TimerHandle } from '../core/clock.js'
 import { compileClientGroups, type ClientGroups } from '../core/client-groups.js'
 import { uuidGenerator } from '../core/ids.js'
 import type { ClusterSignals } from '../core/signals.js'
+import { rememberMatches } from '../core/match-cache.js'
 import { createTurnBudget } from '../core/turn-budget.js'
 import { createTurnPacer } from '../core/turn-pacer.js'
 import type { Registry } from '../registry/devices.js'
 import { createAccessHooks, type Session } from './access-hooks.js'
-import { deferClientClose, persistenceOf, registeredClients, restoreRegistration, sentDisconnect, subscribedFilters } from './aedes-internals.js'
+import { deferClientClose, emitterMatcher, persistenceOf, registeredClients, restoreRegistration, sentDisconnect, subscribedFilters } from './aedes-internals.js'
 import type { Authenticator } from './authenticate.js'
 import { withClientIdRule } from './client-id.js'
 import { createCommandChannel, type CommandChannel } from './command-channel.js'
@@ -323,6 +324,9 @@ export async function createBroker (opts: BrokerOptions): Promise<Broker> {
     }
   })
   made.aedes = aedes
+  // Every publish matches its topic against the subscriptions; devices repeat their topics.
+  const matcher = emitterMatcher(aedes)
+  if (matcher !== undefined) rememberMatches(matcher)
   await deferClientClose(aedes, teardown.run)
   const persistence = persistenceOf(aedes)
   const stamps = stampRetained(persistence, clock)

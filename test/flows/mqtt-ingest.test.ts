@@ -4,7 +4,7 @@ import { ManualClock } from '../../src/core/clock.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { whenClosed, connackCode, connectDevice, registerDevice } from '../helpers/mqtt.js'
 import { useTeardown } from '../helpers/teardown.js'
-import { reached } from '../helpers/wait.js'
+import { reached, until } from '../helpers/wait.js'
 
 const teardown = useTeardown()
 
@@ -158,5 +158,33 @@ describe('repeated bad passwords', () => {
     expect(clock.pendingTimers()).toBe(idle + 1)
     clock.advance(1)
     expect(await fourth).toBe(0)
+  })
+})
+
+describe('MQTT routing to subscribers', () => {
+  // aedes remembers which subscriptions a topic matched (core/match-cache.ts); a subscription
+  // made or dropped after a topic was published to must count from the next publish.
+  it('delivers a topic published to before the subscription existed, and stops after the unsubscribe', async () => {
+    // eslint-disable-next-line no-template-curly-in-string -- a permission template
+    const gw = await gateway({ mqtt: { permissions: { publish: ['devices/${client.id}/telemetry/#'], subscribe: ['devices/+/telemetry/#'] } } })
+    const dev = await connectDevice(gw.gateway.listeners.mqtt, 'dev', await registerDevice(gw, 'dev'))
+    teardown(() => dev.endAsync(true))
+    const app = await connectDevice(gw.gateway.listeners.mqtt, 'app', await registerDevice(gw, 'app'))
+    teardown(() => app.endAsync(true))
+    const got: string[] = []
+    app.on('message', (topic, payload) => got.push(`${topic} ${payload.toString()}`))
+    // Published with no subscriber: the match for this topic (nobody) is remembered.
+    await dev.publishAsync('devices/dev/telemetry/a', 'before', { qos: 1 })
+    await dev.publishAsync('devices/dev/telemetry/a', 'before', { qos: 1 })
+    await app.subscribeAsync('devices/dev/telemetry/a', { qos: 1 })
+    await dev.publishAsync('devices/dev/telemetry/a', 'subscribed', { qos: 1 })
+    await until(() => got.length >= 1, { timeoutMs: 10_000, what: 'the publish made after the subscription' })
+    await app.unsubscribeAsync('devices/dev/telemetry/a')
+    await dev.publishAsync('devices/dev/telemetry/a', 'unsubscribed', { qos: 1 })
+    // A marker on another topic, published after: once it is in, the one before it would be too.
+    await app.subscribeAsync('devices/dev/telemetry/b', { qos: 1 })
+    await dev.publishAsync('devices/dev/telemetry/b', 'marker', { qos: 1 })
+    await until(() => got.length >= 2, { timeoutMs: 10_000, what: 'the marker' })
+    expect(got).toEqual(['devices/dev/telemetry/a subscribed', 'devices/dev/telemetry/b marker'])
   })
 })

@@ -24,6 +24,9 @@ interface CallbackPersistence {
   subscriptionsByClient: (client: { id: string }, cb: (err: Error | null, subs: unknown[] | null) => void) => void
   outgoingEnqueue: (sub: { clientId: string }, packet: unknown, cb: Cb<unknown>) => void
   outgoingStream: (client: { id: string }) => Readable
+  removeSubscriptions: (client: { id: string }, topics: string[], cb: Cb<unknown>) => void
+  cleanSubscriptions: (client: { id: string }, cb: Cb<unknown>) => void
+  subscriptionsByTopic: (topic: string, cb: Cb<Array<{ clientId: string, topic: string }>>) => void
   incomingStorePacket: (client: { id: string }, packet: unknown, cb: Cb<unknown>) => void
   incomingGetPacket: (client: { id: string }, packet: { messageId: number }, cb: Cb<unknown>) => void
   putWill: (client: { id: string }, packet: unknown, cb: Cb<unknown>) => void
@@ -184,5 +187,27 @@ describe('the leveldb engine\'s aedes persistence across a restart', () => {
     const subs = await new Promise<unknown[] | null>((resolve, reject) => { p.subscriptionsByClient(client, (err, s) => { if (err !== null) reject(err); else resolve(s) }) })
     expect(subs).toEqual([{ topic: 'devices/dev-9/commands', qos: 1 }])
     expect(reads - atStart).toBeGreaterThan(0)
+  })
+})
+
+describe('the leveldb engine\'s offline subscriptions by topic', () => {
+  it('answers each publish\'s topic as the subscriptions stand now, through subscribe, unsubscribe and clean', async () => {
+    const { store, remove } = await freshStore()
+    teardown(remove)
+    teardown(() => store.close())
+    const p = levelMqttPersistence(store.binary('mqtt')) as CallbackPersistence
+    await ready(p)
+    const topic = 'devices/dev-1/telemetry'
+    const byTopic = async (): Promise<string[]> => ((await call<Array<{ clientId: string, topic: string }>>((cb) => { p.subscriptionsByTopic(topic, cb) })) ?? []).map((s) => `${s.clientId} ${s.topic}`).sort()
+    // Asked before anyone subscribed (the answer a publish remembers), then after each change.
+    expect(await byTopic()).toEqual([])
+    await call((cb) => { p.addSubscriptions({ id: 'app-1' }, [{ topic: 'devices/+/telemetry', qos: 1 }], cb) })
+    expect(await byTopic()).toEqual(['app-1 devices/+/telemetry'])
+    await call((cb) => { p.addSubscriptions({ id: 'app-2' }, [{ topic: 'devices/#', qos: 1 }], cb) })
+    expect(await byTopic()).toEqual(['app-1 devices/+/telemetry', 'app-2 devices/#'])
+    await call((cb) => { p.removeSubscriptions({ id: 'app-1' }, ['devices/+/telemetry'], cb) })
+    expect(await byTopic()).toEqual(['app-2 devices/#'])
+    await call((cb) => { p.cleanSubscriptions({ id: 'app-2' }, cb) })
+    expect(await byTopic()).toEqual([])
   })
 })

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module'
 import { Readable } from 'node:stream'
+import { TopicMatchCache } from '../../core/match-cache.js'
 import type { BinarySublevel } from './db.js'
 
 // aedes' session persistence on the embedded store: aedes-persistence-level, told which clients
@@ -22,6 +23,8 @@ interface Sub { clientId: string }
 interface AsyncPersistence {
   setup (broker: unknown): Promise<void>
   addSubscriptions (client: Client, subs: unknown[]): Promise<void>
+  removeSubscriptions (client: Client, topics: string[]): Promise<void>
+  subscriptionsByTopic (topic: string): Promise<unknown[]>
   subscriptionsByClient (client: Client): Promise<unknown[]>
   cleanSubscriptions (client: Client): Promise<void>
   outgoingEnqueue (sub: Sub, packet: unknown): Promise<void>
@@ -65,6 +68,12 @@ const NO_SUCH_PACKET = 'no such packet' // aedes-persistence-level's own message
 class IndexedLevelPersistence extends AsyncLevelPersistence {
   /** Clients that have, or had, something stored. */
   private readonly stored = new Set<string>()
+  /**
+   * aedes asks for the offline sessions subscribed to the topic of every QoS 1 publish;
+   * the trie changes only in addSubscriptions and removeSubscriptions (synchronously, before
+   * their write), which forget every answer first.
+   */
+  private readonly byTopic = new TopicMatchCache<Promise<unknown[]>>()
 
   constructor (private readonly db: BinarySublevel) {
     super(db)
@@ -83,7 +92,18 @@ class IndexedLevelPersistence extends AsyncLevelPersistence {
 
   override async addSubscriptions (client: Client, subs: unknown[]): Promise<void> {
     this.stored.add(client.id)
+    this.byTopic.forget()
     await super.addSubscriptions(client, subs)
+  }
+
+  override async removeSubscriptions (client: Client, topics: string[]): Promise<void> {
+    this.byTopic.forget()
+    await super.removeSubscriptions(client, topics)
+  }
+
+  // The settled promise itself is kept: awaiting it again gives the same (never mutated) array.
+  override subscriptionsByTopic (topic: string): Promise<unknown[]> {
+    return this.byTopic.get(topic, (t) => super.subscriptionsByTopic(t))
   }
 
   override async subscriptionsByClient (client: Client): Promise<unknown[]> {
