@@ -30,17 +30,8 @@ export function logObserver (metrics: Metrics): LogObserver {
 }
 
 export function ingestObserver (metrics: Metrics) {
-  // Once per message: label children bound once per topic instead of a label lookup each time.
-  const perTopic = new Map<string, { inc: () => void }>()
   return {
-    ingested: (topic: string) => {
-      let child = perTopic.get(topic)
-      if (child === undefined) {
-        child = metrics.mqttMessages.labels(topic)
-        perTopic.set(topic, child)
-      }
-      child.inc()
-    },
+    ingested: metrics.countIngested,
     invalid: (route: string) => {
       metrics.mqttInvalid.inc({ route })
       metrics.rejections.inc({ code: 'SCHEMA_VIOLATION', source: 'mqtt' })

@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { BucketHistogram } from './bucket-histogram.js'
 
 // One registry per gateway (never prom-client's global one), so two gateways can run in one
 // test process. Modules get hooks wired to these in main.ts.
@@ -16,6 +17,11 @@ export interface Metrics {
   logWriteFailures: Counter
   httpRequestSeconds: Histogram<'route' | 'method' | 'status'>
   mqttMessages: Counter<'topic'>
+  /**
+   * One device message appended to `topic`, for mqttMessages: counted in a map and added to
+   * the counter when it is read (a scrape), since prom-client's inc hashes its labels on each call.
+   */
+  countIngested: (topic: string) => void
   mqttInvalid: Counter<'route'>
   mqttConnections: Counter<'transport'>
   mqttConnectedClients: Gauge
@@ -24,7 +30,7 @@ export interface Metrics {
   deadLettered: Counter<'topic' | 'subscription'>
   commandTransitions: Counter<'status'>
   commandResponses: Counter<'outcome'>
-  mqttPublishSeconds: Histogram
+  mqttPublishSeconds: BucketHistogram
   telemetryReadings: Counter<'topic'>
   telemetrySkipped: Counter<'topic' | 'reason'>
   telemetryWindows: Counter<'window'>
@@ -114,6 +120,7 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
     if (m.name.endsWith('_total') && (m as { type: unknown }).type !== 'counter') registry.removeSingleMetric(m.name)
   }
   const registers = [registry]
+  const ingested = new Map<string, number>()
   const hooks: Metrics['hooks'] = {}
   type TopicSize = NonNullable<Awaited<ReturnType<NonNullable<Metrics['hooks']['topics']>>>>[number]
   const topicGauge = (name: string, help: string, value: (t: TopicSize) => number): Gauge<'topic'> => new Gauge({
@@ -213,7 +220,17 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
     logBatchEvents: new Histogram({ name: 'gridgate_log_batch_items', help: 'Appends per group-commit write', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096], registers }),
     logBatchSeconds: new Histogram({ name: 'gridgate_log_batch_write_seconds', help: 'Duration of one group-commit write', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1], registers }),
     logWriteFailures: new Counter({ name: 'gridgate_log_write_failures_total', help: 'Group-commit writes that failed (their callers got 503)', registers }),
-    mqttMessages: new Counter({ name: 'gridgate_ingest_events_total', help: 'Device messages appended as CloudEvents, by namespace topic', labelNames: ['topic'], registers }),
+    mqttMessages: new Counter({
+      name: 'gridgate_ingest_events_total',
+      help: 'Device messages appended as CloudEvents, by namespace topic',
+      labelNames: ['topic'],
+      registers,
+      collect () {
+        for (const [topic, n] of ingested) this.inc({ topic }, n)
+        ingested.clear()
+      }
+    }),
+    countIngested: (topic) => { ingested.set(topic, (ingested.get(topic) ?? 0) + 1) },
     mqttInvalid: new Counter({ name: 'gridgate_ingest_schema_violations_total', help: 'Device messages that failed their route schema (appended to the invalid topic)', labelNames: ['route'], registers }),
     mqttConnections: new Counter({ name: 'gridgate_mqtt_connections_total', help: 'Accepted MQTT connections by transport', labelNames: ['transport'], registers }),
     mqttConnectedClients: new Gauge({ name: 'gridgate_mqtt_connected_clients', help: 'Authenticated MQTT connections open now', registers }),
@@ -222,7 +239,7 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
     deadLettered: new Counter({ name: 'gridgate_delivery_deadlettered_total', help: 'Events dead-lettered, by subscription', labelNames: ['topic', 'subscription'], registers }),
     commandTransitions: new Counter({ name: 'gridgate_command_transitions_total', help: 'Command state changes, by the state entered', labelNames: ['status'], registers }),
     commandResponses: new Counter({ name: 'gridgate_command_responses_total', help: 'Device answers: matched, late (after an end state or before sending), unknown command, invalid', labelNames: ['outcome'], registers }),
-    mqttPublishSeconds: new Histogram({ name: 'gridgate_mqtt_publish_seconds', help: 'Device publish from arrival to the durable append (the QoS 1 PUBACK waits for it)', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1], registers }),
+    mqttPublishSeconds: new BucketHistogram({ name: 'gridgate_mqtt_publish_seconds', help: 'Device publish from arrival to the durable append (the QoS 1 PUBACK waits for it)', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1], registers }),
     httpRequestSeconds: new Histogram({ name: 'gridgate_http_request_seconds', help: 'HTTP request duration', labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers })
   }
 }

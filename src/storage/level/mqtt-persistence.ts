@@ -24,6 +24,7 @@ interface AsyncPersistence {
   setup (broker: unknown): Promise<void>
   addSubscriptions (client: Client, subs: unknown[]): Promise<void>
   removeSubscriptions (client: Client, topics: string[]): Promise<void>
+  outgoingEnqueueCombi (subs: Sub[], packet: unknown): Promise<void>
   subscriptionsByTopic (topic: string): Promise<unknown[]>
   subscriptionsByClient (client: Client): Promise<unknown[]>
   cleanSubscriptions (client: Client): Promise<void>
@@ -64,6 +65,7 @@ export function clientOfKey (key: string): string | undefined {
 }
 
 const NO_SUCH_PACKET = 'no such packet' // aedes-persistence-level's own message
+const NOTHING_TO_DO = Promise.resolve()
 
 class IndexedLevelPersistence extends AsyncLevelPersistence {
   /** Clients that have, or had, something stored. */
@@ -99,6 +101,11 @@ class IndexedLevelPersistence extends AsyncLevelPersistence {
   override async removeSubscriptions (client: Client, topics: string[]): Promise<void> {
     this.byTopic.forget()
     await super.removeSubscriptions(client, topics)
+  }
+
+  // Every QoS 1 publish passes its offline subscribers here, almost always none.
+  override outgoingEnqueueCombi (subs: Sub[], packet: unknown): Promise<void> {
+    return subs.length === 0 ? NOTHING_TO_DO : super.outgoingEnqueueCombi(subs, packet)
   }
 
   // The settled promise itself is kept: awaiting it again gives the same (never mutated) array.
