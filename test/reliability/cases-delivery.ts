@@ -519,7 +519,7 @@ const slowConsumers: ReliabilityCase = {
       `(webhooks.timeoutSeconds ${HOOK_TIMEOUT_S}) and a device subscribed to its commands stops reading (socket paused) and is sent ${s.commands} commands of ${s.commandKiB} KiB ` +
       `(mqtt.drainTimeoutSeconds ${DRAIN_S}); a fast push subscription on the same topic`
   },
-  criterion: 'ingest rate under attack ≥ 0.7 × baseline (soak; ≥ 0.5 in the 5 s ci phases); the fast subscription has everything within 3 s of the end of each phase; gateway RSS peak under attack < baseline peak + 128 MiB; ' +
+  criterion: 'ingest rate under attack ≥ 0.7 × baseline (soak; ≥ 0.5 in the 5 s ci phases; each the median of the phase\'s per-second rates); the fast subscription has everything within 3 s of the end of each phase; gateway RSS peak under attack < baseline peak + 128 MiB; ' +
     'the frozen device is disconnected within drainTimeoutSeconds + 3 s of its first command; every slow webhook request is cut within timeoutSeconds + 1.5 s',
   run: async (size) => {
     const sz = SLOW[size]
@@ -543,17 +543,25 @@ const slowConsumers: ReliabilityCase = {
         return { id, c }
       }))
       let published = 0
+      // The phase's rate is the median of its per-second rates: the ci variant runs beside other
+      // test files on 2 cores, and one of them taking the CPU for a second or two of a 5 s phase
+      // halved a whole-phase rate; an attack that stalls ingest shows in every second.
       const load = async (ms: number): Promise<number> => {
-        const deadline = Date.now() + ms
+        const start = Date.now()
+        const deadline = start + ms
+        const perSecond = new Array<number>(Math.ceil(ms / 1000)).fill(0)
         let acked = 0
         await Promise.all(loaders.map(async ({ id, c }) => {
           while (Date.now() < deadline) {
             await c.publishAsync(`devices/${id}/telemetry`, JSON.stringify({ t: 21.5, n: acked }), { qos: 1 })
+            const slot = Math.floor((Date.now() - start) / 1000)
+            if (slot < perSecond.length) perSecond[slot] = (perSecond[slot] as number) + 1
             acked++
             published++
           }
         }))
-        return acked / (ms / 1000)
+        const sorted = perSecond.sort((a, b) => a - b)
+        return sorted[Math.floor(sorted.length / 2)] as number
       }
       const drained = async (): Promise<number> => {
         const t = Date.now()
