@@ -121,6 +121,7 @@ export async function startGateway (config: Config, options: GatewayOptions = {}
         maxBatchEvents: config.storage.maxBatchEvents,
         maxBatchBytes: config.storage.maxBatchBytes,
         cacheBytes: config.storage.segmentCacheBytes,
+        commitDelayMs: config.storage.commitDelayMs,
         defaultRetention: { maxAgeSeconds: config.retention.maxAgeSeconds, maxBytes: config.retention.maxBytes },
         observer: logObserver(metrics)
       },

@@ -153,6 +153,8 @@ export interface Config {
     segmentCacheBytes: number
     /** LevelDB's write buffer (memtable) of the `leveldb` engine's database. */
     writeBufferBytes: number
+    /** How long a short batch behind a busy group commit waits for more (leveldb with sync; 0: never). */
+    commitDelayMs: number
   }
   /** The Redis server of the `redis` storage engine (unused by the others). */
   redis: {
@@ -439,7 +441,9 @@ export const configSchema = {
         segmentCacheBytes: { type: 'integer', minimum: 0, maximum: 16 * 1024 * 1_048_576, default: 64 * 1_048_576 },
         // LevelDB's default of 4 MiB fills every ~0.1 s under fan-in with twins on, and a write
         // waits whenever the previous memtable is still being flushed (README, Device twins).
-        writeBufferBytes: { type: 'integer', minimum: 1_048_576, maximum: 1024 * 1_048_576, default: 64 * 1_048_576 }
+        writeBufferBytes: { type: 'integer', minimum: 1_048_576, maximum: 1024 * 1_048_576, default: 64 * 1_048_576 },
+        // Fewer fsyncs when a busy writer would otherwise write a few events at a time (group-commit.ts).
+        commitDelayMs: { type: 'number', minimum: 0, maximum: 100, default: 2 }
       }
     },
     redis: {

@@ -56,6 +56,8 @@ export interface EngineOptions {
     maxBatchBytes: number
     /** Bytes of recent segments kept decoded for readers (0 turns it off). */
     cacheBytes: number
+    /** The group commit's delay for short batches behind a busy writer (group-commit.ts); leveldb with sync only. */
+    commitDelayMs?: number
     defaultRetention: RetentionPolicy
     observer?: LogObserver
   }
@@ -107,7 +109,9 @@ export async function openStorageEngine (opts: EngineOptions): Promise<StorageEn
   }
   const store: LevelStore = opts.engine === 'memory' ? await openMemoryDb() : await openLevelDb(opts.dataDir, opts.writeBufferBytes === undefined ? {} : { writeBufferBytes: opts.writeBufferBytes })
   try {
-    const logs = await openLevelTopicLogs({ storage: store, clock: opts.clock, sync: opts.sync, ...opts.log })
+    // The delay saves fsyncs: with nothing to fsync (memory, or sync off) it would only add latency.
+    const commitDelayMs = opts.engine === 'leveldb' && opts.sync ? opts.log.commitDelayMs ?? 0 : 0
+    const logs = await openLevelTopicLogs({ storage: store, clock: opts.clock, sync: opts.sync, ...opts.log, commitDelayMs })
     const commands = await levelCommandStore(store, { sync: opts.sync, logs })
     const topics = logs.view()
     const telemetryLocation = telemetryLocationOf(opts.engine, opts.dataDir)

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import { createGroupCommit, type BatchPlan, type GroupCommit } from '../../src/storage/group-commit.js'
+import { ManualClock } from '../../src/core/clock.js'
 import { GridgateError } from '../../src/core/errors.js'
 
 // The write function is a fake the test controls: each call waits until the test resolves
@@ -60,7 +61,7 @@ interface Harness {
   batches: Array<[number, number, number, boolean]>
 }
 
-function harness (limits: { maxItems?: number, maxBytes?: number } = {}): Harness {
+function harness (limits: { maxItems?: number, maxBytes?: number, delayMs?: number, delayUntilItems?: number, clock?: ManualClock } = {}): Harness {
   const writes: WriteCall[] = []
   const commits: number[] = []
   const aborts: number[] = []
@@ -84,7 +85,11 @@ function harness (limits: { maxItems?: number, maxBytes?: number } = {}): Harnes
     maxItems: limits.maxItems ?? 1000,
     maxBytes: limits.maxBytes ?? 1_000_000,
     onBatch: (items, bytes, ms, ok) => { batches.push([items, bytes, ms, ok]) },
-    now: () => (clock += 5)
+    ...(limits.clock === undefined
+      ? { now: () => (clock += 5) }
+      : { now: () => (limits.clock as ManualClock).now(), setTimer: (ms: number, fn: () => void) => { (limits.clock as ManualClock).setTimer(ms, fn) } }),
+    ...(limits.delayMs === undefined ? {} : { delayMs: limits.delayMs }),
+    ...(limits.delayUntilItems === undefined ? {} : { delayUntilItems: limits.delayUntilItems })
   })
   function write (n: number): Promise<WriteCall> {
     return new Promise((resolve) => {
@@ -340,5 +345,70 @@ describe('createGroupCommit: drain and close', () => {
     await expect(h.gc.submit(item('a'))).rejects.toMatchObject({ code: 'SHUTTING_DOWN' })
     await turn()
     expect(h.writes).toHaveLength(0)
+  })
+})
+
+describe('createGroupCommit: commit delay', () => {
+  /** A first write under way (from idle) and `ids` submitted while it runs. */
+  async function busy (h: Harness, ids: string[]): Promise<{ first: WriteCall, later: Array<Tracked<string>> }> {
+    track(h.gc.submit(item('first')))
+    const first = await h.write(1)
+    const later = ids.map((id) => track(h.gc.submit(item(id))))
+    return { first, later }
+  }
+
+  it('writes a batch that starts from idle at once, without waiting for the delay', async () => {
+    const clock = new ManualClock()
+    const h = harness({ delayMs: 2, clock })
+    const t = track(h.gc.submit(item('a')))
+    ;(await h.write(1)).resolve()
+    await turn()
+    expect(t.state).toBe('resolved')
+    expect(clock.pendingTimers()).toBe(0)
+  })
+
+  it('holds a short batch behind a busy write until its oldest item is delayMs old, gathering what comes meanwhile', async () => {
+    const clock = new ManualClock()
+    const h = harness({ delayMs: 2, clock })
+    const { first, later } = await busy(h, ['b', 'c'])
+    clock.advance(0.5)
+    first.resolve()
+    await turn(5)
+    // b and c arrived 0.5 ms ago: 1.5 ms to go; d joins them meanwhile.
+    expect(h.writes).toHaveLength(1)
+    const d = track(h.gc.submit(item('d')))
+    clock.advance(1.4)
+    await turn(5)
+    expect(h.writes).toHaveLength(1)
+    clock.advance(0.1)
+    const second = await h.write(2)
+    expect(second.ops).toEqual(['b', 'c', 'd'])
+    second.resolve()
+    await turn()
+    expect([...later, d].map((t) => t.state)).toEqual(['resolved', 'resolved', 'resolved'])
+  })
+
+  it('ends the delay as soon as delayUntilItems are queued', async () => {
+    const clock = new ManualClock()
+    const h = harness({ delayMs: 2, delayUntilItems: 4, clock })
+    const { first } = await busy(h, ['b', 'c'])
+    first.resolve()
+    await turn(5)
+    expect(h.writes).toHaveLength(1)
+    for (const id of ['d', 'e']) track(h.gc.submit(item(id)))
+    const second = await h.write(2)
+    expect(second.ops).toEqual(['b', 'c', 'd', 'e'])
+  })
+
+  it('does not delay a batch that already has delayUntilItems queued, nor any batch with delayMs 0', async () => {
+    for (const [delayMs, queued] of [[2, 4], [0, 1]] as const) {
+      const clock = new ManualClock()
+      const h = harness({ delayMs, delayUntilItems: 4, clock })
+      const { first } = await busy(h, Array.from({ length: queued }, (_, i) => `q${i}`))
+      first.resolve()
+      const second = await h.write(2)
+      expect(second.ops).toHaveLength(queued)
+      expect(clock.pendingTimers()).toBe(0)
+    }
   })
 })

@@ -74,6 +74,8 @@ export interface TopicLogOptions {
   defaultRetention: RetentionPolicy
   /** Bytes of recent segments kept decoded in memory for readers (0 turns it off). */
   cacheBytes: number
+  /** GroupCommitOptions.delayMs (0 or absent: none). */
+  commitDelayMs?: number
   observer?: LogObserver
 }
 
@@ -268,6 +270,7 @@ export async function openLevelTopicLogs (opts: TopicLogOptions): Promise<LevelT
     sizeOf: (item) => item.events.reduce((s, e) => s + 4 + e.length, 0),
     maxItems: opts.maxBatchEvents,
     maxBytes: opts.maxBatchBytes,
+    delayMs: opts.commitDelayMs ?? 0,
     onBatch: observer?.batch
   })
 
