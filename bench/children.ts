@@ -60,7 +60,7 @@ export function openFilesLimit (pid: number | 'self' = 'self'): number | undefin
 }
 
 /** The Node options `npm start` gives the gateway (package.json), so the bench measures the same process. */
-export const GATEWAY_NODE_ARGS = ['--max-semi-space-size=16', '--v8-pool-size=1']
+export const GATEWAY_NODE_ARGS = ['--max-semi-space-size=16', '--v8-pool-size=2']
 
 export async function startChild (name: string, args: string[], timeoutMs = 30_000, options: ChildOptions = {}): Promise<Child> {
   const gateway = args[0] === 'src/cli.ts' ? GATEWAY_NODE_ARGS : []
