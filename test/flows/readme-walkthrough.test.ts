@@ -55,7 +55,7 @@ async function freePort (): Promise<number> {
 }
 
 /** `gridgate start` from dist/, as `npm start` runs it; resolves with its listeners once it is listening. */
-async function startGateway (dataDir: string): Promise<{ proc: ChildProcess, listeners: Record<string, string> }> {
+async function startGateway (dataDir: string): Promise<{ proc: ChildProcess, listeners: Record<string, string>, log: () => string }> {
   const proc = spawn(process.execPath, [DIST.cli, 'start'], {
     cwd: ROOT,
     env: { ...process.env, ...FREE_PORTS, GRIDGATE_DATA_DIR: dataDir, GRIDGATE_WEBHOOK_ALLOW_LOOPBACK: 'true', GRIDGATE_HTTP_KEYS: '' },
@@ -70,19 +70,26 @@ async function startGateway (dataDir: string): Promise<{ proc: ChildProcess, lis
   })
   let out = ''
   let err = ''
+  // Its warnings and errors (a refused CONNECT, say) explain a block that went wrong.
+  let warnings = ''
   proc.stderr?.on('data', (d: Buffer) => { err += d.toString() })
+  proc.stdout?.on('data', (d: Buffer) => {
+    for (const line of d.toString().split('\n')) if (/"level":(40|50|60)/.test(line)) warnings = (warnings + line + '\n').slice(-16_384)
+  })
   const listeners = await new Promise<Record<string, string>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the gateway did not listen within 30 s; stderr: ${err}`)), 30_000)
-    proc.stdout?.on('data', (d: Buffer) => {
+    const onData = (d: Buffer): void => {
       out += d.toString()
       const line = out.split('\n').find((l) => l.includes('"msg":"listening"'))
       if (line === undefined) return
       clearTimeout(timer)
+      proc.stdout?.off('data', onData)
       resolve((JSON.parse(line) as { listeners: Record<string, string> }).listeners)
-    })
+    }
+    proc.stdout?.on('data', onData)
     proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the gateway exited (${code}) before listening; stderr: ${err}`)) })
   })
-  return { proc, listeners }
+  return { proc, listeners, log: () => warnings + err }
 }
 
 interface BlockRun { block: string, output: string, ended: boolean }
@@ -161,18 +168,26 @@ describe.skipIf(process.env.GRIDGATE_TEST_ENGINE === 'memory')('README walkthrou
     const dir = await tempDir('readme-walkthrough-')
     teardown(dir.remove)
     const dataDir = join(dir.path, 'data')
-    const { listeners } = await startGateway(dataDir)
+    const { listeners, log } = await startGateway(dataDir)
     const targets: Targets = { http: listeners.http as string, mqttPort: Number(new URL(listeners.mqtt as string).port), backendPort: await freePort(), dataDir }
     const { code, runs, timedOut } = await runBlocks(blocks.map((b) => retarget(b, targets)), dir.path, { GRIDGATE_URL: targets.http, GRIDGATE_DATA_DIR: dataDir })
 
     if (process.env.WALKTHROUGH_DUMP !== undefined) await writeFile(process.env.WALKTHROUGH_DUMP, runs.map((r) => `=== block\n${r.block}\n=== output\n${r.output}`).join('\n'))
     const failed = runs.find((r) => !r.ended)
-    expect(timedOut, `the walkthrough ran past ${DEADLINE_MS / 1000} s in block:\n${failed?.block ?? ''}\noutput:\n${failed?.output ?? ''}`).toBe(false)
-    expect(failed, `a block failed (bash exit ${code}):\n${failed?.block ?? ''}\noutput:\n${failed?.output ?? ''}`).toBeUndefined()
+    const gateway = `\nthe gateway's warnings and errors:\n${log() || '(none)'}`
+    // The blocks that ended are checked first: a wrong output there is what a later block's
+    // failure or deadline usually follows from.
+    for (const e of EXPECTED) {
+      const run = runs.find((r) => r.block.includes(e.block.replace('data/http-access-key', join(dataDir, 'http-access-key')))) as BlockRun
+      if (!run.ended) continue
+      for (const re of e.output) expect(run.output, `block with ${e.block}${gateway}`).toMatch(re)
+    }
+    expect(timedOut, `the walkthrough ran past ${DEADLINE_MS / 1000} s in block:\n${failed?.block ?? ''}\noutput:\n${failed?.output ?? ''}${gateway}`).toBe(false)
+    expect(failed, `a block failed (bash exit ${code}):\n${failed?.block ?? ''}\noutput:\n${failed?.output ?? ''}${gateway}`).toBeUndefined()
     expect(code).toBe(0)
     for (const e of EXPECTED) {
       const run = runs.find((r) => r.block.includes(e.block.replace('data/http-access-key', join(dataDir, 'http-access-key')))) as BlockRun
-      for (const re of e.output) expect(run.output, `block with ${e.block}`).toMatch(re)
+      for (const re of e.output) expect(run.output, `block with ${e.block}${gateway}`).toMatch(re)
     }
   }, DEADLINE_MS + 30_000)
 })
