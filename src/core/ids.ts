@@ -51,7 +51,14 @@ export function sequentialIds (prefix = 'id-'): IdGenerator {
   return { next: () => `${prefix}${++n}` }
 }
 
-/** A random secret of `bytes` bytes, URL-safe base64 (for access keys and passwords). */
+/**
+ * A random secret of `bytes` bytes, URL-safe base64 (for access keys and passwords), never
+ * with a leading '-' (base64url starts 1 in 64 secrets with one): command lines read it as an
+ * option, so `mqtt pub -P -x…` sends an empty password and `gridgate --key -x…` stops.
+ */
 export function randomSecret (bytes = 32): string {
-  return randomBytes(bytes).toString('base64url')
+  for (;;) {
+    const secret = randomBytes(bytes).toString('base64url')
+    if (secret[0] !== '-') return secret
+  }
 }

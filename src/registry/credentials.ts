@@ -1,4 +1,5 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
+import { randomSecret } from '../core/ids.js'
 
 // Device passwords are generated (32 random bytes), shown once, and stored only as an
 // scrypt hash `scrypt$N$r$p$salt$hash`. With 256 bits of entropy a guess is hopeless at any
@@ -38,7 +39,7 @@ export async function verifyPassword (stored: string, password: Buffer): Promise
 export const DUMMY_HASH = `scrypt$${N}$${R}$${P}$${Buffer.alloc(16).toString('base64')}$${Buffer.alloc(KEYLEN).toString('base64')}`
 
 export function newPassword (): string {
-  return randomBytes(32).toString('base64url')
+  return randomSecret(32)
 }
 
 /** Fingerprint kept in memory after a successful check, so reconnects skip scrypt. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { createUuidGenerator, sequentialIds } from '../../src/core/ids.js'
+import { createUuidGenerator, randomSecret, sequentialIds } from '../../src/core/ids.js'
+import { newPassword } from '../../src/registry/credentials.js'
 
 // Event ids: random (version 4) UUIDs as RFC 9562 writes them, never repeated.
 
@@ -45,5 +46,18 @@ describe('sequential ids', () => {
   it('counts from 1 after the prefix', () => {
     const g = sequentialIds('e-')
     expect([g.next(), g.next(), g.next()]).toEqual(['e-1', 'e-2', 'e-3'])
+  })
+})
+
+describe('random secrets', () => {
+  // base64url starts 1 in 64 strings with '-': 20,000 draws would hold about 300 of them.
+  it.each([
+    ['an access key', () => randomSecret(32)],
+    ['a device password', newPassword]
+  ])('%s never starts with a dash, which command lines would read as an option', (_, make) => {
+    const secrets = Array.from({ length: 20_000 }, make)
+    expect(secrets.filter((s) => s.startsWith('-'))).toEqual([])
+    for (const s of secrets.slice(0, 100)) expect(s).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_-]{42}$/)
+    expect(new Set(secrets).size).toBe(secrets.length)
   })
 })
