@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { randomSecret } from '../src/core/ids.js'
 import { REDIS_MISSING, redisServerInstalled, startRedisServer, type RedisServer } from '../test/helpers/redis-server.js'
 
 // `npm run cluster`: a local gridgate cluster to try out. Starts a redis-server in a temp dir
@@ -104,7 +104,8 @@ async function main (): Promise<void> {
   const opts = parseArgs(process.argv.slice(2))
   if (!redisServerInstalled()) throw new Error(REDIS_MISSING)
   const dir = await mkdtemp(join(tmpdir(), 'gridgate-cluster-'))
-  const key = randomBytes(24).toString('base64url')
+  // Printed for pasting into `--key`: never with a leading '-' (core/ids.ts).
+  const key = randomSecret(24)
   let redis: RedisServer | undefined
   const nodes: Node[] = []
   let stopping: Promise<void> | undefined
