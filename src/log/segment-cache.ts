@@ -105,7 +105,7 @@ export class SegmentCache {
     if (t === undefined) return
     // Eviction goes oldest first, so the segment is usually the topic's first: it leaves by
     // moving `start`, not by shifting the array (a 64 MiB cache of small segments holds tens
-    // of thousands, and a splice at the front per eviction cost 2 % of the ingest thread).
+    // of thousands, and a splice at the front per eviction took 1.2–1.4 % of the ingest thread).
     if (t.segs[t.start] === seg) {
       t.segs[t.start++] = undefined
     } else {

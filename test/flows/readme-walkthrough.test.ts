@@ -175,8 +175,8 @@ describe.skipIf(process.env.GRIDGATE_TEST_ENGINE === 'memory')('README walkthrou
     if (process.env.WALKTHROUGH_DUMP !== undefined) await writeFile(process.env.WALKTHROUGH_DUMP, runs.map((r) => `=== block\n${r.block}\n=== output\n${r.output}`).join('\n'))
     const failed = runs.find((r) => !r.ended)
     const gateway = `\nthe gateway's warnings and errors:\n${log() || '(none)'}`
-    // The blocks that ended are checked first: a wrong output there is what a later block's
-    // failure or deadline usually follows from.
+    // The blocks that ended are checked first (when none failed, that is all of them): a wrong
+    // output there is what a later block's failure or deadline usually follows from.
     for (const e of EXPECTED) {
       const run = runs.find((r) => r.block.includes(e.block.replace('data/http-access-key', join(dataDir, 'http-access-key')))) as BlockRun
       if (!run.ended) continue
@@ -185,9 +185,5 @@ describe.skipIf(process.env.GRIDGATE_TEST_ENGINE === 'memory')('README walkthrou
     expect(timedOut, `the walkthrough ran past ${DEADLINE_MS / 1000} s in block:\n${failed?.block ?? ''}\noutput:\n${failed?.output ?? ''}${gateway}`).toBe(false)
     expect(failed, `a block failed (bash exit ${code}):\n${failed?.block ?? ''}\noutput:\n${failed?.output ?? ''}${gateway}`).toBeUndefined()
     expect(code).toBe(0)
-    for (const e of EXPECTED) {
-      const run = runs.find((r) => r.block.includes(e.block.replace('data/http-access-key', join(dataDir, 'http-access-key')))) as BlockRun
-      for (const re of e.output) expect(run.output, `block with ${e.block}${gateway}`).toMatch(re)
-    }
   }, DEADLINE_MS + 30_000)
 })
