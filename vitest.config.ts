@@ -1,11 +1,12 @@
 import { defineConfig } from 'vitest/config'
 
-// Two projects so the fast half can run alone: `unit` is pure logic and single modules,
+// Projects so the fast half can run alone: `unit` is pure logic and single modules,
 // `flows` starts whole gateways (in-process or as child processes) on port 0, and runs the
 // reliability suite's small variants (test/reliability/) and the web console in a real
 // browser (test/console/). `flows-memory` runs the in-process
 // flows again on the memory engine (tests that restart a gateway on its data skip there);
 // flows that spawn gateway processes run on LevelDB only, cluster and Redis flows on Redis only.
+// `alone` runs last, with nothing beside it.
 export default defineConfig({
   test: {
     // Two files at a time: most flows wait on child processes, sockets and disks, not on the
@@ -28,9 +29,24 @@ export default defineConfig({
         test: {
           name: 'flows',
           include: ['test/flows/**/*.test.ts', 'test/reliability/**/*.test.ts', 'test/console/**/*.test.ts'],
+          exclude: ['test/reliability/alone.test.ts'],
           // Builds dist/ once: child processes run the compiled gateway and simulator.
           globalSetup: ['test/global-setup.ts'],
           testTimeout: 60_000,
+          hookTimeout: 60_000
+        }
+      },
+      {
+        test: {
+          name: 'alone',
+          // Reliability cases that compare rates measured one after the other (ingest before and
+          // during an attack): beside another file on 2 cores one phase can lose the CPU the other
+          // had. Group 1 starts once every file of group 0 has finished, and runs one file.
+          include: ['test/reliability/alone.test.ts'],
+          globalSetup: ['test/global-setup.ts'],
+          sequence: { groupOrder: 1 },
+          maxWorkers: 1,
+          testTimeout: 120_000,
           hookTimeout: 60_000
         }
       },

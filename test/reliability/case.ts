@@ -19,4 +19,7 @@ export interface ReliabilityCase {
   /** What must hold. */
   criterion: string
   run: (size: Size) => Promise<CaseResult>
+  /** It compares rates measured one after the other, so `npm test` runs it with no other test
+   * file beside it (test/reliability/alone.test.ts, the `alone` project). */
+  alone?: true
 }
