@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { levelTelemetryStore } from '../../src/storage/level/telemetry-store.js'
 import type { RedisConnection } from '../../src/storage/redis/connection.js'
+import { aggregateFromBytes, isAggregateBytes } from '../../src/telemetry/aggregate-bytes.js'
 import { redisSubscriptionLeases, SUBSCRIPTION_STORE_SCRIPTS } from '../../src/storage/redis/redis-subscription-store.js'
 import { redisTelemetryStore } from '../../src/storage/redis/redis-telemetry-store.js'
 import type { TelemetryStore } from '../../src/telemetry/store.js'
@@ -49,12 +50,17 @@ describe('level telemetry store: the existing layout', () => {
       // And writes it the same way.
       await store.commit([{ kind: 'operator', source: 'telemetry', window: 'w1', deviceId: 'd2', metric: 'hum', state: enc({ panes: [1] }) }])
       expect((await state.get('s!telemetry!o!w1!d2!hum'))?.toString()).toBe('{"panes":[1]}')
-      // Except rollup buckets, which are written as records now and read in both forms.
+      // Except rollup buckets: 0.11.0-0.18.0 wrote them as JSON records, this release as bytes;
+      // all three forms are read.
       const agg = { count: 1, sum: 2, min: 2, max: 2, mean: 2, m2: 0, firstTime: 1767225601500, first: 2, lastTime: 1767225601500, last: 2, sketch: { z: 0, p: [35, 1], n: [] } }
+      await json.put('r!d1!temp!001767225603000', [1, 3, 3, 3, 3, 0, 1767225602500, 3, 1767225602500, 3, 0, [36, 1], []])
+      const recordAgg = { count: 1, sum: 3, min: 3, max: 3, mean: 3, m2: 0, firstTime: 1767225602500, first: 3, lastTime: 1767225602500, last: 3, sketch: { z: 0, p: [36, 1], n: [] } }
       await store.commit([{ kind: 'bucket', deviceId: 'd1', metric: 'temp', end: 1767225602000, agg }])
-      expect(await json.get('r!d1!temp!001767225602000')).toEqual([1, 2, 2, 2, 2, 0, 1767225601500, 2, 1767225601500, 2, 0, [35, 1], []])
-      expect(await store.readBuckets('d1', 'temp', 0, 2e12)).toEqual([{ end: 1767225601000, agg: { count: 2 } }, { end: 1767225602000, agg }])
-      expect(await store.getBuckets([{ deviceId: 'd1', metric: 'temp', end: 1767225601000 }, { deviceId: 'd1', metric: 'temp', end: 1767225602000 }])).toEqual([{ count: 2 }, agg])
+      const written = await handle.store.binary('telemetry').get('r!d1!temp!001767225602000')
+      expect(written !== undefined && isAggregateBytes(written) ? aggregateFromBytes(written) : written).toEqual(agg)
+      const all = [{ end: 1767225601000, agg: { count: 2 } }, { end: 1767225602000, agg }, { end: 1767225603000, agg: recordAgg }]
+      expect(await store.readBuckets('d1', 'temp', 0, 2e12)).toEqual(all)
+      expect(await store.getBuckets(all.map((b) => ({ deviceId: 'd1', metric: 'temp', end: b.end })))).toEqual(all.map((b) => b.agg))
     } finally {
       await handle.cleanup()
     }

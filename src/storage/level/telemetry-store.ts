@@ -1,13 +1,15 @@
-import { aggregateFromRecord, aggregateRecord } from '../../telemetry/aggregate.js'
+import { aggregateFromRecord } from '../../telemetry/aggregate.js'
+import { aggregateBytes, aggregateFromBytes, isAggregateBytes } from '../../telemetry/aggregate-bytes.js'
 import type { AggregateJSON, LastValue, OperatorSnapshot, StoredWindow, StreamCheckpoint, StreamState, TelemetryChange, TelemetryStore } from '../../telemetry/store.js'
 import type { BinarySublevel, JsonSublevel, LevelStore, Op } from './db.js'
 import { decodeNumber, encodeTime, RANGE_END } from './keys.js'
 
 // Telemetry on an abstract-level store, in the layout data directories already hold.
-//   `telemetry` sublevel (JSON values):
+//   `telemetry` sublevel (JSON values, but for r!):
 //     w!{window}                        { definition, createdAt }
-//     r!{deviceId}!{metric}!{end}       a rollup bucket's AggregateRecord (end: fixed-width ms; an
-//                                       AggregateJSON object before 0.11.0, still read)
+//     r!{deviceId}!{metric}!{end}       a rollup bucket's aggregate as bytes (telemetry/aggregate-bytes.ts;
+//                                       end: fixed-width ms); JSON written before 0.19.0 is still read:
+//                                       an AggregateRecord, or an AggregateJSON object before 0.11.0
 //     l!{deviceId}!{metric}             { value, time } of the newest reading
 //   `telemetry-state` sublevel (bytes), per source topic T:
 //     s!T!c                             the checkpoint, as JSON text
@@ -28,6 +30,9 @@ async function entries<V> (db: BinarySublevel | JsonSublevel, prefix: string): P
   return out
 }
 
+/** A stored bucket's aggregate: bytes, or the JSON text older releases wrote. */
+const bucketOf = (value: Buffer): AggregateJSON => isAggregateBytes(value) ? aggregateFromBytes(value) : aggregateFromRecord(JSON.parse(value.toString('utf8')))
+
 /** `{window}!{deviceId}!{metric}` and its state; none for a key this layout never writes. */
 function operatorOf (key: string, state: Buffer): OperatorSnapshot[] {
   const [window, deviceId, ...metric] = key.split('!')
@@ -37,6 +42,8 @@ function operatorOf (key: string, state: Buffer): OperatorSnapshot[] {
 
 export function levelTelemetryStore (store: LevelStore): TelemetryStore {
   const db = store.json('telemetry')
+  // The same sublevel (one prefix) seen with raw values: buckets are written and read as bytes.
+  const buckets = store.binary('telemetry')
   const state = store.binary('telemetry-state')
 
   const opOf = (c: TelemetryChange): Op => {
@@ -44,7 +51,7 @@ export function levelTelemetryStore (store: LevelStore): TelemetryStore {
       case 'checkpoint': return { type: 'put', sublevel: state, key: `s!${c.source}!c`, value: Buffer.from(JSON.stringify(c.checkpoint)) }
       case 'policy': return { type: 'put', sublevel: state, key: `s!${c.source}!p!${c.deviceId}`, value: c.state }
       case 'operator': return { type: 'put', sublevel: state, key: `${windowPrefix(c.source, c.window)}${c.deviceId}!${c.metric}`, value: c.state }
-      case 'bucket': return { type: 'put', sublevel: db, key: bucketKey(c.deviceId, c.metric, c.end), value: aggregateRecord(c.agg) }
+      case 'bucket': return { type: 'put', sublevel: buckets, key: bucketKey(c.deviceId, c.metric, c.end), value: aggregateBytes(c.agg) }
       case 'last': return { type: 'put', sublevel: db, key: `l!${c.deviceId}!${c.metric}`, value: { value: c.value, time: c.time } satisfies LastValue }
     }
   }
@@ -72,15 +79,15 @@ export function levelTelemetryStore (store: LevelStore): TelemetryStore {
     },
     clearWindowState: async (source, window) => { await state.clear(range(windowPrefix(source, window))) },
 
-    getBuckets: async (keys) => (await db.getMany(keys.map((k) => bucketKey(k.deviceId, k.metric, k.end)))).map((v) => v === undefined ? undefined : aggregateFromRecord(v)),
+    getBuckets: async (keys) => (await buckets.getMany(keys.map((k) => bucketKey(k.deviceId, k.metric, k.end)))).map((v) => v === undefined ? undefined : bucketOf(v)),
     async readBuckets (deviceId, metric, fromEnd, toEnd) {
       const prefix = `r!${deviceId}!${metric}!`
       const out: Array<{ end: number, agg: AggregateJSON }> = []
-      const it = db.iterator({ gte: prefix + encodeTime(fromEnd), lte: prefix + encodeTime(toEnd) })
+      const it = buckets.iterator({ gte: prefix + encodeTime(fromEnd), lte: prefix + encodeTime(toEnd) })
       try {
         // A thousand entries per call: a day is 86,400 buckets, one await each would dominate.
         for (let page = await it.nextv(1000); page.length > 0; page = await it.nextv(1000)) {
-          for (const [key, value] of page) out.push({ end: decodeNumber(key.slice(prefix.length)), agg: aggregateFromRecord(value) })
+          for (const [key, value] of page) out.push({ end: decodeNumber(key.slice(prefix.length)), agg: bucketOf(value) })
         }
       } finally {
         await it.close()
