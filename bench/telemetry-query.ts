@@ -8,6 +8,7 @@ import { openLevelDb, type LevelStore } from '../src/storage/level/db.js'
 import { decodeNumber, encodeTime } from '../src/storage/level/keys.js'
 import { levelTelemetryStore } from '../src/storage/level/telemetry-store.js'
 import { openLevelTopicLogs, type LevelTopicLogs } from '../src/storage/level/topic-log.js'
+import { aggregateFromBytes, isAggregateBytes } from '../src/telemetry/aggregate-bytes.js'
 import { parseTelemetryQuery } from '../src/telemetry/query.js'
 import { createRollups } from '../src/telemetry/rollups.js'
 import { openTelemetry, type Telemetry } from '../src/telemetry/telemetry.js'
@@ -20,7 +21,7 @@ import {
 // and metric with 86,400 rollup buckets (1-5 readings each) written through the gateway's own
 // rollup store into a temp LevelDB, then openTelemetry(...).query(...) timed per call against
 // a baseline measured in the same run: a raw LevelDB iteration over the same 86,400 keys with
-// JSON.parse of every value, which any query over the day has to do at least.
+// every value decoded (bytes since 0.19.0, JSON before), which any query over the day has to do at least.
 
 export interface TelemetryQueryOptions {
   baseDir: string
@@ -124,8 +125,9 @@ async function seed (storage: LevelStore): Promise<{ readings: number, seconds: 
 }
 
 /**
- * The baseline: every bucket key of the day read and its value JSON-decoded, nothing else, the
- * cheapest way level offers (nextv batches, no promise per entry).
+ * The baseline: every bucket key of the day read and its value decoded as the store writes it
+ * (aggregateFromBytes; JSON for buckets of releases before 0.19.0), nothing else, the cheapest
+ * way level offers (nextv batches, no promise per entry).
  */
 function rawScan (storage: LevelStore): () => Promise<number> {
   const sub = storage.json('telemetry')
@@ -136,15 +138,15 @@ function rawScan (storage: LevelStore): () => Promise<number> {
   let sink = 0
   return async () => {
     let n = 0
-    const it = storage.db.iterator<string, string>({ gte, lte, keyEncoding: 'utf8', valueEncoding: 'utf8' })
+    const it = storage.db.iterator<string, Buffer>({ gte, lte, keyEncoding: 'utf8', valueEncoding: 'buffer' })
     try {
       for (;;) {
         const entries = await it.nextv(SCAN_BATCH)
         if (entries.length === 0) break
         for (const [key, value] of entries) {
           const end = decodeNumber(key.slice(rootPrefix.length))
-          // A positional record [count, sum, ...] since 0.11.0, an object before (both still read).
-          const agg = JSON.parse(value) as number[] | { count: number }
+          // Bytes since 0.19.0; a positional JSON record [count, sum, ...] or an object before.
+          const agg = isAggregateBytes(value) ? aggregateFromBytes(value) : JSON.parse(value.toString('utf8')) as number[] | { count: number }
           sink += (Array.isArray(agg) ? agg[0] as number : agg.count) + end
           n++
         }
@@ -234,7 +236,7 @@ export async function benchTelemetryQuery (opts: TelemetryQueryOptions): Promise
   let telemetry: Telemetry | undefined
   try {
     progress.line(`\n[telemetry query] one device/metric, ${SECONDS.toLocaleString('en-US')} one-second rollup buckets (1-${MAX_PER_SECOND} readings each), in process; ` +
-      `${opts.rounds} round(s) of ${opts.seconds}s per query and for the baseline (raw LevelDB scan + JSON.parse)`)
+      `${opts.rounds} round(s) of ${opts.seconds}s per query and for the baseline (raw LevelDB scan + decode)`)
     storage = await openLevelDb(dir)
     const seeded = await seed(storage)
     progress.line(`  seeded ${seeded.readings.toLocaleString('en-US')} readings into ${SECONDS.toLocaleString('en-US')} buckets in ${seeded.seconds.toFixed(1)} s (rollup store, then compactRange)`)
@@ -278,7 +280,7 @@ export async function benchTelemetryQuery (opts: TelemetryQueryOptions): Promise
     const base = fresh()
     const subjects = QUERIES.map(fresh)
     const steps: Array<() => Promise<void>> = [
-      async () => { await measure(opts, 'raw scan + JSON.parse', base, scan) },
+      async () => { await measure(opts, 'raw scan + decode', base, scan) },
       ...QUERIES.map((q, i) => async () => {
         await measure(opts, q.label, subjects[i] as Measured, async () => {
           await t.query(DEVICE, METRIC, q.params)
@@ -292,8 +294,8 @@ export async function benchTelemetryQuery (opts: TelemetryQueryOptions): Promise
       for (const step of r % 2 === 0 ? steps : [...steps].reverse()) await step()
     }
 
-    const baseline = system('raw LevelDB scan + JSON.parse',
-      `storage.db.iterator over the ${SECONDS.toLocaleString('en-US')} rollup keys of the day (utf8 keys and values, nextv(${SCAN_BATCH})), decodeNumber(key), JSON.parse(value)`,
+    const baseline = system('raw LevelDB scan + decode',
+      `storage.db.iterator over the ${SECONDS.toLocaleString('en-US')} rollup keys of the day (utf8 keys, buffer values, nextv(${SCAN_BATCH})), decodeNumber(key), aggregateFromBytes(value)`,
       `one scan of ${SECONDS.toLocaleString('en-US')} keys`, base)
     base.histogram.destroy()
 
