@@ -42,14 +42,18 @@ describe('aggregate bytes (the stored form of a rollup bucket)', () => {
 
   const goodJson = aggOf([[1000, 20.5], [1200, -3]]).toJSON()
   const good = aggregateBytes(goodJson)
-  // The negative store is last: its uint32 length, then its float64s.
-  const negativeLengthAt = good.length - 8 * (goodJson.sketch?.n.length ?? 0) - 4
+  // The negative store is last: its length, then its numbers, each a float64.
+  const negativeLengthAt = good.length - 8 * (goodJson.sketch?.n.length ?? 0) - 8
+  const withNumberAt = (at: number, v: number): Buffer => { const b = Buffer.from(good); b.writeDoubleLE(v, at); return b }
   it.each([
-    ['cut short in the sketch', good.subarray(0, good.length - 3)],
+    ['cut short by a number', good.subarray(0, good.length - 8)],
+    ['cut short within a number', good.subarray(0, good.length - 3)],
     ['cut short in the fixed fields', good.subarray(0, 20)],
-    ['with bytes after the end', Buffer.concat([good, Buffer.from([0])])],
+    ['with a number after the end', Buffer.concat([good, Buffer.alloc(8)])],
+    ['with a byte after the end', Buffer.concat([good, Buffer.from([0])])],
     ['of another version', Buffer.concat([Buffer.from([2]), good.subarray(1)])],
-    ['whose sketch store claims more numbers than it holds', (() => { const b = Buffer.from(good); b.writeUInt32LE(1_000_000, negativeLengthAt); return b })()]
+    ['whose sketch store claims more numbers than it holds', withNumberAt(negativeLengthAt, 1_000_000)],
+    ['whose sketch store length is not a count', withNumberAt(negativeLengthAt, 0.5)]
   ])('refuses a value %s with INTERNAL', (_name, b) => {
     let err: unknown
     try { aggregateFromBytes(b) } catch (e) { err = e }
