@@ -31,10 +31,10 @@ export interface TelemetryQueryOptions {
   warnings?: string[]
 }
 
-const DAY = Date.UTC(2026, 0, 1)
+export const DAY = Date.UTC(2026, 0, 1)
 const SECONDS = 86_400
-const DEVICE = 'sensor-0001'
-const METRIC = 'temperature'
+export const DEVICE = 'sensor-0001'
+export const METRIC = 'temperature'
 /** Readings per bucket: 1 to this many. */
 const MAX_PER_SECOND = 5
 /** Rollups are written every this many seconds of data while seeding, as checkpoints would. */
@@ -129,7 +129,7 @@ async function seed (storage: LevelStore): Promise<{ readings: number, seconds: 
  * (aggregateFromBytes; JSON for buckets of releases before 0.19.0), nothing else, the cheapest
  * way level offers (nextv batches, no promise per entry).
  */
-function rawScan (storage: LevelStore): () => Promise<number> {
+export function rawScan (storage: LevelStore): () => Promise<number> {
   const sub = storage.json('telemetry')
   const prefix = `r!${DEVICE}!${METRIC}!`
   const rootPrefix = sub.prefixKey(prefix, 'utf8')
