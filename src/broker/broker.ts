@@ -1,6 +1,8 @@
-// First: they change how aedes' MQTT codec, loaded with aedes, allocates (see each).
+// First: they change how aedes' MQTT codec, loaded with aedes, allocates, and what its CONNECT
+// costs (see each).
 import './quiet-debug.js'
 import './bl-reads.js'
+import './empty-queue.js'
 import { Aedes, type Client } from 'aedes'
 import type { Config } from '../config/schema.js'
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js'

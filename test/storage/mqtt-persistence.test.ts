@@ -3,6 +3,7 @@ import assert from 'node:assert'
 import { createRequire } from 'node:module'
 import type { Readable } from 'node:stream'
 import { afterAll, describe, expect, it } from 'vitest'
+import { isNothingQueued } from '../../src/core/nothing-queued.js'
 import { openLevelDbAt, type BinarySublevel, type LevelStore } from '../../src/storage/level/db.js'
 import { clientOfKey, levelMqttPersistence } from '../../src/storage/level/mqtt-persistence.js'
 import { useTeardown } from '../helpers/teardown.js'
@@ -142,6 +143,8 @@ describe('the leveldb engine\'s aedes persistence across a restart', () => {
 
     const subs = await new Promise<unknown[] | null>((resolve, reject) => { after.subscriptionsByClient(dev, (err, s) => { if (err !== null) reject(err); else resolve(s) }) })
     expect(subs).toEqual([{ topic: 'devices/dev-1/commands', qos: 1 }])
+    // Marked nothing-queued only where nothing is stored (aedes' CONNECT then skips its pipeline: src/broker/empty-queue.ts).
+    expect([isNothingQueued(after.outgoingStream(dev)), isNothingQueued(after.outgoingStream(other))]).toEqual([false, true])
     const queued = await drain(after.outgoingStream(dev)) as Array<{ topic: string, brokerCounter: number }>
     expect(queued.map((p) => [p.topic, p.brokerCounter])).toEqual([['devices/dev-1/commands', 7]])
     const incoming = await call<{ messageId: number }>((cb) => { after.incomingGetPacket(dev, { messageId: 3 }, cb as Cb<unknown>) })

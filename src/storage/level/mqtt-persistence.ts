@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module'
 import { Readable } from 'node:stream'
 import { TopicMatchCache } from '../../core/match-cache.js'
+import { nothingQueued } from '../../core/nothing-queued.js'
 import type { BinarySublevel } from './db.js'
 
 // aedes' session persistence on the embedded store: aedes-persistence-level, told which clients
@@ -44,7 +45,11 @@ type AsyncPersistenceClass = new (db: BinarySublevel) => AsyncPersistence
 
 const AsyncLevelPersistence = requireLevel('./asyncPersistence.js') as AsyncPersistenceClass
 const { CallBackPersistence } = requireLevel('aedes-persistence/callBackPersistence.js') as {
-  CallBackPersistence: new (factory: () => AsyncPersistence) => unknown
+  CallBackPersistence: new (factory: () => AsyncPersistence) => CallbackSide
+}
+interface CallbackSide {
+  asyncPersistence: AsyncPersistence
+  outgoingStream (client: Client): Readable
 }
 
 /** aedes-persistence-level's key prefixes that name a client: `{prefix}{encodeURIComponent(id)}` then ':' or the end. */
@@ -136,6 +141,11 @@ class IndexedLevelPersistence extends AsyncLevelPersistence {
     return this.stored.has(client.id) ? await super.outgoingClearMessageId(client, packet) : undefined
   }
 
+  /** Whether the client has, or had, something stored. */
+  hasStored (id: string): boolean {
+    return this.stored.has(id)
+  }
+
   override outgoingStream (client: Client): Readable {
     return this.stored.has(client.id) ? super.outgoingStream(client) : Readable.from([])
   }
@@ -172,7 +182,19 @@ class IndexedLevelPersistence extends AsyncLevelPersistence {
   }
 }
 
+/**
+ * aedes' view of the persistence: aedes-persistence's callback interface, whose outgoingStream
+ * wraps the async one's stream in another (Readable.from). For a client with nothing stored it
+ * returns a nothing-queued stream itself, unwrapped, so that aedes' CONNECT skips its pipeline
+ * (broker/empty-queue.ts).
+ */
+class IndexedCallbackPersistence extends CallBackPersistence {
+  override outgoingStream (client: Client): Readable {
+    return (this.asyncPersistence as IndexedLevelPersistence).hasStored(client.id) ? super.outgoingStream(client) : nothingQueued()
+  }
+}
+
 /** The aedes persistence (aedes-persistence's callback interface) over this sublevel. */
 export function levelMqttPersistence (db: BinarySublevel): unknown {
-  return new CallBackPersistence(() => new IndexedLevelPersistence(db))
+  return new IndexedCallbackPersistence(() => new IndexedLevelPersistence(db))
 }
