@@ -855,7 +855,7 @@ const NO_LATENCY = { count: 0, meanMs: Number.NaN, p50Ms: Number.NaN, p90Ms: Num
  * A case whose figure is each server's longest loop delay (ms) over a window of the idle case,
  * one per storm (round): the median of each side is compared, and each round's pair is a round ratio.
  */
-function loopDelayCase (c: { id: string, title: string, of: string, what: string, systems: [baseline: SystemResult, gridgate: SystemResult], ms: [baseline: number[], gridgate: number[]], note: string }): CaseResult {
+export function loopDelayCase (c: { id: string, title: string, of: string, what: string, systems: [baseline: SystemResult, gridgate: SystemResult], ms: [baseline: number[], gridgate: number[]], note: string }): CaseResult {
   const [bareMs, ggMs] = c.ms
   const roundRatios = ggMs.map((g, i) => g / (bareMs[i] as number))
   const rounds = ggMs.length
