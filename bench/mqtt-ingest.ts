@@ -771,12 +771,8 @@ async function trafficCases (opts: MqttIngestOptions, openFiles: number, warning
 /**
  * Connects `devices` to `server` and measures its memory; `quiet` prints the outcome only when
  * `say` is called. A small connect/disconnect cycle goes first, so one-time growth (compiled
- * code, heap and allocator sizing) is not charged to the connections.
- */
-/**
- * Connects `devices` (idle, clean session) to `server` and measures its RSS per connection; then
- * `storms` times, drops them all at once and brings them back at once, reading the server's
- * longest loop delay over each (one value per storm, in order).
+ * code, heap and allocator sizing) is not charged to the connections. Then, `storms` times, all
+ * of them drop at once and come back at once: the server's longest loop delay over each, in order.
  */
 export async function idleSystem (load: { child: Child, ipc: Ipc }, server: Server, group: string, devices: Device[], quiet = false, storms = 1): Promise<{ result: SystemResult, say: () => void, dropMs: number[], reconnectMs: number[], reconnectSeconds: number[] }> {
   const warm = devices.slice(0, Math.min(IDLE_WARMUP_CONNECTIONS, Math.ceil(devices.length / 10)))
