@@ -818,11 +818,9 @@ export async function idleSystem (load: { child: Child, ipc: Ipc }, server: Serv
   }
   await load.ipc.call({ cmd: 'end', group: connected }, 120_000)
   const list = (values: number[], digits: number): string => values.map((v) => v.toFixed(digits)).join(', ')
-  const dropSaid = storms === 0
-    ? ''
-    : `  ${server.name}: ${n} connections dropped at once (${storms}×): longest event-loop delay ${list(dropMs, 1)} ms; ` +
-      `all back at once: ${list(reconnectMs, 1)} ms, connected in ${list(reconnectSeconds, 1)} s`
-  if (!quiet && dropSaid !== '') progress.line(dropSaid)
+  const dropSaid = `  ${server.name}: ${n} connections dropped at once (${storms}×): longest event-loop delay ${list(dropMs, 1)} ms; ` +
+    `all back at once: ${list(reconnectMs, 1)} ms, connected in ${list(reconnectSeconds, 1)} s`
+  if (!quiet) progress.line(dropSaid)
   const result: SystemResult = {
     name: server.name === 'bare aedes' ? 'bare aedes (child)' : 'gridgate (child)',
     description: `${n} idle mqtt.js connections (clean session, no traffic)`,
@@ -842,7 +840,7 @@ export async function idleSystem (load: { child: Child, ipc: Ipc }, server: Serv
       heapKbPerConnection: Math.round(heapKb * 100) / 100
     }
   }
-  return { result, say: () => { progress.line(outcome); if (dropSaid !== '') progress.line(dropSaid) }, dropMs, reconnectMs, reconnectSeconds }
+  return { result, say: () => { progress.line(outcome); progress.line(dropSaid) }, dropMs, reconnectMs, reconnectSeconds }
 }
 
 const NO_LATENCY = { count: 0, meanMs: Number.NaN, p50Ms: Number.NaN, p90Ms: Number.NaN, p99Ms: Number.NaN, p999Ms: Number.NaN, maxMs: Number.NaN }

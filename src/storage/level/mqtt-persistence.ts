@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module'
-import { Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { TopicMatchCache } from '../../core/match-cache.js'
 import { nothingQueued } from '../../core/nothing-queued.js'
 import type { BinarySublevel } from './db.js'
@@ -144,10 +144,6 @@ class IndexedLevelPersistence extends AsyncLevelPersistence {
   /** Whether the client has, or had, something stored. */
   hasStored (id: string): boolean {
     return this.stored.has(id)
-  }
-
-  override outgoingStream (client: Client): Readable {
-    return this.stored.has(client.id) ? super.outgoingStream(client) : Readable.from([])
   }
 
   override async incomingStorePacket (client: Client, packet: unknown): Promise<void> {
