@@ -181,6 +181,8 @@ describe.skipIf(TEST_ENGINE === 'memory')('presence across three nodes on one Re
     const clients: MqttClient[] = []
     for (const id of ids) clients.push(await connect(n2, id, await registerDevice(n1, id)))
     for (const id of ids) await until(async () => (await device(n1, id)).node === n2.node, { timeoutMs: 5000, what: `${id} on node 2` })
+    // device.connected is appended after the CONNACK, off its path: a kill before it is written loses it.
+    for (const id of ids) await until(async () => (await presenceEvents(n1, id)).includes('connected'), { timeoutMs: 5000, what: `${id}'s device.connected written` })
     for (const c of clients) c.on('error', () => {})
 
     const killedAt = Date.now()
