@@ -23,22 +23,81 @@ function queueOf (sub: Subscription): { lockMs: number } {
 }
 
 /**
+ * The receives of one subscription waiting for events take turns: one of them (the holder)
+ * waits on the log, the others wait to be handed that place, in arrival order. When every
+ * waiting receive listened on the log, each append woke them all and all but the first found
+ * nothing: with the simulator's five long polls, four takes in five came back empty (40,564
+ * of 51,384 in a run of 100,000 events). Now an append wakes the holder, which hands its
+ * place on before it takes; the next receive takes right after it (what was past the
+ * holder's maxEvents, or nothing, and then waits on the log in turn).
+ */
+interface Gate {
+  /** Some receive holds the place: it waits on the log, or takes and then waits or hands it on. */
+  held: boolean
+  turns: Array<() => void>
+}
+const gates = new WeakMap<object, Gate>()
+
+function gateOf (queue: object): Gate {
+  let g = gates.get(queue)
+  if (g === undefined) gates.set(queue, g = { held: false, turns: [] })
+  return g
+}
+
+/** Waits until the place is handed to this receive (true) or `ms` pass (false). */
+async function turn (gate: Gate, clock: Clock, ms: number): Promise<boolean> {
+  return await new Promise<boolean>((resolve) => {
+    const go = (): void => { timer.cancel(); resolve(true) }
+    const timer = clock.setTimer(ms, () => {
+      const i = gate.turns.indexOf(go)
+      if (i >= 0) gate.turns.splice(i, 1)
+      resolve(false)
+    })
+    gate.turns.push(go)
+  })
+}
+
+/**
  * Returns as soon as at least one event is deliverable, or empty when `maxWaitMs` passes.
  * `gone()` says the caller hung up, so nothing is locked for nobody.
  */
 export async function receive (sub: Subscription, log: TopicLog, clock: Clock, maxEvents: number, maxWaitMs: number, gone: () => boolean = () => false): Promise<Delivery[]> {
   const { lockMs } = queueOf(sub)
   const deadline = clock.now() + maxWaitMs
-  for (;;) {
-    if (gone()) return []
-    const got = await sub.queue.take(maxEvents, lockMs)
-    if (got.length > 0) return got
-    const now = clock.now()
-    const remaining = deadline - now
-    if (remaining <= 0) return []
-    const wake = sub.queue.nextWakeAt()
-    const wait = wake === undefined ? remaining : Math.min(remaining, Math.max(1, wake - now))
-    await log.waitForAppend(sub.topic, sub.queue.cursor, wait)
+  const gate = gateOf(sub.queue)
+  let holds = false
+  const handOn = (): void => {
+    if (!holds) return
+    holds = false
+    const next = gate.turns.shift()
+    if (next === undefined) gate.held = false
+    else next()
+  }
+  try {
+    for (;;) {
+      if (gone()) return []
+      const got = await sub.queue.take(maxEvents, lockMs)
+      if (got.length > 0) return got
+      const now = clock.now()
+      const remaining = deadline - now
+      if (remaining <= 0) return []
+      if (!holds) {
+        if (gate.held) {
+          if (!await turn(gate, clock, remaining)) return []
+          holds = true
+          continue // take again: events may have come while this one waited
+        }
+        gate.held = true
+        holds = true
+      }
+      const wake = sub.queue.nextWakeAt()
+      const wait = wake === undefined ? remaining : Math.min(remaining, Math.max(1, wake - now))
+      await log.waitForAppend(sub.topic, sub.queue.cursor, wait)
+      // This take is queued before the next receive's: it runs the loop's next line first.
+      handOn()
+    }
+  } finally {
+    handOn()
   }
 }
 

@@ -261,10 +261,15 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
 
   const put = (e: PendingEntry): QueueChange => ({ kind: 'pending', offset: e.offset, entry: e })
   const drop = (offset: number): QueueChange => ({ kind: 'pending', offset, entry: null })
-  // One random draw per take, not per event: tokens are `{offset}.{takeNonce}{n}`.
+  // One random draw per take that locks something, not per event: tokens are
+  // `{offset}.{takeNonce}{n}`. Drawn on the take's first token, since most takes of a busy
+  // pull subscription used to find nothing (pull.ts) and the draw was most of their cost.
   let nonce = ''
   let n = 0
-  const token = (offset: number): string => makeLockToken(offset, `${nonce}${(n++).toString(36)}`)
+  const token = (offset: number): string => {
+    if (nonce === '') nonce = randomBytes(12).toString('base64url')
+    return makeLockToken(offset, `${nonce}${(n++).toString(36)}`)
+  }
 
   // Read-ahead. A take's log reads ran inside its turn, each a round trip to Redis on that
   // engine, and every other call on the subscription waited for them. So once a take has
@@ -379,7 +384,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
     take: async (max, lockMs) => {
       const call = await serially(async () => {
         const now = clock.now()
-        nonce = randomBytes(12).toString('base64url')
+        nonce = ''
         n = 0
         const out: Delivery[] = []
         const ops: QueueChange[] = []
