@@ -48,7 +48,7 @@ const settled = async (): Promise<void> => { for (let i = 0; i < 20; i++) await 
 const offsets = (got: Delivery[] | undefined): number[] => (got ?? []).map((d) => d.offset)
 
 describe('pull receive', () => {
-  it('an append wakes one of five waiting receives: it gets the events, one more take finds nothing, the other three stay asleep', async () => {
+  it('an append wakes one of five waiting receives: it gets the events and the other four stay asleep, none taking', async () => {
     const { takes, append, start } = await setup()
     const waiting = Array.from({ length: 5 }, () => start(10))
     await settled()
@@ -60,7 +60,7 @@ describe('pull receive', () => {
     const answered = waiting.filter((w) => w.result !== undefined)
     expect(answered).toHaveLength(1)
     expect(offsets(answered[0]?.result)).toEqual([0, 1, 2])
-    expect(takes).toEqual([3, 0])
+    expect(takes).toEqual([3])
 
     // The next append wakes the receive that took over the place on the log.
     takes.length = 0
@@ -69,7 +69,7 @@ describe('pull receive', () => {
     const second = waiting.filter((w) => w.result !== undefined && w !== answered[0])
     expect(second).toHaveLength(1)
     expect(offsets(second[0]?.result)).toEqual([3, 4])
-    expect(takes).toEqual([2, 0])
+    expect(takes).toEqual([2])
   })
 
   it('more events than one receive takes go to the next receives at once, each event to exactly one', async () => {
