@@ -3,6 +3,7 @@ import type { Clock, TimerHandle } from '../core/clock.js'
 import { TimeHeap } from '../core/time-heap.js'
 import type { LogRecord, TopicLog } from '../log/types.js'
 import type { EventMatcher } from '../core/filters.js'
+import { createReadAhead } from './read-ahead.js'
 import { dueAt, holdsLock, lockFor, makeLockToken, offsetOfToken, REASON_TTL, unlock, verdict, type PendingEntry } from './pending.js'
 import type { DeadLetter, DeliveryCounts, QueueChange, QueueStore } from './store.js'
 
@@ -103,8 +104,6 @@ const SCAN_PER_TAKE = 5000
 /** Records a take reads (and filters) in one turn of the event loop before it lets ingest run. */
 const SCAN_PER_SLICE = 500
 const nextTurn = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
-/** Records read ahead of the cursor: this many of a take's reads. */
-const READ_AHEAD_READS = 4
 
 export async function openQueue (opts: QueueOptions, startOffset: number): Promise<SubscriptionQueue> {
   const { store, log, topic, clock, limits } = opts
@@ -271,65 +270,8 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
     return makeLockToken(offset, `${nonce}${(n++).toString(36)}`)
   }
 
-  // Read-ahead. A take's log reads ran inside its turn, each a round trip to Redis on that
-  // engine, and every other call on the subscription waited for them. So once a take has
-  // read from the log and more is there, the records past the cursor are read in the
-  // background (one read at a time, up to READ_AHEAD_READS of the take's reads), and the next
-  // take starts from them when they begin at its cursor. `ahead` from `aheadAt` on is what
-  // log.read(aheadFrom) answered: records are never changed once appended, so it stays true
-  // until the log removes events of the topic (retention, delete), and then the log's
-  // onRemove notice drops it and any read under way (`epoch`). Takes alone move the cursor
-  // and consume it, one at a time as ever, so no record is handed out twice or passed by.
-  let ahead: LogRecord[] = []
-  let aheadAt = 0
-  let aheadFrom = -1
-  let epoch = 0
-  let filling: { from: number, done: Promise<void> } | undefined
-  const dropAhead = (): void => { ahead = []; aheadAt = 0; aheadFrom = -1 }
-  const stopRemoved = log.onRemove?.((t) => {
-    if (t !== undefined && t !== topic) return
-    epoch++
-    dropAhead()
-  })
-  const aheadCount = (): number => ahead.length - aheadAt
-  /** Forgets the records before `offset` (taken); `offset` is at most one past the last. */
-  function consumeAhead (offset: number): void {
-    if (aheadFrom < 0 || offset < aheadFrom) return
-    while (aheadAt < ahead.length && (ahead[aheadAt] as LogRecord).offset < offset) aheadAt++
-    aheadFrom = offset
-    if (aheadAt === ahead.length) { ahead = []; aheadAt = 0 }
-  }
-  /** Up to `size` records from `from`, as log.read answers: read ahead if there, else read now. */
-  async function readFrom (from: number, size: number): Promise<LogRecord[]> {
-    consumeAhead(from)
-    // The read under way starts here: wait for it rather than read the same records twice.
-    if (aheadCount() === 0 && filling?.from === from) await filling.done
-    if (aheadFrom === from && aheadCount() > 0) return ahead.slice(aheadAt, aheadAt + size)
-    dropAhead()
-    const { records } = await log.read(topic, { offset: from }, size)
-    return records
-  }
-  /** Starts a background read past what is read ahead, unless one is under way or enough is there. */
-  function readAhead (size: number): void {
-    if (stopRemoved === undefined || filling !== undefined || closed) return
-    const want = size * READ_AHEAD_READS - (aheadFrom === cursor ? aheadCount() : 0)
-    if (want < size) return
-    if (aheadFrom !== cursor) { dropAhead(); aheadFrom = cursor }
-    const from = aheadCount() > 0 ? (ahead[ahead.length - 1] as LogRecord).offset + 1 : cursor
-    const at = epoch
-    const done = log.read(topic, { offset: from }, want).then(({ records }) => {
-      filling = undefined
-      // Dropped meanwhile (events removed, the cursor moved past by a read of its own), or nothing new.
-      const end = aheadCount() > 0 ? (ahead[ahead.length - 1] as LogRecord).offset + 1 : aheadFrom
-      if (at !== epoch || closed || end !== from || records.length === 0) return
-      if (aheadCount() > 0 && records[0]?.offset !== from) { dropAhead(); return }
-      if (aheadAt > 0) { ahead = ahead.slice(aheadAt); aheadAt = 0 }
-      for (const r of records) ahead.push(r)
-      // More is there: keep reading while the takes keep up.
-      if (records.length === want) readAhead(size)
-    }, () => { filling = undefined }) // the take reads for itself
-    filling = { from, done }
-  }
+  // Records past the cursor read in the background (read-ahead.ts).
+  const ahead = createReadAhead(log, topic, () => cursor)
 
   async function readOne (offset: number): Promise<LogRecord | undefined> {
     const { records } = await log.read(topic, { offset }, 1)
@@ -427,7 +369,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
           const want = max - out.length
           const size = Math.min(SCAN_PER_SLICE, opts.matchesAll ? want : Math.max(want, 100))
           if (firstSize === 0) firstSize = size
-          const records = await readFrom(cursor, size)
+          const records = await ahead.readFrom(cursor, size)
           more = records.length === size
           if (records.length === 0) break
           for (const r of records) {
@@ -460,8 +402,8 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
         }
         if (cursor !== startCursor || opts.push) ops.push(...cursorOp())
         if (firstSize > 0) {
-          consumeAhead(cursor)
-          if ((more || aheadCount() > 0) && pending.size < limits.maxPending) readAhead(firstSize)
+          ahead.consume(cursor)
+          if ((more || ahead.count > 0) && pending.size < limits.maxPending) ahead.fill(firstSize)
         }
         return { out, dead, written: write(ops) }
       })
@@ -549,8 +491,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
 
     destroy: () => serially(async () => {
       closed = true
-      stopRemoved?.()
-      dropAhead()
+      ahead.close()
       flushTimer?.cancel()
       unsent = { delivered: 0, failed: 0 }
       pending.clear()
@@ -564,8 +505,7 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
     close: () => serially(async () => {
       if (closed) return
       closed = true
-      stopRemoved?.()
-      dropAhead()
+      ahead.close()
       flushTimer?.cancel()
       await writing
       await flush()
