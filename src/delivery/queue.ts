@@ -261,8 +261,8 @@ export async function openQueue (opts: QueueOptions, startOffset: number): Promi
   const put = (e: PendingEntry): QueueChange => ({ kind: 'pending', offset: e.offset, entry: e })
   const drop = (offset: number): QueueChange => ({ kind: 'pending', offset, entry: null })
   // One random draw per take that locks something, not per event: tokens are
-  // `{offset}.{takeNonce}{n}`. Drawn on the take's first token, since most takes of a busy
-  // pull subscription used to find nothing (pull.ts) and the draw was most of their cost.
+  // `{offset}.{takeNonce}{n}`. Drawn with the take's first token: a take that finds nothing
+  // (each receive's first, on arrival) needs none.
   let nonce = ''
   let n = 0
   const token = (offset: number): string => {
