@@ -35,12 +35,14 @@ interface Gate {
   /** Some receive holds the place on the log. */
   held: boolean
   turns: Array<() => void>
+  /** Ends the holder's wait early: released events came due before what it waits for. */
+  poke: (() => void) | undefined
 }
 const gates = new WeakMap<object, Gate>()
 
 function gateOf (queue: object): Gate {
   let g = gates.get(queue)
-  if (g === undefined) gates.set(queue, g = { held: false, turns: [] })
+  if (g === undefined) gates.set(queue, g = { held: false, turns: [], poke: undefined })
   return g
 }
 
@@ -91,10 +93,16 @@ export async function receive (sub: Subscription, log: TopicLog, clock: Clock, m
       }
       const wake = sub.queue.nextWakeAt()
       const wait = wake === undefined ? remaining : Math.min(remaining, Math.max(1, wake - now))
-      await log.waitForAppend(sub.topic, sub.queue.cursor, wait)
+      await new Promise<void>((resolve, reject) => {
+        gate.poke = resolve
+        // A poked wait is left to end by itself: at the next append, or at `wait`.
+        log.waitForAppend(sub.topic, sub.queue.cursor, wait).then(() => { resolve() }, reject)
+      })
+      gate.poke = undefined
     }
   } finally {
     if (holds) {
+      gate.poke = undefined
       const next = gate.turns.shift()
       if (next === undefined) gate.held = false
       else next()
@@ -117,7 +125,12 @@ export async function settle (sub: Subscription, action: 'acknowledge' | 'releas
   let outcomes: SettleOutcome[]
   switch (action) {
     case 'acknowledge': outcomes = await sub.queue.acknowledge(tokens); break
-    case 'release': outcomes = await sub.queue.release(tokens, releaseDelaySeconds * 1000); break
+    case 'release':
+      outcomes = await sub.queue.release(tokens, releaseDelaySeconds * 1000)
+      // The waiting receive timed its wait before these were released: it takes them now, or
+      // times its wait again to when they come due.
+      gates.get(sub.queue)?.poke?.()
+      break
     case 'reject': outcomes = await sub.queue.reject(tokens, REASON_REJECTED); break
     case 'renewLock': outcomes = await sub.queue.renew(tokens, lockMs); break
   }

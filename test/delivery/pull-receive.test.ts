@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { ManualClock } from '../../src/core/clock.js'
-import { receive } from '../../src/delivery/pull.js'
+import { receive, settle } from '../../src/delivery/pull.js'
 import type { Delivery, SubscriptionQueue } from '../../src/delivery/queue.js'
 import type { Subscription } from '../../src/delivery/subscriptions.js'
 import { openStorageEngine, type StorageEngine } from '../../src/storage/engine.js'
@@ -41,7 +41,7 @@ async function setup () {
     r.done = receive(sub, log, clock, maxEvents, WAIT_MS, gone).then((got) => { r.result = got; return got })
     return r
   }
-  return { clock, takes, append, start }
+  return { clock, takes, append, start, sub }
 }
 
 const settled = async (): Promise<void> => { for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve)) }
@@ -127,5 +127,40 @@ describe('pull receive', () => {
     await settled()
     expect(holder.result).toEqual([])
     expect(offsets(next.result)).toEqual([0, 1])
+  })
+
+  it('an event released with no delay goes at once to the receive waiting on the log', async () => {
+    const { append, start, sub } = await setup()
+    await append(1)
+    const first = start(10)
+    await settled()
+    const token = first.result?.[0]?.lockToken as string
+    expect(first.result?.map((d) => d.deliveryCount)).toEqual([1])
+
+    const waiting = start(10) // the event is locked: it waits on the log
+    await settled()
+    expect(waiting.result).toBeUndefined()
+    expect((await settle(sub, 'release', [token])).succeededLockTokens).toEqual([token])
+    await settled()
+    expect(waiting.result?.map((d) => [d.offset, d.deliveryCount])).toEqual([[0, 2]])
+  })
+
+  it('an event released with a delay goes to the waiting receive when the delay has passed', async () => {
+    const { clock, append, start, sub } = await setup()
+    await append(1)
+    const first = start(10)
+    await settled()
+    const token = first.result?.[0]?.lockToken as string
+
+    const waiting = start(10)
+    await settled()
+    await settle(sub, 'release', [token], 10)
+    await settled()
+    clock.advance(9_999)
+    await settled()
+    expect(waiting.result).toBeUndefined()
+    clock.advance(1)
+    await settled()
+    expect(waiting.result?.map((d) => [d.offset, d.deliveryCount])).toEqual([[0, 2]])
   })
 })
