@@ -5,10 +5,11 @@ import { GridgateError } from '../../core/errors.js'
 import { assertTopicName } from '../../core/topic-name.js'
 import { keyAt } from '../../log/dedupe.js'
 import { segmentsToRemove, type RetentionPolicy, type SegmentEntry } from '../../log/retention.js'
-import { indexSegment, recordsOf, SegmentCache, type CachedSegment } from '../../log/segment-cache.js'
+import { indexSegment, SegmentCache } from '../../log/segment-cache.js'
 import { encodeSegment } from '../../log/segment.js'
-import type { AppendResult, DedupeKeys, LogObserver, LogRecord, ReadFrom, ReadResult, TopicInfo, TopicLog } from '../../log/types.js'
+import type { AppendResult, DedupeKeys, LogObserver, ReadFrom, TopicInfo, TopicLog } from '../../log/types.js'
 import { storageError } from './availability.js'
+import { redisLogReader } from './redis-log-reads.js'
 import { num, type RedisArg, type RedisConnection } from './connection.js'
 import { APPEND, CREATE, DELETE, TOPIC_LOG_SCRIPTS, TRIM } from './topic-log-scripts.js'
 
@@ -55,9 +56,8 @@ import { APPEND, CREATE, DELETE, TOPIC_LOG_SCRIPTS, TRIM } from './topic-log-scr
 // the core announces every topic's current next offset, so a reader that missed notices during
 // the outage re-reads from its cursor. Notices carry no data: readers read from the stream.
 //
-// Reads go through a per-core cache of decoded segments (keyed by topic and incarnation, as
-// segments never change once written), and otherwise read the holding segment and the ones
-// after it in one MULTI (together with the incarnation, so a topic replaced meanwhile is noticed).
+// Reads go through a per-core cache of decoded segments, and otherwise read the holding
+// segment and the ones after it in one MULTI (redis-log-reads.ts).
 //
 // Retention trims whole segments from the oldest end: one script per step, which first checks
 // that the topic's incarnation and first offset are still what the sweep read (two nodes
@@ -140,13 +140,6 @@ function pairs (flat: unknown): Record<string, string> {
   return out
 }
 
-/** A stream entry `[id, ['s', segment]]` as a cached segment. */
-function segmentOf (entry: [Buffer, Buffer[]]): CachedSegment {
-  const id = entry[0].toString('latin1')
-  const data = entry[1][1] as Buffer
-  return indexSegment(data, Number(id.slice(0, id.indexOf('-'))))
-}
-
 export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<RedisTopicLogs> {
   const { redis, clock, observer } = opts
   const client: Redis = redis.client
@@ -175,6 +168,8 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
   const announceRemoval = (topic: string | undefined): void => {
     for (const l of [...removeListeners]) l(topic)
   }
+
+  const { readFromOffset, offsetAtTime } = redisLogReader(client, cache, (topic, gen) => ({ cache: cacheKey(topic, gen), ...keys(topic) }))
 
   await redis.loadScripts(TOPIC_LOG_SCRIPTS)
 
@@ -406,63 +401,6 @@ export async function openRedisTopicLogs (opts: RedisTopicLogOptions): Promise<R
   function drain (): Promise<void> {
     if (!writing && !scheduled && queue.length === 0) return Promise.resolve()
     return new Promise((resolve) => { idle.push(resolve) })
-  }
-
-  // ---- reads ----
-  async function readFromOffset (topic: string, h: Head, from: number, limit: number): Promise<ReadResult> {
-    const start = Math.max(from, h.first)
-    const end = h.next
-    if (start >= end || limit <= 0) return { records: [], nextOffset: Math.max(start, Math.min(from, end)) }
-    const ck = cacheKey(topic, h.gen)
-    const k = keys(topic)
-    const records: LogRecord[] = []
-    let pos = start
-    // A reader going on from the segment before sizes its fetch by that segment; otherwise one
-    // event per segment is assumed (an MQTT group commit's segments hold a few). Assuming 1 for
-    // segments of a thousand events fetched a hundred of them (~30 MB) for a read of 100.
-    let perSegment = cache.find(ck, start - 1)?.count ?? 1
-    while (records.length < limit && pos < end) {
-      // Cached segments first: no Redis read, and only the records asked for are touched.
-      const cached = cache.find(ck, pos)
-      if (cached !== undefined) {
-        for (const r of recordsOf(cached, pos, limit - records.length, end)) records.push(r)
-        pos = cached.first + cached.count
-        continue
-      }
-      const count = Math.min(256, Math.max(4, Math.ceil((limit - records.length) / perSegment)))
-      const replies = await client.multi()
-        .hget(k.head, 'gen')
-        .xrevrangeBuffer(k.seg, `${pos}-1`, '-', 'COUNT', 1)
-        .xrangeBuffer(k.seg, `(${pos}-1`, '+', 'COUNT', count)
-        .exec()
-      if (replies === null) break
-      for (const [err] of replies) if (err !== null) throw err
-      if (replies[0]?.[1] !== h.gen) break // deleted (and perhaps created again) since the read began
-      const holder = (replies[1]?.[1] as Array<[Buffer, Buffer[]]>).map(segmentOf)
-      const after = (replies[2]?.[1] as Array<[Buffer, Buffer[]]>).map(segmentOf)
-      const segs = [...holder.filter((s) => s.first + s.count > pos), ...after]
-      if (segs.length === 0) break
-      const before = pos
-      let events = 0
-      for (const seg of segs) {
-        if (seg.first >= end) break // written after this read began
-        cache.put(ck, seg)
-        events += seg.count
-        // Segments fetched beyond the limit stay in the cache for the next read.
-        if (records.length >= limit) continue
-        for (const r of recordsOf(seg, pos, limit - records.length, end)) records.push(r)
-        pos = seg.first + seg.count
-      }
-      perSegment = Math.max(1, events / segs.length)
-      if (pos === before) break
-    }
-    const last = records[records.length - 1]
-    return { records, nextOffset: last === undefined ? start : last.offset + 1 }
-  }
-
-  async function offsetAtTime (topic: string, h: Head, time: number): Promise<number> {
-    const [member] = await client.zrangebyscore(keys(topic).time, num(time), '+inf', 'LIMIT', 0, 1)
-    return member === undefined ? h.next : Number(member.slice(0, member.indexOf(':')))
   }
 
   // ---- retention ----
